@@ -1,0 +1,3 @@
+from aiedge.cli.main import main
+
+main()

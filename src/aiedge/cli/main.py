@@ -1,0 +1,55 @@
+"""Entry point of the ``aiedge`` command: registers every command and maps errors to exit codes.
+
+Exit codes: 0 success, 1 a user error (one line on stderr, no traceback), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from aiedge import __version__
+from aiedge.cli import agent, build, demo, hub, serve, status, validate
+from aiedge.errors import AiedgeError
+
+app = typer.Typer(
+    name="aiedge",
+    help="Take trained ML models to near-edge sites and keep them serving, managed from one core.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aiedge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """aiedge: package models, deliver them to edge sites with GitOps, observe them from the core."""
+
+
+app.command("serve")(serve.serve_command)
+app.command("build")(build.build_command)
+app.command("validate")(validate.validate_command)
+app.add_typer(hub.app, name="hub")
+app.command("agent")(agent.agent_command)
+app.command("status")(status.status_command)
+app.command("demo")(demo.demo_command)
+
+
+def main() -> None:
+    try:
+        app()
+    except AiedgeError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,29 @@
+"""Versioned wire contracts shared by the hub and the agent.
+
+This package imports nothing else of aiedge's, so both sides can depend on it without depending
+on each other. A change that breaks a field is a new API version (``/api/v1`` -> ``/api/v2``).
+"""
+
+from aiedge.contracts.v1 import (
+    API_VERSION,
+    AppHealth,
+    AppStatus,
+    DesiredApp,
+    DesiredState,
+    SiteStatus,
+    SiteSummary,
+    SmokeTest,
+    StatusReport,
+)
+
+__all__ = [
+    "API_VERSION",
+    "AppHealth",
+    "AppStatus",
+    "DesiredApp",
+    "DesiredState",
+    "SiteStatus",
+    "SiteSummary",
+    "SmokeTest",
+    "StatusReport",
+]

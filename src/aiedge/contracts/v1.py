@@ -1,0 +1,126 @@
+"""Hub <-> agent API, version 1 (served under ``/api/v1``).
+
+Endpoints (the hub serves them, the agent calls them; the agent only ever dials out):
+
+- ``GET  /api/v1/sites/{site}/desired?after=<digest>&wait=<seconds>``: the site's
+  :class:`DesiredState`. With ``after`` equal to the current digest the hub holds the request
+  up to ``wait`` seconds (long poll) and answers as soon as the desired state changes; it answers
+  ``304`` with no body when nothing changed before the timeout.
+- ``POST /api/v1/sites/{site}/status``: a :class:`StatusReport`; answers ``204``.
+- ``GET  /api/v1/sites``: ``list[SiteSummary]`` (the fleet, for ``aiedge status`` and the UI).
+- ``GET  /api/v1/health``: ``{"status": "ok", "revision": ..., "error": ...}``.
+
+Agents authenticate with ``Authorization: Bearer <token>`` when the hub requires it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+API_VERSION = "v1"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SmokeTest(_Model):
+    """The request an app must answer correctly before it takes traffic."""
+
+    path: str = Field(description="HTTP path of the request, e.g. /v1/models/m/versions/1:predict")
+    request: Any = Field(description="JSON body sent with POST")
+    response: Any = Field(description="expected JSON response; numbers compared with tolerance")
+    rtol: float = Field(default=1e-5, description="relative tolerance for numbers")
+    atol: float = Field(default=1e-6, description="absolute tolerance for numbers")
+
+
+class DesiredApp(_Model):
+    """One app a site must run: a model image pinned by digest."""
+
+    name: str = Field(description="app name, unique in the GitOps repo")
+    model: str = Field(description="model name the server exposes, e.g. tensorflow-housing")
+    image: str = Field(description="REGISTRY/REPOSITORY@sha256:..., always pinned by digest")
+    protocol: str = Field(default="v2", description="client protocol: v2, tfserving or mlflow")
+    port: int = Field(default=8080, description="HTTP port the app serves on at the site")
+    grpc_port: int | None = Field(default=None, description="gRPC port, when served")
+    smoke_test: SmokeTest | None = None
+
+    @property
+    def registry(self) -> str:
+        return self.image.split("/", 1)[0]
+
+    @property
+    def repository(self) -> str:
+        return self.image.split("/", 1)[1].split("@", 1)[0]
+
+    @property
+    def digest(self) -> str:
+        return self.image.split("@", 1)[1]
+
+
+class DesiredState(_Model):
+    """Everything one site should run, as computed by the hub from one GitOps revision."""
+
+    site: str
+    revision: str = Field(description="GitOps revision, e.g. main@sha1:0123abcd...")
+    apps: list[DesiredApp] = Field(default_factory=list)
+
+    @property
+    def digest(self) -> str:
+        """Content digest of what the site runs; unchanged when a commit doesn't touch this site."""
+        body = orjson.dumps([a.model_dump(mode="json") for a in self.apps], option=orjson.OPT_SORT_KEYS)
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+class AppHealth(StrEnum):
+    HEALTHY = "healthy"
+    PROGRESSING = "progressing"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+
+
+class AppStatus(_Model):
+    name: str
+    digest: str | None = Field(default=None, description="image digest currently serving")
+    health: AppHealth = AppHealth.PROGRESSING
+    url: str | None = Field(default=None, description="where the site serves the app")
+    message: str = ""
+
+
+class StatusReport(_Model):
+    """What an agent tells the hub after each reconcile (and as a heartbeat)."""
+
+    site: str
+    observed_revision: str | None = None
+    desired_digest: str | None = None
+    apps: list[AppStatus] = Field(default_factory=list)
+    last_error: str | None = None
+    agent_version: str = ""
+    time: datetime
+
+
+class SiteStatus(StrEnum):
+    HEALTHY = "healthy"
+    PROGRESSING = "progressing"
+    DEGRADED = "degraded"
+    UNKNOWN = "unknown"
+    NEVER_SEEN = "never-seen"
+
+
+class SiteSummary(_Model):
+    """One row of the fleet view."""
+
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    status: SiteStatus
+    last_seen: datetime | None = None
+    desired_revision: str | None = None
+    observed_revision: str | None = None
+    apps: list[AppStatus] = Field(default_factory=list)
+    last_error: str | None = None

@@ -1,0 +1,125 @@
+"""Helpers shared by the test suite: free ports, waiting for servers, starting and stopping
+real processes by PID. No mocks live here: only ways to run the real thing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+
+
+def shared_dir() -> Path:
+    """The seed data (`<repo>/../shared`); fails the test with a clear message when missing."""
+    import pytest
+
+    if not (SHARED / "seed-models").is_dir():
+        pytest.fail(
+            f"seed data not found at {SHARED}: the tests read the seed models and GitOps files from "
+            "<repo root>/../shared (CI puts shared/ there). Put a copy of shared/ beside the repo.",
+            pytrace=False,
+        )
+    return SHARED
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 30.0, interval: float = 0.1, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as e:  # noqa: BLE001 - we report the last one
+            last = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}: last error {last!r}")
+
+
+def wait_http(url: str, timeout: float = 30.0, status: int = 200) -> None:
+    wait_until(lambda: httpx.get(url, timeout=2).status_code == status, timeout=timeout, what=url)
+
+
+def aiedge_cmd(*args: str) -> list[str]:
+    """The real CLI, run as a child process with this interpreter."""
+    return [sys.executable, "-m", "aiedge", *args]
+
+
+class Proc:
+    """A real child process, stopped by PID (SIGTERM, then SIGKILL) when the test ends."""
+
+    def __init__(self, cmd: Sequence[str], log: Path, env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> None:
+        self.cmd = list(cmd)
+        self.log_path = log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log.open("ab")
+        full_env = {**os.environ, **(env or {})}
+        self.popen = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, env=full_env,
+                                      cwd=cwd, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the process group: a crash, not a clean stop."""
+        if self.alive():
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(10)
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        if self.alive():
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(10)
+        self._log.close()
+        return self.popen.returncode
+
+
+def start_registry(root: Path, port: int | None = None) -> tuple[Proc, str]:
+    """A real OCI registry (Debian's docker-registry, distribution v2) on a free loopback port."""
+    exe = "/usr/bin/docker-registry"
+    if not Path(exe).exists():
+        import pytest
+
+        pytest.fail("docker-registry is not installed: the test command installs it (apt-get install "
+                    "docker-registry)", pytrace=False)
+    port = port or free_port()
+    root.mkdir(parents=True, exist_ok=True)
+    cfg = root / "config.yml"
+    cfg.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    proc = Proc([exe, "serve", str(cfg)], root / "registry.log")
+    wait_http(f"http://127.0.0.1:{port}/v2/", timeout=20)
+    return proc, f"127.0.0.1:{port}"
