@@ -3,6 +3,7 @@ real processes by PID. No mocks live here: only ways to run the real thing."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -37,14 +38,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 30.0, interval: float = 0.1, what: str = "") -> None:
+def wait_until(
+    check: Callable[[], bool], timeout: float = 30.0, interval: float = 0.1, what: str = ""
+) -> None:
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
     while time.monotonic() < deadline:
         try:
             if check():
                 return
-        except Exception as e:  # noqa: BLE001 - we report the last one
+        except Exception as e:
             last = e
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or check}: last error {last!r}")
@@ -62,15 +65,22 @@ def aiedge_cmd(*args: str) -> list[str]:
 class Proc:
     """A real child process, stopped by PID (SIGTERM, then SIGKILL) when the test ends."""
 
-    def __init__(self, cmd: Sequence[str], log: Path, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self, cmd: Sequence[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
         self.cmd = list(cmd)
         self.log_path = log
         log.parent.mkdir(parents=True, exist_ok=True)
         self._log = log.open("ab")
         full_env = {**os.environ, **(env or {})}
-        self.popen = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, env=full_env,
-                                      cwd=cwd, start_new_session=True)
+        self.popen = subprocess.Popen(
+            self.cmd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=cwd,
+            start_new_session=True,
+        )
 
     @property
     def pid(self) -> int:
@@ -90,10 +100,8 @@ class Proc:
 
     def stop(self, timeout: float = 15.0) -> int | None:
         if self.alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -109,8 +117,11 @@ def start_registry(root: Path, port: int | None = None) -> tuple[Proc, str]:
     if not Path(exe).exists():
         import pytest
 
-        pytest.fail("docker-registry is not installed: the test command installs it (apt-get install "
-                    "docker-registry)", pytrace=False)
+        pytest.fail(
+            "docker-registry is not installed: the test command installs it (apt-get install "
+            "docker-registry)",
+            pytrace=False,
+        )
     port = port or free_port()
     root.mkdir(parents=True, exist_ok=True)
     cfg = root / "config.yml"

@@ -1,8 +1,237 @@
-"""`aiedge demo` (placeholder: the owner of this command replaces it)."""
+"""`aiedge demo`: the whole path on one machine, every joint real.
 
+It starts, on loopback: a real OCI registry (Debian's ``docker-registry``), a Git repo made from
+``examples/gitops/``, a build and push of the model (whose digest ``aiedge build`` commits into
+that repo), a hub, and three agents (three sites) that pull, verify, smoke-test and serve the
+model. It runs until Ctrl-C or SIGTERM, then stops everything it started.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+import typer
+
+from aiedge.build.demo_model import DEMO_MODEL_NAME, demo_test_data, write_demo_model
+from aiedge.cli.demo_gitops import APP_NAME, SITES, prepare_gitops
+from aiedge.cli.ports import free_port
+from aiedge.cli.processes import Supervisor
 from aiedge.errors import AiedgeError
 
+REGISTRY_EXE = "docker-registry"
+READY_TIMEOUT_S = 300.0
 
-def demo_command() -> None:
-    """Not built yet."""
-    raise AiedgeError("demo is not built yet")
+
+class _Stop(Exception):
+    pass
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def demo_command(
+    model: Path | None = typer.Option(
+        None, "--model", help="Model to serve (dir or file); default: aiedge's own demo model."
+    ),
+    name: str | None = typer.Option(None, "--name", help="Model name (required with --model)."),
+    test_data: Path | None = typer.Option(
+        None, "--test-data", help="Smoke test: the seed's test-data ConfigMap or JSON {request, response}."
+    ),
+    data: Path | None = typer.Option(
+        None, "--data", help="Keep the demo's files here (default: a temp dir, removed)."
+    ),
+) -> None:
+    """Run a registry, a GitOps repo, a build, a hub and three sites on loopback until Ctrl-C."""
+    if model is not None and (name is None or test_data is None):
+        raise typer.BadParameter("--model needs --name and --test-data too", param_hint="--model")
+    if model is None and (name or test_data):
+        raise typer.BadParameter("--name and --test-data go with --model", param_hint="--name")
+    if model is not None and not model.exists():
+        raise AiedgeError(f"--model {model}: no such file or directory")
+    if test_data is not None and not test_data.is_file():
+        raise AiedgeError(f"--test-data {test_data}: no such file")
+
+    root = data.resolve() if data else Path(tempfile.mkdtemp(prefix="aiedge-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    sup = Supervisor(root / "logs")
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    started = time.monotonic()
+    try:
+        _run(root, sup, model, name, test_data, started)
+        while True:
+            time.sleep(1)
+            for child in sup.dead():
+                raise AiedgeError(
+                    f"{child.name} stopped unexpectedly; its log ({child.log}):\n{child.log_tail()}"
+                )
+    except _Stop:
+        _say("stopping ...")
+    finally:
+        sup.stop_all()
+        for s, h in previous.items():
+            signal.signal(s, h)
+        if data is None:
+            shutil.rmtree(root, ignore_errors=True)
+    _say("stopped everything the demo started")
+
+
+def _run(
+    root: Path, sup: Supervisor, model: Path | None, name: str | None, test_data: Path | None, started: float
+) -> None:
+    aiedge = [sys.executable, "-m", "aiedge"]
+    _say(f"demo data in {root}")
+    if model is None:
+        name = DEMO_MODEL_NAME
+        model = write_demo_model(root / "model")
+        test_data = root / "test-data.json"
+        test_data.write_text(json.dumps(demo_test_data()))
+    assert name is not None and test_data is not None
+
+    registry = _start_registry(root, sup)
+    _say(f"registry ready at http://{registry}")
+
+    gitops = prepare_gitops(
+        root / "gitops", model_name=name, repository=f"{registry}/aiedge/{name}", test_data=test_data
+    )
+    _say(f"GitOps repo at {gitops}")
+
+    _say(f"building {name} from {model} ...")
+    build = subprocess.run(
+        [
+            *aiedge,
+            "build",
+            str(model),
+            "--name",
+            name,
+            "--image",
+            f"{registry}/aiedge/{name}:demo",
+            "--test-data",
+            str(test_data),
+            "--gitops",
+            str(gitops),
+            "--app",
+            APP_NAME,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if build.returncode != 0:
+        raise AiedgeError(f"the build failed:\n{build.stderr.strip() or build.stdout.strip()}")
+    result = json.loads(build.stdout.strip().splitlines()[-1])
+    _say(f"pushed {result['image']}")
+
+    hub_port = free_port()
+    hub_url = f"http://127.0.0.1:{hub_port}"
+    sup.start(
+        "hub",
+        [
+            *aiedge,
+            "hub",
+            "--gitops",
+            str(gitops),
+            "--data",
+            str(root / "hub"),
+            "--port",
+            str(hub_port),
+            "--host",
+            "127.0.0.1",
+            "--insecure-no-auth",
+        ],
+    )
+    _wait(lambda: httpx.get(f"{hub_url}/api/v1/health", timeout=2).status_code == 200, sup, "the hub")
+    print(f"hub ready at {hub_url}", flush=True)
+
+    for site in SITES:
+        offset = free_port() - 8080
+        sup.start(
+            f"agent-{site}",
+            [
+                *aiedge,
+                "agent",
+                "--hub",
+                hub_url,
+                "--site",
+                site,
+                "--data",
+                str(root / "sites" / site),
+                "--port-offset",
+                str(offset),
+                "--poll-interval",
+                "2",
+            ],
+        )
+    ready: set[str] = set()
+
+    def all_ready() -> bool:
+        sites: list[dict[str, Any]] = httpx.get(f"{hub_url}/api/v1/sites", timeout=5).json()
+        for s in sites:
+            apps = s.get("apps") or []
+            if s["name"] in ready or s["status"] != "healthy" or not apps or not apps[0].get("url"):
+                continue
+            if apps[0].get("digest") != result["digest"]:
+                continue
+            ready.add(s["name"])
+            print(f"site {s['name']} ready at {apps[0]['url']}", flush=True)
+        return ready >= set(SITES)
+
+    _wait(all_ready, sup, "the sites", interval=0.5)
+    _say(f"demo ready in {time.monotonic() - started:.1f} s; try:")
+    _say(f"  aiedge status --hub {hub_url}")
+    _say("Ctrl-C stops everything")
+
+
+def _start_registry(root: Path, sup: Supervisor) -> str:
+    exe = shutil.which(REGISTRY_EXE) or (
+        f"/usr/bin/{REGISTRY_EXE}" if Path(f"/usr/bin/{REGISTRY_EXE}").exists() else None
+    )
+    if exe is None:
+        raise AiedgeError(
+            "docker-registry not found: install Debian's docker-registry package "
+            "(./dev demo does it when it can)"
+        )
+    port = free_port()
+    cfg = root / "registry" / "config.yml"
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(
+        "version: 0.1\nlog:\n  level: warn\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'registry' / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    sup.start("registry", [exe, "serve", str(cfg)])
+    _wait(
+        lambda: httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=2).status_code == 200, sup, "the registry"
+    )
+    return f"127.0.0.1:{port}"
+
+
+def _wait(check: Any, sup: Supervisor, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for child in sup.dead():
+            raise AiedgeError(
+                f"{child.name} exited while waiting for {what}; its log ({child.log}):\n{child.log_tail()}"
+            )
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        time.sleep(interval)
+    raise AiedgeError(f"timed out after {READY_TIMEOUT_S:.0f} s waiting for {what}; logs in {sup.log_dir}")
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

@@ -1,0 +1,81 @@
+"""Fixtures for the end-to-end tests: a running `aiedge demo` process, read from its stdout."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.support import aiedge_cmd
+
+HUB_RE = re.compile(r"^hub ready at (http://127\.0\.0\.1:\d+)$")
+SITE_RE = re.compile(r"^site (\S+) ready at (http://127\.0\.0\.1:\d+)$")
+
+
+@dataclass
+class Demo:
+    popen: subprocess.Popen[str]
+    data: Path
+    hub: str = ""
+    sites: dict[str, str] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+    ready_after_s: float = 0.0
+
+    def stop(self) -> int:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(10)
+        return self.popen.returncode
+
+
+def start_demo(data: Path, *args: str, timeout: float = 240.0) -> Demo:
+    """Start `aiedge demo --data DATA ARGS...` and read stdout until the hub and 3 sites are ready."""
+    log = (data.parent / "demo-stderr.log").open("w")
+    popen = subprocess.Popen(
+        aiedge_cmd("demo", "--data", str(data), *args),
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        start_new_session=True,
+    )
+    demo = Demo(popen, data)
+    t0 = time.monotonic()
+    assert popen.stdout is not None
+    while len(demo.sites) < 3:
+        if time.monotonic() - t0 > timeout or popen.poll() is not None:
+            demo.stop()
+            raise AssertionError(
+                f"demo not ready (rc={popen.returncode}); stdout: {demo.lines}; stderr:\n"
+                f"{(data.parent / 'demo-stderr.log').read_text()[-4000:]}"
+            )
+        r, _, _ = select.select([popen.stdout], [], [], 1.0)
+        if not r:
+            continue
+        line = popen.stdout.readline().rstrip("\n")
+        demo.lines.append(line)
+        if m := HUB_RE.match(line):
+            demo.hub = m.group(1)
+        elif m := SITE_RE.match(line):
+            demo.sites[m.group(1)] = m.group(2)
+    demo.ready_after_s = time.monotonic() - t0
+    return demo
+
+
+@pytest.fixture
+def demo_factory(tmp_path: Path) -> Iterator[list[Demo]]:
+    demos: list[Demo] = []
+    yield demos
+    for d in demos:
+        d.stop()

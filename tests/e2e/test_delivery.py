@@ -1,0 +1,166 @@
+"""End to end, piece by piece: build -> GitOps commit -> hub -> agents -> serve, then faults.
+
+A new digest committed to the GitOps repo reaches every running site with no restart by hand;
+killing the hub (SIGKILL) leaves every site serving; an agent restarted while the hub is down
+serves again from what it kept on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+
+from aiedge.build.demo_model import DEMO_MODEL_NAME, demo_test_data, write_demo_model
+from aiedge.cli.demo_gitops import APP_NAME, prepare_gitops
+from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
+
+
+def _build(model: Path, registry: str, test_data: Path, gitops: Path, tag: str) -> str:
+    out = subprocess.run(
+        aiedge_cmd(
+            "build",
+            str(model),
+            "--name",
+            DEMO_MODEL_NAME,
+            "--image",
+            f"{registry}/e2e/{DEMO_MODEL_NAME}:{tag}",
+            "--test-data",
+            str(test_data),
+            "--gitops",
+            str(gitops),
+            "--app",
+            APP_NAME,
+            "--json",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["image"] == f"{registry}/e2e/{DEMO_MODEL_NAME}@{result['digest']}"
+    return str(result["digest"])
+
+
+def _site_digests(hub: str) -> dict[str, str | None]:
+    sites = httpx.get(f"{hub}/api/v1/sites", timeout=5).json()
+    return {
+        s["name"]: (s["apps"][0].get("digest") if s["apps"] and s["status"] == "healthy" else None)
+        for s in sites
+    }
+
+
+def _predict(url: str) -> list[float]:
+    r = httpx.post(
+        f"{url}/v1/models/{DEMO_MODEL_NAME}/versions/1:predict",
+        json={"instances": [[1, 2, 3, 4, 5, 6, 7, 8]]},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    return list(r.json()["predictions"])
+
+
+def test_new_digest_reaches_sites_and_sites_survive_the_hub(tmp_path: Path, registry: str) -> None:
+    model = write_demo_model(tmp_path / "model")
+    test_data = tmp_path / "test-data.json"
+    test_data.write_text(json.dumps(demo_test_data()))
+    gitops = prepare_gitops(
+        tmp_path / "gitops",
+        model_name=DEMO_MODEL_NAME,
+        repository=f"{registry}/e2e/{DEMO_MODEL_NAME}",
+        test_data=test_data,
+    )
+    first = _build(model, registry, test_data, gitops, "v1")
+
+    hub_port = free_port()
+    hub_url = f"http://127.0.0.1:{hub_port}"
+    hub_cmd = aiedge_cmd(
+        "hub",
+        "--gitops",
+        str(gitops),
+        "--data",
+        str(tmp_path / "hub"),
+        "--port",
+        str(hub_port),
+        "--poll-interval",
+        "1",
+        "--insecure-no-auth",
+    )
+    hub = Proc(hub_cmd, tmp_path / "logs/hub.log")
+    procs = [hub]
+    try:
+        wait_http(f"{hub_url}/api/v1/health")
+        site_urls: dict[str, str] = {}
+        for site in ("site-a", "site-b"):
+            port = free_port()
+            site_urls[site] = f"http://127.0.0.1:{port}"
+            procs.append(
+                Proc(
+                    aiedge_cmd(
+                        "agent",
+                        "--hub",
+                        hub_url,
+                        "--site",
+                        site,
+                        "--data",
+                        str(tmp_path / site),
+                        "--port-offset",
+                        str(port - 8080),
+                        "--poll-interval",
+                        "1",
+                    ),
+                    tmp_path / f"logs/agent-{site}.log",
+                )
+            )
+        wait_until(
+            lambda: (
+                set(_site_digests(hub_url).values()) == {first}
+                and set(_site_digests(hub_url)) >= set(site_urls)
+            ),
+            timeout=120,
+            what="sites on v1",
+        )
+        for url in site_urls.values():
+            assert _predict(url) == [6.5]
+
+        # a new image: same answers, one more file, so a new digest, committed by the build
+        shutil.copy(model / "model.onnx", tmp_path / "model.onnx.bak")
+        (model / "NOTES.txt").write_text("second build\n")
+        second = _build(model, registry, test_data, gitops, "v2")
+        assert second != first
+        wait_until(
+            lambda: {_site_digests(hub_url).get(s) for s in site_urls} == {second},
+            timeout=120,
+            what="sites on v2",
+        )
+        for url in site_urls.values():
+            assert _predict(url) == [6.5]
+
+        # the hub dies: every site keeps serving
+        hub.kill()
+        for url in site_urls.values():
+            assert _predict(url) == [6.5]
+
+        # an agent restarted while the hub is down serves again from its disk
+        agent_a = procs[1]
+        agent_a.stop()
+        url_a = site_urls["site-a"]
+        wait_until(lambda: _down(url_a), timeout=30, what="site-a stopped with its agent")
+        procs[1] = Proc(agent_a.cmd, tmp_path / "logs/agent-site-a-2.log")
+        wait_until(lambda: _predict(url_a) == [6.5], timeout=60, what="site-a serving again offline")
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
+def _down(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=1)
+    except httpx.TransportError:
+        return True
+    return False
