@@ -1,8 +1,36 @@
-"""`aiedge serve` (placeholder: the owner of this command replaces it)."""
+"""`aiedge serve`: serve one or more models over KServe V2 and TF-Serving REST."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
 
 from aiedge.errors import AiedgeError
+from aiedge.serve.server import ModelSource, build_registry, run
+from aiedge.serve.settings import ServeSettings
 
 
-def serve_command() -> None:
-    """Not built yet."""
-    raise AiedgeError("serve is not built yet")
+def serve_command(
+    path: Path = typer.Argument(
+        ..., help="Model directory or file (version folders 1/, 2/ ... or one version)."
+    ),
+    name: str = typer.Option(..., "--name", help="Model name clients use, e.g. tensorflow-housing."),
+    version: str | None = typer.Option(
+        None, "--version", help="Version of an unversioned model (default 1)."
+    ),
+    http_port: int = typer.Option(8080, "--http-port", help="REST port."),
+    grpc_port: int = typer.Option(8081, "--grpc-port", help="gRPC port (reserved)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    precision: str = typer.Option("f32", "--precision", help="OpenVINO precision: f32, bf16, f16."),
+) -> None:
+    """Serve a model: KServe V2 (/v2/...) and TF-Serving v1 (/v1/models/NAME:predict) over REST."""
+    if precision not in ("f32", "bf16", "f16"):
+        raise typer.BadParameter("choose f32, bf16 or f16", param_hint="--precision")
+    settings = ServeSettings(host=host, http_port=http_port, grpc_port=grpc_port, precision=precision)
+    sources = [ModelSource(path, name, version)]
+    build_registry(sources)  # bad paths fail here, as one line, before the server starts
+    try:
+        run(sources, settings)
+    except OSError as e:
+        raise AiedgeError(f"cannot listen on {host}:{http_port}: {e.strerror or e}") from e

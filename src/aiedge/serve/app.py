@@ -1,0 +1,33 @@
+"""The ASGI application: every REST transport mounted over one data plane."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from aiedge.serve.dataplane import DataPlane
+from aiedge.serve.rest import tfserving, v2
+from aiedge.serve.rest.jsonio import json_response
+
+
+def create_app(dp: DataPlane, on_startup: Callable[[], object] | None = None) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if on_startup is not None:
+            await on_startup()  # type: ignore[misc]
+        yield
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return json_response({"error": exc.detail}, exc.status_code)
+
+    return Starlette(
+        routes=[*v2.routes(dp), *tfserving.routes(dp)],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
+    )

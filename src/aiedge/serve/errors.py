@@ -1,0 +1,34 @@
+"""Errors of the serving side. Domain errors only: each transport maps them to its own status codes
+(see ``serve/rest/errors.py``)."""
+
+from __future__ import annotations
+
+from aiedge.errors import AiedgeError
+
+
+class ServeError(AiedgeError):
+    """Base of serve's errors."""
+
+
+class UnknownModelFormat(ServeError):
+    """No runtime recognises what is at a path."""
+
+
+class ModelLoadError(ServeError):
+    """A model's files are there but its runtime could not load them."""
+
+
+class ModelNotFound(ServeError):
+    """No model (or no such version of it) is served under that name."""
+
+
+class ModelNotReady(ServeError):
+    """The model exists but is not loaded (still loading, or failed with a reason)."""
+
+
+class BadRequest(ServeError):
+    """The request does not fit the protocol or the model's signature; the message names the field."""
+
+
+class InferenceError(ServeError):
+    """The runtime failed on a request that passed validation."""

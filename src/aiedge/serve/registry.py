@@ -1,0 +1,78 @@
+"""The models a server holds: names, versions, load state (loading / ready / failed with a reason).
+
+A model that fails to load stays listed as failed with its reason; the server keeps running.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiedge.serve.errors import ModelNotFound, ServeError
+from aiedge.serve.loader import load_model
+from aiedge.serve.repository import latest
+from aiedge.serve.runtimes.base import LoadedModel
+
+log = logging.getLogger("aiedge.serve")
+
+LOADING, READY, FAILED, UNLOADED = "loading", "ready", "failed", "unloaded"
+
+
+@dataclass
+class ModelVersion:
+    name: str
+    version: str
+    path: Path
+    state: str = LOADING
+    reason: str = ""
+    model: LoadedModel | None = None
+    load_seconds: float = 0.0
+
+
+@dataclass
+class ModelRegistry:
+    models: dict[str, dict[str, ModelVersion]] = field(default_factory=dict)
+
+    def add(self, name: str, versions: dict[str, Path]) -> None:
+        self.models[name] = {v: ModelVersion(name, v, p) for v, p in versions.items()}
+
+    def load_all(self, precision: str = "f32") -> None:
+        """Load every version (blocking); failures are recorded, not raised."""
+        for versions in self.models.values():
+            for mv in versions.values():
+                self.load(mv, precision)
+
+    def load(self, mv: ModelVersion, precision: str = "f32") -> None:
+        mv.state, mv.reason = LOADING, ""
+        t0 = time.perf_counter()
+        try:
+            mv.model = load_model(mv.path, precision=precision)
+        except ServeError as e:
+            mv.state, mv.reason = FAILED, str(e)
+            log.error("model %s version %s failed to load: %s", mv.name, mv.version, e)
+            return
+        except Exception as e:  # a runtime's own error type: keep serving the others
+            mv.state, mv.reason = FAILED, f"{type(e).__name__}: {e}"
+            log.exception("model %s version %s failed to load", mv.name, mv.version)
+            return
+        mv.load_seconds = time.perf_counter() - t0
+        mv.state = READY
+
+    def get(self, name: str, version: str | None = None) -> ModelVersion:
+        versions = self.models.get(name)
+        if not versions:
+            raise ModelNotFound(
+                f"model {name!r} is not served here (models: {', '.join(self.models) or 'none'})"
+            )
+        if version is None:
+            return versions[latest({v: mv.path for v, mv in versions.items()})]
+        if version not in versions:
+            raise ModelNotFound(
+                f"model {name!r} has no version {version!r} (versions: {', '.join(versions)})"
+            )
+        return versions[version]
+
+    def all_versions(self) -> list[ModelVersion]:
+        return [mv for versions in self.models.values() for mv in versions.values()]

@@ -1,0 +1,33 @@
+"""Model versions on disk: a model directory either holds version folders (``1/``, ``2/`` ...,
+the OpenVINO Model Server / Triton layout) or is itself one version (served as ``1``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiedge.serve.errors import UnknownModelFormat
+
+DEFAULT_VERSION = "1"
+
+
+def discover_versions(path: Path, version: str | None = None) -> dict[str, Path]:
+    """Version name -> directory or file, in ascending order. ``version`` names an unversioned model."""
+    if not path.exists():
+        raise UnknownModelFormat(f"{path}: no such file or directory")
+    if path.is_dir():
+        numbered = sorted(
+            (p for p in path.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)
+        )
+        if numbered:
+            if version is not None:
+                chosen = [p for p in numbered if p.name == version]
+                if not chosen:
+                    have = ", ".join(p.name for p in numbered)
+                    raise UnknownModelFormat(f"{path}: no version folder {version!r} (have {have})")
+                return {version: chosen[0]}
+            return {p.name: p for p in numbered}
+    return {version or DEFAULT_VERSION: path}
+
+
+def latest(versions: dict[str, Path]) -> str:
+    return max(versions, key=lambda v: (int(v) if v.isdigit() else -1, v))

@@ -1,0 +1,1 @@
+"""REST transports: decode, call the data plane, encode. Each owns nothing else."""

@@ -1,0 +1,1 @@
+"""Model runtimes: one module per library (ONNX Runtime, OpenVINO), all behind ``runtimes.base``."""

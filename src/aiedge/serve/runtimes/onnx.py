@@ -1,0 +1,63 @@
+"""ONNX Runtime: ``.onnx`` models on the CPU."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from aiedge.serve.errors import ModelLoadError
+from aiedge.serve.runtimes.base import Array, LoadedModel, ModelSignature, TensorSpec
+
+_ORT_TO_V2 = {
+    "tensor(float)": "FP32",
+    "tensor(double)": "FP64",
+    "tensor(float16)": "FP16",
+    "tensor(bool)": "BOOL",
+    "tensor(int8)": "INT8",
+    "tensor(int16)": "INT16",
+    "tensor(int32)": "INT32",
+    "tensor(int64)": "INT64",
+    "tensor(uint8)": "UINT8",
+    "tensor(uint16)": "UINT16",
+    "tensor(uint32)": "UINT32",
+    "tensor(uint64)": "UINT64",
+    "tensor(string)": "BYTES",
+}
+
+
+def _spec(arg: ort.NodeArg) -> TensorSpec:
+    dims = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in (arg.shape or []))
+    return TensorSpec(arg.name, _ORT_TO_V2.get(arg.type, "BYTES"), dims)
+
+
+class OnnxModel(LoadedModel):
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        opts = ort.SessionOptions()
+        # one request per thread scales better on small edge CPUs than one request on every core
+        opts.intra_op_num_threads = threads or int(os.environ.get("AIEDGE_SERVE_ORT_THREADS", "1"))
+        opts.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own untyped errors
+            raise ModelLoadError(f"{path}: onnxruntime cannot load it: {e}") from e
+        self._signature = ModelSignature(
+            tuple(_spec(a) for a in self._session.get_inputs()),
+            tuple(_spec(a) for a in self._session.get_outputs()),
+            platform="onnxruntime",
+        )
+        self._output_names = [o.name for o in self._signature.outputs]
+
+    @property
+    def signature(self) -> ModelSignature:
+        return self._signature
+
+    def predict(self, inputs: dict[str, Array]) -> dict[str, Array]:
+        results = self._session.run(self._output_names, inputs)
+        return {name: np.asarray(r) for name, r in zip(self._output_names, results, strict=True)}
+
+
+def load(path: Path) -> OnnxModel:
+    return OnnxModel(path)

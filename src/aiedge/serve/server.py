@@ -1,0 +1,76 @@
+"""Running ``aiedge serve``: build the registry, start HTTP at once (live), load models in the
+background (ready when loaded), stop gracefully on SIGTERM/SIGINT (uvicorn finishes in-flight)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from aiedge.serve.app import create_app
+from aiedge.serve.dataplane import DataPlane
+from aiedge.serve.formats import detect_format
+from aiedge.serve.registry import READY, ModelRegistry
+from aiedge.serve.repository import discover_versions
+from aiedge.serve.settings import ServeSettings
+
+log = logging.getLogger("aiedge.serve")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    path: Path
+    name: str
+    version: str | None = None
+
+
+def build_registry(sources: list[ModelSource]) -> ModelRegistry:
+    """Find every source's versions and check their format (UnknownModelFormat names the path)."""
+    registry = ModelRegistry()
+    for src in sources:
+        versions = discover_versions(src.path, src.version)
+        for path in versions.values():
+            detect_format(path)
+        registry.add(src.name, versions)
+    return registry
+
+
+def run(sources: list[ModelSource], settings: ServeSettings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    registry = build_registry(sources)
+    dp = DataPlane(registry)
+    url = f"http://{settings.host}:{settings.http_port}"
+
+    async def load() -> None:
+        async def task() -> None:
+            await asyncio.to_thread(registry.load_all, settings.precision)
+            for mv in registry.all_versions():
+                if mv.state == READY and mv.model is not None:
+                    log.info(
+                        "serving %s (%s, version %s) at %s, loaded in %.2f s",
+                        mv.name,
+                        mv.model.signature.platform,
+                        mv.version,
+                        url,
+                        mv.load_seconds,
+                    )
+
+        app.state.loader = asyncio.create_task(task())
+
+    app = create_app(dp, on_startup=load)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.http_port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=30,
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,18 @@
+"""Settings of one ``aiedge serve`` process (environment prefix ``AIEDGE_SERVE_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AIEDGE_SERVE_")
+
+    host: str = Field(default="127.0.0.1", description="address to listen on")
+    http_port: int = Field(default=8080, description="REST port (V2, TF-Serving)")
+    grpc_port: int = Field(
+        default=8081, description="gRPC port (V2); reserved until the gRPC transport lands"
+    )
+    precision: str = Field(default="f32", description="OpenVINO inference precision: f32, bf16 or f16")
+    log_level: str = Field(default="info", description="log level of the server")
