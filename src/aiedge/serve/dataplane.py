@@ -67,7 +67,11 @@ class DataPlane:
 
     async def infer(self, mv: ModelVersion, inputs: dict[str, Array]) -> dict[str, Array]:
         assert mv.model is not None
-        check_inputs(mv.model.signature.inputs, inputs)
+        sig = mv.model.signature
+        if sig.tabular:
+            inputs = tabular_input(sig.inputs[0], inputs)
+        else:
+            check_inputs(sig.inputs, inputs)
         try:
             return await asyncio.to_thread(mv.model.predict, inputs)
         except Exception as e:  # the runtime's own error: the input passed our checks but not its own
@@ -93,6 +97,22 @@ def check_inputs(specs: tuple[TensorSpec, ...], inputs: dict[str, Array]) -> Non
             raise BadRequest(
                 f"inputs[{spec.name}].shape: {list(arr.shape)} does not match the model's {list(spec.shape)}"
             )
+
+
+def tabular_input(spec: TensorSpec, inputs: dict[str, Array]) -> dict[str, Array]:
+    """A tabular model's one input, whatever its name: numeric, [N, F], cast to the model's dtype."""
+    if len(inputs) != 1:
+        raise BadRequest(f"inputs: this model takes one [N, {spec.shape[1]}] input, got {len(inputs)}")
+    ((name, arr),) = inputs.items()
+    if arr.dtype.kind not in "biuf":
+        raise BadRequest(f"inputs[{name}].datatype: expected a numeric datatype")
+    if arr.ndim == 1 and spec.shape[1] in (-1, arr.shape[0]):
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2 or spec.shape[1] not in (-1, arr.shape[1]):
+        raise BadRequest(
+            f"inputs[{name}].shape: {list(arr.shape)} does not match the model's [N, {spec.shape[1]}]"
+        )
+    return {spec.name: arr.astype(V2_TO_NUMPY[spec.datatype], copy=False)}
 
 
 def _shape_fits(want: tuple[int, ...], got: tuple[int, ...]) -> bool:

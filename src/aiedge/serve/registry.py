@@ -13,7 +13,7 @@ from pathlib import Path
 from aiedge.serve.errors import ModelNotFound, ServeError
 from aiedge.serve.loader import load_model
 from aiedge.serve.repository import latest
-from aiedge.serve.runtimes.base import LoadedModel
+from aiedge.serve.runtimes.base import LoadedModel, LoadOptions
 
 log = logging.getLogger("aiedge.serve")
 
@@ -38,17 +38,17 @@ class ModelRegistry:
     def add(self, name: str, versions: dict[str, Path]) -> None:
         self.models[name] = {v: ModelVersion(name, v, p) for v, p in versions.items()}
 
-    def load_all(self, precision: str = "f32") -> None:
+    def load_all(self, options: LoadOptions) -> None:
         """Load every version (blocking); failures are recorded, not raised."""
         for versions in self.models.values():
             for mv in versions.values():
-                self.load(mv, precision)
+                self.load(mv, options)
 
-    def load(self, mv: ModelVersion, precision: str = "f32") -> None:
+    def load(self, mv: ModelVersion, options: LoadOptions) -> None:
         mv.state, mv.reason = LOADING, ""
         t0 = time.perf_counter()
         try:
-            mv.model = load_model(mv.path, precision=precision)
+            mv.model = load_model(mv.path, options=options)
         except ServeError as e:
             mv.state, mv.reason = FAILED, str(e)
             log.error("model %s version %s failed to load: %s", mv.name, mv.version, e)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiedge.serve.errors import UnknownModelFormat
+from aiedge.serve.mlmodel import read_model_settings
 
 DEFAULT_VERSION = "1"
 
@@ -26,6 +27,8 @@ def discover_versions(path: Path, version: str | None = None) -> dict[str, Path]
                     raise UnknownModelFormat(f"{path}: no version folder {version!r} (have {have})")
                 return {version: chosen[0]}
             return {p.name: p for p in numbered}
+    if version is None and path.is_dir() and (path / "model-settings.json").is_file():
+        version = read_model_settings(path)[1]
     return {version or DEFAULT_VERSION: path}
 
 

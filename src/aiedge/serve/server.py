@@ -48,7 +48,7 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
 
     async def load() -> None:
         async def task() -> None:
-            await asyncio.to_thread(registry.load_all, settings.precision)
+            await asyncio.to_thread(registry.load_all, settings.load_options())
             for mv in registry.all_versions():
                 if mv.state == READY and mv.model is not None:
                     log.info(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aiedge.serve.runtimes.base import LoadOptions
+
 
 class ServeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AIEDGE_SERVE_")
@@ -15,4 +17,14 @@ class ServeSettings(BaseSettings):
         default=8081, description="gRPC port (V2); reserved until the gRPC transport lands"
     )
     precision: str = Field(default="f32", description="OpenVINO inference precision: f32, bf16 or f16")
+    threads: int = Field(default=1, description="intra-op threads per inference request")
+    convert_tabular: bool = Field(
+        default=True,
+        description="serve scikit-learn models through a checked ONNX conversion (false: sklearn itself)",
+    )
     log_level: str = Field(default="info", description="log level of the server")
+
+    def load_options(self) -> LoadOptions:
+        return LoadOptions(
+            precision=self.precision, threads=self.threads, convert_tabular=self.convert_tabular
+        )

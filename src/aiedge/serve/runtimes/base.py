@@ -53,6 +53,19 @@ class ModelSignature:
     outputs: tuple[TensorSpec, ...]
     platform: str = ""  # e.g. "onnxruntime", "openvino"
     labels: dict[str, str] = field(default_factory=dict)
+    # Tabular models (trees, sklearn) take ONE input of any name, shape [N, F], any numeric
+    # datatype; their metadata names it "input-0". ``columns`` are the F feature names, when known.
+    tabular: bool = False
+    columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How runtimes load models; filled from the serve settings."""
+
+    precision: str = "f32"  # OpenVINO inference precision
+    threads: int = 1  # intra-op threads per request (one request per thread scales best on small CPUs)
+    convert_tabular: bool = True  # serve scikit-learn models through a checked ONNX conversion
 
 
 class LoadedModel(ABC):

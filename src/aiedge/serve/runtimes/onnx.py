@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from aiedge.serve.errors import ModelLoadError
-from aiedge.serve.runtimes.base import Array, LoadedModel, ModelSignature, TensorSpec
+from aiedge.serve.runtimes.base import Array, LoadedModel, LoadOptions, ModelSignature, TensorSpec
 
 _ORT_TO_V2 = {
     "tensor(float)": "FP32",
@@ -34,10 +33,10 @@ def _spec(arg: ort.NodeArg) -> TensorSpec:
 
 
 class OnnxModel(LoadedModel):
-    def __init__(self, path: Path, threads: int | None = None) -> None:
+    def __init__(self, path: Path, threads: int = 1) -> None:
         opts = ort.SessionOptions()
         # one request per thread scales better on small edge CPUs than one request on every core
-        opts.intra_op_num_threads = threads or int(os.environ.get("AIEDGE_SERVE_ORT_THREADS", "1"))
+        opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         try:
             self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
@@ -59,5 +58,5 @@ class OnnxModel(LoadedModel):
         return {name: np.asarray(r) for name, r in zip(self._output_names, results, strict=True)}
 
 
-def load(path: Path) -> OnnxModel:
-    return OnnxModel(path)
+def load(path: Path, options: LoadOptions) -> OnnxModel:
+    return OnnxModel(path, options.threads)

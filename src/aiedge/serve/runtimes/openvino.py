@@ -13,7 +13,14 @@ import numpy as np
 import openvino as ov
 
 from aiedge.serve.errors import ModelLoadError
-from aiedge.serve.runtimes.base import NUMPY_TO_V2, Array, LoadedModel, ModelSignature, TensorSpec
+from aiedge.serve.runtimes.base import (
+    NUMPY_TO_V2,
+    Array,
+    LoadedModel,
+    LoadOptions,
+    ModelSignature,
+    TensorSpec,
+)
 
 PRECISIONS = ("f32", "bf16", "f16")
 
@@ -67,5 +74,5 @@ class OpenVinoModel(LoadedModel):
         }
 
 
-def load(path: Path, precision: str = "f32") -> OpenVinoModel:
-    return OpenVinoModel(path, precision)
+def load(path: Path, options: LoadOptions) -> OpenVinoModel:
+    return OpenVinoModel(path, options.precision)
