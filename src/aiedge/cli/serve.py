@@ -1,4 +1,4 @@
-"""`aiedge serve`: serve one or more models over KServe V2 and TF-Serving REST."""
+"""`aiedge serve`: serve one or more models over KServe V2, TF-Serving and MLflow REST."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ from pathlib import Path
 import typer
 
 from aiedge.errors import AiedgeError
-from aiedge.serve.server import ModelSource, build_registry, run
+from aiedge.serve.server import build_registry, expand_sources, run
 from aiedge.serve.settings import ServeSettings
 
 
 def serve_command(
-    path: Path = typer.Argument(
-        ..., help="Model directory or file (version folders 1/, 2/ ... or one version)."
+    paths: list[Path] = typer.Argument(
+        ..., help="Model dirs or files (version folders 1/, 2/ ... or one version), or a dir of model dirs."
     ),
-    name: str = typer.Option(..., "--name", help="Model name clients use, e.g. tensorflow-housing."),
+    names: list[str] = typer.Option(
+        [], "--name", help="Model name clients use, one per PATH (default: folder name)."
+    ),
     version: str | None = typer.Option(
         None, "--version", help="Version of an unversioned model (default 1)."
     ),
@@ -24,11 +26,11 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     precision: str = typer.Option("f32", "--precision", help="OpenVINO precision: f32, bf16, f16."),
 ) -> None:
-    """Serve a model: KServe V2 (/v2/...) and TF-Serving v1 (/v1/models/NAME:predict) over REST."""
+    """Serve models: KServe V2 (/v2/...), TF-Serving v1 (/v1/models/NAME:predict), MLflow (/invocations)."""
     if precision not in ("f32", "bf16", "f16"):
         raise typer.BadParameter("choose f32, bf16 or f16", param_hint="--precision")
     settings = ServeSettings(host=host, http_port=http_port, grpc_port=grpc_port, precision=precision)
-    sources = [ModelSource(path, name, version)]
+    sources = expand_sources(paths, names, version)
     build_registry(sources)  # bad paths fail here, as one line, before the server starts
     try:
         run(sources, settings)

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from aiedge.serve.dataplane import DataPlane
-from aiedge.serve.rest import tfserving, v2
+from aiedge.serve.rest import mlflow, tfserving, v2
 from aiedge.serve.rest.jsonio import json_response
 
 
@@ -27,7 +27,7 @@ def create_app(dp: DataPlane, on_startup: Callable[[], object] | None = None) ->
         return json_response({"error": exc.detail}, exc.status_code)
 
     return Starlette(
-        routes=[*v2.routes(dp), *tfserving.routes(dp)],
+        routes=[*v2.routes(dp), *tfserving.routes(dp), *mlflow.routes(dp)],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
     )

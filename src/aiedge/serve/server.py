@@ -12,6 +12,7 @@ import uvicorn
 
 from aiedge.serve.app import create_app
 from aiedge.serve.dataplane import DataPlane
+from aiedge.serve.errors import UnknownModelFormat
 from aiedge.serve.formats import detect_format
 from aiedge.serve.registry import READY, ModelRegistry
 from aiedge.serve.repository import discover_versions
@@ -27,6 +28,34 @@ class ModelSource:
     version: str | None = None
 
 
+def expand_sources(paths: list[Path], names: list[str], version: str | None = None) -> list[ModelSource]:
+    """Pair PATHs with --name values. Without names, a model is named after its folder, and a folder
+    whose subfolders are models (a model repository) serves each of them under its folder name."""
+    if names and len(names) != len(paths):
+        raise UnknownModelFormat(f"give one --name per PATH ({len(paths)} paths, {len(names)} names)")
+    if version is not None and len(paths) != 1:
+        raise UnknownModelFormat("--version goes with a single PATH")
+    if names:
+        return [ModelSource(p, n, version) for p, n in zip(paths, names, strict=True)]
+    sources: list[ModelSource] = []
+    for p in paths:
+        if p.is_dir() and _is_repository(p):
+            sources.extend(ModelSource(sub, sub.name) for sub in sorted(p.iterdir()) if sub.is_dir())
+        else:
+            sources.append(ModelSource(p, p.stem if p.is_file() else p.name, version))
+    return sources
+
+
+def _is_repository(path: Path) -> bool:
+    try:
+        detect_format(path)
+        return False
+    except UnknownModelFormat:
+        pass
+    subdirs = [d for d in path.iterdir() if d.is_dir()]
+    return bool(subdirs) and not all(d.name.isdigit() for d in subdirs)
+
+
 def build_registry(sources: list[ModelSource]) -> ModelRegistry:
     """Find every source's versions and check their format (UnknownModelFormat names the path)."""
     registry = ModelRegistry()
@@ -34,6 +63,8 @@ def build_registry(sources: list[ModelSource]) -> ModelRegistry:
         versions = discover_versions(src.path, src.version)
         for path in versions.values():
             detect_format(path)
+        if src.name in registry.models:
+            raise UnknownModelFormat(f"two models are named {src.name!r}; give each its own --name")
         registry.add(src.name, versions)
     return registry
 
@@ -45,6 +76,7 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
     registry = build_registry(sources)
     dp = DataPlane(registry)
     url = f"http://{settings.host}:{settings.http_port}"
+    log.info("loading %d model(s): %s", len(registry.models), ", ".join(registry.models))
 
     async def load() -> None:
         async def task() -> None:

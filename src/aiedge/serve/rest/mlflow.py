@@ -1,0 +1,125 @@
+"""MLflow's scoring protocol: ``POST /invocations`` (JSON ``dataframe_split``, ``dataframe_records``,
+``instances``, ``inputs``; or a CSV body with a header row), ``GET /ping`` and ``GET /health``.
+
+Like ``mlflow models serve``, one server answers for one model; with several, ``?model=NAME``
+picks one. When the model's signature names its columns, dataframe columns are reordered to it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from aiedge.serve.dataplane import DataPlane, as_dtype
+from aiedge.serve.errors import BadRequest, ModelNotFound, ServeError
+from aiedge.serve.registry import ModelVersion
+from aiedge.serve.rest import tfserving
+from aiedge.serve.rest.errors import error_response
+from aiedge.serve.rest.jsonio import json_response, read_json, to_json_value
+from aiedge.serve.runtimes.base import Array, ModelSignature
+
+
+def _table(columns: list[str], rows: list[list[Any]], sig: ModelSignature, field: str) -> dict[str, Array]:
+    if len(sig.inputs) != 1:
+        raise BadRequest(f"{field}: dataframes need a model with one input")
+    if sig.columns and columns:
+        missing = [c for c in sig.columns if c not in columns]
+        if missing:
+            raise BadRequest(
+                f"{field}.columns: missing {', '.join(missing)} (the model takes {', '.join(sig.columns)})"
+            )
+        order = [columns.index(c) for c in sig.columns]
+        rows = [[row[i] for i in order] for row in rows]
+    spec = sig.inputs[0]
+    return {spec.name: as_dtype(rows, spec.datatype, f"{field}.data")}
+
+
+def decode(body: Any, sig: ModelSignature) -> dict[str, Array]:
+    if not isinstance(body, dict):
+        raise BadRequest(
+            "body: expected a JSON object with dataframe_split, dataframe_records, instances or inputs"
+        )
+    if "dataframe_split" in body:
+        split = body["dataframe_split"]
+        if not isinstance(split, dict) or not isinstance(split.get("data"), list):
+            raise BadRequest("dataframe_split.data: expected a list of rows")
+        columns = split.get("columns") or []
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise BadRequest("dataframe_split.columns: expected a list of column names")
+        rows = split["data"]
+        if columns and any(not isinstance(r, list) or len(r) != len(columns) for r in rows):
+            raise BadRequest(f"dataframe_split.data: every row needs {len(columns)} values")
+        return _table(columns, rows, sig, "dataframe_split")
+    if "dataframe_records" in body:
+        records = body["dataframe_records"]
+        if not isinstance(records, list) or not records or not all(isinstance(r, dict) for r in records):
+            raise BadRequest("dataframe_records: expected a non-empty list of objects")
+        columns = list(sig.columns) or list(records[0])
+        try:
+            rows = [[r[c] for c in columns] for r in records]
+        except KeyError as e:
+            raise BadRequest(f"dataframe_records: a record lacks column {e.args[0]!r}") from e
+        return _table(columns, rows, sig, "dataframe_records")
+    if "instances" in body or "inputs" in body:
+        return tfserving.decode({k: v for k, v in body.items() if k in ("instances", "inputs")}, sig.inputs)[
+            0
+        ]
+    raise BadRequest("body: expected one of dataframe_split, dataframe_records, instances, inputs")
+
+
+def decode_csv(text: str, sig: ModelSignature) -> dict[str, Array]:
+    reader = list(csv.reader(io.StringIO(text)))
+    if len(reader) < 2:
+        raise BadRequest("body: CSV needs a header row and at least one data row")
+    header, rows = reader[0], [r for r in reader[1:] if r]
+    try:
+        values = [[float(v) for v in r] for r in rows]
+    except ValueError as e:
+        raise BadRequest(f"body: CSV values must be numbers: {e}") from e
+    return _table(header, values, sig, "csv")
+
+
+def routes(dp: DataPlane) -> list[Route]:
+    def pick(request: Request) -> ModelVersion:
+        name = request.query_params.get("model")
+        if name is None:
+            if len(dp.registry.models) != 1:
+                raise ModelNotFound(
+                    f"/invocations: several models are served; add ?model= ({', '.join(dp.registry.models)})"
+                )
+            name = next(iter(dp.registry.models))
+        return dp.loaded(name)
+
+    async def invocations(request: Request) -> Response:
+        try:
+            mv = pick(request)
+            assert mv.model is not None
+            ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+            if ctype == "text/csv":
+                inputs = decode_csv((await request.body()).decode("utf-8", "replace"), mv.model.signature)
+            elif ctype in ("application/json", ""):
+                inputs = decode(await read_json(request), mv.model.signature)
+            else:
+                return json_response(
+                    {"error": f"Content-Type {ctype}: send application/json or text/csv"}, 415
+                )
+            outputs = await dp.infer(mv, inputs)
+            if len(outputs) == 1:
+                return json_response({"predictions": to_json_value(next(iter(outputs.values())))})
+            return json_response({"predictions": {n: to_json_value(a) for n, a in outputs.items()}})
+        except ServeError as e:
+            return error_response(e)
+
+    async def ping(_: Request) -> Response:
+        return Response("\n", status_code=200 if dp.ready() else 503, media_type="application/json")
+
+    return [
+        Route("/invocations", invocations, methods=["POST"]),
+        Route("/ping", ping, methods=["GET"]),
+        Route("/health", ping, methods=["GET"]),
+    ]
