@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.rest import mlflow, tfserving, v2
@@ -26,8 +28,11 @@ def create_app(dp: DataPlane, on_startup: Callable[[], object] | None = None) ->
         assert isinstance(exc, HTTPException)
         return json_response({"error": exc.detail}, exc.status_code)
 
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(dp.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     return Starlette(
-        routes=[*v2.routes(dp), *tfserving.routes(dp), *mlflow.routes(dp)],
+        routes=[*v2.routes(dp), *tfserving.routes(dp), *mlflow.routes(dp), Route("/metrics", metrics)],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
     )

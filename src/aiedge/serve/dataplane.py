@@ -7,12 +7,15 @@ loop. It knows nothing of HTTP: it raises serve errors, and transports map them 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import numpy as np
+from prometheus_client import CollectorRegistry
 
 from aiedge import __version__
-from aiedge.serve.errors import BadRequest, InferenceError, ModelNotReady
+from aiedge.serve.errors import BadRequest, InferenceError, ModelNotReady, Overloaded
+from aiedge.serve.metrics import ServeMetrics
 from aiedge.serve.registry import READY, ModelRegistry, ModelVersion
 from aiedge.serve.runtimes.base import V2_TO_NUMPY, Array, TensorSpec
 
@@ -20,9 +23,63 @@ SERVER_NAME = "aiedge"
 EXTENSIONS = ["model_repository_extension"]
 
 
+class Admission:
+    """Bounded concurrency for one model: ``slots`` requests run, ``queue`` more may wait, the rest
+    are refused at once (Overloaded -> 503 + Retry-After) rather than queueing without limit."""
+
+    def __init__(self, model: str, slots: int, queue: int, metrics: ServeMetrics) -> None:
+        self.model, self.queue, self._sem, self._waiting = model, queue, asyncio.Semaphore(slots), 0
+        self._depth = metrics.queue_depth.labels(model)
+        self._in_flight = metrics.in_flight.labels(model)
+        self._rejected = metrics.rejected.labels(model)
+
+    async def __aenter__(self) -> None:
+        if self._sem.locked():
+            if self._waiting >= self.queue:
+                self._rejected.inc()
+                raise Overloaded(
+                    f"model {self.model!r} is busy ({self.queue} requests waiting); retry shortly"
+                )
+            self._waiting += 1
+            self._depth.inc()
+            try:
+                await self._sem.acquire()
+            finally:
+                self._waiting -= 1
+                self._depth.dec()
+        else:
+            await self._sem.acquire()
+        self._in_flight.inc()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._in_flight.dec()
+        self._sem.release()
+
+
 class DataPlane:
-    def __init__(self, registry: ModelRegistry) -> None:
+    def __init__(
+        self, registry: ModelRegistry, metrics: ServeMetrics | None = None, slots: int = 4, queue: int = 128
+    ) -> None:
         self.registry = registry
+        self.metrics = metrics or ServeMetrics(CollectorRegistry())
+        self._admission = {name: Admission(name, slots, queue, self.metrics) for name in registry.models}
+
+    def observe(self, protocol: str, name: str, version: str | None, status: int, t0: float) -> None:
+        """Count one request; names the server does not serve count as ``_unknown``."""
+        known = name in self.registry.models
+        self.metrics.observe_request(
+            name if known else "_unknown",
+            (version or "") if known else "",
+            protocol,
+            status,
+            time.perf_counter() - t0,
+        )
+
+    def record_loaded(self) -> None:
+        for mv in self.registry.all_versions():
+            self.metrics.ready.labels(mv.name, mv.version).set(1 if mv.state == READY else 0)
+            if mv.state == READY:
+                self.metrics.load_seconds.labels(mv.name, mv.version).set(mv.load_seconds)
 
     # -- health and metadata ------------------------------------------------------------------
     def live(self) -> bool:
@@ -72,12 +129,15 @@ class DataPlane:
             inputs = tabular_input(sig.inputs[0], inputs)
         else:
             check_inputs(sig.inputs, inputs)
-        try:
-            return await asyncio.to_thread(mv.model.predict, inputs)
-        except Exception as e:  # the runtime's own error: the input passed our checks but not its own
-            raise InferenceError(
-                f"model {mv.name!r} rejected the input: {str(e).splitlines()[0][:300]}"
-            ) from e
+        async with self._admission[mv.name]:
+            t0 = time.perf_counter()
+            try:
+                result = await asyncio.to_thread(mv.model.predict, inputs)
+            except Exception as e:  # the runtime's own error: the input passed our checks but not its own
+                reason = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+                raise InferenceError(f"model {mv.name!r} rejected the input: {reason}") from e
+            self.metrics.inference_seconds.labels(mv.name, mv.version).observe(time.perf_counter() - t0)
+            return result
 
 
 def check_inputs(specs: tuple[TensorSpec, ...], inputs: dict[str, Array]) -> None:

@@ -32,3 +32,7 @@ class BadRequest(ServeError):
 
 class InferenceError(ServeError):
     """The runtime failed on a request that passed validation."""
+
+
+class Overloaded(ServeError):
+    """A model's queue is full; the client should retry shortly."""

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 from aiedge.serve.app import create_app
 from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.errors import UnknownModelFormat
 from aiedge.serve.formats import detect_format
+from aiedge.serve.metrics import ServeMetrics
 from aiedge.serve.registry import READY, ModelRegistry
 from aiedge.serve.repository import discover_versions
 from aiedge.serve.settings import ServeSettings
@@ -74,13 +76,14 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     registry = build_registry(sources)
-    dp = DataPlane(registry)
+    dp = DataPlane(registry, ServeMetrics(CollectorRegistry()), slots=settings.slots, queue=settings.queue)
     url = f"http://{settings.host}:{settings.http_port}"
     log.info("loading %d model(s): %s", len(registry.models), ", ".join(registry.models))
 
     async def load() -> None:
         async def task() -> None:
             await asyncio.to_thread(registry.load_all, settings.load_options())
+            dp.record_loaded()
             for mv in registry.all_versions():
                 if mv.state == READY and mv.model is not None:
                     log.info(

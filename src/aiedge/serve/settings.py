@@ -22,6 +22,8 @@ class ServeSettings(BaseSettings):
         default=True,
         description="serve scikit-learn models through a checked ONNX conversion (false: sklearn itself)",
     )
+    slots: int = Field(default=4, description="requests one model runs at once")
+    queue: int = Field(default=128, description="requests that may wait per model before 503 + Retry-After")
     log_level: str = Field(default="info", description="log level of the server")
 
     def load_options(self) -> LoadOptions:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from aiedge.serve.errors import BadRequest, InferenceError, ModelNotFound, ModelNotReady, ServeError
+from aiedge.serve.errors import (
+    BadRequest,
+    InferenceError,
+    ModelNotFound,
+    ModelNotReady,
+    Overloaded,
+    ServeError,
+)
 from aiedge.serve.rest.jsonio import json_response
 
 STATUS: list[tuple[type[ServeError], int]] = [
@@ -12,6 +19,7 @@ STATUS: list[tuple[type[ServeError], int]] = [
     (InferenceError, 400),
     (ModelNotFound, 404),
     (ModelNotReady, 503),
+    (Overloaded, 503),
 ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -96,8 +97,12 @@ def routes(dp: DataPlane) -> list[Route]:
         return dp.loaded(name)
 
     async def invocations(request: Request) -> Response:
+        t0 = time.perf_counter()
+        name = request.query_params.get("model") or next(iter(dp.registry.models), "")
+        version = None
         try:
             mv = pick(request)
+            version = mv.version
             assert mv.model is not None
             ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
             if ctype == "text/csv":
@@ -110,10 +115,13 @@ def routes(dp: DataPlane) -> list[Route]:
                 )
             outputs = await dp.infer(mv, inputs)
             if len(outputs) == 1:
-                return json_response({"predictions": to_json_value(next(iter(outputs.values())))})
-            return json_response({"predictions": {n: to_json_value(a) for n, a in outputs.items()}})
+                response = json_response({"predictions": to_json_value(next(iter(outputs.values())))})
+            else:
+                response = json_response({"predictions": {n: to_json_value(a) for n, a in outputs.items()}})
         except ServeError as e:
-            return error_response(e)
+            response = error_response(e)
+        dp.observe("mlflow", name, version, response.status_code, t0)
+        return response
 
     async def ping(_: Request) -> Response:
         return Response("\n", status_code=200 if dp.ready() else 503, media_type="application/json")

@@ -4,6 +4,7 @@ model status and metadata, under ``/v1/models/NAME[/versions/V]``."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import numpy as np
@@ -116,16 +117,21 @@ def routes(dp: DataPlane) -> list[Route]:
             return error_response(e)
 
     async def post(request: Request) -> Response:
+        t0 = time.perf_counter()
+        name, version = request.path_params["rest"].split("/")[0].split(":")[0], None
         try:
             name, version, tail = parse(request)
             if tail != ":predict":
                 raise ModelNotFound(f"{request.url.path}: only :predict takes POST here")
             mv = dp.loaded(name, version)
+            version = mv.version
             assert mv.model is not None
             inputs, row = decode(await read_json(request), mv.model.signature.inputs)
-            return json_response(encode(await dp.infer(mv, inputs), row))
+            response = json_response(encode(await dp.infer(mv, inputs), row))
         except ServeError as e:
-            return error_response(e)
+            response = error_response(e)
+        dp.observe("tfserving", name, version, response.status_code, t0)
+        return response
 
     return [
         Route("/v1/models/{rest:path}", get, methods=["GET"]),

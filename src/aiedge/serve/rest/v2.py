@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -101,9 +102,12 @@ def routes(dp: DataPlane) -> list[Route]:
         return json_response(body, 200 if mv.state == "ready" else 503)
 
     async def infer(request: Request) -> Response:
+        t0 = time.perf_counter()
         p = request.path_params
+        version = p.get("version")
         try:
-            mv = dp.loaded(p["name"], p.get("version"))
+            mv = dp.loaded(p["name"], version)
+            version = mv.version
             inputs, names, rid = decode_inputs(await read_json(request))
             outputs = await dp.infer(mv, inputs)
             body: dict[str, Any] = {
@@ -113,9 +117,11 @@ def routes(dp: DataPlane) -> list[Route]:
             }
             if rid is not None:
                 body["id"] = rid
-            return json_response(body)
+            response = json_response(body)
         except ServeError as e:
-            return error_response(e)
+            response = error_response(e)
+        dp.observe("v2", p["name"], version, response.status_code, t0)
+        return response
 
     m = "/v2/models/{name}"
     mv = "/v2/models/{name}/versions/{version}"

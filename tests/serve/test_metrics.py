@@ -1,0 +1,104 @@
+"""`aiedge serve`'s Prometheus metrics and its bounded queue: requests are counted by model,
+version, protocol and outcome; latency histograms and load time are exposed; unknown model
+names don't create series; a full queue answers 503 with Retry-After instead of waiting."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from prometheus_client.parser import text_string_to_metric_families
+
+from aiedge.build.demo_model import write_demo_model
+from tests.serve.conftest import Server
+
+
+def _samples(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = httpx.get(f"{url}/metrics").text
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
+
+
+def test_requests_are_counted_by_model_protocol_and_outcome(serve: Server, tmp_path: Path) -> None:
+    url = serve(write_demo_model(tmp_path / "m"), "demo")
+    body = {"instances": [[1, 2, 3, 4, 5, 6, 7, 8]]}
+    for _ in range(3):
+        assert httpx.post(f"{url}/v1/models/demo/versions/1:predict", json=body).status_code == 200
+    assert httpx.post(f"{url}/v1/models/demo:predict", json={"instances": "x"}).status_code == 400
+    assert (
+        httpx.post(
+            f"{url}/v2/models/demo/infer",
+            json={"inputs": [{"name": "x", "shape": [1, 8], "datatype": "FP32", "data": [0] * 8}]},
+        ).status_code
+        == 200
+    )
+    assert httpx.post(f"{url}/v2/models/nope-{'x' * 5}/infer", json={}).status_code == 404
+    s = _samples(url)
+
+    def count(**labels: str) -> float:
+        return s.get(("aiedge_serve_requests_total", frozenset(labels.items())), 0.0)
+
+    assert count(model="demo", version="1", protocol="tfserving", outcome="success") == 3
+    assert count(model="demo", version="1", protocol="tfserving", outcome="bad_request") == 1
+    assert count(model="demo", version="1", protocol="v2", outcome="success") == 1
+    assert count(model="_unknown", version="", protocol="v2", outcome="not_found") == 1
+    assert not any("nope" in str(k) for k in s)
+    inference = s[
+        (
+            "aiedge_serve_inference_duration_seconds_count",
+            frozenset({"model": "demo", "version": "1"}.items()),
+        )
+    ]
+    assert inference == 4
+    assert s[("aiedge_serve_model_ready", frozenset({"model": "demo", "version": "1"}.items()))] == 1
+    assert s[("aiedge_serve_model_load_seconds", frozenset({"model": "demo", "version": "1"}.items()))] > 0
+
+
+def _slow_model(dest: Path) -> Path:
+    """An ONNX model that takes tens of milliseconds: eight chained 1024x1024 matrix products."""
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array((rng.random((1024, 1024), dtype=np.float32) - 0.5) / 32, "w")
+    nodes = [helper.make_node("MatMul", ["x" if i == 0 else f"h{i}", "w"], [f"h{i + 1}"]) for i in range(8)]
+    nodes.append(helper.make_node("Identity", ["h8"], ["y"]))
+    graph = helper.make_graph(
+        nodes,
+        "slow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 1024])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 1024])],
+        initializer=[w],
+    )
+    dest.mkdir(parents=True)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(dest / "model.onnx"))
+    return dest
+
+
+def test_a_full_queue_answers_503_with_retry_after(
+    serve: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # one slot, no queue: of many concurrent requests on a slow model, some must be refused at once
+    monkeypatch.setenv("AIEDGE_SERVE_SLOTS", "1")
+    monkeypatch.setenv("AIEDGE_SERVE_QUEUE", "0")
+    url = serve(_slow_model(tmp_path / "slow"), "slow")
+    body = {"inputs": [{"name": "x", "shape": [64, 1024], "datatype": "FP32", "data": [0.5] * (64 * 1024)}]}
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await asyncio.gather(
+                *[client.post(f"{url}/v2/models/slow/infer", json=body) for _ in range(12)]
+            )
+
+    responses = asyncio.run(burst())
+    codes = [r.status_code for r in responses]
+    assert 200 in codes and 503 in codes, codes
+    refused = next(r for r in responses if r.status_code == 503)
+    assert refused.headers["retry-after"] == "1" and "busy" in refused.json()["error"]
+    rejected = _samples(url)[("aiedge_serve_rejected_total", frozenset({"model": "slow"}.items()))]
+    assert rejected == codes.count(503)
