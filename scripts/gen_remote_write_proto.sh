@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generates src/aiedge/telemetry/proto/remote_write_pb2.py (+ .pyi) from remote_write.proto.
-# Needs grpcio-tools (only this script does): pip install 'grpcio-tools>=1.66,<2'.
+# Needs grpcio-tools (only this script does): pip install 'grpcio-tools>=1.75,<1.80' (protobuf 6 gencode: tritonclient needs protobuf<7).
 # The output is committed and marked generated; never edit it by hand, rerun this script.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

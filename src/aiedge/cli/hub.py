@@ -1,17 +1,110 @@
-"""`aiedge hub` (placeholder: the owner of this command replaces it).
+"""`aiedge hub`: run the hub (the group's callback, when no subcommand is given), and manage
+enrolment against the same database while it runs: ``aiedge hub token create --site NAME``,
+``aiedge hub site revoke NAME``."""
 
-``aiedge hub --gitops DIR --data DIR`` runs the hub; subcommands (``token create``...) come later,
-so ``hub`` is a typer group whose callback runs the server when no subcommand is given.
-"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
 
 import typer
 
-from aiedge.errors import AiedgeError
+from aiedge.hub.clock import system_clock
+from aiedge.hub.enrolment import create_join_token
+from aiedge.hub.settings import HubSettings
+from aiedge.hub.store import Store, open_engine
 
-app = typer.Typer(help="Run the hub (the core).", invoke_without_command=True)
+app = typer.Typer(help="Run the hub (the core) and manage site enrolment.", invoke_without_command=True)
+token_app = typer.Typer(help="One-time join tokens for enrolling sites.", no_args_is_help=True)
+site_app = typer.Typer(help="Enrolled sites.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(site_app, name="site")
+
+
+def _settings(**given: Any) -> HubSettings:
+    """Settings from the environment (AIEDGE_HUB_*) overridden by the flags given."""
+    return HubSettings(**{k: v for k, v in given.items() if v is not None})
 
 
 @app.callback()
-def hub_command() -> None:
-    """Not built yet."""
-    raise AiedgeError("hub is not built yet")
+def hub_command(
+    ctx: typer.Context,
+    gitops: Path | None = typer.Option(None, "--gitops", help="GitOps repo (read at Git HEAD) or a folder."),
+    data: Path | None = typer.Option(None, "--data", help="Folder of the hub's state (hub.db)."),
+    port: int | None = typer.Option(None, "--port", help="Port to listen on [default: 8000]."),
+    host: str | None = typer.Option(None, "--host", help="Address to listen on [default: 127.0.0.1]."),
+    poll_interval: float | None = typer.Option(
+        None, "--poll-interval", help="Seconds between checks of the repo's HEAD [default: 5]."
+    ),
+    stale_after: float | None = typer.Option(
+        None, "--stale-after", help="Seconds of silence before a site shows as unknown [default: 30]."
+    ),
+    insecure_no_auth: bool = typer.Option(
+        False, "--insecure-no-auth", help="Serve sites without credentials (development only)."
+    ),
+) -> None:
+    """Run the hub: serve each site its desired state from the GitOps repo, take status reports."""
+    ctx.obj = {"data": data}
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings(
+        gitops=gitops,
+        data=data,
+        port=port,
+        host=host,
+        poll_interval=poll_interval,
+        stale_after=stale_after,
+        insecure_no_auth=insecure_no_auth or None,
+    )
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from aiedge.hub.server import serve
+
+    asyncio.run(serve(settings))
+
+
+def _store(ctx: typer.Context, data: Path | None) -> Store:
+    parent = (ctx.obj or {}).get("data") if isinstance(ctx.obj, dict) else None
+    settings = _settings(data=data or parent)
+    settings.data.mkdir(parents=True, exist_ok=True)
+    return Store(open_engine(settings.db_url()))
+
+
+@token_app.command("create")
+def token_create(
+    ctx: typer.Context,
+    site: str = typer.Option(..., "--site", help="The site the token enrols."),
+    data: Path | None = typer.Option(
+        None, "--data", help="The hub's data folder (same as the hub's --data)."
+    ),
+    ttl: float = typer.Option(86400.0, "--ttl", help="Seconds the token stays valid."),
+) -> None:
+    """Print a one-time join token for SITE (kept hashed; give it to the site's agent)."""
+    store = _store(ctx, data)
+    try:
+        typer.echo(create_join_token(store, site, system_clock(), ttl))
+    finally:
+        store.engine.dispose()
+
+
+@site_app.command("revoke")
+def site_revoke(
+    ctx: typer.Context,
+    site: str = typer.Argument(..., help="The site whose credentials are revoked."),
+    data: Path | None = typer.Option(
+        None, "--data", help="The hub's data folder (same as the hub's --data)."
+    ),
+) -> None:
+    """Revoke SITE's credentials and unused join tokens; it must enrol again with a new token."""
+    store = _store(ctx, data)
+    try:
+        n = store.revoke_site(site, system_clock())
+    finally:
+        store.engine.dispose()
+    typer.echo(f"revoked {n} credential{'' if n == 1 else 's'} of site {site}")

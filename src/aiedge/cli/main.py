@@ -41,6 +41,8 @@ def _root(
 app.command("serve")(serve.serve_command)
 app.command("build")(build.build_command)
 app.command("validate")(validate.validate_command)
+app.command("render")(validate.render_command)
+app.command("schema")(validate.schema_command)
 app.add_typer(hub.app, name="hub")
 app.command("agent")(agent.agent_command)
 app.command("status")(status.status_command)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -17,12 +17,18 @@ from aiedge.serve.rest import mlflow, tfserving, v2
 from aiedge.serve.rest.jsonio import json_response
 
 
-def create_app(dp: DataPlane, on_startup: Callable[[], object] | None = None) -> Starlette:
+def create_app(
+    dp: DataPlane,
+    on_startup: Callable[[], Awaitable[None]] | None = None,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         if on_startup is not None:
-            await on_startup()  # type: ignore[misc]
+            await on_startup()
         yield
+        if on_shutdown is not None:
+            await on_shutdown()
 
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -15,6 +15,7 @@ from aiedge.serve.app import create_app
 from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.errors import UnknownModelFormat
 from aiedge.serve.formats import detect_format
+from aiedge.serve.grpc import service as grpc_service
 from aiedge.serve.metrics import ServeMetrics
 from aiedge.serve.registry import READY, ModelRegistry
 from aiedge.serve.repository import discover_versions
@@ -96,8 +97,16 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
                     )
 
         app.state.loader = asyncio.create_task(task())
+        if settings.grpc_port:
+            app.state.grpc = await grpc_service.start(dp, settings.host, settings.grpc_port)
+            log.info("gRPC (Open Inference Protocol) at %s:%d", settings.host, settings.grpc_port)
 
-    app = create_app(dp, on_startup=load)
+    async def stop() -> None:
+        grpc_server = getattr(app.state, "grpc", None)
+        if grpc_server is not None:
+            await grpc_server.stop(grace=5)
+
+    app = create_app(dp, on_startup=load, on_shutdown=stop)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -13,9 +13,7 @@ class ServeSettings(BaseSettings):
 
     host: str = Field(default="127.0.0.1", description="address to listen on")
     http_port: int = Field(default=8080, description="REST port (V2, TF-Serving)")
-    grpc_port: int = Field(
-        default=8081, description="gRPC port (V2); reserved until the gRPC transport lands"
-    )
+    grpc_port: int = Field(default=8081, description="gRPC port (Open Inference Protocol); 0 turns gRPC off")
     precision: str = Field(default="f32", description="OpenVINO inference precision: f32, bf16 or f16")
     threads: int = Field(default=1, description="intra-op threads per inference request")
     convert_tabular: bool = Field(

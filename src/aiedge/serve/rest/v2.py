@@ -3,27 +3,47 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from aiedge.serve.dataplane import DataPlane, as_dtype
 from aiedge.serve.errors import BadRequest, ServeError
+from aiedge.serve.rest.binary import HEADER, read_tensor, split_body, tensor_bytes
 from aiedge.serve.rest.errors import error_response
-from aiedge.serve.rest.jsonio import json_response, read_json, to_json_value
+from aiedge.serve.rest.jsonio import json_response, to_json_value
 from aiedge.serve.runtimes.base import NUMPY_TO_V2, Array
 
 
-def decode_inputs(body: Any) -> tuple[dict[str, Array], list[str] | None, str | None]:
-    if not isinstance(body, dict):
+@dataclass
+class V2Request:
+    inputs: dict[str, Array]
+    outputs: list[str] | None  # requested output names, None for all
+    binary_outputs: set[str]  # outputs to send as binary data
+    binary_default: bool  # request-level parameters.binary_data_output
+    id: str | None
+
+
+def decode_request(body: bytes, header_length: str | None) -> V2Request:
+    head, binary = split_body(body, header_length)
+    if not head:
+        raise BadRequest("body: empty; expected a JSON object with 'inputs'")
+    try:
+        doc = orjson.loads(head)
+    except orjson.JSONDecodeError as e:
+        raise BadRequest(f"body: malformed JSON: {e}") from e
+    if not isinstance(doc, dict):
         raise BadRequest("body: expected a JSON object with 'inputs'")
-    raw = body.get("inputs")
+    raw = doc.get("inputs")
     if not isinstance(raw, list) or not raw:
         raise BadRequest("inputs: expected a non-empty list of tensors")
     inputs: dict[str, Array] = {}
+    offset = 0
     for i, t in enumerate(raw):
         field = f"inputs[{i}]"
         if not isinstance(t, dict):
@@ -36,40 +56,72 @@ def decode_inputs(body: Any) -> tuple[dict[str, Array], list[str] | None, str | 
             raise BadRequest(f"{field}.shape: expected a list of non-negative integers")
         if not isinstance(datatype, str):
             raise BadRequest(f"{field}.datatype: expected a string such as FP32")
+        size = _params(t, field).get("binary_data_size")
+        if size is not None:
+            if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+                raise BadRequest(
+                    f"{field}.parameters.binary_data_size: {size!r} does not fit the binary data"
+                )
+            inputs[name] = read_tensor(binary[offset : offset + size], datatype, shape, field)
+            offset += size
+            continue
         if data is None:
             raise BadRequest(f"{field}.data: missing")
         arr = as_dtype(data, datatype, field)
         if arr.size != int(np.prod(shape)):
             raise BadRequest(f"{field}.data: {arr.size} values do not fill shape {shape}")
         inputs[name] = arr.reshape(shape)
-    wanted = body.get("outputs")
+    wanted = doc.get("outputs")
     names: list[str] | None = None
+    binary_outputs: set[str] = set()
     if wanted is not None:
         if not isinstance(wanted, list) or not all(
             isinstance(o, dict) and isinstance(o.get("name"), str) for o in wanted
         ):
             raise BadRequest("outputs: expected a list of objects with a name")
         names = [o["name"] for o in wanted]
-    rid = body.get("id")
-    return inputs, names, rid if isinstance(rid, str) else None
+        binary_outputs = {o["name"] for o in wanted if _params(o, "outputs").get("binary_data") is True}
+    rid = doc.get("id")
+    binary_default = _params(doc, "body").get("binary_data_output") is True
+    return V2Request(inputs, names, binary_outputs, binary_default, rid if isinstance(rid, str) else None)
 
 
-def encode_outputs(outputs: dict[str, Array], names: list[str] | None) -> list[dict[str, Any]]:
-    chosen = names if names is not None else list(outputs)
-    result = []
+def _params(obj: dict[str, Any], field: str) -> dict[str, Any]:
+    params = obj.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise BadRequest(f"{field}.parameters: expected an object")
+    return params
+
+
+def encode_response(head: dict[str, Any], outputs: dict[str, Array], req: V2Request) -> Response:
+    chosen = req.outputs if req.outputs is not None else list(outputs)
+    tensors: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
     for n in chosen:
         if n not in outputs:
             raise BadRequest(f"outputs: unknown output {n!r}; the model gives {', '.join(outputs)}")
         arr = outputs[n]
-        result.append(
-            {
-                "name": n,
-                "datatype": NUMPY_TO_V2.get(arr.dtype, "BYTES"),
-                "shape": list(arr.shape),
-                "data": to_json_value(arr.reshape(-1)),
-            }
-        )
-    return result
+        t: dict[str, Any] = {
+            "name": n,
+            "datatype": NUMPY_TO_V2.get(arr.dtype, "BYTES"),
+            "shape": list(arr.shape),
+        }
+        if n in req.binary_outputs or req.binary_default:
+            blob = tensor_bytes(arr)
+            t["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            t["data"] = to_json_value(arr.reshape(-1))
+        tensors.append(t)
+    head["outputs"] = tensors
+    body = orjson.dumps(head)
+    if not blobs:
+        return Response(body, media_type="application/json")
+    return Response(
+        body + b"".join(blobs),
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(len(body))},
+    )
 
 
 def routes(dp: DataPlane) -> list[Route]:
@@ -108,16 +160,12 @@ def routes(dp: DataPlane) -> list[Route]:
         try:
             mv = dp.loaded(p["name"], version)
             version = mv.version
-            inputs, names, rid = decode_inputs(await read_json(request))
-            outputs = await dp.infer(mv, inputs)
-            body: dict[str, Any] = {
-                "model_name": mv.name,
-                "model_version": mv.version,
-                "outputs": encode_outputs(outputs, names),
-            }
-            if rid is not None:
-                body["id"] = rid
-            response = json_response(body)
+            req = decode_request(await request.body(), request.headers.get(HEADER))
+            outputs = await dp.infer(mv, req.inputs)
+            head: dict[str, Any] = {"model_name": mv.name, "model_version": mv.version}
+            if req.id is not None:
+                head["id"] = req.id
+            response = encode_response(head, outputs, req)
         except ServeError as e:
             response = error_response(e)
         dp.observe("v2", p["name"], version, response.status_code, t0)

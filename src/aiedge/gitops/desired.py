@@ -1,0 +1,59 @@
+"""One site's :class:`~aiedge.contracts.DesiredState` from a valid :class:`GitopsRepo`: the apps
+of every placement whose selector matches the site's labels, images pinned by digest. Apps with
+no digest yet (awaiting their first build) are left out."""
+
+from __future__ import annotations
+
+from aiedge.contracts import DesiredApp, DesiredState, SmokeTest
+from aiedge.gitops.errors import UnknownSite
+from aiedge.gitops.loader import GitopsRepo
+from aiedge.gitops.schema import DEFAULT_TEST_PATHS, App
+from aiedge.gitops.selector import matches
+
+
+def apps_for_site(repo: GitopsRepo, site: str) -> list[App]:
+    """Every app placed on ``site`` (digest or not), sorted by name."""
+    found = repo.sites.get(site)
+    if found is None:
+        raise UnknownSite(site, repo.revision)
+    names: set[str] = set()
+    for placement in repo.placements.values():
+        if matches(placement.spec.site_selector, found.metadata.labels):
+            names.update(placement.spec.apps)
+    return [repo.apps[n] for n in sorted(names)]
+
+
+def desired_app(app: App) -> DesiredApp | None:
+    """The wire form of one app, or None while it awaits its first build."""
+    spec = app.spec
+    if spec.image.digest is None:
+        return None
+    smoke: SmokeTest | None = None
+    if spec.test is not None:
+        path = spec.test.path or DEFAULT_TEST_PATHS[spec.protocol].format(model=spec.model)
+        tol: dict[str, float] = {}
+        if spec.test.rtol is not None:
+            tol["rtol"] = spec.test.rtol
+        if spec.test.atol is not None:
+            tol["atol"] = spec.test.atol
+        smoke = SmokeTest(path=path, request=spec.test.request, response=spec.test.response, **tol)
+    return DesiredApp(
+        name=app.metadata.name,
+        model=spec.model,
+        image=f"{spec.image.repository}@{spec.image.digest}",
+        protocol=spec.protocol.value,
+        port=spec.port,
+        grpc_port=spec.grpc_port,
+        smoke_test=smoke,
+    )
+
+
+def desired_for_site(repo: GitopsRepo, site: str) -> DesiredState:
+    """What ``site`` should run at this revision; :class:`UnknownSite` when it is not defined."""
+    apps = [d for d in (desired_app(a) for a in apps_for_site(repo, site)) if d is not None]
+    return DesiredState(site=site, revision=repo.revision, apps=apps)
+
+
+def awaiting_build(repo: GitopsRepo) -> list[str]:
+    """Names of apps with no image digest yet."""
+    return [n for n, a in repo.apps.items() if a.spec.image.digest is None]

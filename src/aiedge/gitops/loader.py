@@ -1,0 +1,180 @@
+"""Loading a :class:`Snapshot` into a :class:`GitopsRepo`: parse every YAML document with
+ruamel.yaml (keeping positions), validate our kinds with the pydantic models, check references,
+and report every error as ``file:line:col: message``. Documents of other apiVersions are ignored."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from aiedge.gitops.errors import Problem, RepoInvalid
+from aiedge.gitops.schema import API_VERSION, KINDS, App, Placement, Site
+from aiedge.gitops.source import Snapshot
+
+
+@dataclass(frozen=True)
+class GitopsRepo:
+    """The valid desired state of the whole fleet at one revision."""
+
+    revision: str
+    apps: dict[str, App] = field(default_factory=dict)
+    sites: dict[str, Site] = field(default_factory=dict)
+    placements: dict[str, Placement] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        def n(count: int, word: str) -> str:
+            return f"{count} {word}{'' if count == 1 else 's'}"
+
+        return (
+            f"{n(len(self.apps), 'app')}, {n(len(self.sites), 'site')}, "
+            f"{n(len(self.placements), 'placement')}"
+        )
+
+
+def plain(node: Any) -> Any:
+    """ruamel's commented containers and scalar subclasses as plain JSON-able Python values."""
+    if isinstance(node, dict):
+        return {str(k): plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return str(node)
+
+
+def position(root: Any, loc: Sequence[int | str], key_of_last: bool = False) -> tuple[int, int]:
+    """1-based line and column of ``loc`` inside a ruamel node (the deepest part that exists)."""
+    node = root
+    line, col = _start(root)
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, CommentedMap) and part in node:
+            k_line, k_col = node.lc.key(part)
+            v_line, v_col = node.lc.value(part)
+            line, col = (k_line, k_col) if (last and key_of_last) else (v_line, v_col)
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line, col = node.lc.item(part)
+            node = node[part]
+        else:
+            break
+    return line + 1, col + 1
+
+
+def _start(node: Any) -> tuple[int, int]:
+    if isinstance(node, CommentedMap | CommentedSeq):
+        return node.lc.line, node.lc.col
+    return 0, 0
+
+
+def _message(err: Any) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = str(err["msg"])
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field"
+    elif err["type"] == "missing":
+        msg = "required field is missing"
+    return f"{loc}: {msg}" if loc else msg
+
+
+@dataclass
+class _Loaded:
+    obj: App | Site | Placement
+    file: str
+    node: Any
+
+
+def _parse_file(path: str, data: bytes, problems: list[Problem], broken: set[str]) -> list[_Loaded]:
+    yaml = YAML(typ="rt")
+    out: list[_Loaded] = []
+    try:
+        docs = list(yaml.load_all(data))
+    except MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problems.append(Problem(path, line, col, f"invalid YAML: {e.problem or e.context}"))
+        return out
+    except YAMLError as e:
+        problems.append(Problem(path, 1, 1, f"invalid YAML: {e}"))
+        return out
+    for doc in docs:
+        if not isinstance(doc, CommentedMap) or doc.get("apiVersion") != API_VERSION:
+            continue
+        kind = doc.get("kind")
+        model = KINDS.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            line, col = position(doc, ["kind"])
+            problems.append(
+                Problem(path, line, col, f"kind: unknown kind {kind!r}, expected one of {sorted(KINDS)}")
+            )
+            continue
+        try:
+            obj = model.model_validate(plain(doc))
+        except ValidationError as e:
+            meta = doc.get("metadata")
+            if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+                broken.add(f"{kind}/{meta['name']}")  # so references to it don't pile on
+            for err in e.errors():
+                line, col = position(doc, err["loc"], key_of_last=err["type"] == "extra_forbidden")
+                problems.append(Problem(path, line, col, f"{kind}: {_message(err)}"))
+            continue
+        out.append(_Loaded(obj, path, doc))
+    return out
+
+
+def load_repo(snapshot: Snapshot) -> GitopsRepo:
+    """Validate every file of the snapshot; raise :class:`RepoInvalid` with all problems found."""
+    problems: list[Problem] = []
+    loaded: list[_Loaded] = []
+    broken: set[str] = set()
+    for path in sorted(snapshot.files):
+        loaded.extend(_parse_file(path, snapshot.files[path], problems, broken))
+
+    tables: dict[str, dict[str, _Loaded]] = {"App": {}, "Site": {}, "Placement": {}}
+    for item in loaded:
+        table = tables[item.obj.kind]
+        name = item.obj.metadata.name
+        if name in table:
+            first = table[name]
+            fl, fc = position(first.node, ["metadata", "name"])
+            line, col = position(item.node, ["metadata", "name"])
+            problems.append(
+                Problem(
+                    item.file,
+                    line,
+                    col,
+                    f"{item.obj.kind} {name!r} is already defined at {first.file}:{fl}:{fc}",
+                )
+            )
+            continue
+        table[name] = item
+
+    for item in tables["Placement"].values():
+        assert isinstance(item.obj, Placement)
+        for i, app in enumerate(item.obj.spec.apps):
+            if app not in tables["App"] and f"App/{app}" not in broken:
+                line, col = position(item.node, ["spec", "apps", i])
+                problems.append(
+                    Problem(item.file, line, col, f"Placement: spec.apps.{i}: no App named {app!r}")
+                )
+
+    if problems:
+        raise RepoInvalid(problems, snapshot.revision)
+    return GitopsRepo(
+        revision=snapshot.revision,
+        apps={n: i.obj for n, i in sorted(tables["App"].items()) if isinstance(i.obj, App)},
+        sites={n: i.obj for n, i in sorted(tables["Site"].items()) if isinstance(i.obj, Site)},
+        placements={n: i.obj for n, i in sorted(tables["Placement"].items()) if isinstance(i.obj, Placement)},
+    )

@@ -1,0 +1,140 @@
+"""Pydantic models of the GitOps kinds (``apiVersion: aiedge.io/v1alpha1``): App, Site, Placement.
+
+Field names follow the YAML (camelCase via aliases); unknown fields are errors. Only shape and
+per-field rules live here; cross-references (placement apps exist, duplicates) are in
+:mod:`aiedge.gitops.loader`.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+API_VERSION = "aiedge.io/v1alpha1"
+NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DIGEST_RE = r"^sha256:[0-9a-f]{64}$"
+_HOST_RE = re.compile(r"^(localhost|[^/]*[.:][^/]*)$")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Metadata(_Spec):
+    name: str = Field(pattern=NAME_RE, max_length=63, description="DNS-label style name")
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class Protocol(StrEnum):
+    V2 = "v2"
+    TFSERVING = "tfserving"
+    MLFLOW = "mlflow"
+
+
+class ImageSpec(_Spec):
+    repository: str = Field(description="REGISTRY/REPOSITORY, no tag, no digest")
+    digest: str | None = Field(
+        default=None, pattern=DIGEST_RE, description="sha256:<64 hex>; absent until the first build"
+    )
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, v: str) -> str:
+        if "@" in v or ":" in v.rsplit("/", 1)[-1]:
+            raise ValueError("must be REGISTRY/REPOSITORY without a tag or digest (the digest has its field)")
+        if "/" not in v or not _HOST_RE.match(v.split("/", 1)[0]):
+            raise ValueError("must start with the registry host, e.g. registry.example.com/team/model")
+        return v
+
+
+class TestSpec(_Spec):
+    path: str | None = Field(default=None, description="defaults by protocol")
+    request: Any = Field(description="JSON body POSTed to path")
+    response: Any = Field(description="expected JSON answer; numbers compared with tolerance")
+    rtol: float | None = None
+    atol: float | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("/"):
+            raise ValueError("must start with /")
+        return v
+
+
+class AppSpec(_Spec):
+    model: str = Field(min_length=1, description="model name the server exposes")
+    image: ImageSpec
+    protocol: Protocol = Protocol.V2
+    port: int = Field(default=8080, ge=1, le=65535)
+    grpc_port: int | None = Field(default=None, alias="grpcPort", ge=1, le=65535)
+    test: TestSpec | None = None
+
+
+class SelectorOperator(StrEnum):
+    IN = "In"
+    NOT_IN = "NotIn"
+    EXISTS = "Exists"
+    DOES_NOT_EXIST = "DoesNotExist"
+
+
+class SelectorRequirement(_Spec):
+    key: str = Field(min_length=1)
+    operator: SelectorOperator
+    values: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _values(self) -> SelectorRequirement:
+        needs = self.operator in (SelectorOperator.IN, SelectorOperator.NOT_IN)
+        if needs and not self.values:
+            raise ValueError(f"operator {self.operator.value} needs a non-empty values list")
+        if not needs and self.values:
+            raise ValueError(f"operator {self.operator.value} takes no values")
+        return self
+
+
+class SiteSelector(_Spec):
+    match_labels: dict[str, str] = Field(default_factory=dict, alias="matchLabels")
+    match_expressions: list[SelectorRequirement] = Field(default_factory=list, alias="matchExpressions")
+
+
+class PlacementSpec(_Spec):
+    site_selector: SiteSelector = Field(alias="siteSelector")
+    apps: list[str] = Field(min_length=1)
+
+
+class _Object(_Spec):
+    api_version: Literal["aiedge.io/v1alpha1"] = Field(alias="apiVersion")
+    metadata: Metadata
+
+
+class App(_Object):
+    kind: Literal["App"]
+    spec: AppSpec
+
+
+class Site(_Object):
+    kind: Literal["Site"]
+    spec: dict[str, Any] = Field(default_factory=dict, description="reserved")
+
+
+class Placement(_Object):
+    kind: Literal["Placement"]
+    spec: PlacementSpec
+
+
+KINDS: dict[str, type[App] | type[Site] | type[Placement]] = {
+    "App": App,
+    "Site": Site,
+    "Placement": Placement,
+}
+
+DEFAULT_TEST_PATHS = {
+    Protocol.TFSERVING: "/v1/models/{model}/versions/1:predict",
+    Protocol.V2: "/v2/models/{model}/infer",
+    Protocol.MLFLOW: "/invocations",
+}

@@ -1,0 +1,169 @@
+"""``inference.GRPCInferenceService``: decode, call the data plane, encode; serve errors mapped to
+gRPC status codes here and nowhere else. Outputs go back as ``raw_output_contents`` (as Triton
+does), inputs are read from ``raw_input_contents`` or the typed ``contents`` fields."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import grpc
+import numpy as np
+
+from aiedge import __version__
+from aiedge.serve.dataplane import DataPlane, as_dtype
+from aiedge.serve.errors import (
+    BadRequest,
+    InferenceError,
+    ModelNotFound,
+    ModelNotReady,
+    Overloaded,
+    ServeError,
+)
+from aiedge.serve.grpc.proto import open_inference_pb2 as pb
+from aiedge.serve.grpc.proto import open_inference_pb2_grpc as pb_grpc
+from aiedge.serve.registry import READY
+from aiedge.serve.rest.binary import read_tensor, tensor_bytes
+from aiedge.serve.runtimes.base import NUMPY_TO_V2, Array
+
+STATUS: list[tuple[type[ServeError], grpc.StatusCode]] = [
+    (BadRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (InferenceError, grpc.StatusCode.INVALID_ARGUMENT),
+    (ModelNotFound, grpc.StatusCode.NOT_FOUND),
+    (ModelNotReady, grpc.StatusCode.UNAVAILABLE),
+    (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+]
+_CONTENTS = {
+    "BOOL": "bool_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}
+
+
+def _code(err: ServeError) -> grpc.StatusCode:
+    return next((code for kind, code in STATUS if isinstance(err, kind)), grpc.StatusCode.INTERNAL)
+
+
+def decode(request: pb.ModelInferRequest) -> dict[str, Array]:
+    if not request.inputs:
+        raise BadRequest("inputs: expected at least one tensor")
+    raw = list(request.raw_input_contents)
+    if raw and len(raw) != len(request.inputs):
+        raise BadRequest(f"raw_input_contents: {len(raw)} entries for {len(request.inputs)} inputs")
+    inputs: dict[str, Array] = {}
+    for i, t in enumerate(request.inputs):
+        field = f"inputs[{t.name or i}]"
+        shape = list(t.shape)
+        if any(d < 0 for d in shape):
+            raise BadRequest(f"{field}.shape: dimensions must be non-negative")
+        if raw:
+            inputs[t.name] = read_tensor(raw[i], t.datatype, shape, field)
+            continue
+        attr = _CONTENTS.get(t.datatype)
+        if attr is None:
+            raise BadRequest(f"{field}.datatype: {t.datatype!r} needs raw_input_contents or is unknown")
+        values: Any = list(getattr(t.contents, attr))
+        arr = as_dtype(values, t.datatype, field)
+        if arr.size != int(np.prod(shape)):
+            raise BadRequest(f"{field}.contents: {arr.size} values do not fill shape {shape}")
+        inputs[t.name] = arr.reshape(shape)
+    return inputs
+
+
+class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
+    def __init__(self, dp: DataPlane) -> None:
+        self.dp = dp
+
+    async def ServerLive(self, request: pb.ServerLiveRequest, context: Any) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=self.dp.live())
+
+    async def ServerReady(self, request: pb.ServerReadyRequest, context: Any) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=self.dp.ready())
+
+    async def ServerMetadata(
+        self, request: pb.ServerMetadataRequest, context: Any
+    ) -> pb.ServerMetadataResponse:
+        meta = self.dp.server_metadata()
+        return pb.ServerMetadataResponse(
+            name=meta["name"], version=__version__, extensions=meta["extensions"]
+        )
+
+    async def ModelReady(self, request: pb.ModelReadyRequest, context: Any) -> pb.ModelReadyResponse:
+        try:
+            mv = self.dp.model_ready(request.name, request.version or None)
+        except ServeError as e:
+            await context.abort(_code(e), str(e))
+        return pb.ModelReadyResponse(ready=mv.state == READY)
+
+    async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Any) -> pb.ModelMetadataResponse:
+        try:
+            meta = self.dp.model_metadata(request.name, request.version or None)
+        except ServeError as e:
+            await context.abort(_code(e), str(e))
+        tm = pb.ModelMetadataResponse.TensorMetadata
+        return pb.ModelMetadataResponse(
+            name=meta["name"],
+            versions=meta["versions"],
+            platform=meta["platform"],
+            inputs=[tm(name=t["name"], datatype=t["datatype"], shape=t["shape"]) for t in meta["inputs"]],
+            outputs=[tm(name=t["name"], datatype=t["datatype"], shape=t["shape"]) for t in meta["outputs"]],
+        )
+
+    async def ModelInfer(self, request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
+        t0 = time.perf_counter()
+        version = request.model_version or None
+        try:
+            mv = self.dp.loaded(request.model_name, version)
+            version = mv.version
+            outputs = await self.dp.infer(mv, decode(request))
+            names = [o.name for o in request.outputs] or list(outputs)
+            unknown = [n for n in names if n not in outputs]
+            if unknown:
+                raise BadRequest(
+                    f"outputs: unknown output {unknown[0]!r}; the model gives {', '.join(outputs)}"
+                )
+            response = pb.ModelInferResponse(model_name=mv.name, model_version=mv.version, id=request.id)
+            for n in names:
+                arr = outputs[n]
+                response.outputs.add(
+                    name=n, datatype=NUMPY_TO_V2.get(arr.dtype, "BYTES"), shape=list(arr.shape)
+                )
+                response.raw_output_contents.append(tensor_bytes(arr))
+        except ServeError as e:
+            self.dp.observe(
+                "grpc",
+                request.model_name,
+                version,
+                400
+                if _code(e) == grpc.StatusCode.INVALID_ARGUMENT
+                else 404
+                if _code(e) == grpc.StatusCode.NOT_FOUND
+                else 503,
+                t0,
+            )
+            await context.abort(_code(e), str(e))
+        self.dp.observe("grpc", request.model_name, version, 200, t0)
+        return response
+
+
+async def start(dp: DataPlane, host: str, port: int) -> grpc.aio.Server:
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+            ("grpc.max_send_message_length", 256 * 1024 * 1024),
+        ]
+    )
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(dp), server)  # type: ignore[no-untyped-call]
+    if server.add_insecure_port(f"{host}:{port}") == 0:
+        raise OSError(f"cannot listen on {host}:{port} for gRPC")
+    await server.start()
+    return server

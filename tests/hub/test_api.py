@@ -1,0 +1,156 @@
+"""The hub's API against a real `aiedge hub` process and a real Git repo: desired state per site,
+a long poll woken by a new commit, an invalid commit that never replaces the last good revision,
+status reports feeding the fleet view, clear 4xx answers for bad requests, a clean SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from aiedge.gitops import set_app_image
+from tests.gitops.conftest import git
+from tests.hub.conftest import StartHub
+from tests.support import wait_until
+
+REPOSITORY = "127.0.0.1:5000/aiedge/tensorflow-housing"
+DIGEST = "sha256:" + "ab" * 32
+
+
+def _desired(url: str, site: str, **params: Any) -> httpx.Response:
+    return httpx.get(f"{url}/api/v1/sites/{site}/desired", params=params, timeout=60)
+
+
+def _report(site: str, digest: str | None, health: str = "healthy", **extra: Any) -> dict[str, Any]:
+    apps = [{"name": "housing", "digest": digest, "health": health}] if digest else []
+    return {"site": site, "apps": apps, "time": datetime.now(UTC).isoformat(), **extra}
+
+
+def test_long_poll_wakes_on_a_new_commit(repo: Path, start_hub: StartHub) -> None:
+    hub = start_hub(repo, "--insecure-no-auth")
+    health = httpx.get(f"{hub.url}/api/v1/health").json()
+    head = git(repo, "rev-parse", "HEAD")
+    assert health == {
+        "status": "ok",
+        "revision": f"main@sha1:{head}",
+        "error": None,
+        "error_revision": None,
+        "sites": 3,
+        "awaiting_build": ["housing"],
+        "auth": False,
+    }
+    first = _desired(hub.url, "site-a")
+    assert first.status_code == 200
+    assert first.json() == {"site": "site-a", "revision": f"main@sha1:{head}", "apps": []}
+    digest = first.headers["X-Aiedge-Digest"]
+    assert _desired(hub.url, "site-a", after=digest, wait=0.3).status_code == 304
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(_desired, hub.url, "site-a", after=digest, wait=30)
+        # whether the commit lands before or while the poll is held, it must answer the new digest
+        sha = set_app_image(repo, "housing", REPOSITORY, DIGEST, "build: housing")
+        woken = pending.result(timeout=30)
+    assert woken.status_code == 200
+    body = woken.json()
+    assert body["revision"] == f"main@sha1:{sha}"
+    (app,) = body["apps"]
+    assert app["image"] == f"{REPOSITORY}@{DIGEST}"
+    assert app["smoke_test"]["path"] == "/v1/models/tensorflow-housing/versions/1:predict"
+    assert app["smoke_test"]["request"] == {"instances": [[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]]}
+    assert woken.headers["X-Aiedge-Digest"] != digest
+    assert httpx.get(f"{hub.url}/api/v1/health").json()["awaiting_build"] == []
+
+
+def test_an_invalid_commit_keeps_the_last_good_revision(repo: Path, start_hub: StartHub) -> None:
+    set_app_image(repo, "housing", REPOSITORY, DIGEST, "build")
+    hub = start_hub(repo, "--insecure-no-auth")
+    good = httpx.get(f"{hub.url}/api/v1/health").json()["revision"]
+    before = _desired(hub.url, "site-b")
+
+    app = repo / "apps" / "housing.yaml"
+    app.write_text(app.read_text().replace("port: 8080", "port: eighty"))
+    git(repo, "commit", "-qam", "break it")
+    bad = git(repo, "rev-parse", "HEAD")
+    wait_until(lambda: httpx.get(f"{hub.url}/api/v1/health").json()["error"] is not None, what="the error")
+    health = httpx.get(f"{hub.url}/api/v1/health").json()
+    assert health["status"] == "degraded" and health["revision"] == good
+    assert health["error_revision"] == f"main@sha1:{bad}"
+    assert health["error"].startswith(
+        "apps/housing.yaml:11:9: App: spec.port: Input should be a valid integer"
+    )
+    again = _desired(hub.url, "site-b")
+    assert again.json() == before.json()
+    assert "is invalid, still serving" in hub.proc.log()
+
+    app.write_text(app.read_text().replace("port: eighty", "port: 8081"))
+    git(repo, "commit", "-qam", "fix it")
+    fixed = git(repo, "rev-parse", "HEAD")
+    wait_until(
+        lambda: httpx.get(f"{hub.url}/api/v1/health").json()["revision"] == f"main@sha1:{fixed}",
+        what="the fixed revision",
+    )
+    assert httpx.get(f"{hub.url}/api/v1/health").json()["error"] is None
+    assert _desired(hub.url, "site-b").json()["apps"][0]["port"] == 8081
+
+
+def test_status_reports_feed_the_fleet_view(repo: Path, start_hub: StartHub) -> None:
+    set_app_image(repo, "housing", REPOSITORY, DIGEST, "build")
+    hub = start_hub(repo, "--insecure-no-auth", "--stale-after", "2")
+    post = httpx.post(f"{hub.url}/api/v1/sites/site-a/status", json=_report("site-a", DIGEST))
+    assert post.status_code == 204
+    httpx.post(
+        f"{hub.url}/api/v1/sites/site-b/status", json=_report("site-b", DIGEST, "failed", last_error="boom")
+    )
+    sites = {s["name"]: s for s in httpx.get(f"{hub.url}/api/v1/sites").json()}
+    assert {n: s["status"] for n, s in sites.items()} == {
+        "site-a": "healthy",
+        "site-b": "degraded",
+        "site-c": "never-seen",
+    }
+    assert sites["site-a"]["apps"][0]["digest"] == DIGEST and sites["site-a"]["last_seen"]
+    assert sites["site-b"]["last_error"] == "boom"
+    assert sites["site-c"]["labels"] == {"region": "us-east", "tier": "near-edge"}
+    one = httpx.get(f"{hub.url}/api/v1/sites/site-a").json()
+    assert one == sites["site-a"]
+    old = "sha256:" + "00" * 32
+    httpx.post(f"{hub.url}/api/v1/sites/site-c/status", json=_report("site-c", old))
+    assert httpx.get(f"{hub.url}/api/v1/sites/site-c").json()["status"] == "progressing"
+    wait_until(
+        lambda: httpx.get(f"{hub.url}/api/v1/sites/site-a").json()["status"] == "unknown",
+        what="site-a to go silent",
+    )
+
+
+def test_bad_requests_are_4xx_naming_the_problem(repo: Path, start_hub: StartHub) -> None:
+    hub = start_hub(repo, "--insecure-no-auth")
+    r = _desired(hub.url, "nowhere")
+    assert r.status_code == 404 and "site 'nowhere' is not defined" in r.json()["error"]
+    r = httpx.post(f"{hub.url}/api/v1/sites/nowhere/status", json=_report("nowhere", None))
+    assert r.status_code == 404
+    assert httpx.get(f"{hub.url}/api/v1/sites/nowhere").status_code == 404
+    r = _desired(hub.url, "site-a", after="x", wait="soon")
+    assert r.status_code == 400 and r.json()["error"].startswith("wait:")
+    r = httpx.post(f"{hub.url}/api/v1/sites/site-a/status", json={"site": "site-a", "apps": "none"})
+    assert r.status_code == 422
+    assert {d["field"] for d in r.json()["details"]} == {"apps", "time"}
+    r = httpx.post(f"{hub.url}/api/v1/sites/site-a/status", content=b"{not json")
+    assert r.status_code == 422
+    r = httpx.post(f"{hub.url}/api/v1/sites/site-a/status", json=_report("site-b", None))
+    assert r.status_code == 400 and "posted to 'site-a'" in r.json()["error"]
+    assert httpx.post(f"{hub.url}/api/v1/sites/site-a/status").status_code == 400
+
+
+def test_webhook_and_sigterm_with_a_pending_long_poll(repo: Path, start_hub: StartHub) -> None:
+    hub = start_hub(repo, "--insecure-no-auth")
+    assert httpx.post(f"{hub.url}/api/v1/webhook/git").status_code == 202
+    digest = _desired(hub.url, "site-a").headers["X-Aiedge-Digest"]
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(_desired, hub.url, "site-a", after=digest, wait=60)
+        assert hub.proc.stop() == 0
+        with contextlib.suppress(httpx.HTTPError):  # closed: the agent polls again
+            pending.result(timeout=30)
+    assert "hub stopped" in hub.proc.log()
