@@ -9,6 +9,9 @@ Endpoints (the hub serves them, the agent calls them; the agent only ever dials 
 - ``POST /api/v1/sites/{site}/status``: a :class:`StatusReport`; answers ``204``.
 - ``GET  /api/v1/sites``: ``list[SiteSummary]`` (the fleet, for ``aiedge status`` and the UI).
 - ``GET  /api/v1/health``: ``{"status": "ok", "revision": ..., "error": ...}``.
+- ``POST /api/v1/enroll``: an :class:`EnrollRequest` (a one-time join token from
+  ``aiedge hub token create``) answered with an :class:`EnrollResponse` holding the site's own
+  credential; 403 when the token is refused. A site's credential reads only that site's state.
 
 Agents authenticate with ``Authorization: Bearer <token>`` when the hub requires it.
 """
@@ -28,6 +31,20 @@ API_VERSION = "v1"
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnrollRequest(_Model):
+    """Body of ``POST /api/v1/enroll``."""
+
+    token: str = Field(min_length=1, description="the one-time join token")
+    site: str | None = Field(default=None, description="the site enrolling; must be the token's site")
+
+
+class EnrollResponse(_Model):
+    """Answer of ``POST /api/v1/enroll``: the credential to send as ``Authorization: Bearer``."""
+
+    site: str
+    credential: str
 
 
 class SmokeTest(_Model):

@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from aiedge.contracts import StatusReport
+from aiedge.contracts import EnrollRequest, StatusReport
 from aiedge.gitops import UnknownSite, awaiting_build
 from aiedge.hub.clock import Clock
-from aiedge.hub.enrolment import EnrollRequest, authorize, enroll
+from aiedge.hub.enrolment import authorize, enroll
 from aiedge.hub.errors import EnrolmentRefused, Forbidden, HubError, NoRevision, NotAuthenticated
 from aiedge.hub.fleet import Fleet
 from aiedge.hub.settings import HubSettings

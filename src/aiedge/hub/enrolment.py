@@ -10,29 +10,12 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from aiedge.contracts import EnrollRequest, EnrollResponse
 from aiedge.hub.errors import EnrolmentRefused, Forbidden, NotAuthenticated
 from aiedge.hub.store import Store
 
 TOKEN_PREFIX = "aiedge-join-"  # noqa: S105 - a prefix, not a secret
 CREDENTIAL_PREFIX = "aiedge-site-"
-
-
-class EnrollRequest(BaseModel):
-    """Body of ``POST /api/v1/enroll``."""
-
-    model_config = ConfigDict(extra="forbid")
-    token: str = Field(min_length=1, description="the one-time join token")
-    site: str | None = Field(default=None, description="the site enrolling; must be the token's site")
-
-
-class EnrollResponse(BaseModel):
-    """Answer of ``POST /api/v1/enroll``: the credential to send as ``Authorization: Bearer``."""
-
-    model_config = ConfigDict(extra="forbid")
-    site: str
-    credential: str
 
 
 def hash_secret(secret: str) -> str:
