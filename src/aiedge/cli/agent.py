@@ -1,8 +1,68 @@
-"""`aiedge agent` (placeholder: the owner of this command replaces it)."""
+"""`aiedge agent`: run a site's agent (pull desired state from the hub, serve it, report)."""
 
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+
+from aiedge.agent.loop import run_agent
+from aiedge.agent.settings import AgentSettings
 from aiedge.errors import AiedgeError
 
 
-def agent_command() -> None:
-    """Not built yet."""
-    raise AiedgeError("agent is not built yet")
+def agent_command(
+    hub: str | None = typer.Option(None, "--hub", help="Hub base URL, e.g. http://core:8000."),
+    site: str | None = typer.Option(
+        None, "--site", help="This site's name at the hub (default: the hostname)."
+    ),
+    data: Path | None = typer.Option(None, "--data", help="Folder of the cache, state and logs."),
+    token: str | None = typer.Option(None, "--token", help="Bearer token for the hub."),
+    port_offset: int | None = typer.Option(
+        None, "--port-offset", help="Added to every app port (several sites on one host)."
+    ),
+    poll_interval: float | None = typer.Option(
+        None, "--poll-interval", help="Seconds between heartbeats and resyncs (default: 5)."
+    ),
+    insecure_registry: bool = typer.Option(
+        False, "--insecure-registry", help="Plain HTTP to every registry (default: only to loopback ones)."
+    ),
+    host: str | None = typer.Option(
+        None, "--host", help="Address the site ports listen on (default: 127.0.0.1)."
+    ),
+) -> None:
+    """Run a site's agent: pull the desired state, fetch and smoke-test models, serve them, report."""
+    overrides: dict[str, Any] = {
+        "hub": hub,
+        "site": site,
+        "data": data,
+        "token": token,
+        "port_offset": port_offset,
+        "poll_interval": poll_interval,
+        "insecure_registry": insecure_registry or None,
+        "host": host,
+    }
+    try:
+        settings = AgentSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise AiedgeError(f"agent settings: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    asyncio.run(_main(settings))
+
+
+async def _main(settings: AgentSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await run_agent(settings, stop)

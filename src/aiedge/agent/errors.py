@@ -1,0 +1,73 @@
+"""The agent's errors, classified the way its reconcile loop treats them (after Flux's
+``internal/error`` and kopf's Permanent/TemporaryError).
+
+- :class:`Stalled`: needs a human (bad token, a model that fails its smoke test, a broken image);
+  the loop does not retry the same input until the input changes.
+- :class:`Waiting`: a condition that will clear by itself (site unknown to the hub yet); retried
+  after a fixed delay.
+- :class:`Transient`: the network, a registry or hub hiccup; retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+from aiedge.errors import AiedgeError
+
+
+class AgentError(AiedgeError):
+    """Base of the agent's errors; ``reason`` is the condition reason reported to the hub."""
+
+    reason = "Error"
+
+
+class Stalled(AgentError):
+    """Retrying the same input cannot help: a human must change something."""
+
+    reason = "Stalled"
+
+
+class Waiting(AgentError):
+    """Not an error yet: something the agent waits for; retried after a fixed delay."""
+
+    reason = "Waiting"
+
+
+class Transient(AgentError):
+    """A failure that may pass (network, timeouts, 5xx); retried with backoff."""
+
+    reason = "Transient"
+
+
+class FetchFailed(Transient):
+    """The hub or a registry could not be reached or answered badly."""
+
+    reason = "FetchFailed"
+
+
+class ImageInvalid(Stalled):
+    """An image that cannot run here: bad digest, missing model label, unsafe path."""
+
+    reason = "ImageInvalid"
+
+
+class RegistryAuthFailed(Stalled):
+    """The registry wants credentials the agent does not have."""
+
+    reason = "RegistryAuthFailed"
+
+
+class SmokeTestFailed(Stalled):
+    """The new version answered its smoke test wrongly; the old one keeps serving."""
+
+    reason = "SmokeTestFailed"
+
+
+class StartFailed(Transient):
+    """The model server exited or did not get ready in time."""
+
+    reason = "StartFailed"
+
+
+class Unauthorized(Stalled):
+    """The hub refused the agent's token."""
+
+    reason = "Unauthorized"

@@ -1,0 +1,169 @@
+"""The agent's main loop: three tasks over one reconciler.
+
+- the poller long-polls the hub for the site's desired state (``after`` = the digest it has) and
+  wakes the reconciler when the digest changes; hub trouble is logged once, retried with
+  backoff and jitter, and never stops the site from serving;
+- the reconcile loop runs a pass at start (serving the saved state at once, hub or no hub), on
+  every new desired state and every poll interval (drift repair), and reports in a ``finally``;
+- the heartbeat reports status every poll interval.
+
+:func:`run_agent` returns when ``stop`` is set, after stopping every model server. It never
+exits the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from functools import partial
+
+import httpx
+
+from aiedge.agent.backoff import Backoff, jittered
+from aiedge.agent.cache import ImageCache
+from aiedge.agent.errors import AgentError, Stalled, Waiting
+from aiedge.agent.hub_client import HubClient
+from aiedge.agent.reconcile import Reconciler
+from aiedge.agent.registries import RegistryPool
+from aiedge.agent.runtimes.base import Runtime
+from aiedge.agent.runtimes.process import ProcessRuntime
+from aiedge.agent.settings import AgentSettings
+from aiedge.agent.state import load_state, save_state
+from aiedge.agent.status import build_report
+from aiedge.contracts import DesiredState
+
+log = logging.getLogger(__name__)
+
+
+class Agent:
+    def __init__(
+        self,
+        settings: AgentSettings,
+        hub: HubClient,
+        http: httpx.AsyncClient,
+        registries: RegistryPool,
+        runtime: Runtime | None = None,
+    ) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.http = http
+        self.runtime = runtime or ProcessRuntime(settings.serve_command, settings.logs_dir)
+        self.cache = ImageCache(settings.blobs_dir, settings.apps_dir, registries)
+        self.hub_error: str | None = None
+        self._latest: DesiredState | None = None
+        self._wake = asyncio.Event()
+        self._reconciler: Reconciler | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        state = await asyncio.to_thread(load_state, self.settings.state_file)
+        self._latest = state.desired
+        if state.desired is not None:
+            log.info(
+                "serving saved state %s (%d apps) while the hub is asked",
+                state.desired.revision,
+                len(state.desired.apps),
+            )
+        self._reconciler = Reconciler(
+            self.settings,
+            self.cache,
+            self.runtime,
+            self.http,
+            state,
+            partial(save_state, self.settings.state_file),
+        )
+        tasks = [
+            asyncio.create_task(self._poll(), name="poll"),
+            asyncio.create_task(self._reconcile_loop(), name="reconcile"),
+            asyncio.create_task(self._heartbeat(), name="heartbeat"),
+        ]
+        stopper = asyncio.create_task(stop.wait(), name="stop")
+        try:
+            done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopper:
+                    task.result()  # a task that ended by itself is a bug: raise it
+        finally:
+            for task in [stopper, *tasks]:
+                task.cancel()
+            for task in [stopper, *tasks]:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            log.info("stopping model servers")
+            await self._reconciler.shutdown()
+
+    async def _poll(self) -> None:
+        backoff = Backoff(self.settings.backoff_min, self.settings.backoff_max)
+        loop = asyncio.get_running_loop()
+        while True:
+            after = self._latest.digest if self._latest else None
+            started = loop.time()
+            try:
+                new = await self.hub.fetch_desired(after, self.settings.long_poll_wait)
+            except AgentError as e:
+                self._hub_trouble(e)
+                if isinstance(e, Stalled):
+                    delay = self.settings.backoff_max
+                elif isinstance(e, Waiting):
+                    delay = jittered(self.settings.poll_interval)
+                else:
+                    delay = backoff.next_delay()
+                await asyncio.sleep(delay)
+                continue
+            if self.hub_error is not None:
+                log.info("hub %s reachable again", self.settings.hub)
+                self.hub_error = None
+            backoff.reset()
+            if new is not None and (self._latest is None or new.digest != self._latest.digest):
+                log.info("desired state %s (%s)", new.revision, new.digest[:19])
+                self._latest = new
+                self._wake.set()
+            elif loop.time() - started < 1.0:
+                # the hub did not hold the poll: don't hammer it
+                await asyncio.sleep(jittered(self.settings.poll_interval))
+
+    def _hub_trouble(self, e: AgentError) -> None:
+        message = f"{e.reason}: {e}"
+        if message != self.hub_error:
+            log.warning("%s (still serving what runs; retrying)", message)
+        self.hub_error = message
+
+    async def _reconcile_loop(self) -> None:
+        assert self._reconciler is not None
+        while True:
+            self._wake.clear()
+            desired = self._latest
+            if desired is not None:
+                try:
+                    for error in await self._reconciler.reconcile(desired):
+                        log.warning("%s", error)
+                except (AgentError, OSError) as e:
+                    log.error("reconcile of %s failed: %s", desired.revision, e)
+                finally:
+                    await self._report()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), jittered(self.settings.poll_interval))
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(jittered(self.settings.poll_interval))
+            await self._report()
+
+    async def _report(self) -> None:
+        assert self._reconciler is not None
+        report = await build_report(self._reconciler, self.settings.site, self.http, self.hub_error)
+        try:
+            await self.hub.post_status(report)
+        except AgentError as e:
+            log.debug("status report not sent: %s", e)
+
+
+async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
+    """Run the agent until ``stop`` is set; the HTTP clients live exactly as long as this call."""
+    async with (
+        httpx.AsyncClient(follow_redirects=False) as hub_http,
+        httpx.AsyncClient(trust_env=False) as local_http,
+        RegistryPool(insecure=True if settings.insecure_registry else None) as registries,
+    ):
+        hub = HubClient(hub_http, settings.hub, settings.site, settings.token)
+        await Agent(settings, hub, local_http, registries).run(stop)

@@ -1,0 +1,239 @@
+"""Bringing the site to a desired state, app by app, in ordered steps: fetch + verify + stage
+(:class:`~aiedge.agent.cache.ImageCache`), start, wait ready, smoke-test, switch, record.
+
+A new version starts beside the old one on private ports; only when it is ready and has passed
+its smoke test does the site port switch to it, and the old one is kept warm for rollback. Any
+failure stops the new server and leaves the old one serving. A server that dies is restarted
+with backoff, meanwhile traffic goes to the warm previous version when there is one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from aiedge.agent import slot as cond
+from aiedge.agent.backoff import Backoff
+from aiedge.agent.cache import ImageCache
+from aiedge.agent.errors import AgentError, SmokeTestFailed, Stalled, StartFailed, Waiting
+from aiedge.agent.ports import free_port, site_ports
+from aiedge.agent.proxy import SiteProxy
+from aiedge.agent.runtimes.base import Instance, Runtime
+from aiedge.agent.settings import AgentSettings
+from aiedge.agent.slot import AppSlot
+from aiedge.agent.state import AgentState, Applied
+from aiedge.contracts import DesiredApp, DesiredState
+from aiedge.smoke.runner import run_smoke_test
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    """Owns the running apps; :meth:`reconcile` is idempotent and safe to call every interval."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        cache: ImageCache,
+        runtime: Runtime,
+        http: httpx.AsyncClient,
+        state: AgentState,
+        save: Callable[[AgentState], None],
+    ) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.runtime = runtime
+        self.http = http
+        self.state = state
+        self._save = save
+        self.slots: dict[str, AppSlot] = {}
+
+    async def reconcile(self, desired: DesiredState) -> list[str]:
+        """One pass toward ``desired``; returns the errors (``app: Reason: message``)."""
+        wanted = {a.name: a for a in desired.apps}
+        for name in [n for n in self.slots if n not in wanted]:
+            await self._remove(name)
+        results = await asyncio.gather(
+            *(self._reconcile_app(a) for a in desired.apps), return_exceptions=True
+        )
+        errors: list[str] = []
+        for app, result in zip(desired.apps, results, strict=True):
+            if isinstance(result, AgentError):
+                errors.append(f"{app.name}: {result.reason}: {result}")
+            elif isinstance(result, BaseException):
+                if isinstance(result, asyncio.CancelledError):
+                    raise result
+                log.error("app %s: unexpected error", app.name, exc_info=result)
+                self._slot(app.name).set(cond.DEGRADED, f"internal error: {result!r}")
+                errors.append(f"{app.name}: InternalError: {result!r}")
+        self.state.desired = desired
+        await asyncio.to_thread(self._save, self.state)
+        return errors
+
+    async def shutdown(self) -> None:
+        for name in list(self.slots):
+            await self._close_slot(self.slots.pop(name))
+
+    def _slot(self, name: str) -> AppSlot:
+        if name not in self.slots:
+            s = self.settings
+            self.slots[name] = AppSlot(name, Backoff(s.backoff_min, s.backoff_max))
+        return self.slots[name]
+
+    async def _reconcile_app(self, app: DesiredApp) -> None:
+        slot = self._slot(app.name)
+        applied = self.state.inventory.get(app.name)
+        serving = slot.serving()
+        if applied is not None and applied.app == app:
+            if serving is not None and serving.app == app:
+                slot.set(cond.READY, f"serving {app.digest}")
+                return
+            await self._repair(slot, applied)
+            return
+        if self.state.failed.get(app.name) == app.digest:
+            # stalled: the same digest would fail the same way; wait for a new one
+            if applied is not None and (serving is None or serving.app != applied.app):
+                await self._repair(slot, applied)
+            return
+        if (left := slot.waiting(app.digest)) > 0:
+            raise _still_waiting(slot, left)
+        try:
+            await self._deploy(slot, app)
+        except SmokeTestFailed as e:
+            self.state.failed[app.name] = app.digest
+            slot.set(e.reason, f"{app.digest} failed its smoke test: {e}; {_keeps(slot)}")
+            raise
+        except Stalled as e:
+            self.state.failed[app.name] = app.digest
+            slot.set(e.reason, f"{app.digest}: {e}; {_keeps(slot)}")
+            raise
+        except AgentError as e:
+            delay = slot.failed_attempt()
+            slot.set(e.reason, f"{app.digest}: {e}; retry in {delay:.0f}s; {_keeps(slot)}")
+            raise
+
+    async def _deploy(self, slot: AppSlot, app: DesiredApp) -> None:
+        log.info("app %s: deploying %s", app.name, app.digest)
+        slot.set(cond.PROGRESSING, f"fetching {app.digest}")
+        model_dir = await self.cache.ensure(app)
+        slot.set(cond.PROGRESSING, f"starting {app.digest}")
+        instance = await self._bring_up(app, model_dir)
+        await self._switch(slot, instance)
+        self.state.inventory[app.name] = Applied(app=app, model_dir=model_dir)
+        self.state.failed.pop(app.name, None)
+        await asyncio.to_thread(self._save, self.state)
+        slot.succeeded()
+        slot.set(cond.READY, f"serving {app.digest}")
+        log.info("app %s: serving %s on port %s", app.name, app.digest, slot.http.port if slot.http else "?")
+
+    async def _repair(self, slot: AppSlot, applied: Applied) -> None:
+        """The applied version is not serving (died, or the agent just started): bring it back."""
+        app = applied.app
+        dead = slot.active
+        if dead is not None and not dead.alive():
+            log.warning("app %s: model server %s", app.name, dead.exit_description())
+            slot.active = None
+            if slot.previous is not None and slot.previous.alive():
+                # instant rollback while the applied version restarts
+                await self._route(slot, slot.previous)
+                slot.active, slot.previous = slot.previous, None
+        if (left := slot.waiting(app.digest)) > 0:
+            raise _still_waiting(slot, left)
+        slot.set(cond.PROGRESSING, f"restarting {app.digest}")
+        try:
+            instance = await self._bring_up(app, applied.model_dir)
+            await self._switch(slot, instance)
+        except AgentError as e:
+            delay = slot.failed_attempt()
+            slot.set(e.reason, f"{app.digest}: {e}; retry in {delay:.0f}s; {_keeps(slot)}")
+            raise
+        slot.succeeded()
+        slot.set(cond.READY, f"serving {app.digest}")
+
+    async def _bring_up(self, app: DesiredApp, model_dir: Path) -> Instance:
+        """Start on private ports, wait until ready, pass the smoke test; else stop it and raise."""
+        instance = await self.runtime.start(app, model_dir, free_port(), free_port())
+        try:
+            await self._wait_ready(instance)
+            if app.smoke_test is not None:
+                result = await run_smoke_test(self.http, instance.base_url, app.smoke_test)
+                if not result.ok:
+                    why = result.error or "; ".join(result.diffs[:3]) or f"status {result.status_code}"
+                    raise SmokeTestFailed(why)
+        except BaseException:
+            await instance.stop()
+            raise
+        return instance
+
+    async def _wait_ready(self, instance: Instance) -> None:
+        url = f"{instance.base_url}/v2/models/{instance.app.model}/ready"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.ready_timeout
+        while loop.time() < deadline:
+            if not instance.alive():
+                raise StartFailed(f"model server {instance.exit_description()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await self.http.get(url, timeout=2.0)).status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
+        raise StartFailed(f"model server not ready after {self.settings.ready_timeout:g}s")
+
+    async def _switch(self, slot: AppSlot, instance: Instance) -> None:
+        await self._route(slot, instance)
+        old, stale = slot.active, slot.previous
+        slot.active = instance
+        keep = old if self.settings.keep_previous and old is not None and old.alive() else None
+        slot.previous = keep
+        for inst in (old, stale):
+            if inst is not None and inst is not keep and inst is not instance:
+                await inst.stop()
+
+    async def _route(self, slot: AppSlot, instance: Instance) -> None:
+        """Point the site ports at ``instance``, opening (or moving) the listeners as needed."""
+        http_port, grpc_port = site_ports(instance.app, self.settings.port_offset)
+        if (
+            slot.http is None
+            or slot.grpc is None
+            or (slot.http.port, slot.grpc.port) != (http_port, grpc_port)
+        ):
+            for proxy in (slot.http, slot.grpc):
+                if proxy is not None:
+                    await proxy.close()
+            slot.http = SiteProxy(self.settings.host, http_port)
+            slot.grpc = SiteProxy(self.settings.host, grpc_port)
+            for proxy in (slot.http, slot.grpc):
+                try:
+                    await proxy.start()
+                except OSError as e:
+                    raise StartFailed(f"cannot listen on site port {proxy.port}: {e.strerror or e}") from e
+        slot.http.target = instance.http_port
+        slot.grpc.target = instance.grpc_port
+
+    async def _remove(self, name: str) -> None:
+        log.info("app %s: no longer desired, stopping it", name)
+        await self._close_slot(self.slots.pop(name))
+        self.state.inventory.pop(name, None)
+        self.state.failed.pop(name, None)
+
+    async def _close_slot(self, slot: AppSlot) -> None:
+        for proxy in (slot.http, slot.grpc):
+            if proxy is not None:
+                await proxy.close()
+        for inst in (slot.active, slot.previous):
+            if inst is not None:
+                await inst.stop()
+        slot.active = slot.previous = None
+
+
+def _keeps(slot: AppSlot) -> str:
+    serving = slot.serving()
+    return f"still serving {serving.app.digest}" if serving else "nothing serving"
+
+
+def _still_waiting(slot: AppSlot, left: float) -> AgentError:
+    return Waiting(f"backing off, next try in {left:.0f}s ({slot.message})")

@@ -1,0 +1,35 @@
+"""One :class:`~aiedge.oci.registry.RegistryClient` per registry host, made on first use and
+closed together; the entry point owns the pool (no module-level clients)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from aiedge.oci.registry import RegistryClient
+
+
+class RegistryPool:
+    def __init__(self, *, insecure: bool | None = None, timeout: float = 30.0) -> None:
+        self._insecure = insecure
+        self._timeout = timeout
+        self._clients: dict[str, RegistryClient] = {}
+
+    def get(self, registry: str) -> RegistryClient:
+        client = self._clients.get(registry)
+        if client is None:
+            client = RegistryClient(registry, insecure=self._insecure, timeout=self._timeout)
+            self._clients[registry] = client
+        return client
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            await c.aclose()
+
+    async def __aenter__(self) -> RegistryPool:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

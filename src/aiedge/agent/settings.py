@@ -1,0 +1,60 @@
+"""The agent process's one settings object (env prefix ``AIEDGE_AGENT_``); only this module
+reads the environment. The CLI passes its flags in as overrides."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_serve_command() -> list[str]:
+    return [sys.executable, "-m", "aiedge", "serve"]
+
+
+class AgentSettings(BaseSettings):
+    """Everything the agent process can be told; every field has a default."""
+
+    model_config = SettingsConfigDict(env_prefix="AIEDGE_AGENT_", extra="forbid")
+
+    hub: str = Field(default="http://127.0.0.1:8000", description="base URL of the hub")
+    site: str = Field(default_factory=socket.gethostname, description="this site's name at the hub")
+    data: Path = Field(default=Path("aiedge-agent"), description="folder of the cache, state and logs")
+    token: str | None = Field(default=None, description="bearer token for the hub, when it needs one")
+    port_offset: int = Field(default=0, description="added to every app port (several sites on one host)")
+    host: str = Field(default="127.0.0.1", description="address the site ports listen on")
+    poll_interval: float = Field(default=5.0, gt=0, description="seconds between heartbeats and resyncs")
+    long_poll_wait: float = Field(
+        default=30.0, ge=0, description="seconds the hub may hold a desired-state poll"
+    )
+    insecure_registry: bool = Field(default=False, description="plain HTTP to every registry")
+    ready_timeout: float = Field(
+        default=120.0, gt=0, description="seconds a new model server has to get ready"
+    )
+    backoff_min: float = Field(default=1.0, gt=0, description="first retry delay after a transient error")
+    backoff_max: float = Field(default=60.0, gt=0, description="longest retry delay")
+    keep_previous: bool = Field(
+        default=True, description="keep the previous version running after a switch, for instant rollback"
+    )
+    serve_command: list[str] = Field(
+        default_factory=_default_serve_command, description="command that starts a model server"
+    )
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data / "blobs" / "sha256"
+
+    @property
+    def apps_dir(self) -> Path:
+        return self.data / "apps"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data / "logs"
+
+    @property
+    def state_file(self) -> Path:
+        return self.data / "state.json"

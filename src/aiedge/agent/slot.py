@@ -1,0 +1,53 @@
+"""One app at the site: its site-port proxies, the server taking traffic, the previous one kept
+warm for rollback, its restart backoff and its condition (reason + message)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from aiedge.agent.backoff import Backoff
+from aiedge.agent.proxy import SiteProxy
+from aiedge.agent.runtimes.base import Instance
+
+READY = "Ready"
+PROGRESSING = "Progressing"
+DEGRADED = "Degraded"
+
+
+@dataclass
+class AppSlot:
+    name: str
+    backoff: Backoff
+    http: SiteProxy | None = None
+    grpc: SiteProxy | None = None
+    active: Instance | None = None
+    previous: Instance | None = None
+    reason: str = PROGRESSING
+    message: str = "not started yet"
+    not_before: float = 0.0  # monotonic time before which no new start is tried
+    backoff_digest: str | None = None  # the digest the backoff counts failures for
+
+    def set(self, reason: str, message: str) -> None:
+        self.reason = reason
+        self.message = message
+
+    def waiting(self, digest: str) -> float:
+        """Seconds left before the next try for ``digest`` (0 when it may go now)."""
+        if digest != self.backoff_digest:
+            self.backoff.reset()
+            self.backoff_digest = digest
+            self.not_before = 0.0
+        return max(0.0, self.not_before - time.monotonic())
+
+    def failed_attempt(self) -> float:
+        delay = self.backoff.next_delay()
+        self.not_before = time.monotonic() + delay
+        return delay
+
+    def succeeded(self) -> None:
+        self.backoff.reset()
+        self.not_before = 0.0
+
+    def serving(self) -> Instance | None:
+        return self.active if self.active is not None and self.active.alive() else None
