@@ -22,6 +22,7 @@ import httpx
 
 from aiedge.agent.backoff import Backoff, jittered
 from aiedge.agent.cache import ImageCache
+from aiedge.agent.enrolment import site_credential
 from aiedge.agent.errors import AgentError, Stalled, Waiting
 from aiedge.agent.hub_client import HubClient
 from aiedge.agent.reconcile import Reconciler
@@ -165,5 +166,10 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
         httpx.AsyncClient(trust_env=False) as local_http,
         RegistryPool(insecure=True if settings.insecure_registry else None) as registries,
     ):
-        hub = HubClient(hub_http, settings.hub, settings.site, settings.token)
+        credential = await site_credential(
+            hub_http, settings.hub, settings.site, settings.token, settings.credential_file, stop
+        )
+        if stop.is_set():
+            return
+        hub = HubClient(hub_http, settings.hub, settings.site, credential)
         await Agent(settings, hub, local_http, registries).run(stop)

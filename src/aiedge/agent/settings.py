@@ -23,7 +23,10 @@ class AgentSettings(BaseSettings):
     hub: str = Field(default="http://127.0.0.1:8000", description="base URL of the hub")
     site: str = Field(default_factory=socket.gethostname, description="this site's name at the hub")
     data: Path = Field(default=Path("aiedge-agent"), description="folder of the cache, state and logs")
-    token: str | None = Field(default=None, description="bearer token for the hub, when it needs one")
+    token: str | None = Field(
+        default=None,
+        description="join token (`aiedge hub token create`, traded once for a credential) or a credential",
+    )
     port_offset: int = Field(default=0, description="added to every app port (several sites on one host)")
     host: str = Field(default="127.0.0.1", description="address the site ports listen on")
     poll_interval: float = Field(default=5.0, gt=0, description="seconds between heartbeats and resyncs")
@@ -58,3 +61,7 @@ class AgentSettings(BaseSettings):
     @property
     def state_file(self) -> Path:
         return self.data / "state.json"
+
+    @property
+    def credential_file(self) -> Path:
+        return self.data / "credential"

@@ -23,7 +23,11 @@ def agent_command(
         None, "--site", help="This site's name at the hub (default: the hostname)."
     ),
     data: Path | None = typer.Option(None, "--data", help="Folder of the cache, state and logs."),
-    token: str | None = typer.Option(None, "--token", help="Bearer token for the hub."),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        help="Join token from `aiedge hub token create` (used once; the site credential is kept in DATA).",
+    ),
     port_offset: int | None = typer.Option(
         None, "--port-offset", help="Added to every app port (several sites on one host)."
     ),

@@ -135,36 +135,29 @@ def _run(
 
     hub_port = free_port()
     hub_url = f"http://127.0.0.1:{hub_port}"
-    sup.start(
-        "hub",
-        [
-            *aiedge,
-            "hub",
-            "--gitops",
-            str(gitops),
-            "--data",
-            str(root / "hub"),
-            "--port",
-            str(hub_port),
-            "--host",
-            "127.0.0.1",
-            "--insecure-no-auth",
-        ],
-    )
+    hub_data = root / "hub"
+    hub_cmd = [*aiedge, "hub", "--gitops", str(gitops), "--data", str(hub_data), "--port", str(hub_port)]
+    sup.start("hub", [*hub_cmd, "--host", "127.0.0.1"])
     _wait(lambda: httpx.get(f"{hub_url}/api/v1/health", timeout=2).status_code == 200, sup, "the hub")
     print(f"hub ready at {hub_url}", flush=True)
 
     for site in SITES:
+        # enrolment as a user does it: a one-time join token per site, which the agent trades
+        # for the site's own credential (the hub refuses agents without one)
+        token = subprocess.run(
+            [*aiedge, "hub", "token", "create", "--site", site, "--data", str(hub_data)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if token.returncode != 0:
+            raise AiedgeError(f"could not create a join token for {site}: {token.stderr.strip()}")
         offset = free_port() - 8080
+        agent_cmd = [*aiedge, "agent", "--hub", hub_url, "--site", site, "--token", token.stdout.strip()]
         sup.start(
             f"agent-{site}",
             [
-                *aiedge,
-                "agent",
-                "--hub",
-                hub_url,
-                "--site",
-                site,
+                *agent_cmd,
                 "--data",
                 str(root / "sites" / site),
                 "--port-offset",

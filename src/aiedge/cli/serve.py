@@ -22,7 +22,7 @@ def serve_command(
         None, "--version", help="Version of an unversioned model (default 1)."
     ),
     http_port: int = typer.Option(8080, "--http-port", help="REST port."),
-    grpc_port: int = typer.Option(8081, "--grpc-port", help="gRPC port (Open Inference Protocol); 0: no gRPC."),
+    grpc_port: int = typer.Option(8081, "--grpc-port", help="gRPC port (Open Inference Protocol); 0: none."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     precision: str = typer.Option("f32", "--precision", help="OpenVINO precision: f32, bf16, f16."),
 ) -> None:
