@@ -102,3 +102,57 @@ def test_a_full_queue_answers_503_with_retry_after(
     assert refused.headers["retry-after"] == "1" and "busy" in refused.json()["error"]
     rejected = _samples(url)[("aiedge_serve_rejected_total", frozenset({"model": "slow"}.items()))]
     assert rejected == codes.count(503)
+
+
+def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
+    """Graceful shutdown: a request running when SIGTERM arrives still gets its answer."""
+    import os
+    import signal
+    import threading
+
+    from tests.support import Proc, aiedge_cmd, free_port, wait_http
+
+    port = free_port()
+    proc = Proc(
+        aiedge_cmd(
+            "serve",
+            str(_slow_model(tmp_path / "slow")),
+            "--name",
+            "slow",
+            "--http-port",
+            str(port),
+            "--grpc-port",
+            "0",
+        ),
+        tmp_path / "serve.log",
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/v2/models/slow/ready", timeout=60)
+        body = {
+            "inputs": [{"name": "x", "shape": [64, 1024], "datatype": "FP32", "data": [0.5] * (64 * 1024)}]
+        }
+        results: list[httpx.Response | Exception] = []
+
+        def call() -> None:
+            try:
+                results.append(httpx.post(f"{url}/v2/models/slow/infer", json=body, timeout=60))
+            except httpx.HTTPError as e:
+                results.append(e)
+
+        client = threading.Thread(target=call)
+        client.start()
+        # wait until a request is inside the runtime, then ask the server to stop
+        import time
+
+        for _ in range(500):
+            if _samples(url).get(("aiedge_serve_in_flight", frozenset({"model": "slow"}.items())), 0) > 0:
+                break
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGTERM)
+        client.join(60)
+        assert len(results) == 1 and isinstance(results[0], httpx.Response), results
+        assert results[0].status_code == 200
+        assert proc.popen.wait(30) == 0
+    finally:
+        proc.stop()

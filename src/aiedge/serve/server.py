@@ -4,7 +4,10 @@ background (ready when loaded), stop gracefully on SIGTERM/SIGINT (uvicorn finis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,4 +120,18 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
         http="httptools",
         timeout_graceful_shutdown=30,
     )
-    uvicorn.Server(config).run()
+    _Server(config).run()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, but a SIGTERM/SIGINT is a normal, graceful stop that exits 0 (uvicorn re-raises the
+    signal after shutting down, which supervisors read as a crash)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
