@@ -1,48 +1,344 @@
 """Client for the OCI distribution API (push and pull), asyncio + httpx.
 
-INTERFACE STUB written by the lead: the oci owner implements it, keeping these signatures.
+Pushes upload blobs in chunks (``POST`` then ``PATCH`` with ``Content-Range``, then ``PUT
+?digest=``); a cut connection resumes from the offset the registry reports, or starts the upload
+again when the registry lost it. Pulls stream to ``dest.partial`` and resume with ``Range``. Every
+byte read is hashed on the way; nothing is held in memory whole.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import ipaddress
+import ssl
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
+
+import httpx
+
+from aiedge.oci.auth import Credentials, RegistryAuth
+from aiedge.oci.digest import CHUNK, check_digest, sha256_bytes
+from aiedge.oci.errors import DigestMismatch, RegistryError
+from aiedge.oci.image import DOCKER_MANIFEST_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
+
+_ACCEPT = ", ".join(
+    [
+        MANIFEST_MEDIA_TYPE,
+        DOCKER_MANIFEST_MEDIA_TYPE,
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    ]
+)
+Progress = Callable[[int], None]
+
+
+def is_loopback(registry: str) -> bool:
+    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 or "]" in registry else registry
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _hash_file(path: Path) -> tuple[Any, int]:
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h, size
+
+
+def _file_size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _read_at(path: Path, offset: int, size: int) -> bytes:
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read(size)
 
 
 class RegistryClient:
     """One registry. ``insecure=None`` means: plain HTTP for loopback registries, HTTPS otherwise."""
 
-    def __init__(self, registry: str, *, insecure: bool | None = None, ca_file: Path | None = None,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        registry: str,
+        *,
+        insecure: bool | None = None,
+        ca_file: Path | None = None,
+        timeout: float = 30.0,
+        credentials: Credentials | None = None,
+        chunk_size: int = 16 << 20,
+        retries: int = 3,
+    ) -> None:
         self.registry = registry
+        plain = insecure if insecure is not None else is_loopback(registry)
+        verify: ssl.SSLContext | bool = True
+        if ca_file is not None:
+            verify = ssl.create_default_context(cafile=str(ca_file))
+        self._http = httpx.AsyncClient(
+            base_url=f"{'http' if plain else 'https'}://{registry}",
+            verify=verify,
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=True,
+        )
+        self._auth = RegistryAuth(registry, credentials)
+        self.chunk_size = chunk_size
+        self.retries = retries
 
     async def __aenter__(self) -> RegistryClient:
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
-        raise NotImplementedError
+        await self._http.aclose()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _send(
+        self, method: str, url: str | httpx.URL, scope: str, *, stream: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        """One request, answering one auth challenge; transport errors become RegistryError
+        unless ``stream`` (callers that resume want httpx's own errors)."""
+        headers = dict(kwargs.pop("headers", None) or {})
+        for attempt in (1, 2):
+            request = self._http.build_request(
+                method, url, headers={**headers, **self._auth.headers(scope)}, **kwargs
+            )
+            try:
+                response = await self._http.send(request, stream=True)
+            except httpx.TransportError as e:
+                if stream:
+                    raise
+                raise RegistryError(
+                    f"{self.registry}: {method} {request.url.path}: {e or type(e).__name__}"
+                ) from e
+            if response.status_code == 401 and attempt == 1 and not callable(kwargs.get("content")):
+                await response.aread()
+                await response.aclose()
+                await self._auth.answer(self._http, response, scope)
+                continue
+            if not stream:
+                await response.aread()
+                await response.aclose()
+            return response
+        raise AssertionError("unreachable")
+
+    def _fail(self, what: str, response: httpx.Response) -> RegistryError:
+        detail = ""
+        with contextlib.suppress(Exception):
+            errors = response.json().get("errors") or []
+            detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
+        return RegistryError(
+            f"{self.registry}: {what}: HTTP {response.status_code}{': ' + detail if detail else ''}"
+        )
+
+    @staticmethod
+    def _pull(repository: str) -> str:
+        return f"repository:{repository}:pull"
+
+    @staticmethod
+    def _push(repository: str) -> str:
+        return f"repository:{repository}:pull,push"
+
+    # -- blobs: push ------------------------------------------------------------------------
 
     async def blob_exists(self, repository: str, digest: str) -> bool:
-        raise NotImplementedError
+        check_digest(digest)
+        r = await self._send("HEAD", f"/v2/{repository}/blobs/{digest}", self._pull(repository))
+        if r.status_code == 200:
+            return True
+        if r.status_code == 404:
+            return False
+        raise self._fail(f"HEAD blob {digest[:19]} in {repository}", r)
 
-    async def push_blob(self, repository: str, digest: str, path: Path) -> bool:
+    async def push_blob(
+        self, repository: str, digest: str, path: Path, *, progress: Progress | None = None
+    ) -> bool:
         """Upload unless present; True when bytes were sent, False when the registry had it."""
-        raise NotImplementedError
+        if await self.blob_exists(repository, digest):
+            return False
+        await self.upload_blob(repository, digest, path, progress=progress)
+        return True
 
-    async def push_manifest(self, repository: str, manifest: bytes, media_type: str,
-                            tag: str | None = None) -> str:
+    async def upload_blob(
+        self, repository: str, digest: str, path: Path, *, progress: Progress | None = None
+    ) -> None:
+        """Chunked upload with resume; ``progress`` gets the bytes each accepted chunk added."""
+        check_digest(digest)
+        size = await asyncio.to_thread(_file_size, path)
+        scope = self._push(repository)
+        location = await self._start_upload(repository)
+        offset, failures = 0, 0
+        while offset < size:
+            end = min(offset + self.chunk_size, size)
+            try:
+                r = await self._send(
+                    "PATCH",
+                    location,
+                    scope,
+                    stream=True,
+                    content=self._chunks(path, offset, end),
+                    headers={
+                        "Content-Type": "application/octet-stream",
+                        "Content-Range": f"{offset}-{end - 1}",
+                        "Content-Length": str(end - offset),
+                    },
+                )
+                await r.aread()
+                await r.aclose()
+            except httpx.TransportError as e:
+                failures += 1
+                if failures > self.retries:
+                    raise RegistryError(
+                        f"{self.registry}: upload of {digest[:19]} to {repository} "
+                        f"failed at byte {offset}: {e}"
+                    ) from e
+                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                location, resumed = await self._resume(repository, location, offset)
+                if progress and resumed > offset:
+                    progress(resumed - offset)
+                offset = resumed
+                continue
+            if r.status_code != 202:
+                raise self._fail(f"PATCH blob {digest[:19]} in {repository} at byte {offset}", r)
+            location = r.headers.get("Location", location)
+            if progress:
+                progress(end - offset)
+            offset = end
+        url = httpx.URL(str(self._http.base_url.join(location))).copy_merge_params({"digest": digest})
+        r = await self._send("PUT", url, scope, headers={"Content-Length": "0"})
+        if r.status_code != 201:
+            raise self._fail(f"PUT blob {digest[:19]} in {repository}", r)
+
+    async def _start_upload(self, repository: str) -> str:
+        r = await self._send("POST", f"/v2/{repository}/blobs/uploads/", self._push(repository))
+        if r.status_code != 202 or "Location" not in r.headers:
+            raise self._fail(f"start upload to {repository}", r)
+        return r.headers["Location"]
+
+    async def _resume(self, repository: str, location: str, offset: int) -> tuple[str, int]:
+        """Where to go on after a cut: (upload URL, offset). Starts over when the registry lost
+        the session or reports an offset we cannot trust."""
+        r = await self._send("GET", location, self._push(repository))
+        if r.status_code == 204 and "Range" in r.headers:
+            start, _, end = r.headers["Range"].partition("-")
+            new_location = r.headers.get("Location", location)
+            if start == "0" and end.isdigit() and int(end) > 0:
+                return new_location, int(end) + 1
+            if offset == 0:
+                return new_location, 0
+        return await self._start_upload(repository), 0
+
+    async def _chunks(self, path: Path, start: int, end: int) -> AsyncIterator[bytes]:
+        pos = start
+        while pos < end:
+            data = await asyncio.to_thread(_read_at, path, pos, min(CHUNK, end - pos))
+            if not data:
+                raise RegistryError(f"{path} shrank while uploading it")
+            pos += len(data)
+            yield data
+
+    # -- manifests --------------------------------------------------------------------------
+
+    async def push_manifest(
+        self, repository: str, manifest: bytes, media_type: str, tag: str | None = None
+    ) -> str:
         """PUT by digest, then by tag when given; returns the manifest digest."""
-        raise NotImplementedError
+        digest = sha256_bytes(manifest)
+        for ref in [digest] + ([tag] if tag else []):
+            r = await self._send(
+                "PUT",
+                f"/v2/{repository}/manifests/{ref}",
+                self._push(repository),
+                content=manifest,
+                headers={"Content-Type": media_type},
+            )
+            if r.status_code not in (200, 201):
+                raise self._fail(f"PUT manifest {ref} in {repository}", r)
+            sent = r.headers.get("Docker-Content-Digest")
+            if sent and sent != digest:
+                raise DigestMismatch(f"{self.registry}: stored manifest as {sent}, we sent {digest}")
+        return digest
 
     async def get_manifest(self, repository: str, reference: str) -> tuple[bytes, str]:
         """(body, media type); verifies the body's digest when ``reference`` is a digest."""
-        raise NotImplementedError
+        r = await self._send(
+            "GET",
+            f"/v2/{repository}/manifests/{reference}",
+            self._pull(repository),
+            headers={"Accept": _ACCEPT},
+        )
+        if r.status_code != 200:
+            raise self._fail(f"GET manifest {reference} of {repository}", r)
+        body = r.content
+        if reference.startswith("sha256:") and sha256_bytes(body) != reference:
+            raise DigestMismatch(
+                f"{self.registry}/{repository}: manifest {reference[:19]} has another digest"
+            )
+        media_type = r.headers.get("Content-Type", "").split(";")[0].strip() or MANIFEST_MEDIA_TYPE
+        return body, media_type
 
-    async def fetch_blob(self, repository: str, digest: str, dest: Path) -> None:
+    # -- blobs: pull ------------------------------------------------------------------------
+
+    async def fetch_blob(
+        self, repository: str, digest: str, dest: Path, *, progress: Progress | None = None
+    ) -> None:
         """Stream the blob to ``dest`` (via ``dest.partial``, resuming with Range when it exists),
         verify its sha256, then rename into place. Raises DigestMismatch / RegistryError."""
-        raise NotImplementedError
+        check_digest(digest)
+        partial = dest.with_name(dest.name + ".partial")
+        failures = 0
+        while True:
+            try:
+                await self._fetch_once(repository, digest, partial, progress)
+                break
+            except httpx.TransportError as e:
+                failures += 1
+                if failures > self.retries:
+                    raise RegistryError(f"{self.registry}: download of {digest[:19]} failed: {e}") from e
+                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+        h, _ = await asyncio.to_thread(_hash_file, partial)
+        if "sha256:" + h.hexdigest() != digest:
+            partial.unlink(missing_ok=True)
+            raise DigestMismatch(
+                f"{self.registry}/{repository}: blob {digest[:19]} arrived with another digest"
+            )
+        partial.replace(dest)
+
+    async def _fetch_once(
+        self, repository: str, digest: str, partial: Path, progress: Progress | None
+    ) -> None:
+        have = await asyncio.to_thread(_file_size, partial)
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        r = await self._send(
+            "GET", f"/v2/{repository}/blobs/{digest}", self._pull(repository), stream=True, headers=headers
+        )
+        try:
+            if r.status_code == 416 and have:
+                return  # we already have every byte; the digest check decides
+            if r.status_code not in (200, 206):
+                await r.aread()
+                raise self._fail(f"GET blob {digest[:19]} of {repository}", r)
+            mode = "ab" if r.status_code == 206 else "wb"
+            with partial.open(mode) as f:
+                async for data in r.aiter_bytes(CHUNK):
+                    await asyncio.to_thread(f.write, data)
+                    if progress:
+                        progress(len(data))
+        finally:
+            await r.aclose()

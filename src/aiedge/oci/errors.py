@@ -1,0 +1,33 @@
+"""Errors of the OCI layer: bad references, registry failures, digest mismatches, bad images."""
+
+from __future__ import annotations
+
+from aiedge.errors import AiedgeError
+
+
+class OciError(AiedgeError):
+    """Something wrong with an image or a registry."""
+
+
+class BadReference(OciError):
+    """An image reference that does not parse (``REGISTRY/REPO[:TAG][@sha256:HEX]``)."""
+
+
+class RegistryError(OciError):
+    """The registry refused or failed a request, or could not be reached."""
+
+
+class AuthError(RegistryError):
+    """The registry wants credentials we do not have, or rejected the ones we sent."""
+
+
+class DigestMismatch(OciError):
+    """Downloaded bytes do not hash to the digest they were asked for by."""
+
+
+class ImageFormatError(OciError):
+    """A manifest or config that is not a valid OCI image document."""
+
+
+class UnsafeLayer(OciError):
+    """A layer entry that would write outside the destination, or a device/fifo."""
