@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -28,6 +29,7 @@ class Demo:
     sites: dict[str, str] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     ready_after_s: float = 0.0
+    log: IO[str] | None = None
 
     def stop(self) -> int:
         if self.popen.poll() is None:
@@ -37,6 +39,10 @@ class Demo:
             except subprocess.TimeoutExpired:
                 os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait(10)
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
+        if self.log is not None:
+            self.log.close()
         return self.popen.returncode
 
 
@@ -50,7 +56,7 @@ def start_demo(data: Path, *args: str, timeout: float = 240.0) -> Demo:
         text=True,
         start_new_session=True,
     )
-    demo = Demo(popen, data)
+    demo = Demo(popen, data, log=log)
     t0 = time.monotonic()
     assert popen.stdout is not None
     while len(demo.sites) < 3:
