@@ -13,14 +13,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from aiedge.serve.dataplane import DataPlane
-from aiedge.serve.rest import mlflow, tfserving, v2
+from aiedge.serve.rest import mlflow, repository, tfserving, v2
 from aiedge.serve.rest.jsonio import json_response
+from aiedge.serve.runtimes.base import LoadOptions
 
 
 def create_app(
     dp: DataPlane,
     on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    options: LoadOptions | None = None,
 ) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -38,7 +40,13 @@ def create_app(
         return Response(generate_latest(dp.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(
-        routes=[*v2.routes(dp), *tfserving.routes(dp), *mlflow.routes(dp), Route("/metrics", metrics)],
+        routes=[
+            *v2.routes(dp),
+            *tfserving.routes(dp),
+            *mlflow.routes(dp),
+            *repository.routes(dp, options or LoadOptions()),
+            Route("/metrics", metrics),
+        ],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
     )

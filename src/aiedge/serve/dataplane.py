@@ -17,7 +17,7 @@ from aiedge import __version__
 from aiedge.serve.errors import BadRequest, InferenceError, ModelNotReady, Overloaded
 from aiedge.serve.metrics import ServeMetrics
 from aiedge.serve.registry import READY, ModelRegistry, ModelVersion
-from aiedge.serve.runtimes.base import V2_TO_NUMPY, Array, TensorSpec
+from aiedge.serve.runtimes.base import V2_TO_NUMPY, Array, LoadOptions, TensorSpec
 
 SERVER_NAME = "aiedge"
 EXTENSIONS = ["model_repository_extension"]
@@ -62,6 +62,7 @@ class DataPlane:
     ) -> None:
         self.registry = registry
         self.metrics = metrics or ServeMetrics(CollectorRegistry())
+        self._slots, self._queue = slots, queue
         self._admission = {name: Admission(name, slots, queue, self.metrics) for name in registry.models}
 
     def observe(self, protocol: str, name: str, version: str | None, status: int, t0: float) -> None:
@@ -121,6 +122,28 @@ class DataPlane:
             why = f": {mv.reason}" if mv.reason else ""
             raise ModelNotReady(f"model {name!r} version {mv.version} is {mv.state}{why}")
         return mv
+
+    # -- repository extension --------------------------------------------------------------------
+    def repository_index(self) -> list[dict[str, str]]:
+        return [
+            {"name": mv.name, "version": mv.version, "state": mv.state.upper(), "reason": mv.reason}
+            for mv in self.registry.all_versions()
+        ]
+
+    async def load(self, name: str, options: LoadOptions) -> None:
+        versions = await asyncio.to_thread(self.registry.reload, name, options)
+        if name not in self._admission:
+            self._admission[name] = Admission(name, self._slots, self._queue, self.metrics)
+        self.record_loaded()
+        failed = [mv for mv in versions if mv.state != READY]
+        if failed:
+            raise ModelNotReady(
+                f"model {name!r} version {failed[0].version} failed to load: {failed[0].reason}"
+            )
+
+    def unload(self, name: str) -> None:
+        self.registry.unload(name)
+        self.record_loaded()
 
     async def infer(self, mv: ModelVersion, inputs: dict[str, Array]) -> dict[str, Array]:
         assert mv.model is not None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiedge.serve.errors import ModelNotFound, ServeError
 from aiedge.serve.loader import load_model
-from aiedge.serve.repository import latest
+from aiedge.serve.repository import discover_versions, latest
 from aiedge.serve.runtimes.base import LoadedModel, LoadOptions
 
 log = logging.getLogger("aiedge.serve")
@@ -34,6 +34,7 @@ class ModelVersion:
 @dataclass
 class ModelRegistry:
     models: dict[str, dict[str, ModelVersion]] = field(default_factory=dict)
+    roots: list[Path] = field(default_factory=list)  # repository folders: ``load`` finds new models there
 
     def add(self, name: str, versions: dict[str, Path]) -> None:
         self.models[name] = {v: ModelVersion(name, v, p) for v, p in versions.items()}
@@ -59,6 +60,34 @@ class ModelRegistry:
             return
         mv.load_seconds = time.perf_counter() - t0
         mv.state = READY
+
+    def unload(self, name: str) -> None:
+        for mv in self._versions(name).values():
+            if mv.model is not None:
+                mv.model.close()
+            mv.model, mv.state, mv.reason = None, UNLOADED, ""
+
+    def reload(self, name: str, options: LoadOptions) -> list[ModelVersion]:
+        """Load (again) every version of ``name``; a model folder added to a repository root since
+        the server started is found by its name."""
+        if name not in self.models:
+            for root in self.roots:
+                candidate = root / name
+                if candidate.is_dir():
+                    self.add(name, discover_versions(candidate))
+                    break
+        versions = self._versions(name)
+        for mv in versions.values():
+            self.load(mv, options)
+        return list(versions.values())
+
+    def _versions(self, name: str) -> dict[str, ModelVersion]:
+        versions = self.models.get(name)
+        if not versions:
+            raise ModelNotFound(
+                f"model {name!r} is not in the repository (models: {', '.join(self.models) or 'none'})"
+            )
+        return versions
 
     def get(self, name: str, version: str | None = None) -> ModelVersion:
         versions = self.models.get(name)

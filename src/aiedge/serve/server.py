@@ -32,6 +32,7 @@ class ModelSource:
     path: Path
     name: str
     version: str | None = None
+    from_repository: bool = False  # found as a subfolder of a repository folder
 
 
 def expand_sources(paths: list[Path], names: list[str], version: str | None = None) -> list[ModelSource]:
@@ -46,7 +47,9 @@ def expand_sources(paths: list[Path], names: list[str], version: str | None = No
     sources: list[ModelSource] = []
     for p in paths:
         if p.is_dir() and _is_repository(p):
-            sources.extend(ModelSource(sub, sub.name) for sub in sorted(p.iterdir()) if sub.is_dir())
+            sources.extend(
+                ModelSource(sub, sub.name, None, True) for sub in sorted(p.iterdir()) if sub.is_dir()
+            )
         else:
             sources.append(ModelSource(p, p.stem if p.is_file() else p.name, version))
     return sources
@@ -80,6 +83,7 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     registry = build_registry(sources)
+    registry.roots = sorted({src.path.parent for src in sources if src.from_repository})
     dp = DataPlane(registry, ServeMetrics(CollectorRegistry()), slots=settings.slots, queue=settings.queue)
     url = f"http://{settings.host}:{settings.http_port}"
     log.info("loading %d model(s): %s", len(registry.models), ", ".join(registry.models))
@@ -109,7 +113,7 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
         if grpc_server is not None:
             await grpc_server.stop(grace=5)
 
-    app = create_app(dp, on_startup=load, on_shutdown=stop)
+    app = create_app(dp, on_startup=load, on_shutdown=stop, options=settings.load_options())
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -1,0 +1,40 @@
+"""The V2 model repository extension over REST: ``POST /v2/repository/index`` lists every model
+version with its state; ``.../models/NAME/load`` loads (or reloads) a model, also one added to a
+repository folder after the server started; ``.../models/NAME/unload`` unloads it."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from aiedge.serve.dataplane import DataPlane
+from aiedge.serve.errors import ServeError
+from aiedge.serve.rest.errors import error_response
+from aiedge.serve.rest.jsonio import json_response
+from aiedge.serve.runtimes.base import LoadOptions
+
+
+def routes(dp: DataPlane, options: LoadOptions) -> list[Route]:
+    async def index(_: Request) -> Response:
+        return json_response(dp.repository_index())
+
+    async def load(request: Request) -> Response:
+        try:
+            await dp.load(request.path_params["name"], options)
+        except ServeError as e:
+            return error_response(e)
+        return json_response({})
+
+    async def unload(request: Request) -> Response:
+        try:
+            dp.unload(request.path_params["name"])
+        except ServeError as e:
+            return error_response(e)
+        return json_response({})
+
+    return [
+        Route("/v2/repository/index", index, methods=["POST"]),
+        Route("/v2/repository/models/{name}/load", load, methods=["POST"]),
+        Route("/v2/repository/models/{name}/unload", unload, methods=["POST"]),
+    ]
