@@ -98,10 +98,18 @@ def request_headers(destination: Destination) -> dict[str, str]:
 async def send(client: httpx.AsyncClient, destination: Destination, samples: list[Sample]) -> None:
     """POST one remote-write request; raises :class:`RetryableSendError` or :class:`RejectedBatchError`."""
     body = await asyncio.to_thread(encode_samples, samples)
+    headers = request_headers(destination)
     try:
-        resp = await client.post(
-            destination.url, content=body, headers=request_headers(destination), timeout=destination.timeout_s
-        )
+        try:
+            resp = await client.post(
+                destination.url, content=body, headers=headers, timeout=destination.timeout_s
+            )
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+            # a pooled keep-alive connection the receiver closed while idle: resend once, at once, on a
+            # fresh connection (receivers take a repeated sample: same series, time and value)
+            resp = await client.post(
+                destination.url, content=body, headers=headers, timeout=destination.timeout_s
+            )
     except httpx.HTTPError as e:
         raise RetryableSendError(destination.name, f"{type(e).__name__}: {e}") from e
     if resp.is_success:
