@@ -5,7 +5,8 @@
   backoff and jitter, and never stops the site from serving;
 - the reconcile loop runs a pass at start (serving the saved state at once, hub or no hub), on
   every new desired state and every poll interval (drift repair), and reports in a ``finally``;
-- the heartbeat reports status every poll interval.
+- the heartbeat reports status every poll interval;
+- telemetry (:mod:`aiedge.agent.telemetry`) scrapes the serving apps and ships their metrics.
 
 :func:`run_agent` returns when ``stop`` is set, after stopping every model server. It never
 exits the process.
@@ -32,6 +33,7 @@ from aiedge.agent.runtimes.process import ProcessRuntime
 from aiedge.agent.settings import AgentSettings
 from aiedge.agent.state import load_state, save_state
 from aiedge.agent.status import build_report
+from aiedge.agent.telemetry import Target, Telemetry
 from aiedge.contracts import DesiredState
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,10 @@ class Agent:
         http: httpx.AsyncClient,
         registries: RegistryPool,
         runtime: Runtime | None = None,
+        credential: str | None = None,
     ) -> None:
         self.settings = settings
+        self.credential = credential
         self.hub = hub
         self.http = http
         self.runtime = runtime or ProcessRuntime(settings.serve_command, settings.logs_dir)
@@ -77,6 +81,10 @@ class Agent:
             asyncio.create_task(self._poll(), name="poll"),
             asyncio.create_task(self._reconcile_loop(), name="reconcile"),
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(
+                Telemetry(self.settings, self._scrape_targets, self.http, self.credential).run(stop),
+                name="telemetry",
+            ),
         ]
         stopper = asyncio.create_task(stop.wait(), name="stop")
         try:
@@ -122,6 +130,21 @@ class Agent:
             elif loop.time() - started < 1.0:
                 # the hub did not hold the poll: don't hammer it
                 await asyncio.sleep(jittered(self.settings.poll_interval))
+
+    def _scrape_targets(self) -> list[Target]:
+        """The apps serving now, each reached through its site port."""
+        if self._reconciler is None or self._reconciler.state.desired is None:
+            return []
+        targets = []
+        for app in self._reconciler.state.desired.apps:
+            slot = self._reconciler.slots.get(app.name)
+            serving = slot.serving() if slot is not None else None
+            if slot is None or serving is None or slot.http is None:
+                continue
+            host = "127.0.0.1" if slot.http.host in ("0.0.0.0", "::", "") else slot.http.host
+            url = f"http://{host}:{slot.http.port}/metrics"
+            targets.append(Target(app.name, serving.app.model, serving.app.digest, url))
+        return targets
 
     def _hub_trouble(self, e: AgentError) -> None:
         message = f"{e.reason}: {e}"
@@ -172,4 +195,4 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
         if stop.is_set():
             return
         hub = HubClient(hub_http, settings.hub, settings.site, credential)
-        await Agent(settings, hub, local_http, registries).run(stop)
+        await Agent(settings, hub, local_http, registries, credential=credential).run(stop)

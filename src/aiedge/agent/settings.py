@@ -45,6 +45,14 @@ class AgentSettings(BaseSettings):
     serve_command: list[str] = Field(
         default_factory=_default_serve_command, description="command that starts a model server"
     )
+    scrape_interval: float = Field(default=15.0, gt=0, description="seconds between scrapes of each app")
+    remote_write: list[str] = Field(
+        default_factory=list, description="extra remote-write URLs the site ships its metrics to"
+    )
+    telemetry_max_age: float = Field(
+        default=7 * 24 * 3600.0, gt=0, description="seconds of unsent metrics kept through outages"
+    )
+    telemetry_max_bytes: int = Field(default=1 << 30, gt=0, description="bytes of unsent metrics kept")
 
     @property
     def blobs_dir(self) -> Path:
@@ -61,6 +69,10 @@ class AgentSettings(BaseSettings):
     @property
     def state_file(self) -> Path:
         return self.data / "state.json"
+
+    @property
+    def telemetry_dir(self) -> Path:
+        return self.data / "telemetry"
 
     @property
     def credential_file(self) -> Path:

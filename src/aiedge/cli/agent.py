@@ -40,6 +40,14 @@ def agent_command(
     host: str | None = typer.Option(
         None, "--host", help="Address the site ports listen on (default: 127.0.0.1)."
     ),
+    scrape_interval: float | None = typer.Option(
+        None, "--scrape-interval", help="Seconds between scrapes of each app's metrics (default: 15)."
+    ),
+    remote_write: list[str] | None = typer.Option(
+        None,
+        "--remote-write",
+        help="Also ship the site's metrics to this Prometheus remote-write URL (repeatable).",
+    ),
 ) -> None:
     """Run a site's agent: pull the desired state, fetch and smoke-test models, serve them, report."""
     overrides: dict[str, Any] = {
@@ -51,6 +59,8 @@ def agent_command(
         "poll_interval": poll_interval,
         "insecure_registry": insecure_registry or None,
         "host": host,
+        "scrape_interval": scrape_interval,
+        "remote_write": remote_write or None,
     }
     try:
         settings = AgentSettings(**{k: v for k, v in overrides.items() if v is not None})

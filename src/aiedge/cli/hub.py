@@ -45,6 +45,14 @@ def hub_command(
     insecure_no_auth: bool = typer.Option(
         False, "--insecure-no-auth", help="Serve sites without credentials (development only)."
     ),
+    forward_remote_write: list[str] | None = typer.Option(
+        None,
+        "--forward-remote-write",
+        help="Forward the metrics sites send to this Prometheus remote-write URL (repeatable).",
+    ),
+    alert_webhook: str | None = typer.Option(
+        None, "--alert-webhook", help="POST alerts (firing and resolved) here, as Alertmanager's webhook."
+    ),
 ) -> None:
     """Run the hub: serve each site its desired state from the GitOps repo, take status reports."""
     ctx.obj = {"data": data}
@@ -58,6 +66,8 @@ def hub_command(
         poll_interval=poll_interval,
         stale_after=stale_after,
         insecure_no_auth=insecure_no_auth or None,
+        forward_remote_write=forward_remote_write or None,
+        alert_webhook=alert_webhook,
     )
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -108,3 +118,23 @@ def site_revoke(
     finally:
         store.engine.dispose()
     typer.echo(f"revoked {n} credential{'' if n == 1 else 's'} of site {site}")
+
+
+@app.command("alert-rules")
+def alert_rules() -> None:
+    """Print Prometheus alerting rules equivalent to the hub's alerts (thresholds from AIEDGE_HUB_*)."""
+    from aiedge.hub.alerts import Thresholds, prometheus_rules
+
+    s = _settings()
+    typer.echo(
+        prometheus_rules(
+            Thresholds(
+                site_unknown_after=s.alert_site_unknown_after,
+                error_rate=s.alert_error_rate,
+                p99_seconds=s.alert_p99,
+                min_requests=s.alert_min_requests,
+                window_s=s.alert_window,
+            )
+        ),
+        nl=False,
+    )

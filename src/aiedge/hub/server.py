@@ -14,6 +14,7 @@ import uvicorn
 from aiedge.hub.api import build_app
 from aiedge.hub.clock import Clock, system_clock
 from aiedge.hub.fleet import Fleet
+from aiedge.hub.observability import Observability
 from aiedge.hub.settings import HubSettings
 from aiedge.hub.store import Store, open_engine
 
@@ -38,8 +39,11 @@ async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
     await fleet.refresh()
     if settings.insecure_no_auth:
         log.warning("--insecure-no-auth: sites are served without credentials")
+    app = build_app(settings, fleet, store, clock)
+    observability = await asyncio.to_thread(Observability, settings, fleet, store, engine, clock)
+    observability.mount(app)
     config = uvicorn.Config(
-        build_app(settings, fleet, store, clock),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -59,7 +63,11 @@ async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
             await asyncio.sleep(0.05)
         log.info("hub ready at http://%s:%d", settings.host, settings.port)
 
-    tasks = [asyncio.create_task(fleet.run(settings.poll_interval)), asyncio.create_task(announce())]
+    tasks = [
+        asyncio.create_task(fleet.run(settings.poll_interval)),
+        asyncio.create_task(announce()),
+        asyncio.create_task(observability.run()),
+    ]
     try:
         await server.serve()
     finally:

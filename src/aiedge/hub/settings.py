@@ -26,6 +26,22 @@ class HubSettings(BaseSettings):
     insecure_no_auth: bool = Field(default=False, description="serve sites without credentials (dev only)")
     join_token_ttl: float = Field(default=86400.0, gt=0, description="lifetime of a join token, seconds")
     log_level: str = Field(default="info", description="log level of the hub process")
+    # observability (aiedge.hub.observability)
+    forward_remote_write: list[str] = Field(
+        default_factory=list, description="remote-write URLs the received metrics are forwarded to"
+    )
+    metrics_retention: float = Field(
+        default=14 * 86400.0, gt=0, description="seconds of per-minute metrics history kept"
+    )
+    alert_webhook: str | None = Field(default=None, description="Alertmanager-style webhook URL for alerts")
+    alert_interval: float = Field(default=10.0, gt=0, description="seconds between alert evaluations")
+    alert_site_unknown_after: float = Field(
+        default=300.0, gt=0, description="seconds of silence before a site raises EdgeSiteUnknown"
+    )
+    alert_error_rate: float = Field(default=0.05, ge=0, description="error share that raises an alert")
+    alert_p99: float = Field(default=1.0, gt=0, description="p99 latency in seconds that raises an alert")
+    alert_min_requests: float = Field(default=10.0, ge=0, description="requests needed before rate alerts")
+    alert_window: float = Field(default=300.0, ge=60, description="seconds the rate alerts look back")
 
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data / 'hub.db'}"

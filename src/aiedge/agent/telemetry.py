@@ -1,0 +1,146 @@
+"""The site's metrics path: scrape every serving app through its site port, buffer the samples in
+the on-disk WAL (``DATA/telemetry``), and ship them to the hub and to any extra remote-write
+destinations, oldest first, through hub outages.
+
+Owns the scrape loop, the choice of targets and their labels (``site``, ``app``, ``model``,
+``version`` = the short image digest) and the shippers' lifetimes. Parsing, buffering and sending
+live in :mod:`aiedge.telemetry`; which apps run is the reconciler's business (passed in as a
+callable, read on every scrape).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from aiedge.agent.settings import AgentSettings
+from aiedge.telemetry.scrape import scrape_with_up
+from aiedge.telemetry.shipper import Destination, Shipper, make_client
+from aiedge.telemetry.wal import Wal, WalSettings
+
+log = logging.getLogger(__name__)
+
+HUB_DESTINATION = "hub"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One app's metrics endpoint and the labels its samples get."""
+
+    app: str
+    model: str
+    digest: str
+    url: str
+
+    def labels(self, site: str) -> dict[str, str]:
+        return {"site": site, "app": self.app, "model": self.model, "version": short_digest(self.digest)}
+
+
+Targets = Callable[[], list[Target]]
+
+
+def short_digest(digest: str) -> str:
+    """``sha256:0123456789ab`` (the algorithm and 12 hex digits), as people quote digests."""
+    algo, _, hexpart = digest.partition(":")
+    return f"{algo}:{hexpart[:12]}" if hexpart else digest[:19]
+
+
+def destinations(settings: AgentSettings, credential: str | None) -> list[Destination]:
+    """The hub (with the site's credential) plus every ``--remote-write`` URL.
+
+    An extra destination's cursor is named after a hash of its URL, so reordering the flags
+    keeps each one's place in the buffer.
+    """
+    hub = Destination(
+        HUB_DESTINATION,
+        f"{settings.hub.rstrip('/')}/api/v1/metrics/write",
+        bearer_token=credential,
+    )
+    extra = [
+        Destination(f"rw-{hashlib.sha256(url.encode()).hexdigest()[:12]}", url)
+        for url in settings.remote_write
+    ]
+    return [hub, *extra]
+
+
+class Telemetry:
+    """Scrapes ``targets()`` every ``settings.scrape_interval`` into a WAL and ships it; :meth:`run`
+    until cancelled or ``stop`` is set."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        targets: Targets,
+        http: httpx.AsyncClient,
+        credential: str | None,
+    ) -> None:
+        self.settings = settings
+        self.targets = targets
+        self.http = http
+        self.destinations = destinations(settings, credential)
+        self.shippers: list[Shipper] = []
+        self.wal: Wal | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        wal_settings = WalSettings(
+            max_bytes=self.settings.telemetry_max_bytes, max_age_s=self.settings.telemetry_max_age
+        )
+        self.wal = wal = await asyncio.to_thread(Wal, self.settings.telemetry_dir, wal_settings)
+        clients = [make_client(d) for d in self.destinations]
+        self.shippers = [Shipper(wal, d, c) for d, c in zip(self.destinations, clients, strict=True)]
+        # consumers no longer configured would pin segments until retention: forget them
+        wanted = {d.name for d in self.destinations}
+        for name in await asyncio.to_thread(wal.consumers):
+            if name not in wanted:
+                await asyncio.to_thread(wal.remove_consumer, name)
+        tasks = [asyncio.create_task(s.run(stop), name=f"ship-{s.destination.name}") for s in self.shippers]
+        tasks.append(asyncio.create_task(self._scrape_loop(wal, stop), name="scrape"))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+            for c in clients:
+                await c.aclose()
+            await asyncio.to_thread(wal.close)
+
+    async def _scrape_loop(self, wal: Wal, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        failing: dict[str, str] = {}
+        while not stop.is_set():
+            started = loop.time()
+            await self.scrape_once(wal, failing)
+            await asyncio.to_thread(wal.enforce_retention)
+            delay = max(0.0, self.settings.scrape_interval - (loop.time() - started))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    async def scrape_once(self, wal: Wal, failing: dict[str, str] | None = None) -> int:
+        """Scrape every target once and append what came back; how many samples were appended."""
+        failing = {} if failing is None else failing
+        targets = self.targets()
+        results = await asyncio.gather(
+            *(scrape_with_up(self.http, t.url, t.labels(self.settings.site), timeout_s=5.0) for t in targets)
+        )
+        samples = []
+        for target, (got, error) in zip(targets, results, strict=True):
+            samples.extend(got)
+            # log a failing target once, not every interval
+            if error is not None and failing.get(target.app) != str(error):
+                log.warning("metrics of app %s: %s", target.app, error)
+                failing[target.app] = str(error)
+            elif error is None and target.app in failing:
+                log.info("metrics of app %s scraped again", target.app)
+                del failing[target.app]
+        if samples:
+            await asyncio.to_thread(wal.append, samples)
+        return len(samples)

@@ -1,0 +1,25 @@
+"""The dashboard the hub serves at ``/``: plain HTML, CSS and JavaScript from ``hub/static``
+(package data, no build step, nothing fetched from the internet). The page reads the same
+``/api/v1`` endpoints as ``aiedge status``; this module only serves the files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+STATIC = Path(__file__).parent / "static"
+
+
+async def index(_request: Request) -> Response:
+    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+def dashboard_routes() -> list[BaseRoute]:
+    return [
+        Route("/", index, methods=["GET"]),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+    ]

@@ -1,0 +1,208 @@
+"""Turning the remote-write series sites send into the hub's per-minute history, and reading it back.
+
+Owns the arithmetic: counters become increases (a drop in value is a restart: the new value is
+the increase, as Prometheus' ``increase()`` does), attributed to the minute of the later sample;
+errors are requests with outcome ``error`` or ``unavailable`` (the server's fault, not the
+client's); p50/p99 come from the request-duration histogram buckets by linear interpolation
+within the bucket (Prometheus' ``histogram_quantile``). Storage is :mod:`aiedge.hub.metrics_store`.
+
+Each series' last value is kept in memory; after a hub restart the first sample of a series
+only sets the baseline (one scrape interval is not counted), as in Prometheus.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiedge.hub.metrics_store import MetricsStore, Minute
+from aiedge.telemetry.samples import Labels, Series, label_value
+
+REQUESTS = "aiedge_serve_requests_total"
+DURATION = "aiedge_serve_request_duration_seconds"
+ERROR_OUTCOMES = frozenset({"error", "unavailable"})
+_KINDS = {
+    REQUESTS: "requests",
+    f"{DURATION}_bucket": "bucket",
+    f"{DURATION}_sum": "sum",
+    f"{DURATION}_count": "count",
+}
+_KEEP_OPEN_MINUTES = 15
+
+Key = tuple[str, str, str, int]
+
+
+def histogram_quantile(q: float, buckets: dict[float, float]) -> float | None:
+    """The ``q`` quantile of cumulative ``{le: count}`` buckets; None when empty."""
+    if not buckets:
+        return None
+    ordered = sorted(buckets.items())
+    total = ordered[-1][1]
+    if total <= 0:
+        return None
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for le, count in ordered:
+        if count >= rank:
+            if math.isinf(le):
+                return lower  # Prometheus answers the highest finite bound
+            if count == below:
+                return le
+            return lower + (le - lower) * (rank - below) / (count - below)
+        lower, below = le, count
+    return lower
+
+
+@dataclass(frozen=True, slots=True)
+class _Increase:
+    key: Key
+    version: str
+    kind: str
+    value: float
+    outcome: str | None
+    le: float | None
+
+
+class History:
+    """Ingests series into minute rows; thread-safe (ingest runs in worker threads)."""
+
+    def __init__(self, store: MetricsStore) -> None:
+        self.store = store
+        self._last: dict[Labels, tuple[int, float]] = {}
+        self._open: dict[Key, Minute] = {}
+        self._lock = threading.Lock()
+
+    def ingest(self, series: Iterable[Series]) -> int:
+        """Fold ``series`` into the history; how many minute rows changed."""
+        with self._lock:
+            increases = [inc for s in series for inc in self._increases(s)]
+            if not increases:
+                return 0
+            missing = {i.key for i in increases if i.key not in self._open}
+            self._open.update(self.store.load(missing))
+            touched: dict[Key, Minute] = {}
+            for inc in increases:
+                m = self._open.get(inc.key)
+                if m is None:
+                    m = self._open[inc.key] = Minute(*inc.key)
+                _apply(m, inc)
+                touched[inc.key] = m
+            for m in touched.values():
+                m.p50 = histogram_quantile(0.5, m.buckets)
+                m.p99 = histogram_quantile(0.99, m.buckets)
+            self.store.save(touched.values())
+            newest = max(k[3] for k in self._open)
+            for k in [k for k in self._open if k[3] < newest - _KEEP_OPEN_MINUTES]:
+                del self._open[k]
+            return len(touched)
+
+    def _increases(self, s: Series) -> list[_Increase]:
+        kind = _KINDS.get(s.name or "")
+        if kind is None:
+            return []
+        site, app = label_value(s.labels, "site"), label_value(s.labels, "app")
+        if not site or not app:
+            return []
+        model = label_value(s.labels, "model") or ""
+        version = label_value(s.labels, "version") or ""
+        outcome = label_value(s.labels, "outcome")
+        le_text = label_value(s.labels, "le")
+        le = None if le_text is None else float(le_text)
+        out: list[_Increase] = []
+        last = self._last.get(s.labels)
+        for ts, value in s.samples:
+            if math.isnan(value):
+                continue
+            if last is not None and ts <= last[0]:
+                continue  # a resent or out-of-order sample: already counted
+            if last is not None:
+                delta = value - last[1] if value >= last[1] else value
+                if delta > 0:
+                    out.append(_Increase((site, app, model, ts // 60_000), version, kind, delta, outcome, le))
+            last = (ts, value)
+        if last is not None:
+            self._last[s.labels] = last
+        return out
+
+    def forget_site(self, site: str) -> None:
+        """Drop the in-memory baselines of a site (e.g. revoked)."""
+        with self._lock:
+            for labels in [lb for lb in self._last if label_value(lb, "site") == site]:
+                del self._last[labels]
+
+
+def _apply(m: Minute, inc: _Increase) -> None:
+    if inc.version:
+        m.version = inc.version
+    if inc.kind == "requests":
+        m.requests += inc.value
+        if inc.outcome in ERROR_OUTCOMES:
+            m.errors += inc.value
+    elif inc.kind == "bucket" and inc.le is not None:
+        m.buckets[inc.le] = m.buckets.get(inc.le, 0.0) + inc.value
+    elif inc.kind == "sum":
+        m.latency_sum += inc.value
+    elif inc.kind == "count":
+        m.latency_count += inc.value
+
+
+def point(m: Minute) -> dict[str, float | int | None]:
+    """One minute as the API and the dashboard show it (rates per second, latencies in ms)."""
+    return {
+        "t": m.minute * 60_000,
+        "requests": m.requests,
+        "errors": m.errors,
+        "rps": m.requests / 60.0,
+        "error_rate": (m.errors / m.requests) if m.requests else 0.0,
+        "p50_ms": None if m.p50 is None else m.p50 * 1000,
+        "p99_ms": None if m.p99 is None else m.p99 * 1000,
+    }
+
+
+@dataclass(slots=True)
+class Totals:
+    """Several minutes of one site/app taken together (for alerts and summaries)."""
+
+    requests: float = 0.0
+    errors: float = 0.0
+    buckets: dict[float, float] | None = None
+
+    def add(self, m: Minute) -> None:
+        self.requests += m.requests
+        self.errors += m.errors
+        buckets = self.buckets if self.buckets is not None else {}
+        for le, c in m.buckets.items():
+            buckets[le] = buckets.get(le, 0.0) + c
+        self.buckets = buckets
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def p99(self) -> float | None:
+        return histogram_quantile(0.99, self.buckets or {})
+
+    @property
+    def p50(self) -> float | None:
+        return histogram_quantile(0.5, self.buckets or {})
+
+    def as_json(self, minutes: float) -> dict[str, float | None]:
+        p50, p99 = self.p50, self.p99
+        return {
+            "requests": self.requests,
+            "rps": self.requests / (minutes * 60.0),
+            "error_rate": self.error_rate,
+            "p50_ms": None if p50 is None else p50 * 1000,
+            "p99_ms": None if p99 is None else p99 * 1000,
+        }
+
+
+def totals(minutes: Iterable[Minute]) -> dict[tuple[str, str], Totals]:
+    """Minutes summed per ``(site, app)``."""
+    out: dict[tuple[str, str], Totals] = {}
+    for m in minutes:
+        out.setdefault((m.site, m.app), Totals()).add(m)
+    return out

@@ -1,0 +1,334 @@
+/* The aiedge dashboard: a hash-routed page over the hub's /api/v1 (fleet, site, apps, app, alerts).
+   Everything is built with DOM calls (text is never parsed as HTML); data refreshes every 5 s. */
+"use strict";
+
+const REFRESH_MS = 5000;
+const PAGE_SIZE = 50;
+const RANGES = ["15m", "1h", "6h", "24h", "7d"];
+const state = { route: null, sites: [], summary: {}, alerts: { firing: [], resolved: [] }, health: null,
+  q: "", filter: "all", page: 0, range: "1h", timer: null, view: null, error: null };
+
+// ---- tiny DOM helpers --------------------------------------------------------------------------
+function h(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v == null || v === false) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "class") e.className = v;
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const k of kids.flat()) if (k != null && k !== false) e.append(k instanceof Node ? k : String(k));
+  return e;
+}
+async function api(path) {
+  const r = await fetch(path, { headers: { Accept: "application/json" } });
+  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+  return r.json();
+}
+const enc = encodeURIComponent;
+
+// ---- formatting --------------------------------------------------------------------------------
+function ago(iso) {
+  if (!iso) return "never";
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m ago`;
+  return `${Math.floor(s / 86400)}d ago`;
+}
+function when(iso) { return iso ? new Date(iso).toLocaleString() : "-"; }
+function shortDigest(d) { return d ? d.replace(/^sha256:/, "").slice(0, 12) : "-"; }
+function shortRev(r) { if (!r) return "-"; const i = r.lastIndexOf(":"); return i > 0 ? r.slice(0, i + 1) + r.slice(i + 1, i + 13) : r; }
+function num(v, digits = 1) {
+  if (v == null) return "–";
+  if (v >= 1000) return (v / 1000).toFixed(1) + "k";
+  return (+v.toFixed(digits)).toString();
+}
+function ms(v) { return v == null ? "–" : v < 1 ? v.toFixed(2) + " ms" : v < 100 ? v.toFixed(1) + " ms" : Math.round(v) + " ms"; }
+function pct(v) { return v == null ? "–" : v === 0 ? "0%" : v < 0.001 ? "<0.1%" : (v * 100).toFixed(1) + "%"; }
+
+function statusPill(status, lastSeen) {
+  const p = h("span", { class: `pill s-${status}` }, status);
+  if (status === "unknown") return h("span", {}, p, h("span", { class: "since" }, `unknown since ${when(lastSeen)}`));
+  return p;
+}
+function healthDot(health) { return h("span", { class: `hdot h-${health || "none"}`, title: health || "not reported" }); }
+
+// ---- data --------------------------------------------------------------------------------------
+async function refreshCommon() {
+  const [sites, summary, alerts, health] = await Promise.all([
+    api("/api/v1/sites").catch((e) => { state.error = e.message; return state.sites; }),
+    api("/api/v1/metrics/summary").catch(() => ({ sites: {} })),
+    api("/api/v1/alerts").catch(() => state.alerts),
+    api("/api/v1/health").catch(() => null),
+  ]);
+  state.sites = sites; state.summary = summary.sites || {}; state.alerts = alerts; state.health = health;
+  const hs = document.getElementById("hub-state");
+  hs.textContent = "";
+  if (health) {
+    hs.append(h("span", { class: `dot ${health.status === "ok" ? "ok" : "bad"}` }),
+      h("span", {}, `hub ${health.status} · `, h("code", {}, shortRev(health.revision))));
+  } else hs.append(h("span", { class: "dot bad" }), h("span", {}, "hub unreachable"));
+  const n = alerts.firing.length;
+  const badge = document.getElementById("alert-count");
+  badge.textContent = n; badge.classList.toggle("hidden", n === 0);
+  document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()} · refreshes every ${REFRESH_MS / 1000}s`;
+}
+
+function siteTotals(name) {
+  const apps = state.summary[name] || {};
+  let rps = 0, req = 0, err = 0, p99 = null;
+  for (const a of Object.values(apps)) {
+    rps += a.rps; req += a.requests; err += a.error_rate * a.requests;
+    if (a.p99_ms != null) p99 = Math.max(p99 || 0, a.p99_ms);
+  }
+  return { rps, error_rate: req ? err / req : null, p99, any: Object.keys(apps).length > 0 };
+}
+
+// ---- fleet -------------------------------------------------------------------------------------
+const fleetView = {
+  mount(root) {
+    this.kpis = h("div", { class: "kpis" });
+    this.input = h("input", { type: "search", placeholder: "Search sites, labels, apps…", value: state.q,
+      "aria-label": "search sites", oninput: (e) => { state.q = e.target.value; state.page = 0; this.update(); } });
+    const icon = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    icon.setAttribute("viewBox", "0 0 24 24"); icon.setAttribute("width", "16"); icon.setAttribute("height", "16");
+    icon.innerHTML = '<circle cx="11" cy="11" r="7" fill="none" stroke="currentColor" stroke-width="2"/><path d="M20 20l-4-4" stroke="currentColor" stroke-width="2" stroke-linecap="round"/>';
+    this.chips = h("div", { class: "chips" });
+    this.pager = h("div", { class: "pager" });
+    this.body = h("tbody");
+    root.append(
+      h("div", { class: "page-head" }, h("h1", {}, "Fleet"), h("span", { class: "sub" }, "every site, what it runs, and how it is doing")),
+      this.kpis,
+      h("div", { class: "card flush" },
+        h("div", { class: "toolbar" }, h("div", { class: "search" }, icon, this.input), this.chips, this.pager),
+        h("table", { id: "sites" },
+          h("thead", {}, h("tr", {}, h("th", {}, "Site"), h("th", {}, "Status"), h("th", {}, "Last seen"),
+            h("th", {}, "Revision"), h("th", {}, "Apps"), h("th", { class: "num" }, "Req/s"),
+            h("th", { class: "num" }, "p99"), h("th", { class: "num" }, "Errors"))),
+          this.body)));
+  },
+  update() {
+    const sites = state.sites;
+    const count = (st) => sites.filter((s) => s.status === st).length;
+    let rps = 0; for (const s of sites) rps += siteTotals(s.name).rps;
+    this.kpis.textContent = "";
+    const kpi = (label, value, cls, small) => h("div", { class: `kpi ${cls || ""}` }, h("div", { class: "k" }, label),
+      h("div", { class: "value" }, value, small ? h("small", {}, small) : null));
+    this.kpis.append(
+      kpi("Sites", sites.length), kpi("Healthy", count("healthy"), "green"),
+      kpi("Degraded", count("degraded"), count("degraded") ? "red" : ""),
+      kpi("Unknown", count("unknown") + count("never-seen"), count("unknown") ? "magenta" : ""),
+      kpi("Firing alerts", state.alerts.firing.length, state.alerts.firing.length ? "red" : "green"),
+      kpi("Fleet traffic", num(rps, 2), "", "req/s"));
+    const statuses = ["all", "healthy", "progressing", "degraded", "unknown", "never-seen"];
+    this.chips.textContent = "";
+    for (const st of statuses) {
+      const n = st === "all" ? sites.length : count(st);
+      if (st !== "all" && n === 0 && state.filter !== st) continue;
+      this.chips.append(h("button", { class: `chip ${state.filter === st ? "on" : ""}`,
+        onclick: () => { state.filter = st; state.page = 0; this.update(); } }, st, h("span", { class: "n" }, n)));
+    }
+    const q = state.q.trim().toLowerCase();
+    const match = (s) => !q || s.name.toLowerCase().includes(q) ||
+      Object.entries(s.labels || {}).some(([k, v]) => `${k}=${v}`.toLowerCase().includes(q)) ||
+      s.apps.some((a) => a.name.toLowerCase().includes(q));
+    const rows = sites.filter((s) => (state.filter === "all" || s.status === state.filter) && match(s));
+    const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
+    state.page = Math.min(state.page, pages - 1);
+    const shown = rows.slice(state.page * PAGE_SIZE, (state.page + 1) * PAGE_SIZE);
+    this.pager.textContent = "";
+    this.pager.append(
+      h("span", {}, rows.length ? `${state.page * PAGE_SIZE + 1}–${state.page * PAGE_SIZE + shown.length} of ${rows.length}` : "0 sites"),
+      h("button", { class: "btn", disabled: state.page === 0, onclick: () => { state.page--; this.update(); } }, "‹"),
+      h("button", { class: "btn", disabled: state.page >= pages - 1, onclick: () => { state.page++; this.update(); } }, "›"));
+    const frag = document.createDocumentFragment();
+    for (const s of shown) {
+      const t = siteTotals(s.name);
+      frag.append(h("tr", { class: "link", "data-site": s.name, onclick: () => { location.hash = `#/site/${enc(s.name)}`; } },
+        h("td", {}, h("div", { class: "site-name" }, s.name),
+          h("div", { class: "labels" }, Object.entries(s.labels || {}).map(([k, v]) => h("span", { class: "label" }, `${k}=${v}`)))),
+        h("td", {}, statusPill(s.status, s.last_seen)),
+        h("td", { class: "muted", title: when(s.last_seen) }, ago(s.last_seen)),
+        h("td", {}, h("code", { class: "muted" }, shortRev(s.observed_revision || s.desired_revision))),
+        h("td", {}, s.apps.length ? s.apps.map((a) => h("div", { class: "app-line" }, healthDot(a.health),
+          h("a", { href: `#/app/${enc(a.name)}`, onclick: (e) => e.stopPropagation() }, a.name),
+          h("code", { class: "faint" }, shortDigest(a.digest)))) : h("span", { class: "faint" }, "nothing yet"),
+          s.last_error ? h("div", { class: "err" }, s.last_error) : null),
+        h("td", { class: "num" }, t.any ? num(t.rps, 2) : "–"),
+        h("td", { class: "num" }, ms(t.p99)),
+        h("td", { class: "num" }, t.any ? pct(t.error_rate) : "–")));
+    }
+    this.body.textContent = "";
+    if (!shown.length) this.body.append(h("tr", {}, h("td", { colspan: 8, class: "empty" }, sites.length ? "no site matches" : "no sites defined in the GitOps repo yet")));
+    this.body.append(frag);
+  },
+};
+
+// ---- charts shared by site and app pages --------------------------------------------------------
+function rangeSwitch(onChange) {
+  return h("div", { class: "ranges" }, RANGES.map((r) => h("button", { class: state.range === r ? "on" : "",
+    onclick: (e) => { state.range = r; for (const b of e.target.parentNode.children) b.classList.toggle("on", b === e.target); onChange(); } }, r)));
+}
+function rangeMs(r) { const n = parseInt(r, 10); return n * ({ m: 60e3, h: 3600e3, d: 86400e3 })[r.slice(-1)]; }
+
+function chartCard(title, series, fmt, nowValue, nowUnit) {
+  const box = h("div", {});
+  const card = h("div", { class: "chart-card" },
+    h("div", { class: "chart-head" }, h("h3", {}, title), h("span", { class: "now" }, nowValue, nowUnit ? h("small", {}, nowUnit) : null)), box);
+  const to = Date.now(), from = to - rangeMs(state.range);
+  requestAnimationFrame(() => Chart.draw(box, { series, from, to, format: fmt }));
+  return card;
+}
+function last(points, key) { for (let i = points.length - 1; i >= 0; i--) if (points[i][key] != null) return points[i][key]; return null; }
+function merge(groups) {
+  // several apps (or sites) summed per minute: requests add up, latencies take the worst
+  const byT = new Map();
+  for (const g of groups) for (const p of g.points) {
+    const m = byT.get(p.t) || { t: p.t, requests: 0, errors: 0, p50_ms: null, p99_ms: null };
+    m.requests += p.requests; m.errors += p.errors;
+    if (p.p50_ms != null) m.p50_ms = Math.max(m.p50_ms || 0, p.p50_ms);
+    if (p.p99_ms != null) m.p99_ms = Math.max(m.p99_ms || 0, p.p99_ms);
+    byT.set(p.t, m);
+  }
+  return [...byT.values()].sort((a, b) => a.t - b.t).map((m) => ({ ...m, rps: m.requests / 60, error_rate: m.requests ? m.errors / m.requests : 0 }));
+}
+function trafficCharts(groups, nameOf) {
+  const all = merge(groups);
+  const per = (key, scale = 1) => groups.map((g) => ({ name: nameOf(g), points: g.points.map((p) => [p.t, p[key] == null ? null : p[key] * scale]) }));
+  return h("div", { class: "grid2", id: "charts" },
+    chartCard("Request rate", per("rps"), (v) => num(v, 2), num(last(all, "rps"), 2), "req/s"),
+    chartCard("Latency p50 / p99", [
+      { name: "p99", color: "#f472b6", points: all.map((p) => [p.t, p.p99_ms]) },
+      { name: "p50", color: "#60a5fa", points: all.map((p) => [p.t, p.p50_ms]) }], (v) => ms(v), ms(last(all, "p99_ms")), "p99"),
+    chartCard("Error rate", per("error_rate", 100), (v) => (+v.toFixed(2)) + "%", pct(last(all, "error_rate")), ""),
+    chartCard("Requests per minute", per("requests"), (v) => num(v, 0), num(last(all, "requests"), 0), "last min"));
+}
+
+// ---- site --------------------------------------------------------------------------------------
+const siteView = {
+  mount(root, name) { this.root = root; this.name = name; },
+  async update() {
+    const name = this.name;
+    const [site, metrics] = await Promise.all([api(`/api/v1/sites/${enc(name)}`), api(`/api/v1/sites/${enc(name)}/metrics?range=${state.range}`)]);
+    const alerts = state.alerts.firing.filter((a) => a.labels.site === name);
+    this.root.textContent = "";
+    this.root.append(
+      h("div", { class: "crumbs" }, h("a", { href: "#/" }, "Fleet"), " / site"),
+      h("div", { class: "page-head" }, h("h1", {}, site.name), statusPill(site.status, site.last_seen),
+        h("span", { class: "labels" }, Object.entries(site.labels || {}).map(([k, v]) => h("span", { class: "label" }, `${k}=${v}`))),
+        rangeSwitch(() => this.update())),
+      h("div", { class: "card" }, h("div", { class: "facts" },
+        fact("Last seen", h("span", { title: when(site.last_seen) }, ago(site.last_seen))),
+        fact("Observed revision", h("code", {}, shortRev(site.observed_revision))),
+        fact("Desired revision", h("code", {}, shortRev(site.desired_revision))),
+        fact("Firing alerts", alerts.length ? h("a", { href: "#/alerts" }, String(alerts.length)) : "none"),
+        site.last_error ? fact("Last error", h("span", { class: "err" }, site.last_error)) : null)),
+      trafficCharts(metrics.apps, (g) => g.app),
+      h("h2", { style: "margin-top:22px" }, "Apps"),
+      h("div", { class: "card flush" }, h("table", {},
+        h("thead", {}, h("tr", {}, h("th", {}, "App"), h("th", {}, "Health"), h("th", {}, "Digest"), h("th", {}, "Serving at"), h("th", {}, "Condition"))),
+        h("tbody", {}, site.apps.length ? site.apps.map((a) => h("tr", {},
+          h("td", {}, h("a", { href: `#/app/${enc(a.name)}` }, a.name)),
+          h("td", {}, h("span", { class: `pill s-${a.health}` }, a.health)),
+          h("td", {}, h("code", { title: a.digest || "" }, shortDigest(a.digest))),
+          h("td", {}, a.url ? h("code", {}, a.url) : "–"),
+          h("td", { class: a.message.startsWith("Ready") ? "muted" : "err" }, a.message || "–")))
+          : h("tr", {}, h("td", { colspan: 5, class: "empty" }, "no apps reported"))))));
+  },
+};
+function fact(k, v) { return h("div", { class: "fact" }, h("div", { class: "k" }, k), h("div", { class: "v" }, v)); }
+
+// ---- apps --------------------------------------------------------------------------------------
+const appsView = {
+  mount(root) { this.root = root; },
+  async update() {
+    const apps = await api("/api/v1/apps");
+    this.root.textContent = "";
+    this.root.append(h("div", { class: "page-head" }, h("h1", {}, "Apps"), h("span", { class: "sub" }, "models and where they run")),
+      h("div", { class: "card flush" }, h("table", { id: "apps" },
+        h("thead", {}, h("tr", {}, h("th", {}, "App"), h("th", {}, "Model"), h("th", {}, "Image digest"), h("th", {}, "Healthy"),
+          h("th", { class: "num" }, "Req/s"), h("th", { class: "num" }, "p99"), h("th", { class: "num" }, "Errors"))),
+        h("tbody", {}, apps.length ? apps.map((a) => h("tr", { class: "link", onclick: () => { location.hash = `#/app/${enc(a.name)}`; } },
+          h("td", { class: "site-name" }, a.name), h("td", {}, a.model || "–"),
+          h("td", {}, h("code", {}, a.image ? shortDigest(a.image.split("@")[1]) : "awaiting build")),
+          h("td", {}, h("span", { class: `pill s-${a.healthy === a.placed && a.placed ? "healthy" : a.placed ? "progressing" : "none"}` }, `${a.healthy} / ${a.placed} sites`)),
+          h("td", { class: "num" }, num(a.recent.rps, 2)), h("td", { class: "num" }, ms(a.recent.p99_ms)),
+          h("td", { class: "num" }, pct(a.recent.error_rate))))
+          : h("tr", {}, h("td", { colspan: 7, class: "empty" }, "no apps in the GitOps repo"))))));
+  },
+};
+const appView = {
+  mount(root, name) { this.root = root; this.name = name; },
+  async update() {
+    const a = await api(`/api/v1/apps/${enc(this.name)}?range=${state.range}`);
+    this.root.textContent = "";
+    this.root.append(
+      h("div", { class: "crumbs" }, h("a", { href: "#/apps" }, "Apps"), " / app"),
+      h("div", { class: "page-head" }, h("h1", {}, a.name), h("span", { class: "sub" }, a.model ? `model ${a.model}` : ""), rangeSwitch(() => this.update())),
+      h("div", { class: "card" }, h("div", { class: "facts" },
+        fact("Image", h("code", {}, a.image || "awaiting build")),
+        fact("Placed on", `${a.sites.length} site${a.sites.length === 1 ? "" : "s"}`),
+        fact("Healthy", String(a.sites.filter((s) => s.health === "healthy").length)))),
+      trafficCharts(a.series, (g) => g.site),
+      h("h2", { style: "margin-top:22px" }, "Where it runs"),
+      h("div", { class: "card flush" }, h("table", {},
+        h("thead", {}, h("tr", {}, h("th", {}, "Site"), h("th", {}, "Site status"), h("th", {}, "Health"), h("th", {}, "Serving digest"), h("th", {}, "Condition"))),
+        h("tbody", {}, a.sites.map((s) => h("tr", { class: "link", onclick: () => { location.hash = `#/site/${enc(s.site)}`; } },
+          h("td", { class: "site-name" }, s.site), h("td", {}, h("span", { class: `pill s-${s.site_status}` }, s.site_status)),
+          h("td", {}, h("span", { class: `pill s-${s.health || "none"}` }, s.health || "not reported")),
+          h("td", {}, h("code", {}, shortDigest(s.digest)), s.digest && s.digest !== s.desired_digest ? h("span", { class: "since" }, `wants ${shortDigest(s.desired_digest)}`) : null),
+          h("td", { class: (s.message || "").startsWith("Ready") ? "muted" : "err" }, s.message || "–")))))));
+  },
+};
+
+// ---- alerts ------------------------------------------------------------------------------------
+const alertsView = {
+  mount(root) { this.root = root; },
+  update() {
+    const { firing, resolved } = state.alerts;
+    const row = (a) => h("div", { class: "alert-row" },
+      h("span", { class: `pill s-${a.status === "resolved" ? "resolved" : a.severity}` }, a.status === "resolved" ? "resolved" : a.severity),
+      h("div", { class: "what" }, h("div", { class: "title" }, a.summary),
+        h("div", { class: "desc" }, h("code", {}, a.name), " · ", a.description),
+        h("div", { class: "labels" }, Object.entries(a.labels).map(([k, v]) => h(k === "site" ? "a" : "span",
+          { class: "label", href: k === "site" ? `#/site/${enc(v)}` : null }, `${k}=${v}`)))),
+      h("div", { class: "when" }, `since ${ago(a.starts_at)}`, a.ends_at ? h("div", {}, `resolved ${ago(a.ends_at)}`) : null));
+    this.root.textContent = "";
+    this.root.append(h("div", { class: "page-head" }, h("h1", {}, "Alerts"), h("span", { class: "sub" }, "raised by the hub; also sent to --alert-webhook")),
+      h("h2", {}, `Firing (${firing.length})`),
+      h("div", { class: "card flush", id: "firing" }, firing.length ? firing.map(row) : h("div", { class: "ok-banner" }, "✓ all quiet: nothing is firing")),
+      resolved.length ? h("h2", { style: "margin-top:22px" }, "Recently resolved") : null,
+      resolved.length ? h("div", { class: "card flush" }, resolved.slice(0, 30).map(row)) : null);
+  },
+};
+
+// ---- router ------------------------------------------------------------------------------------
+function route() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const root = document.getElementById("view");
+  root.textContent = "";
+  let view = fleetView, arg = null, nav = "fleet";
+  if (parts[0] === "site" && parts[1]) { view = siteView; arg = parts[1]; nav = "fleet"; }
+  else if (parts[0] === "app" && parts[1]) { view = appView; arg = parts[1]; nav = "apps"; }
+  else if (parts[0] === "apps") { view = appsView; nav = "apps"; }
+  else if (parts[0] === "alerts") { view = alertsView; nav = "alerts"; }
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.nav === nav);
+  state.view = view;
+  view.mount(root, arg);
+  tick();
+}
+async function tick() {
+  clearTimeout(state.timer);
+  const view = state.view;
+  try {
+    await refreshCommon();
+    if (view === state.view) await view.update();
+  } catch (e) {
+    const root = document.getElementById("view");
+    if (!root.querySelector(".err-banner")) root.prepend(h("div", { class: "card err err-banner" }, `could not load: ${e.message}`));
+  }
+  state.timer = setTimeout(tick, REFRESH_MS);
+}
+window.addEventListener("hashchange", route);
+route();
