@@ -11,6 +11,7 @@ aiedge_serve_in_flight                         gauge      model (requests runnin
 aiedge_serve_rejected_total                    counter    model (503s answered because the queue was full)
 aiedge_serve_model_load_seconds                gauge      model, version
 aiedge_serve_model_ready                       gauge      model, version (1 ready, 0 not)
+process_cpu_seconds_total, process_resident_memory_bytes, ...   the server process (CPU, memory)
 =============================================  =========  ==========================================
 
 ``outcome`` is ``success``, ``bad_request``, ``not_found``, ``unavailable`` or ``error``. Model
@@ -20,7 +21,7 @@ client cannot blow up the series count.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 OUTCOMES = {200: "success", 400: "bad_request", 404: "not_found", 503: "unavailable"}
@@ -29,6 +30,7 @@ OUTCOMES = {200: "success", 400: "bad_request", 404: "not_found", 503: "unavaila
 class ServeMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        ProcessCollector(registry=registry)
         self.requests = Counter(
             "aiedge_serve_requests",
             "Inference requests",
