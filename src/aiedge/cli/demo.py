@@ -182,6 +182,7 @@ def _run(
 
     _wait(all_ready, sup, "the sites", interval=0.5)
     _say(f"demo ready in {time.monotonic() - started:.1f} s; try:")
+    _say(f"  open {hub_url}/ (dashboard)")
     _say(f"  aiedge status --hub {hub_url}")
     _say("Ctrl-C stops everything")
 
