@@ -29,6 +29,7 @@ class ModelVersion:
     reason: str = ""
     model: LoadedModel | None = None
     load_seconds: float = 0.0
+    mean_predict_s: float = 1.0  # running mean of predict time; starts high, so first calls use threads
 
 
 @dataclass
