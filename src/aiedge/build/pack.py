@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiedge.build.base import BaseImage, runnable_config
 from aiedge.build.errors import BuildError
 from aiedge.oci.digest import sha256_bytes
 from aiedge.oci.errors import OciError
@@ -32,6 +33,8 @@ from aiedge.oci.manifest import (
 )
 
 BIG_FILE = 1 << 20
+OCI_SOURCE_LABEL = "org.opencontainers.image.source"
+OCI_REVISION_LABEL = "org.opencontainers.image.revision"
 _SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints"}
 
 
@@ -53,6 +56,7 @@ class PackedImage:
     manifest: bytes
     layers: list[Layer]
     model_path: str  # models/NAME
+    base: BaseImage | None = None  # its layers are in the manifest, not in ``layers``
 
     @property
     def digest(self) -> str:
@@ -83,8 +87,9 @@ def model_files(model: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def pack(model: Path, meta: ImageMeta, workdir: Path) -> PackedImage:
-    """Write layers and config into ``workdir``; returns the image, ready to push."""
+def pack(model: Path, meta: ImageMeta, workdir: Path, base: BaseImage | None = None) -> PackedImage:
+    """Write layers and config into ``workdir``; returns the image, ready to push. With ``base``,
+    the model layers go on top of the base's and the config runs ``aiedge serve`` on the model."""
     root = f"models/{meta.name}"
     small: list[LayerEntry] = []
     big: list[LayerEntry] = []
@@ -105,11 +110,17 @@ def pack(model: Path, meta: ImageMeta, workdir: Path) -> PackedImage:
         MODEL_PATH_LABEL: root,
         MODEL_SIGNATURE_LABEL: meta.signature_json,
         TITLE_LABEL: meta.name,
-        **({SOURCE_LABEL: meta.source} if meta.source else {}),
-        **({SOURCE_REVISION_LABEL: meta.revision} if meta.revision else {}),
+        **({SOURCE_LABEL: meta.source, OCI_SOURCE_LABEL: meta.source} if meta.source else {}),
+        **(
+            {SOURCE_REVISION_LABEL: meta.revision, OCI_REVISION_LABEL: meta.revision} if meta.revision else {}
+        ),
         **meta.extra_labels,
     }
-    config = build_config(labels=labels, diff_ids=[x.diff_id for x in layers], created=meta.created)
+    diff_ids = [x.diff_id for x in layers]
+    if base is None:
+        config = build_config(labels=labels, diff_ids=diff_ids, created=meta.created)
+    else:
+        config = runnable_config(base, name=meta.name, labels=labels, diff_ids=diff_ids, created=meta.created)
     config_path = workdir / "config.json"
     config_path.write_bytes(config)
     annotations = {
@@ -118,6 +129,9 @@ def pack(model: Path, meta: ImageMeta, workdir: Path) -> PackedImage:
         **({"org.opencontainers.image.source": meta.source} if meta.source else {}),
         **({"org.opencontainers.image.revision": meta.revision} if meta.revision else {}),
     }
-    descs = [layer_descriptor(x.digest, x.size) for x in layers]
+    if base is not None:
+        annotations["org.opencontainers.image.base.name"] = f"{base.ref.registry}/{base.ref.repository}"
+        annotations["org.opencontainers.image.base.digest"] = str(base.ref.digest)
+    descs = [*(base.layers if base else []), *(layer_descriptor(x.digest, x.size) for x in layers)]
     manifest = build_manifest(config_descriptor(config), descs, annotations)
-    return PackedImage(config, config_path, manifest, layers, root)
+    return PackedImage(config, config_path, manifest, layers, root, base)

@@ -1,25 +1,34 @@
-"""One build, start to end: check the model, pack it, smoke-test the packed image, push it, and
+"""One build, start to end: fetch the model (local, Git, HTTP, S3), check it, pack it (on a base
+image when asked), smoke-test the packed image, push it, sign it, attach its provenance, and
 record the digest in the GitOps repo. Reports what it does through a :class:`Reporter`; prints
 nothing itself (the CLI decides how to show progress)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from aiedge.build.base import BaseImage, fetch_base
 from aiedge.build.errors import BuildError, SmokeTestFailed
 from aiedge.build.inspect import inspect_model
-from aiedge.build.pack import ImageMeta, PackedImage, pack
+from aiedge.build.pack import ImageMeta, PackedImage, model_files, pack
+from aiedge.build.provenance import PREDICATE_TYPE, ProvenanceInput, model_digest, provenance_statement
 from aiedge.build.push import PushReport, push_image
 from aiedge.build.smoke import smoke_test_model
+from aiedge.build.sources import FetchedSource, fetch_source
 from aiedge.contracts import SmokeTest
 from aiedge.oci.auth import Credentials
+from aiedge.oci.cosign import attach_attestation, sign_image
 from aiedge.oci.image import unpack_layers
+from aiedge.oci.keys import load_private_key
 from aiedge.oci.layers import source_date_epoch
 from aiedge.oci.reference import ImageReference
 from aiedge.oci.registry import RegistryClient
@@ -52,7 +61,7 @@ class QuietReporter:
 
 @dataclass(frozen=True)
 class BuildRequest:
-    model: Path
+    model: Path | str  # a local path, or git+URL@REF, http(s)://..., s3://bucket/prefix (#subdir=)
     name: str
     image: ImageReference
     insecure: bool | None = None
@@ -65,6 +74,11 @@ class BuildRequest:
     source: str | None = None  # where the model came from, when not a local folder (URL, git)
     revision: str | None = None  # the source's commit, when known
     workdir: Path | None = None  # kept when given; a temporary folder otherwise
+    s3_endpoint: str | None = None  # for s3:// sources on MinIO, Ceph...
+    sign_key: Path | None = None  # cosign-style ECDSA key: sign the image and its provenance
+    key_password: str | None = None
+    base: ImageReference | None = None  # runnable image: model layers on top of this one
+    provenance: bool = True  # attach an SLSA provenance attestation (sha256-HEX.att)
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,10 @@ class BuildResult:
     push: PushReport
     smoke: SmokeResult | None
     gitops_commit: str | None
+    source: str | None = None
+    revision: str | None = None
+    signature_tag: str | None = None
+    attestation_tag: str | None = None
 
 
 def check_request(req: BuildRequest) -> None:
@@ -90,34 +108,118 @@ async def run_build(req: BuildRequest, reporter: Reporter | None = None) -> Buil
     check_request(req)
     rep = reporter or QuietReporter()
     smoke = load_test_data(req.test_data, model=req.name, protocol=req.protocol) if req.test_data else None
-    rep.step(f"checking {req.model}")
-    info = await asyncio.to_thread(inspect_model, req.model)
+    key = load_private_key(req.sign_key, req.key_password) if req.sign_key else None
+    workdir = req.workdir or Path(tempfile.mkdtemp(prefix="aiedge-build-"))
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(_client(req, req.image.registry))
+            base_client = client
+            if req.base is not None and req.base.registry != req.image.registry:
+                base_client = await stack.enter_async_context(_client(req, req.base.registry, creds=False))
+            return await _build(req, rep, smoke, key, workdir, client, base_client)
+    finally:
+        if req.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _client(req: BuildRequest, registry: str, *, creds: bool = True) -> RegistryClient:
+    return RegistryClient(
+        registry,
+        insecure=req.insecure,
+        ca_file=req.ca_file,
+        credentials=req.credentials if creds else None,
+    )
+
+
+async def _build(
+    req: BuildRequest,
+    rep: Reporter,
+    smoke: SmokeTest | None,
+    key: ec.EllipticCurvePrivateKey | None,
+    workdir: Path,
+    client: RegistryClient,
+    base_client: RegistryClient,
+) -> BuildResult:
+    fetched = await asyncio.to_thread(
+        fetch_source, str(req.model), workdir / "source", rep, s3_endpoint=req.s3_endpoint
+    )
+    source, revision = req.source or fetched.url, req.revision or fetched.revision
+    rep.step(f"checking {fetched.path}")
+    info = await asyncio.to_thread(inspect_model, fetched.path)
     rep.step(
         f"{info.format} model: {len(info.signature.inputs)} input(s), {len(info.signature.outputs)} output(s)"
     )
+    base: BaseImage | None = None
+    if req.base is not None:
+        rep.step(f"base image {req.base}")
+        base = await fetch_base(base_client, req.base)
     meta = ImageMeta(
         name=req.name,
         format=info.format,
         signature_json=info.signature_json(),
-        created=source_date_epoch(),
-        source=req.source,
-        revision=req.revision,
+        created=source_date_epoch() or fetched.epoch or 0,  # SOURCE_DATE_EPOCH, else the commit time
+        source=source,
+        revision=revision,
     )
-    workdir = req.workdir or Path(tempfile.mkdtemp(prefix="aiedge-build-"))
-    try:
-        image = await asyncio.to_thread(pack, req.model, meta, workdir / "blobs")
-        rep.step(f"packed {len(image.layers)} layer(s), image {image.digest}")
-        result = await _smoke(image, req.name, smoke, workdir, rep) if smoke else None
-        report = await _push(req, image, rep)
-        commit = None
-        if req.gitops_dir is not None and req.app is not None:
-            commit = await asyncio.to_thread(_record, req, report.digest)
-            rep.step(f"GitOps: App {req.app} now runs {report.digest} (commit {commit[:12]})")
-        pinned = req.image.with_digest(report.digest).pinned
-        return BuildResult(report.digest, pinned, info.format, report, result, commit)
-    finally:
-        if req.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
+    image = await asyncio.to_thread(pack, fetched.path, meta, workdir / "blobs", base)
+    rep.step(f"packed {len(image.layers)} model layer(s), image {image.digest}")
+    result = await _smoke(image, req.name, smoke, workdir, rep) if smoke else None
+    report = await _push(req, image, rep, client, base_client)
+    pinned_ref = req.image.with_digest(report.digest)
+    sig_tag = att_tag = None
+    if key is not None:
+        sig_tag = (await sign_image(client, pinned_ref, key)).tag
+        rep.step(f"signed: {sig_tag}")
+    if req.provenance:
+        statement = await _provenance(req, meta, fetched, image, report.digest, smoke)
+        att = await attach_attestation(client, pinned_ref, statement, PREDICATE_TYPE, key)
+        att_tag = att.tag
+        rep.step(f"provenance {'(signed) ' if key else ''}attached: {att_tag}")
+    commit = None
+    if req.gitops_dir is not None and req.app is not None:
+        commit = await asyncio.to_thread(_record, req, report.digest, source)
+        rep.step(f"GitOps: App {req.app} now runs {report.digest} (commit {commit[:12]})")
+    return BuildResult(
+        report.digest,
+        pinned_ref.pinned,
+        info.format,
+        report,
+        result,
+        commit,
+        source,
+        revision,
+        sig_tag,
+        att_tag,
+    )
+
+
+async def _provenance(
+    req: BuildRequest,
+    meta: ImageMeta,
+    fetched: FetchedSource,
+    image: PackedImage,
+    digest: str,
+    smoke: SmokeTest | None,
+) -> bytes:
+    files = await asyncio.to_thread(model_files, fetched.path)
+    smoke_doc: dict[str, Any] | None = None
+    if smoke is not None:
+        smoke_doc = {"passed": True, "path": smoke.path, "rtol": smoke.rtol, "atol": smoke.atol}
+    return provenance_statement(
+        ProvenanceInput(
+            image=f"{req.image.registry}/{req.image.repository}",
+            digest=digest,
+            name=req.name,
+            format=meta.format,
+            model_digest=await asyncio.to_thread(model_digest, files),
+            created=meta.created,
+            source=meta.source,
+            revision=meta.revision,
+            source_digest=fetched.digest,
+            base=image.base.ref.pinned if image.base else None,
+            smoke=smoke_doc,
+        )
+    )
 
 
 async def _smoke(
@@ -134,23 +236,22 @@ async def _smoke(
     return result
 
 
-async def _push(req: BuildRequest, image: PackedImage, rep: Reporter) -> PushReport:
+async def _push(
+    req: BuildRequest, image: PackedImage, rep: Reporter, client: RegistryClient, base_client: RegistryClient
+) -> PushReport:
     rep.step(f"pushing to {req.image}")
-    async with RegistryClient(
-        req.image.registry, insecure=req.insecure, ca_file=req.ca_file, credentials=req.credentials
-    ) as client:
-        rep.transfer_started(sum(size for _, _, size in image.blobs()))
-        try:
-            return await push_image(client, req.image, image, progress=rep.transferred)
-        finally:
-            rep.transfer_done()
+    base_bytes = sum(x.size for x in image.base.layers) if image.base else 0
+    rep.transfer_started(base_bytes + sum(size for _, _, size in image.blobs()))
+    try:
+        return await push_image(client, req.image, image, progress=rep.transferred, base_client=base_client)
+    finally:
+        rep.transfer_done()
 
 
-def _record(req: BuildRequest, digest: str) -> str:
+def _record(req: BuildRequest, digest: str, source: str | None) -> str:
     from aiedge.gitops.edit import set_app_image
 
     assert req.gitops_dir is not None and req.app is not None
-    source = req.source or str(req.model)
-    message = f"{req.app}: model {req.name} from {source} -> {digest}"
+    message = f"{req.app}: model {req.name} from {source or req.model} -> {digest}"
     repository = f"{req.image.registry}/{req.image.repository}"
     return set_app_image(req.gitops_dir, req.app, repository, digest, message)

@@ -1,4 +1,5 @@
-"""`aiedge build`: package a model into an OCI image, smoke-test it, push it, record it in GitOps.
+"""`aiedge build`: package a model into an OCI image, smoke-test it, push it, sign it, record it in
+GitOps; `aiedge keygen` and `aiedge verify` for cosign-compatible signatures.
 
 Steps and progress go to stderr; the result goes to stdout (with ``--json``, its last line is
 ``{"digest": ..., "image": ...}`` exactly, for scripts).
@@ -15,9 +16,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TransferSpeedColumn
 
+from aiedge.build.errors import SourceError
 from aiedge.build.pipeline import BuildRequest, BuildResult, run_build
+from aiedge.build.sources import is_remote
 from aiedge.oci.auth import Credentials
+from aiedge.oci.cosign import verify_signature
+from aiedge.oci.errors import SignatureError
+from aiedge.oci.keys import generate_key_pair
 from aiedge.oci.reference import ImageReference
+from aiedge.oci.registry import RegistryClient
 
 
 class _ConsoleReporter:
@@ -40,7 +47,7 @@ class _ConsoleReporter:
             "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=self._console
         )
         self._progress.start()
-        self._task = self._progress.add_task("push", total=total)
+        self._task = self._progress.add_task("transfer", total=total or None)
 
     def transferred(self, n: int) -> None:
         if self._progress is not None and self._task is not None:
@@ -63,15 +70,27 @@ def _summary(result: BuildResult) -> str:
         f"  format {result.format}; pushed {_mib(p.bytes_sent)} in {p.blobs_sent} blob(s), "
         f"skipped {_mib(p.bytes_skipped)} in {p.blobs_skipped} the registry had",
     ]
+    if p.blobs_mounted:
+        lines.append(f"  {p.blobs_mounted} base layer(s) mounted from the base's repository")
+    if result.revision:
+        lines.append(f"  source {result.source} at {result.revision}")
     if result.smoke is not None:
         lines.append("  smoke test passed")
+    if result.signature_tag:
+        lines.append(f"  signed ({result.signature_tag})")
+    if result.attestation_tag:
+        lines.append(f"  provenance attached ({result.attestation_tag})")
     if result.gitops_commit:
         lines.append(f"  GitOps commit {result.gitops_commit}")
     return "\n".join(lines)
 
 
 def build_command(
-    path: Path = typer.Argument(..., help="The model: a folder (SavedModel, 1/model.onnx...) or a file."),
+    path: str = typer.Argument(
+        ...,
+        help="The model: a folder or file, git+https://HOST/REPO.git@REF, git+file:///..., an http(s) URL "
+        "of a file, .tar.gz or .zip, or s3://BUCKET/PREFIX; '#subdir=PATH' picks a folder inside.",
+    ),
     name: str = typer.Option(..., "--name", help="Model name clients use (also models/NAME in the image)."),
     image: str = typer.Option(..., "--image", help="Where to push: REGISTRY/REPOSITORY[:TAG]."),
     insecure: bool = typer.Option(False, "--insecure", help="Plain HTTP to the registry (loopback: always)."),
@@ -100,12 +119,29 @@ def build_command(
     ),
     app: str | None = typer.Option(None, "--app", help="The App in --gitops to point at the new image."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (last line of stdout)."),
+    s3_endpoint: str | None = typer.Option(
+        None, "--s3-endpoint", help="S3 endpoint URL for s3:// sources (MinIO, Ceph...)."
+    ),
+    sign: Path | None = typer.Option(
+        None, "--sign", help="Private key (aiedge keygen) to sign the image and its provenance with."
+    ),
+    key_password: str | None = typer.Option(
+        None, "--key-password", envvar="AIEDGE_KEY_PASSWORD", hidden=True, help="Password of --sign's key."
+    ),
+    base: str | None = typer.Option(
+        None, "--base", help="Base image with aiedge in it: make a runnable image (aiedge serve the model)."
+    ),
+    provenance: bool = typer.Option(
+        True, "--provenance/--no-provenance", help="Attach SLSA provenance (sha256-HEX.att)."
+    ),
 ) -> None:
     """Package a model into an OCI image, smoke-test it, push it and (optionally) record it in GitOps."""
     ref = ImageReference.parse(image)
     credentials = Credentials(username, password or "") if username else None
+    if not is_remote(path) and not Path(path).exists():
+        raise SourceError(f"{path}: no such file or folder")
     request = BuildRequest(
-        model=path,
+        model=path if is_remote(path) else Path(path),
         name=name,
         image=ref,
         insecure=True if insecure else None,
@@ -115,6 +151,11 @@ def build_command(
         protocol=protocol,
         gitops_dir=gitops,
         app=app,
+        s3_endpoint=s3_endpoint,
+        sign_key=sign,
+        key_password=key_password,
+        base=ImageReference.parse(base) if base else None,
+        provenance=provenance,
     )
     result = asyncio.run(run_build(request, _ConsoleReporter(quiet=False)))
     if as_json:
@@ -122,3 +163,49 @@ def build_command(
     else:
         print(_summary(result))
     sys.stdout.flush()
+
+
+def keygen_command(
+    out: Path = typer.Option(Path(), "--out", help="Folder for cosign.key and cosign.pub."),
+    password: str | None = typer.Option(
+        None,
+        "--password",
+        envvar="AIEDGE_KEY_PASSWORD",
+        hidden=True,
+        help="Encrypt the private key with this password (set AIEDGE_KEY_PASSWORD).",
+    ),
+) -> None:
+    """Make an ECDSA P-256 key pair for signing images (cosign reads both files)."""
+    private, public = generate_key_pair(out, password or None)
+    print(f"private key {private}{' (encrypted)' if password else ''}")
+    print(f"public key  {public}")
+
+
+def verify_command(
+    image: str = typer.Argument(..., help="REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:..."),
+    key: Path = typer.Option(..., "--key", help="Public key (cosign.pub) the signature must verify with."),
+    insecure: bool = typer.Option(False, "--insecure", help="Plain HTTP to the registry (loopback: always)."),
+    ca_file: Path | None = typer.Option(None, "--ca-file", help="CA bundle that signs the registry's TLS."),
+    username: str | None = typer.Option(
+        None, "--username", envvar="AIEDGE_REGISTRY_USERNAME", help="Registry user name."
+    ),
+    password: str | None = typer.Option(
+        None, "--password", envvar="AIEDGE_REGISTRY_PASSWORD", help="Registry password or token."
+    ),
+) -> None:
+    """Check an image's cosign signature with a public key: exit 0 "verified", exit 1 with why not."""
+    ref = ImageReference.parse(image)
+    try:
+        pem = key.read_bytes()
+    except OSError as e:
+        raise SignatureError(f"{key}: cannot read the public key: {e.strerror or e}") from e
+    credentials = Credentials(username, password or "") if username else None
+
+    async def check() -> None:
+        async with RegistryClient(
+            ref.registry, insecure=True if insecure else None, ca_file=ca_file, credentials=credentials
+        ) as client:
+            await verify_signature(client, ref, pem)
+
+    asyncio.run(check())
+    print(f"verified {ref}")

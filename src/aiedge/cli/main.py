@@ -40,6 +40,8 @@ def _root(
 
 app.command("serve")(serve.serve_command)
 app.command("build")(build.build_command)
+app.command("keygen")(build.keygen_command)
+app.command("verify")(build.verify_command)
 app.command("validate")(validate.validate_command)
 app.command("render")(validate.render_command)
 app.command("schema")(validate.schema_command)

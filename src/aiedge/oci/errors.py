@@ -31,3 +31,11 @@ class ImageFormatError(OciError):
 
 class UnsafeLayer(OciError):
     """A layer entry that would write outside the destination, or a device/fifo."""
+
+
+class SigningKeyError(OciError):
+    """A signing key that is missing, unreadable, of the wrong kind, or locked by another password."""
+
+
+class SignatureError(OciError):
+    """An image with no signature, or none that the given public key verifies."""

@@ -225,6 +225,44 @@ class RegistryClient:
         if r.status_code != 201:
             raise self._fail(f"PUT blob {digest[:19]} in {repository}", r)
 
+    async def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
+        """Cross-repository mount (``POST ?mount=&from=``): True when the registry linked the blob
+        without any bytes sent; False when it wants an upload instead (the session it opened is
+        cancelled)."""
+        check_digest(digest)
+        scope = f"{self._push(repository)} {self._pull(from_repository)}"
+        r = await self._send(
+            "POST",
+            f"/v2/{repository}/blobs/uploads/",
+            scope,
+            params={"mount": digest, "from": from_repository},
+        )
+        if r.status_code == 201:
+            return True
+        if r.status_code == 202:
+            location = r.headers.get("Location")
+            if location:
+                with contextlib.suppress(RegistryError):
+                    await self._send("DELETE", location, self._push(repository))
+            return False
+        raise self._fail(f"mount blob {digest[:19]} from {from_repository} into {repository}", r)
+
+    async def push_blob_bytes(self, repository: str, data: bytes) -> tuple[str, bool]:
+        """Monolithic upload of a small blob held in memory (signatures, attestations, configs);
+        (digest, True when sent / False when the registry had it)."""
+        digest = sha256_bytes(data)
+        if await self.blob_exists(repository, digest):
+            return digest, False
+        location = await self._start_upload(repository)
+        url = httpx.URL(str(self._http.base_url.join(location))).copy_merge_params({"digest": digest})
+        r = await self._send(
+            "PUT", url, self._push(repository), content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )  # fmt: skip
+        if r.status_code != 201:
+            raise self._fail(f"PUT blob {digest[:19]} in {repository}", r)
+        return digest, True
+
     async def _start_upload(self, repository: str) -> str:
         r = await self._send("POST", f"/v2/{repository}/blobs/uploads/", self._push(repository))
         if r.status_code != 202 or "Location" not in r.headers:
@@ -277,12 +315,21 @@ class RegistryClient:
 
     async def get_manifest(self, repository: str, reference: str) -> tuple[bytes, str]:
         """(body, media type); verifies the body's digest when ``reference`` is a digest."""
+        found = await self.find_manifest(repository, reference)
+        if found is None:
+            raise RegistryError(f"{self.registry}: GET manifest {reference} of {repository}: HTTP 404")
+        return found
+
+    async def find_manifest(self, repository: str, reference: str) -> tuple[bytes, str] | None:
+        """Like :meth:`get_manifest`, but None when the registry has no such manifest."""
         r = await self._send(
             "GET",
             f"/v2/{repository}/manifests/{reference}",
             self._pull(repository),
             headers={"Accept": _ACCEPT},
         )
+        if r.status_code == 404:
+            return None
         if r.status_code != 200:
             raise self._fail(f"GET manifest {reference} of {repository}", r)
         body = r.content
@@ -294,6 +341,31 @@ class RegistryClient:
         return body, media_type
 
     # -- blobs: pull ------------------------------------------------------------------------
+
+    async def get_blob_bytes(self, repository: str, digest: str, *, limit: int = 4 << 20) -> bytes:
+        """A small blob (config, signature payload) in memory, verified; refuses over ``limit``."""
+        check_digest(digest)
+        r = await self._send("GET", f"/v2/{repository}/blobs/{digest}", self._pull(repository), stream=True)
+        try:
+            if r.status_code != 200:
+                await r.aread()
+                raise self._fail(f"GET blob {digest[:19]} of {repository}", r)
+            data = bytearray()
+            async for chunk in r.aiter_bytes(CHUNK):
+                data += chunk
+                if len(data) > limit:
+                    raise RegistryError(
+                        f"{self.registry}/{repository}: blob {digest[:19]} is over {limit} bytes"
+                    )
+        except httpx.TransportError as e:
+            raise RegistryError(f"{self.registry}: GET blob {digest[:19]}: {e}") from e
+        finally:
+            await r.aclose()
+        if sha256_bytes(bytes(data)) != digest:
+            raise DigestMismatch(
+                f"{self.registry}/{repository}: blob {digest[:19]} arrived with another digest"
+            )
+        return bytes(data)
 
     async def fetch_blob(
         self, repository: str, digest: str, dest: Path, *, progress: Progress | None = None
