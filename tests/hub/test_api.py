@@ -1,6 +1,7 @@
 """The hub's API against a real `aiedge hub` process and a real Git repo: desired state per site,
 a long poll woken by a new commit, an invalid commit that never replaces the last good revision,
-status reports feeding the fleet view, clear 4xx answers for bad requests, a clean SIGTERM."""
+status reports feeding the fleet view, clear 4xx answers for bad requests, a clean SIGTERM. The
+first three run on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ def _report(site: str, digest: str | None, health: str = "healthy", **extra: Any
     return {"site": site, "apps": apps, "time": datetime.now(UTC).isoformat(), **extra}
 
 
-def test_long_poll_wakes_on_a_new_commit(repo: Path, start_hub: StartHub) -> None:
-    hub = start_hub(repo, "--insecure-no-auth")
+def test_long_poll_wakes_on_a_new_commit(repo: Path, start_hub: StartHub, hub_db: str) -> None:
+    hub = start_hub(repo, "--insecure-no-auth", db=hub_db)
     health = httpx.get(f"{hub.url}/api/v1/health").json()
     head = git(repo, "rev-parse", "HEAD")
     assert health == {
@@ -65,9 +66,9 @@ def test_long_poll_wakes_on_a_new_commit(repo: Path, start_hub: StartHub) -> Non
     assert httpx.get(f"{hub.url}/api/v1/health").json()["awaiting_build"] == []
 
 
-def test_an_invalid_commit_keeps_the_last_good_revision(repo: Path, start_hub: StartHub) -> None:
+def test_an_invalid_commit_keeps_the_last_good_revision(repo: Path, start_hub: StartHub, hub_db: str) -> None:
     set_app_image(repo, "housing", REPOSITORY, DIGEST, "build")
-    hub = start_hub(repo, "--insecure-no-auth")
+    hub = start_hub(repo, "--insecure-no-auth", db=hub_db)
     good = httpx.get(f"{hub.url}/api/v1/health").json()["revision"]
     before = _desired(hub.url, "site-b")
 
@@ -97,9 +98,9 @@ def test_an_invalid_commit_keeps_the_last_good_revision(repo: Path, start_hub: S
     assert _desired(hub.url, "site-b").json()["apps"][0]["port"] == 8081
 
 
-def test_status_reports_feed_the_fleet_view(repo: Path, start_hub: StartHub) -> None:
+def test_status_reports_feed_the_fleet_view(repo: Path, start_hub: StartHub, hub_db: str) -> None:
     set_app_image(repo, "housing", REPOSITORY, DIGEST, "build")
-    hub = start_hub(repo, "--insecure-no-auth", "--stale-after", "2")
+    hub = start_hub(repo, "--insecure-no-auth", "--stale-after", "2", db=hub_db)
     post = httpx.post(f"{hub.url}/api/v1/sites/site-a/status", json=_report("site-a", DIGEST))
     assert post.status_code == 204
     httpx.post(

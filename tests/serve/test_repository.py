@@ -1,5 +1,6 @@
-"""The V2 model repository extension: index, unload, load again, and load a model folder that
-was added to the repository after the server started; unknown models get 404."""
+"""The V2 model repository extension: index (with the spec's states and the ``ready`` filter),
+unload, load again, and load a model folder that was added to the repository after the server
+started; unknown models get 404."""
 
 from __future__ import annotations
 
@@ -31,6 +32,12 @@ def test_index_unload_load_and_late_models(shared: Path, tmp_path: Path) -> None
 
         assert httpx.post(f"{url}/v2/repository/models/iris/unload").status_code == 200
         assert httpx.get(f"{url}/v2/models/iris/ready").status_code == 503
+        index = httpx.post(f"{url}/v2/repository/index").json()
+        assert {"name": "iris", "version": "v0.1.0", "state": "UNAVAILABLE", "reason": "unloaded"} in index
+        ready = httpx.post(f"{url}/v2/repository/index", json={"ready": True}).json()
+        assert [m["name"] for m in ready] == ["mnist"]
+        bad = httpx.post(f"{url}/v2/repository/index", json={"ready": "yes"})
+        assert bad.status_code == 400 and "ready" in bad.json()["error"]
         body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [4.9, 3.0, 1.4, 0.2]}]}
         assert httpx.post(f"{url}/v2/models/iris/infer", json=body).status_code == 503
         assert httpx.post(f"{url}/v2/repository/models/iris/load").status_code == 200

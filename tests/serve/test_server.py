@@ -64,6 +64,23 @@ def test_mnist_v2_infer_equals_onnxruntime_in_process(serve: Server, shared: Pat
     np.testing.assert_array_equal(got, want)  # float32 exact: 9 digits round-trip a float32
 
 
+def test_onnx_runtime_flag_serves_mnist_on_openvino(serve: Server, shared: Path) -> None:
+    model_dir = shared / "seed-models/onnx-mnist"
+    url = serve(model_dir, "mnist", "--onnx-runtime", "openvino")
+    assert httpx.get(f"{url}/v2/models/mnist").json()["platform"] == "openvino"
+    image = np.random.default_rng(8).random((1, 1, 28, 28), dtype=np.float32)
+    body = {
+        "inputs": [
+            {"name": "Input3", "shape": [1, 1, 28, 28], "datatype": "FP32", "data": image.ravel().tolist()}
+        ]
+    }
+    r = httpx.post(f"{url}/v2/models/mnist/versions/1/infer", json=body)
+    assert r.status_code == 200, r.text
+    got = np.asarray(r.json()["outputs"][0]["data"], dtype=np.float32)
+    want = ort.InferenceSession(str(model_dir / "1/mnist.onnx")).run(None, {"Input3": image})[0].ravel()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
 def test_bad_requests_get_400_or_404_naming_the_field(serve: Server, shared: Path) -> None:
     url = serve(shared / "seed-models/onnx-mnist", "mnist")
     infer = f"{url}/v2/models/mnist/infer"
@@ -94,6 +111,8 @@ def test_bad_requests_get_400_or_404_naming_the_field(serve: Server, shared: Pat
         (tensor(name="other"), 400, "other"),
         (tensor(data=["a"] * 784), 400, "data"),
         ({"inputs": [{"name": "Input3"}]}, 400, "shape"),
+        (tensor(shape=[True, 1, 28, 28]), 400, "shape"),
+        (tensor(shape=[2**40, 2**40, 2**40, 1]), 400, "do not fill shape"),
     ]
     for body, status, words in cases:
         r = post(body)

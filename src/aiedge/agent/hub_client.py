@@ -3,11 +3,21 @@ desired state, post status reports. Maps transport failures to classified agent 
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
 import httpx
 from pydantic import ValidationError
 
 from aiedge.agent.errors import FetchFailed, Stalled, Unauthorized, Waiting
 from aiedge.contracts import DesiredState, StatusReport
+
+
+def hub_http_client(ca: Path | None = None) -> httpx.AsyncClient:
+    """The HTTP client for the hub: HTTPS checked against ``ca`` when given (a private CA), else
+    against the system's CAs; never follows redirects."""
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca else True
+    return httpx.AsyncClient(follow_redirects=False, verify=verify)
 
 
 class HubClient:

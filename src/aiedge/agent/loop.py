@@ -25,7 +25,7 @@ from aiedge.agent.backoff import Backoff, jittered
 from aiedge.agent.cache import ImageCache
 from aiedge.agent.enrolment import site_credential
 from aiedge.agent.errors import AgentError, Stalled, Waiting
-from aiedge.agent.hub_client import HubClient
+from aiedge.agent.hub_client import HubClient, hub_http_client
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.registries import RegistryPool
 from aiedge.agent.runtimes.base import Runtime
@@ -55,6 +55,10 @@ class Agent:
         self.http = http
         self.runtime = runtime or ProcessRuntime(settings.serve_command, settings.logs_dir)
         self.cache = ImageCache(settings.blobs_dir, settings.apps_dir, registries)
+        if settings.runtime == "podman" and runtime is None:
+            from aiedge.agent.runtimes.podman import podman_runtime
+
+            self.runtime, self.cache = podman_runtime(settings, registries)
         self.hub_error: str | None = None
         self._latest: DesiredState | None = None
         self._wake = asyncio.Event()
@@ -185,7 +189,7 @@ class Agent:
 async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
     """Run the agent until ``stop`` is set; the HTTP clients live exactly as long as this call."""
     async with (
-        httpx.AsyncClient(follow_redirects=False) as hub_http,
+        hub_http_client(settings.ca) as hub_http,
         httpx.AsyncClient(trust_env=False) as local_http,
         RegistryPool(insecure=True if settings.insecure_registry else None) as registries,
     ):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import sys
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,9 @@ class AgentSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AIEDGE_AGENT_", extra="forbid")
 
     hub: str = Field(default="http://127.0.0.1:8000", description="base URL of the hub")
+    ca: Path | None = Field(
+        default=None, description="PEM CA bundle the hub's HTTPS certificate is checked against"
+    )
     site: str = Field(default_factory=socket.gethostname, description="this site's name at the hub")
     data: Path = Field(default=Path("aiedge-agent"), description="folder of the cache, state and logs")
     token: str | None = Field(
@@ -44,6 +48,12 @@ class AgentSettings(BaseSettings):
     )
     serve_command: list[str] = Field(
         default_factory=_default_serve_command, description="command that starts a model server"
+    )
+    runtime: Literal["process", "podman"] = Field(
+        default="process", description="how apps run: local processes, or podman containers (runnable images)"
+    )
+    podman_network: Literal["publish", "host"] = Field(
+        default="publish", description="podman: publish ports on 127.0.0.1, or share the host's network"
     )
     scrape_interval: float = Field(default=15.0, gt=0, description="seconds between scrapes of each app")
     remote_write: list[str] = Field(
@@ -73,6 +83,10 @@ class AgentSettings(BaseSettings):
     @property
     def telemetry_dir(self) -> Path:
         return self.data / "telemetry"
+
+    @property
+    def podman_dir(self) -> Path:
+        return self.data / "podman"
 
     @property
     def credential_file(self) -> Path:

@@ -19,6 +19,9 @@ from aiedge.errors import AiedgeError
 
 def agent_command(
     hub: str | None = typer.Option(None, "--hub", help="Hub base URL, e.g. http://core:8000."),
+    ca: Path | None = typer.Option(
+        None, "--ca", help="PEM CA bundle to check the hub's HTTPS certificate with (default: system CAs)."
+    ),
     site: str | None = typer.Option(
         None, "--site", help="This site's name at the hub (default: the hostname)."
     ),
@@ -43,6 +46,9 @@ def agent_command(
     scrape_interval: float | None = typer.Option(
         None, "--scrape-interval", help="Seconds between scrapes of each app's metrics (default: 15)."
     ),
+    runtime: str | None = typer.Option(
+        None, "--runtime", help="How apps run: process (default) or podman (runnable images only)."
+    ),
     remote_write: list[str] | None = typer.Option(
         None,
         "--remote-write",
@@ -52,6 +58,7 @@ def agent_command(
     """Run a site's agent: pull the desired state, fetch and smoke-test models, serve them, report."""
     overrides: dict[str, Any] = {
         "hub": hub,
+        "ca": ca,
         "site": site,
         "data": data,
         "token": token,
@@ -61,6 +68,7 @@ def agent_command(
         "host": host,
         "scrape_interval": scrape_interval,
         "remote_write": remote_write or None,
+        "runtime": runtime,
     }
     try:
         settings = AgentSettings(**{k: v for k, v in overrides.items() if v is not None})

@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from aiedge.errors import AiedgeError
 from aiedge.hub.clock import system_clock
 from aiedge.hub.enrolment import create_join_token
 from aiedge.hub.settings import HubSettings
@@ -53,11 +54,24 @@ def hub_command(
     alert_webhook: str | None = typer.Option(
         None, "--alert-webhook", help="POST alerts (firing and resolved) here, as Alertmanager's webhook."
     ),
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        help="Database URL: postgresql://USER@HOST:PORT/DB (several hubs may share it) "
+        "[default: sqlite:///DATA/hub.db].",
+    ),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Serve HTTPS with this PEM certificate."),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
 ) -> None:
     """Run the hub: serve each site its desired state from the GitOps repo, take status reports."""
-    ctx.obj = {"data": data}
+    ctx.obj = {"data": data, "db": db}
     if ctx.invoked_subcommand is not None:
         return
+    if (tls_cert is None) != (tls_key is None):
+        raise AiedgeError("--tls-cert and --tls-key go together")
+    for f in (tls_cert, tls_key):
+        if f is not None and not f.is_file():
+            raise AiedgeError(f"{f}: no such file")
     settings = _settings(
         gitops=gitops,
         data=data,
@@ -68,6 +82,9 @@ def hub_command(
         insecure_no_auth=insecure_no_auth or None,
         forward_remote_write=forward_remote_write or None,
         alert_webhook=alert_webhook,
+        database_url=db,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -80,8 +97,8 @@ def hub_command(
 
 
 def _store(ctx: typer.Context, data: Path | None) -> Store:
-    parent = (ctx.obj or {}).get("data") if isinstance(ctx.obj, dict) else None
-    settings = _settings(data=data or parent)
+    given = ctx.obj if isinstance(ctx.obj, dict) else {}
+    settings = _settings(data=data or given.get("data"), database_url=given.get("db"))
     settings.data.mkdir(parents=True, exist_ok=True)
     return Store(open_engine(settings.db_url()))
 

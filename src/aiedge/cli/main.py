@@ -10,7 +10,7 @@ import sys
 import typer
 
 from aiedge import __version__
-from aiedge.cli import agent, build, demo, hub, serve, status, validate
+from aiedge.cli import agent, build, containers, demo, hub, serve, status, validate
 from aiedge.errors import AiedgeError
 
 app = typer.Typer(
@@ -47,6 +47,8 @@ app.command("render")(validate.render_command)
 app.command("schema")(validate.schema_command)
 app.add_typer(hub.app, name="hub")
 app.command("agent")(agent.agent_command)
+app.command("agent-install")(containers.install_quadlet_command)
+app.add_typer(containers.base_app, name="base")
 app.command("status")(status.status_command)
 app.command("demo")(demo.demo_command)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from aiedge.errors import AiedgeError
+from aiedge.serve.loader import ONNX_RUNTIMES
 from aiedge.serve.server import build_registry, expand_sources, run
 from aiedge.serve.settings import ServeSettings
 
@@ -25,11 +26,18 @@ def serve_command(
     grpc_port: int = typer.Option(8081, "--grpc-port", help="gRPC port (Open Inference Protocol); 0: none."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     precision: str = typer.Option("f32", "--precision", help="OpenVINO precision: f32, bf16, f16."),
+    onnx_runtime: str = typer.Option(
+        "onnxruntime", "--onnx-runtime", help="Runtime for .onnx models: onnxruntime or openvino."
+    ),
 ) -> None:
     """Serve models: KServe V2 (/v2/...), TF-Serving v1 (/v1/models/NAME:predict), MLflow (/invocations)."""
     if precision not in ("f32", "bf16", "f16"):
         raise typer.BadParameter("choose f32, bf16 or f16", param_hint="--precision")
-    settings = ServeSettings(host=host, http_port=http_port, grpc_port=grpc_port, precision=precision)
+    if onnx_runtime not in ONNX_RUNTIMES:
+        raise typer.BadParameter(f"choose {' or '.join(ONNX_RUNTIMES)}", param_hint="--onnx-runtime")
+    settings = ServeSettings(
+        host=host, http_port=http_port, grpc_port=grpc_port, precision=precision, onnx_runtime=onnx_runtime
+    )
     sources = expand_sources(paths, names, version)
     build_registry(sources)  # bad paths fail here, as one line, before the server starts
     try:

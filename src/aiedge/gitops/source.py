@@ -117,3 +117,24 @@ def read_directory(root: Path) -> Snapshot:
 def read_source(path: Path) -> Snapshot:
     """HEAD of a Git repo when ``path`` is one, else the directory's files."""
     return read_git_head(path) if is_git_repo(path) else read_directory(path)
+
+
+def revision_sha(revision: str) -> str | None:
+    """The commit sha of a ``BRANCH@sha1:SHA`` revision (None for a directory's content hash)."""
+    _, sep, sha = revision.rpartition("@sha1:")
+    return sha if sep else None
+
+
+def is_ancestor(repo: Path, older: str, newer: str) -> bool:
+    """True when commit ``older`` is an ancestor of ``newer`` in ``repo`` (False when either is
+    unknown there): a hub that lags behind another must not publish its older HEAD."""
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(repo), "merge-base", "--is-ancestor", older, newer],
+            capture_output=True,
+            check=False,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+        )
+    except FileNotFoundError:
+        return False
+    return proc.returncode == 0

@@ -1,58 +1,124 @@
-"""The fleet's desired state as the hub serves it: the last good GitOps revision, the error of
-the last bad one, the poll loop that follows the repo's HEAD, and the long-poll wait for a
-site's desired state to change. A revision that does not validate never replaces a good one."""
+"""The fleet's desired state as the hub serves it: the poll loop that follows the repo's HEAD, the
+publishing of each new good revision (and of every rollout step) into the database, the sync that
+brings any hub process up to the published state, and the long-poll wait for a site's desired
+state to change. A revision that does not validate never replaces a good one.
+
+Several hub processes may share one PostgreSQL database: whichever sees a new revision first
+publishes it (rendered desired states included) under a row lock and NOTIFYs; every hub, the
+publisher included, serves only what it read back from the database, so all agree. Nothing another
+hub needs lives only in memory here.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from aiedge.contracts import DesiredState
-from aiedge.gitops import GitopsError, GitopsRepo, RepoInvalid, awaiting_build, desired_for_site, load_repo
-from aiedge.gitops.source import head_sha, is_git_repo, read_directory, read_git_head
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aiedge.contracts import DesiredApp, DesiredState, StatusReport
+from aiedge.gitops import (
+    GitopsError,
+    GitopsRepo,
+    RepoInvalid,
+    Snapshot,
+    UnknownSite,
+    awaiting_build,
+    desired_for_site,
+    load_repo,
+)
+from aiedge.gitops.source import (
+    head_sha,
+    is_ancestor,
+    is_git_repo,
+    read_directory,
+    read_git_head,
+    revision_sha,
+)
+from aiedge.hub import rollouts as ro
 from aiedge.hub.clock import Clock
 from aiedge.hub.errors import NoRevision
+from aiedge.hub.store import SiteReportRow, Store, _utc
 
 log = logging.getLogger("aiedge.hub")
 
 
-@dataclass
-class Revision:
-    """One valid revision and the desired state of each site, computed once on demand."""
+def _apps_json(apps: list[DesiredApp]) -> str:
+    return orjson.dumps([a.model_dump(mode="json") for a in apps]).decode()
 
-    repo: GitopsRepo
-    loaded_at: datetime
-    _desired: dict[str, tuple[DesiredState, str]] = field(default_factory=dict)
+
+def _digest(apps: list[DesiredApp]) -> str:
+    return DesiredState(site="-", revision="-", apps=apps).digest
+
+
+def _pack(files: dict[str, bytes]) -> bytes:
+    return orjson.dumps({p: base64.b64encode(b).decode() for p, b in files.items()})
+
+
+def _unpack(blob: bytes) -> dict[str, bytes]:
+    raw: dict[str, str] = orjson.loads(blob)
+    return {p: base64.b64decode(b) for p, b in raw.items()}
+
+
+class Revision:
+    """The published revision and each site's desired state at it (built once per sync)."""
+
+    def __init__(self, repo: GitopsRepo, loaded_at: datetime, apps: dict[str, tuple[list[DesiredApp], str]]):
+        self.repo = repo
+        self.loaded_at = loaded_at
+        self._apps = apps
+        self._desired: dict[str, tuple[DesiredState, str]] = {}
 
     def desired(self, site: str) -> tuple[DesiredState, str]:
         """The site's desired state and its digest; :class:`UnknownSite` if not defined."""
         hit = self._desired.get(site)
         if hit is None:
-            state = desired_for_site(self.repo, site)
-            hit = self._desired[site] = (state, state.digest)
+            if site not in self.repo.sites:
+                raise UnknownSite(site, self.repo.revision)
+            found = self._apps.get(site)
+            if found is None:  # published after this sync began: render it (no rollout applies)
+                state = desired_for_site(self.repo, site)
+                hit = (state, state.digest)
+            else:
+                state = DesiredState(site=site, revision=self.repo.revision, apps=found[0])
+                hit = (state, found[1])
+            self._desired[site] = hit
         return hit
 
 
 class Fleet:
-    """Follows the GitOps source and wakes long polls when a new revision is loaded."""
+    """Follows the GitOps source, publishes into the store, and wakes long polls on changes."""
 
-    def __init__(self, source: Path, clock: Clock) -> None:
+    def __init__(self, source: Path, clock: Clock, store: Store) -> None:
         self.source = source
         self.clock = clock
+        self.store = store
         self.current: Revision | None = None
         self.error: str | None = None
         self.error_revision: str | None = None
         self._attempted: str | None = None
+        self._last_read: GitopsRepo | None = None
+        self._generation = -1
+        self._apps: dict[str, tuple[list[DesiredApp], str]] = {}
         self._changed = asyncio.Event()
+        self._sync_wanted = asyncio.Event()
+        self._sync_lock = asyncio.Lock()
+        self.rollout_sites: set[str] = set()
 
     @property
     def revision(self) -> str | None:
         return self.current.repo.revision if self.current else None
 
-    def _read(self) -> GitopsRepo | None:
+    # -- following the source ----------------------------------------------------------------
+
+    def _read(self) -> tuple[GitopsRepo, Snapshot] | None:
         """Blocking: read and validate the source if HEAD moved; None when unchanged."""
         if is_git_repo(self.source):
             sha = head_sha(self.source)
@@ -65,12 +131,12 @@ class Fleet:
             if snapshot.revision == self._attempted:
                 return None
             self._attempted = snapshot.revision
-        return load_repo(snapshot)
+        return load_repo(snapshot), snapshot
 
     async def refresh(self) -> bool:
-        """One poll: True when a new valid revision replaced the current one."""
+        """One poll: True when a new valid revision was published and is now served."""
         try:
-            repo = await asyncio.to_thread(self._read)
+            found = await asyncio.to_thread(self._read)
         except RepoInvalid as e:
             self.error, self.error_revision = e.summary(), e.revision
             log.error(
@@ -82,22 +148,174 @@ class Fleet:
             log.error("cannot read the GitOps repo %s: %s", self.source, e)
             self._attempted = None  # try again on the next poll
             return False
-        if repo is None:
+        if found is None:
             return False
-        self.current = Revision(repo, self.clock())
+        repo, snapshot = found
+        self._last_read = repo
         self.error = self.error_revision = None
+        await asyncio.to_thread(self._publish, repo, snapshot)
+        before = self.revision
+        await self.sync()
+        return self.revision != before
+
+    def _older_than_published(self, published: str | None, ours: str) -> bool:
+        if published is None:
+            return False
+        a, b = revision_sha(ours), revision_sha(published)
+        return a is not None and b is not None and is_ancestor(self.source, a, b)
+
+    def _published_repo(self, revision: str | None, files: bytes | None) -> GitopsRepo | None:
+        if revision is None or files is None:
+            return None
+        for known in (self.current.repo if self.current else None, self._last_read):
+            if known is not None and known.revision == revision:
+                return known
+        try:
+            return load_repo(Snapshot(revision, _unpack(files)))
+        except GitopsError:
+            return None
+
+    def _publish(self, repo: GitopsRepo, snapshot: Snapshot) -> None:
+        """Blocking: make ``repo`` the published revision unless it already is, or another hub
+        already published a newer commit; start rollouts for changed digests."""
+        now = self.clock()
+        with Session(self.store.engine) as s, s.begin():
+            row = Store.lock_fleet(s)
+            if row.revision == repo.revision:
+                return
+            if self._older_than_published(row.revision, repo.revision):
+                log.info("revision %s is older than the published %s", repo.revision, row.revision)
+                return
+            old = self._published_repo(row.revision, row.files)
+            for r in ro.start_rollouts(s, old, repo, now):
+                log.info("rollout of %s started: %s -> %s", r.app, r.from_digest, r.to_digest)
+            s.flush()
+            self._write_states(s, row, repo, None)
+            row.revision, row.files, row.published_at = repo.revision, _pack(snapshot.files), now
         waiting = awaiting_build(repo)
         note = f"; awaiting first build: {', '.join(waiting)}" if waiting else ""
-        log.info("serving revision %s (%s)%s", repo.revision, repo.summary(), note)
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-        return True
+        log.info("published revision %s (%s)%s", repo.revision, repo.summary(), note)
 
-    async def run(self, interval: float) -> None:
-        """Poll until cancelled."""
+    def _write_states(self, s: Session, row: Any, repo: GitopsRepo, only: set[str] | None) -> None:
+        holdbacks = ro.Holdbacks(ro.relevant(s, repo))
+        known = Store.desired_digests(s)
+        changed: dict[str, tuple[str, str]] = {}
+        for site in repo.sites if only is None else only:
+            if site not in repo.sites:
+                continue
+            apps = holdbacks.apps_for(repo, site)
+            digest = _digest(apps)
+            if known.get(site) != digest:
+                changed[site] = (digest, _apps_json(apps))
+        removed = [n for n in known if n not in repo.sites] if only is None else []
+        Store.write_desired(s, row, changed, removed)
+
+    # -- rollouts ------------------------------------------------------------------------------
+
+    def _step_rollouts(self) -> bool:
+        """Blocking: one step of every rollout under way; True when desired states changed."""
+        cur = self.current
+        with Session(self.store.engine) as s:
+            if cur is None or not ro.any_progressing(s):
+                return False
+        now = self.clock()
+        with Session(self.store.engine) as s, s.begin():
+            row = Store.lock_fleet(s)
+            if row.revision != cur.repo.revision:
+                return False  # a newer revision is being synced; step after it
+            rows = [r for r in ro.relevant(s, cur.repo) if r.state == ro.PROGRESSING]
+            sites: set[str] = set()
+            for r in rows:
+                sites.update(orjson.loads(r.sites))
+            reports = self._reports(s, sites)
+            digests = Store.desired_digests(s)
+            moved = False
+            for r in rows:
+                moved |= ro.step(r, reports, digests, now)
+                if r.state != ro.PROGRESSING:
+                    log.info("rollout of %s to %s: %s", r.app, r.to_digest, r.state)
+            if moved:
+                s.flush()
+                self._write_states(s, row, cur.repo, sites)
+        return moved
+
+    @staticmethod
+    def _reports(s: Session, sites: set[str]) -> dict[str, tuple[datetime, StatusReport]]:
+        rows = s.scalars(select(SiteReportRow).where(SiteReportRow.site.in_(sites))).all()
+        return {r.site: (_utc(r.last_seen), StatusReport.model_validate_json(r.report)) for r in rows}
+
+    async def step_rollouts(self) -> None:
+        if await asyncio.to_thread(self._step_rollouts):
+            await self.sync()
+
+    # -- serving what is published -------------------------------------------------------------
+
+    def _load(self) -> tuple[Revision | None, int, list[tuple[str, str, str]]] | None:
+        """Blocking: what changed in the database since our generation; None when nothing."""
+        revision, generation = self.store.fleet_state()
+        if generation == self._generation:
+            return None
+        rows = self.store.desired_since(self._generation)
+        fresh: Revision | None = None
+        if revision is not None and revision != self.revision:
+            revision, files, generation = self.store.fleet_files()
+            repo = self._published_repo(revision, files)
+            if repo is not None:
+                fresh = Revision(repo, self.clock(), self._apps)
+        with Session(self.store.engine) as s:
+            self.rollout_sites = set()
+            if fresh is not None or self.current is not None:
+                repo_now = fresh.repo if fresh is not None else self.current.repo  # type: ignore[union-attr]
+                for r in ro.relevant(s, repo_now):
+                    if r.state == ro.PROGRESSING:
+                        self.rollout_sites.update(orjson.loads(r.sites))
+        return fresh, generation, rows
+
+    async def sync(self) -> bool:
+        """Bring this process up to the published state; wakes long polls when it changed."""
+        async with self._sync_lock:
+            loaded = await asyncio.to_thread(self._load)
+            if loaded is None:
+                return False
+            fresh, generation, rows = loaded
+            for site, digest, apps in rows:
+                self._apps[site] = ([DesiredApp.model_validate(a) for a in orjson.loads(apps)], digest)
+            if fresh is not None:
+                self.current = fresh
+                log.info("serving revision %s (%s)", fresh.repo.revision, fresh.repo.summary())
+            elif self.current is not None:
+                self.current = Revision(self.current.repo, self.current.loaded_at, self._apps)
+            self._generation = generation
+            changed, self._changed = self._changed, asyncio.Event()
+            changed.set()
+            return True
+
+    def want_sync(self) -> None:
+        """Ask the run loop to sync now (a NOTIFY from another hub)."""
+        self._sync_wanted.set()
+
+    async def run(self, interval: float, rollout_interval: float = 1.0) -> None:
+        """Poll the source every ``interval``, sync on request or every ``interval``, step
+        rollouts every ``rollout_interval``; until cancelled."""
+        loop = asyncio.get_running_loop()
+        next_poll = next_step = loop.time()
         while True:
-            await asyncio.sleep(interval)
-            await self.refresh()
+            timeout = max(0.0, min(next_poll, next_step) - loop.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._sync_wanted.wait(), timeout)
+            self._sync_wanted.clear()
+            try:
+                await self.sync()
+                if loop.time() >= next_poll:
+                    next_poll = loop.time() + interval
+                    await self.refresh()
+                if loop.time() >= next_step:
+                    next_step = loop.time() + rollout_interval
+                    await self.step_rollouts()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("fleet loop: will retry")
 
     def poll_now(self) -> asyncio.Task[bool]:
         """Start a poll at once (the webhook)."""

@@ -7,16 +7,24 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any
 
+import orjson
 import uvicorn
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from aiedge.hub.api import build_app
 from aiedge.hub.clock import Clock, system_clock
 from aiedge.hub.fleet import Fleet
+from aiedge.hub.notify import Listener
 from aiedge.hub.observability import Observability
+from aiedge.hub.rollouts import list_rollouts
 from aiedge.hub.settings import HubSettings
-from aiedge.hub.store import Store, open_engine
+from aiedge.hub.store import Store, is_postgres, open_engine
 
 log = logging.getLogger("aiedge.hub")
 
@@ -35,11 +43,13 @@ async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
     settings.data.mkdir(parents=True, exist_ok=True)
     engine = await asyncio.to_thread(open_engine, settings.db_url())
     store = Store(engine)
-    fleet = Fleet(settings.gitops, clock)
+    fleet = Fleet(settings.gitops, clock, store)
     await fleet.refresh()
+    await fleet.sync()  # another hub may have published already
     if settings.insecure_no_auth:
         log.warning("--insecure-no-auth: sites are served without credentials")
     app = build_app(settings, fleet, store, clock)
+    app.router.routes.append(Route("/api/v1/rollouts", _rollouts_endpoint(store), methods=["GET"]))
     observability = await asyncio.to_thread(Observability, settings, fleet, store, engine, clock)
     observability.mount(app)
     config = uvicorn.Config(
@@ -52,6 +62,8 @@ async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
         timeout_graceful_shutdown=2,
         timeout_keep_alive=75,
         log_config=None,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
     )
     server = _Server(config)
     loop = asyncio.get_running_loop()
@@ -61,13 +73,16 @@ async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
     async def announce() -> None:
         while not server.started:  # noqa: ASYNC110 - uvicorn only exposes a flag
             await asyncio.sleep(0.05)
-        log.info("hub ready at http://%s:%d", settings.host, settings.port)
+        log.info("hub ready at %s://%s:%d", scheme, settings.host, settings.port)
 
+    scheme = "https" if settings.tls_cert else "http"
     tasks = [
-        asyncio.create_task(fleet.run(settings.poll_interval)),
+        asyncio.create_task(fleet.run(settings.poll_interval, settings.rollout_interval)),
         asyncio.create_task(announce()),
         asyncio.create_task(observability.run()),
     ]
+    if is_postgres(engine):
+        tasks.append(asyncio.create_task(Listener(settings.db_url(), fleet.want_sync).run()))
     try:
         await server.serve()
     finally:
@@ -80,6 +95,19 @@ async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
             loop.remove_signal_handler(sig)
         engine.dispose()
     log.info("hub stopped")
+
+
+def _rollouts_endpoint(store: Store) -> Callable[[Request], Awaitable[Response]]:
+    """``GET /api/v1/rollouts``: the newest rollouts, their waves, state and per-site progress."""
+
+    def read() -> list[dict[str, Any]]:
+        with Session(store.engine) as s:
+            return list_rollouts(s)
+
+    async def rollouts(_request: Request) -> Response:
+        return Response(orjson.dumps(await asyncio.to_thread(read)), media_type="application/json")
+
+    return rollouts
 
 
 def _stop(server: uvicorn.Server, sig: signal.Signals) -> None:

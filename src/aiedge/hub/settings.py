@@ -26,6 +26,9 @@ class HubSettings(BaseSettings):
     insecure_no_auth: bool = Field(default=False, description="serve sites without credentials (dev only)")
     join_token_ttl: float = Field(default=86400.0, gt=0, description="lifetime of a join token, seconds")
     log_level: str = Field(default="info", description="log level of the hub process")
+    tls_cert: Path | None = Field(default=None, description="PEM certificate (chain) to serve HTTPS with")
+    tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
+    rollout_interval: float = Field(default=1.0, gt=0, description="seconds between rollout steps")
     # observability (aiedge.hub.observability)
     forward_remote_write: list[str] = Field(
         default_factory=list, description="remote-write URLs the received metrics are forwarded to"

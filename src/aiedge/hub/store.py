@@ -1,5 +1,7 @@
-"""The hub's durable state through SQLAlchemy 2 (SQLite by default, any SQLAlchemy database
-later): the last report per site, join tokens and site credentials (both stored hashed).
+"""The hub's durable state through SQLAlchemy 2 (SQLite by default, PostgreSQL through psycopg 3
+for several hub processes): the last report per site, join tokens and site credentials (both
+stored hashed), and the published fleet state every hub serves from: the current good revision
+(with its files) and each site's rendered desired apps, numbered by a generation.
 
 Every method is blocking; async callers go through ``asyncio.to_thread``.
 """
@@ -8,7 +10,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Engine, String, Text, create_engine, event, select, update
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    create_engine,
+    event,
+    insert,
+    make_url,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from aiedge.contracts import StatusReport
@@ -42,15 +58,62 @@ class CredentialRow(_Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class FleetStateRow(_Base):
+    """One row (id 1): the revision all hubs serve, its YAML files, and the generation that
+    numbers every change of the published desired states."""
+
+    __tablename__ = "fleet_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    files: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DesiredRow(_Base):
+    """A site's desired apps (JSON list of DesiredApp, revision-free) and their digest."""
+
+    __tablename__ = "desired_states"
+    site: Mapped[str] = mapped_column(String(253), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(80))
+    apps: Mapped[str] = mapped_column(Text)
+    generation: Mapped[int] = mapped_column(Integer, index=True)
+
+
+NOTIFY_CHANNEL = "aiedge_fleet"
+
+
 def _utc(t: datetime) -> datetime:
     return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
+def engine_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 (SQLAlchemy's default driver would be psycopg2)."""
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u.render_as_string(hide_password=False)
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
 def open_engine(url: str) -> Engine:
     """An engine with the schema created; SQLite gets WAL and a busy timeout so the CLI
-    (``aiedge hub token create``) can write while the hub runs."""
+    (``aiedge hub token create``) can write while the hub runs. On PostgreSQL the schema is
+    created under an advisory lock, so hubs starting together don't race."""
     sqlite = url.startswith("sqlite")
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False} if sqlite else {})
+    if sqlite:
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    else:
+        engine = create_engine(engine_url(url), pool_size=10, max_overflow=20, pool_pre_ping=True)
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(7140001)"))
+            _Base.metadata.create_all(conn)
+            if conn.execute(select(FleetStateRow.id)).first() is None:
+                conn.execute(insert(FleetStateRow).values(id=1, generation=0))
+        return engine
     if sqlite:
 
         @event.listens_for(engine, "connect")
@@ -61,6 +124,9 @@ def open_engine(url: str) -> Engine:
             cur.close()
 
     _Base.metadata.create_all(engine)
+    with Session(engine) as s, s.begin():
+        if s.get(FleetStateRow, 1) is None:
+            s.add(FleetStateRow(id=1, generation=0))
     return engine
 
 
@@ -129,3 +195,51 @@ class Store:
                 .values(expires_at=now)
             )
             return int(done.rowcount)  # type: ignore[attr-defined]
+
+    # -- the published fleet state (see aiedge.hub.fleet) -------------------------------------
+
+    def fleet_state(self) -> tuple[str | None, int]:
+        """The published revision and generation."""
+        with Session(self.engine) as s:
+            row = s.get_one(FleetStateRow, 1)
+            return row.revision, row.generation
+
+    def fleet_files(self) -> tuple[str | None, bytes | None, int]:
+        with Session(self.engine) as s:
+            row = s.get_one(FleetStateRow, 1)
+            return row.revision, row.files, row.generation
+
+    def desired_since(self, generation: int) -> list[tuple[str, str, str]]:
+        """``(site, digest, apps JSON)`` of every row changed after ``generation``."""
+        with Session(self.engine) as s:
+            rows = s.execute(
+                select(DesiredRow.site, DesiredRow.digest, DesiredRow.apps).where(
+                    DesiredRow.generation > generation
+                )
+            ).all()
+            return [(r[0], r[1], r[2]) for r in rows]
+
+    @staticmethod
+    def lock_fleet(s: Session) -> FleetStateRow:
+        """The fleet row, locked for the transaction (PostgreSQL: every publisher queues here)."""
+        return s.scalars(select(FleetStateRow).where(FleetStateRow.id == 1).with_for_update()).one()
+
+    @staticmethod
+    def desired_digests(s: Session) -> dict[str, str]:
+        return {r[0]: r[1] for r in s.execute(select(DesiredRow.site, DesiredRow.digest)).all()}
+
+    @staticmethod
+    def write_desired(
+        s: Session, fleet: FleetStateRow, changed: dict[str, tuple[str, str]], removed: list[str]
+    ) -> None:
+        """Bump the generation, write the changed rows ``{site: (digest, apps JSON)}`` and tell
+        every hub (PostgreSQL NOTIFY, sent at commit)."""
+        fleet.generation += 1
+        for site, (digest, apps) in changed.items():
+            s.merge(DesiredRow(site=site, digest=digest, apps=apps, generation=fleet.generation))
+        for site in removed:
+            row = s.get(DesiredRow, site)
+            if row is not None:
+                s.delete(row)
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(text("SELECT pg_notify(:c, :g)"), {"c": NOTIFY_CHANNEL, "g": str(fleet.generation)})

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from aiedge import __version__
 from aiedge.serve.errors import BadRequest, InferenceError, ModelNotReady, Overloaded
 from aiedge.serve.metrics import ServeMetrics
-from aiedge.serve.registry import READY, ModelRegistry, ModelVersion
+from aiedge.serve.registry import FAILED, LOADING, READY, UNLOADED, ModelRegistry, ModelVersion
 from aiedge.serve.runtimes.base import V2_TO_NUMPY, Array, LoadOptions, TensorSpec
 
 SERVER_NAME = "aiedge"
@@ -25,6 +25,8 @@ SERVER_NAME = "aiedge"
 # loop keeps serving other requests; every model starts on threads until it has been measured.
 INLINE_PREDICT_S = 0.0002
 EXTENSIONS = ["model_repository_extension"]
+# our load states -> the repository extension's (UNKNOWN, READY, UNAVAILABLE, LOADING, UNLOADING)
+REPOSITORY_STATES = {READY: "READY", LOADING: "LOADING", FAILED: "UNAVAILABLE", UNLOADED: "UNAVAILABLE"}
 
 
 class Admission:
@@ -128,10 +130,18 @@ class DataPlane:
         return mv
 
     # -- repository extension --------------------------------------------------------------------
-    def repository_index(self) -> list[dict[str, str]]:
+    def repository_index(self, ready_only: bool = False) -> list[dict[str, str]]:
+        """Every model version with its state as the repository extension names them (READY,
+        LOADING, UNAVAILABLE with a reason); ``ready_only`` keeps the ready ones."""
         return [
-            {"name": mv.name, "version": mv.version, "state": mv.state.upper(), "reason": mv.reason}
+            {
+                "name": mv.name,
+                "version": mv.version,
+                "state": REPOSITORY_STATES.get(mv.state, "UNKNOWN"),
+                "reason": mv.reason or ("unloaded" if mv.state == UNLOADED else ""),
+            }
             for mv in self.registry.all_versions()
+            if not ready_only or mv.state == READY
         ]
 
     async def load(self, name: str, options: LoadOptions) -> None:
@@ -212,7 +222,8 @@ def _shape_fits(want: tuple[int, ...], got: tuple[int, ...]) -> bool:
 
 
 def as_dtype(value: Any, datatype: str, field: str) -> Array:
-    """A JSON value as an array of a V2 datatype; a clear BadRequest when it does not fit."""
+    """A JSON value as an array of a V2 datatype; a clear BadRequest when it does not fit: text for
+    a number, a fraction for an integer, or a value out of the datatype's range (never wrapped)."""
     dtype = V2_TO_NUMPY.get(datatype)
     if dtype is None:
         raise BadRequest(f"{field}.datatype: unknown datatype {datatype!r}")
@@ -220,10 +231,33 @@ def as_dtype(value: Any, datatype: str, field: str) -> Array:
         if datatype == "BYTES":
             return np.asarray(value, dtype=np.object_)
         arr = np.asarray(value)
-        if arr.dtype.kind not in "biuf" or (arr.dtype.kind == "f" and dtype.kind in "biu"):
-            if arr.dtype.kind == "f" and dtype.kind in "iu" and np.all(np.mod(arr, 1) == 0):
-                return arr.astype(dtype)
-            raise BadRequest(f"{field}.data: values are not {datatype}")
-        return arr.astype(dtype, casting="unsafe")
     except (ValueError, TypeError, OverflowError) as e:
         raise BadRequest(f"{field}.data: cannot read as {datatype}: {e}") from e
+    kind = arr.dtype.kind
+    if kind not in "biuf":
+        raise BadRequest(f"{field}.data: values are not {datatype}")
+    if dtype.kind in "iu" and kind in "iuf" and arr.size:
+        info = np.iinfo(dtype.str)
+        if kind == "f":  # fractions, or integers beyond int64 that numpy read as float64
+            if not np.all(np.mod(arr, 1) == 0):
+                raise BadRequest(f"{field}.data: values are not {datatype} (fractions)")
+            try:  # read again exactly: float64 cannot tell 2**64 - 1 from 2**64
+                return np.asarray(value, dtype=dtype)
+            except (OverflowError, ValueError, TypeError) as e:
+                raise BadRequest(
+                    f"{field}.data: a value is out of the {datatype} range [{info.min}, {info.max}]"
+                ) from e
+        low, high = arr.min(), arr.max()
+        if low < info.min or high > info.max:
+            bad = low if low < info.min else high
+            raise BadRequest(f"{field}.data: {bad} is out of the {datatype} range [{info.min}, {info.max}]")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(dtype, casting="unsafe")
+    if dtype.kind == "f" and kind == "f" and dtype.itemsize < arr.dtype.itemsize:
+        overflow = ~np.isfinite(out) & np.isfinite(arr)
+        if overflow.any():
+            raise BadRequest(
+                f"{field}.data: {arr[overflow].flat[0]} is out of the {datatype} range "
+                f"(largest {float(np.finfo(dtype.str).max):g})"
+            )
+    return out

@@ -75,3 +75,11 @@ def _file(path: Path) -> Resolved:
 def _is_lightgbm_text(path: Path) -> bool:
     with path.open("rb") as f:
         return f.read(5) == b"tree\n"
+
+
+def is_format(path: Path, names: tuple[str, ...]) -> bool:
+    """True when ``path`` holds a model in one of the formats ``names`` (never raises)."""
+    try:
+        return detect_format(path) in names
+    except UnknownModelFormat:
+        return False

@@ -1,39 +1,58 @@
-"""Loading one model version with the runtime its format needs."""
+"""Loading one model version with the runtime its format needs.
+
+Owns the format -> runtime table; runtime modules are imported only when a model needs them
+(OpenVINO and LightGBM take a while to import). Does not own format detection (``serve.formats``)
+or versions (``serve.repository``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from pathlib import Path
 
 from aiedge.serve import formats
-from aiedge.serve.runtimes.base import Array, LoadedModel, LoadOptions, ModelSignature
+from aiedge.serve.errors import ModelLoadError
+from aiedge.serve.runtimes.base import Array, LoadedModel, LoadOptions, ModelSignature, Runtime
+
+# format -> runtime module under aiedge.serve.runtimes; ONNX follows LoadOptions.onnx_runtime
+_RUNTIME_MODULES = {
+    formats.ONNX: "onnx",
+    formats.OPENVINO_IR: "openvino",
+    formats.TF_SAVEDMODEL: "openvino",
+    formats.LIGHTGBM: "lightgbm",
+    formats.SKLEARN: "sklearn",
+}
+ONNX_RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino"}
+
+
+def runtime_for(fmt: str, options: LoadOptions | None = None) -> Runtime:
+    """The runtime that loads format ``fmt`` (a name from ``serve.formats``)."""
+    options = options or LoadOptions()
+    module_name = _RUNTIME_MODULES.get(fmt)
+    if fmt == formats.ONNX:
+        module_name = ONNX_RUNTIMES.get(options.onnx_runtime)
+        if module_name is None:
+            raise ModelLoadError(
+                f"onnx runtime {options.onnx_runtime!r}: choose one of {', '.join(ONNX_RUNTIMES)}"
+            )
+    if module_name is None:
+        raise ModelLoadError(f"no runtime serves the {fmt!r} format")
+    runtime = importlib.import_module(f"aiedge.serve.runtimes.{module_name}").RUNTIME
+    assert isinstance(runtime, Runtime)
+    return runtime
 
 
 def load_model(path: Path, *, precision: str = "f32", options: LoadOptions | None = None) -> LoadedModel:
     """Detect the format at ``path`` (one version: a file or directory) and load it.
 
-    ONNX -> ONNX Runtime; OpenVINO IR and TF SavedModel -> OpenVINO; LightGBM -> LightGBM;
-    scikit-learn -> ONNX Runtime after a checked conversion (or sklearn itself).
+    ONNX -> ONNX Runtime (or OpenVINO with ``onnx_runtime="openvino"``); OpenVINO IR and TF
+    SavedModel -> OpenVINO; LightGBM -> LightGBM; scikit-learn -> ONNX Runtime after a checked
+    conversion (or sklearn itself). ``options`` win over ``precision`` when given.
     """
     options = options or LoadOptions(precision=precision)
     resolved = formats.resolve(path)
-    model: LoadedModel
-    if resolved.format == formats.ONNX:
-        from aiedge.serve.runtimes import onnx
-
-        model = onnx.load(resolved.path, options)
-    elif resolved.format == formats.LIGHTGBM:
-        from aiedge.serve.runtimes import lightgbm
-
-        model = lightgbm.load(resolved.path)
-    elif resolved.format == formats.SKLEARN:
-        from aiedge.serve.runtimes import sklearn
-
-        model = sklearn.load(resolved.path, options)
-    else:
-        from aiedge.serve.runtimes import openvino
-
-        model = openvino.load(resolved.path, options)
+    model = runtime_for(resolved.format, options).load(resolved.path, options)
     if resolved.columns and not model.signature.columns:
         return _WithColumns(model, resolved.columns)
     return model

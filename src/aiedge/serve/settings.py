@@ -15,6 +15,9 @@ class ServeSettings(BaseSettings):
     http_port: int = Field(default=8080, description="REST port (V2, TF-Serving)")
     grpc_port: int = Field(default=8081, description="gRPC port (Open Inference Protocol); 0 turns gRPC off")
     precision: str = Field(default="f32", description="OpenVINO inference precision: f32, bf16 or f16")
+    onnx_runtime: str = Field(
+        default="onnxruntime", description="runtime for .onnx models: onnxruntime or openvino"
+    )
     threads: int = Field(default=1, description="intra-op threads per inference request")
     convert_tabular: bool = Field(
         default=True,
@@ -26,5 +29,8 @@ class ServeSettings(BaseSettings):
 
     def load_options(self) -> LoadOptions:
         return LoadOptions(
-            precision=self.precision, threads=self.threads, convert_tabular=self.convert_tabular
+            precision=self.precision,
+            threads=self.threads,
+            convert_tabular=self.convert_tabular,
+            onnx_runtime=self.onnx_runtime,
         )

@@ -4,11 +4,11 @@ does), inputs are read from ``raw_input_contents`` or the typed ``contents`` fie
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 import grpc
-import numpy as np
 
 from aiedge import __version__
 from aiedge.serve.dataplane import DataPlane, as_dtype
@@ -73,7 +73,7 @@ def decode(request: pb.ModelInferRequest) -> dict[str, Array]:
             raise BadRequest(f"{field}.datatype: {t.datatype!r} needs raw_input_contents or is unknown")
         values: Any = list(getattr(t.contents, attr))
         arr = as_dtype(values, t.datatype, field)
-        if arr.size != int(np.prod(shape)):
+        if arr.size != math.prod(shape):
             raise BadRequest(f"{field}.contents: {arr.size} values do not fill shape {shape}")
         inputs[t.name] = arr.reshape(shape)
     return inputs

@@ -8,6 +8,7 @@ by that many bytes. NVIDIA's tritonclient uses this by default.
 
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
@@ -53,7 +54,7 @@ def read_tensor(raw: bytes, datatype: str, shape: list[int], field: str) -> Arra
         if len(raw) % dtype.itemsize:
             raise BadRequest(f"{field}: {len(raw)} bytes is not a whole number of {datatype} values")
         arr = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
-    if arr.size != int(np.prod(shape)):
+    if arr.size != math.prod(shape):
         raise BadRequest(f"{field}: {arr.size} values do not fill shape {shape}")
     return arr.reshape(shape)
 

@@ -1,6 +1,7 @@
 """The V2 model repository extension over REST: ``POST /v2/repository/index`` lists every model
-version with its state; ``.../models/NAME/load`` loads (or reloads) a model, also one added to a
-repository folder after the server started; ``.../models/NAME/unload`` unloads it."""
+version with its state (``{"ready": true}`` keeps the ready ones); ``.../models/NAME/load`` loads
+(or reloads) a model, also one added to a repository folder after the server started;
+``.../models/NAME/unload`` unloads it. Owns no state: the data plane does the work."""
 
 from __future__ import annotations
 
@@ -9,15 +10,27 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from aiedge.serve.dataplane import DataPlane
-from aiedge.serve.errors import ServeError
+from aiedge.serve.errors import BadRequest, ServeError
 from aiedge.serve.rest.errors import error_response
-from aiedge.serve.rest.jsonio import json_response
+from aiedge.serve.rest.jsonio import json_response, read_json
 from aiedge.serve.runtimes.base import LoadOptions
 
 
 def routes(dp: DataPlane, options: LoadOptions) -> list[Route]:
-    async def index(_: Request) -> Response:
-        return json_response(dp.repository_index())
+    async def index(request: Request) -> Response:
+        ready_only = False
+        if await request.body():
+            try:
+                body = await read_json(request)
+                if not isinstance(body, dict):
+                    raise BadRequest('body: expected a JSON object such as {"ready": true}')
+                ready = body.get("ready", False)
+                if not isinstance(ready, bool):
+                    raise BadRequest("ready: expected true or false")
+            except ServeError as e:
+                return error_response(e)
+            ready_only = ready
+        return json_response(dp.repository_index(ready_only))
 
     async def load(request: Request) -> Response:
         try:

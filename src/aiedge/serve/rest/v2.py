@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -52,7 +52,7 @@ def decode_request(body: bytes, header_length: str | None) -> V2Request:
         if not isinstance(name, str):
             raise BadRequest(f"{field}.name: expected a string")
         field = f"inputs[{name}]"
-        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
             raise BadRequest(f"{field}.shape: expected a list of non-negative integers")
         if not isinstance(datatype, str):
             raise BadRequest(f"{field}.datatype: expected a string such as FP32")
@@ -68,7 +68,7 @@ def decode_request(body: bytes, header_length: str | None) -> V2Request:
         if data is None:
             raise BadRequest(f"{field}.data: missing")
         arr = as_dtype(data, datatype, field)
-        if arr.size != int(np.prod(shape)):
+        if arr.size != math.prod(shape):
             raise BadRequest(f"{field}.data: {arr.size} values do not fill shape {shape}")
         inputs[name] = arr.reshape(shape)
     wanted = doc.get("outputs")

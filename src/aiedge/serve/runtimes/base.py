@@ -66,6 +66,7 @@ class LoadOptions:
     precision: str = "f32"  # OpenVINO inference precision
     threads: int = 1  # intra-op threads per request (one request per thread scales best on small CPUs)
     convert_tabular: bool = True  # serve scikit-learn models through a checked ONNX conversion
+    onnx_runtime: str = "onnxruntime"  # which runtime runs .onnx models: onnxruntime or openvino
 
 
 class LoadedModel(ABC):
@@ -85,13 +86,17 @@ class LoadedModel(ABC):
 
 
 class Runtime(ABC):
-    """Loads one model format."""
+    """Loads the model formats it names (``serve.formats``); one subclass per runtime module, which
+    exposes an instance as ``RUNTIME``. ``serve.loader`` picks the runtime by the detected format."""
 
     name: str  # e.g. "onnxruntime"
+    formats: tuple[str, ...] = ()  # format names from serve.formats, e.g. ("onnx",)
 
     @abstractmethod
     def can_load(self, path: Path) -> bool:
         """True when ``path`` (a version directory or a file) holds this runtime's format."""
 
     @abstractmethod
-    def load(self, path: Path) -> LoadedModel: ...
+    def load(self, path: Path, options: LoadOptions | None = None) -> LoadedModel:
+        """Load the model file (or SavedModel directory) ``path``; ``options`` default to
+        ``LoadOptions()``. Raises ``serve.errors.ModelLoadError`` naming the path and the reason."""

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from aiedge.serve import formats
 from aiedge.serve.errors import ModelLoadError
-from aiedge.serve.runtimes.base import Array, LoadedModel, ModelSignature
+from aiedge.serve.runtimes.base import Array, LoadedModel, LoadOptions, ModelSignature, Runtime
 from aiedge.serve.runtimes.tabular import OUTPUT_NAME, tabular_signature
 
 
@@ -40,5 +41,15 @@ class LightGbmModel(LoadedModel):
         return {OUTPUT_NAME: np.asarray(self._booster.predict(x, num_threads=1))}
 
 
-def load(path: Path) -> LightGbmModel:
-    return LightGbmModel(path)
+class LightGbmRuntime(Runtime):
+    name = "lightgbm"
+    formats = (formats.LIGHTGBM,)
+
+    def can_load(self, path: Path) -> bool:
+        return formats.is_format(path, self.formats)
+
+    def load(self, path: Path, options: LoadOptions | None = None) -> LightGbmModel:
+        return LightGbmModel(path)
+
+
+RUNTIME = LightGbmRuntime()

@@ -7,8 +7,16 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from aiedge.serve import formats
 from aiedge.serve.errors import ModelLoadError
-from aiedge.serve.runtimes.base import Array, LoadedModel, LoadOptions, ModelSignature, TensorSpec
+from aiedge.serve.runtimes.base import (
+    Array,
+    LoadedModel,
+    LoadOptions,
+    ModelSignature,
+    Runtime,
+    TensorSpec,
+)
 
 _ORT_TO_V2 = {
     "tensor(float)": "FP32",
@@ -48,15 +56,40 @@ class OnnxModel(LoadedModel):
             platform="onnxruntime",
         )
         self._output_names = [o.name for o in self._signature.outputs]
+        self._text_inputs = [i.name for i in self._signature.inputs if i.datatype == "BYTES"]
 
     @property
     def signature(self) -> ModelSignature:
         return self._signature
 
     def predict(self, inputs: dict[str, Array]) -> dict[str, Array]:
+        for name in self._text_inputs:
+            inputs = {**inputs, name: _as_text(inputs[name])}
         results = self._session.run(self._output_names, inputs)
         return {name: np.asarray(r) for name, r in zip(self._output_names, results, strict=True)}
 
 
-def load(path: Path, options: LoadOptions) -> OnnxModel:
-    return OnnxModel(path, options.threads)
+def _as_text(arr: Array) -> Array:
+    """ONNX Runtime reads string tensors from ``str`` objects (``bytes`` would turn into "b'..'");
+    V2 BYTES elements arrive as bytes, which must be UTF-8 here."""
+    if arr.dtype.kind != "O" or not arr.size:
+        return arr
+    out = np.empty(arr.shape, dtype=np.object_)
+    flat = out.reshape(-1)
+    for i, v in enumerate(arr.reshape(-1).tolist()):
+        flat[i] = v.decode("utf-8") if isinstance(v, bytes) else v
+    return out
+
+
+class OnnxRuntime(Runtime):
+    name = "onnxruntime"
+    formats = (formats.ONNX,)
+
+    def can_load(self, path: Path) -> bool:
+        return formats.is_format(path, self.formats)
+
+    def load(self, path: Path, options: LoadOptions | None = None) -> OnnxModel:
+        return OnnxModel(path, (options or LoadOptions()).threads)
+
+
+RUNTIME = OnnxRuntime()

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 
+from aiedge.serve import formats
 from aiedge.serve.errors import ModelLoadError
 from aiedge.serve.runtimes.base import (
     NUMPY_TO_V2,
@@ -19,6 +20,7 @@ from aiedge.serve.runtimes.base import (
     LoadedModel,
     LoadOptions,
     ModelSignature,
+    Runtime,
     TensorSpec,
 )
 
@@ -74,5 +76,15 @@ class OpenVinoModel(LoadedModel):
         }
 
 
-def load(path: Path, options: LoadOptions) -> OpenVinoModel:
-    return OpenVinoModel(path, options.precision)
+class OpenVinoRuntime(Runtime):
+    name = "openvino"
+    formats = (formats.OPENVINO_IR, formats.TF_SAVEDMODEL, formats.ONNX)
+
+    def can_load(self, path: Path) -> bool:
+        return formats.is_format(path, self.formats)
+
+    def load(self, path: Path, options: LoadOptions | None = None) -> OpenVinoModel:
+        return OpenVinoModel(path, (options or LoadOptions()).precision)
+
+
+RUNTIME = OpenVinoRuntime()

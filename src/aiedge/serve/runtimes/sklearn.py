@@ -20,8 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from aiedge.serve import formats
 from aiedge.serve.errors import ModelLoadError
-from aiedge.serve.runtimes.base import NUMPY_TO_V2, Array, LoadedModel, LoadOptions, ModelSignature
+from aiedge.serve.runtimes.base import (
+    NUMPY_TO_V2,
+    Array,
+    LoadedModel,
+    LoadOptions,
+    ModelSignature,
+    Runtime,
+)
 from aiedge.serve.runtimes.tabular import OUTPUT_NAME, tabular_signature
 
 log = logging.getLogger("aiedge.serve")
@@ -112,5 +120,15 @@ def _convert(
     return predict, ""
 
 
-def load(path: Path, options: LoadOptions) -> SklearnModel:
-    return SklearnModel(path, convert=options.convert_tabular)
+class SklearnRuntime(Runtime):
+    name = "sklearn"
+    formats = (formats.SKLEARN,)
+
+    def can_load(self, path: Path) -> bool:
+        return formats.is_format(path, self.formats)
+
+    def load(self, path: Path, options: LoadOptions | None = None) -> SklearnModel:
+        return SklearnModel(path, convert=(options or LoadOptions()).convert_tabular)
+
+
+RUNTIME = SklearnRuntime()

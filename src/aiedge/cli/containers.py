@@ -1,0 +1,108 @@
+"""`aiedge base build` (the runtime base image) and `aiedge agent install --quadlet DIR` (systemd
+units that run the agent and its apps under podman)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from aiedge.containers.base import BaseSpec, build_base
+from aiedge.oci.layers import source_date_epoch
+from aiedge.oci.reference import ImageReference
+
+base_app = typer.Typer(help="The runtime base image model images stack on.", no_args_is_help=True)
+
+
+def _say(message: str) -> None:
+    typer.echo(f"==> {message}", err=True)
+
+
+@base_app.command("build")
+def base_build_command(
+    out: Path = typer.Option(..., "--out", help="OCI image layout folder to write (created or added to)."),
+    push: str | None = typer.Option(None, "--push", help="Also push it as REGISTRY/REPO:TAG."),
+    source: Path | None = typer.Option(None, "--source", help="aiedge source tree (default: this one)."),
+    wheel: Path | None = typer.Option(None, "--wheel", help="Install this aiedge wheel instead of --source."),
+    suite: str = typer.Option("bookworm", "--suite", help="Debian suite."),
+    mirror: str | None = typer.Option(
+        None, "--mirror", help="Debian mirror (default: apt's configured one)."
+    ),
+    runtimes: bool = typer.Option(
+        True, "--runtimes/--no-runtimes", help="Include ONNX Runtime, OpenVINO, LightGBM and scikit-learn."
+    ),
+    cache: Path | None = typer.Option(
+        None, "--cache", help="Download cache (default: ~/.cache/aiedge/base)."
+    ),
+    insecure: bool = typer.Option(False, "--insecure", help="Plain HTTP to the registry."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON line."),
+) -> None:
+    """Build the base image with debootstrap (no container daemon); same inputs give the same digest."""
+    ref = ImageReference.parse(push) if push else None
+    spec = BaseSpec(
+        out=out,
+        source=source,
+        wheel=wheel,
+        suite=suite,
+        mirror=mirror,
+        with_runtimes=runtimes,
+        created=source_date_epoch(),
+        tag=(ref.tag if ref and ref.tag else "latest"),
+        **({"cache": cache} if cache else {}),
+    )
+    built = build_base(spec, _say)
+    result = {
+        "digest": built.image.digest,
+        "layout": str(out),
+        "ref": built.image.transport_ref,
+        "size": built.size,
+        "unpacked": built.unpacked,
+        "seconds": round(built.seconds, 1),
+    }
+    if ref is not None:
+        from aiedge.containers.push import push_layout
+
+        _say(f"pushing to {ref}")
+        digest = asyncio.run(push_layout(out, ref, tag=spec.tag, insecure=insecure or None))
+        result["image"] = ref.with_digest(digest).pinned
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        typer.echo(
+            f"base image {result['digest']} in {out} ({built.size / 1e6:.0f} MB, {built.seconds:.0f}s)"
+        )
+        if "image" in result:
+            typer.echo(f"pushed {result['image']}")
+
+
+def install_quadlet_command(
+    quadlet: Path = typer.Option(..., "--quadlet", help="Folder to write the units into."),
+    image: str = typer.Option(..., "--image", help="Base image the agent runs from (REG/REPO@sha256:...)."),
+    hub: str = typer.Option(..., "--hub", help="Hub base URL."),
+    site: str = typer.Option(..., "--site", help="This site's name at the hub."),
+    token: str | None = typer.Option(None, "--token", help="Join token (used once)."),
+    runtime: str = typer.Option("process", "--runtime", help="How the agent runs apps: process or podman."),
+    apps_from: Path | None = typer.Option(
+        None,
+        "--apps-from",
+        help="An agent data folder: also write a unit per app of its saved desired state.",
+    ),
+    port_offset: int = typer.Option(0, "--port-offset", help="Added to every app port."),
+) -> None:
+    """Write systemd quadlet units (.container, .volume) for the agent and, optionally, its apps."""
+    from aiedge.agent.state import load_state
+    from aiedge.containers.quadlet import AgentUnit, write_units
+
+    apps = []
+    if apps_from is not None:
+        state = load_state(apps_from / "state.json")
+        apps = list(state.desired.apps) if state.desired else []
+    agent = AgentUnit(image=image, hub=hub, site=site, token=token, runtime=runtime)
+    for path in write_units(quadlet, agent, apps, port_offset=port_offset):
+        typer.echo(str(path))
+    typer.echo(
+        "copy them to /etc/containers/systemd/, then: systemctl daemon-reload; systemctl start aiedge-agent"
+    )

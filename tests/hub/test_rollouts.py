@@ -1,0 +1,185 @@
+"""Progressive rollouts against a real hub and fake agents (threads that long-poll the desired state
+and post status reports as a real agent does): a new digest reaches wave 1 only, the next wave
+starts once wave 1 has been healthy on it for soakSeconds, the rollout completes; a site failing its
+smoke test on the next digest stops that rollout and goes back to the previous digest, the sites
+not reached never see it. Also the Placement's rollout validation. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from aiedge.gitops import RepoInvalid, load_repo, read_directory, set_app_image
+from tests.gitops.conftest import git
+from tests.hub.conftest import StartHub
+from tests.support import wait_until
+
+REPOSITORY = "127.0.0.1:5000/aiedge/tensorflow-housing"
+D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
+ROLLOUT = """  rollout:
+    waves: [{sites: 1}, {percent: 100}]
+    soakSeconds: 0.5
+    maxFailures: 0
+"""
+
+
+class FakeAgent:
+    """One site: long-polls its desired state and reports, as the real agent, what it serves:
+    a digest in ``broken`` fails its smoke test, so the previous one keeps serving."""
+
+    def __init__(self, hub: str, site: str, broken: set[str]) -> None:
+        self.hub, self.site, self.broken = hub, site, broken
+        self.seen: list[str] = []  # image digests received, in order
+        self.serving: str | None = None
+        self.message = "Ready: serving"
+        self.state_digest: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _report(self, http: httpx.Client) -> None:
+        health = "degraded" if self.message.startswith("SmokeTestFailed") else "healthy"
+        apps = [{"name": "housing", "digest": self.serving, "health": health, "message": self.message}]
+        body: dict[str, Any] = {
+            "site": self.site,
+            "desired_digest": self.state_digest,
+            "apps": apps if self.serving else [],
+            "time": datetime.now(UTC).isoformat(),
+        }
+        http.post(f"{self.hub}/api/v1/sites/{self.site}/status", json=body)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=30) as http:
+            while not self._stop.is_set():
+                params = {"after": self.state_digest, "wait": "0.3"} if self.state_digest else {}
+                try:
+                    r = http.get(f"{self.hub}/api/v1/sites/{self.site}/desired", params=params)
+                    if r.status_code == 200:
+                        self.state_digest = r.headers["X-Aiedge-Digest"]
+                        for app in r.json()["apps"]:
+                            digest = app["image"].split("@", 1)[1]
+                            self.seen.append(digest)
+                            if digest in self.broken:
+                                self.message = f"SmokeTestFailed: {digest} answered wrong"
+                            else:
+                                self.serving, self.message = digest, "Ready: serving"
+                    self._report(http)
+                except httpx.HTTPError:
+                    self._stop.wait(0.2)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
+@pytest.fixture
+def agents() -> Iterator[Callable[..., FakeAgent]]:
+    made: list[FakeAgent] = []
+
+    def make(hub: str, site: str, broken: set[str] | None = None) -> FakeAgent:
+        made.append(FakeAgent(hub, site, broken or set()))
+        return made[-1]
+
+    yield make
+    for a in made:
+        a.stop()
+
+
+def _rollouts(url: str) -> list[dict[str, Any]]:
+    body: list[dict[str, Any]] = httpx.get(f"{url}/api/v1/rollouts").json()
+    return body
+
+
+def test_waves_soak_then_a_failure_rolls_back(
+    repo: Path, start_hub: StartHub, hub_db: str, agents: Callable[..., FakeAgent]
+) -> None:
+    placement = repo / "placements" / "near-edge.yaml"
+    placement.write_text(placement.read_text() + ROLLOUT)
+    git(repo, "commit", "-qam", "roll out in waves")
+    set_app_image(repo, "housing", REPOSITORY, D1, "build 1")
+    hub = start_hub(repo, "--insecure-no-auth", db=hub_db)
+    fleet = {
+        n: agents(hub.url, n, broken={D3} if n == "site-a" else set()) for n in ("site-a", "site-b", "site-c")
+    }
+    wait_until(lambda: all(a.serving == D1 for a in fleet.values()), what="everyone on D1")
+    assert _rollouts(hub.url) == []
+
+    set_app_image(repo, "housing", REPOSITORY, D2, "build 2")
+    wait_until(lambda: fleet["site-a"].serving == D2, what="wave 1 on D2")
+    (first,) = _rollouts(hub.url)
+    assert first["app"] == "housing" and first["placement"] == "near-edge"
+    assert (first["from_digest"], first["to_digest"]) == (D1, D2)
+    # site-a alone until it has soaked; b and c are held on D1 meanwhile
+    if first["state"] == "progressing" and first["wave"] == 1:
+        assert D2 not in fleet["site-b"].seen and D2 not in fleet["site-c"].seen
+    wait_until(lambda: _rollouts(hub.url)[0]["state"] == "complete", what="the rollout to complete")
+    assert all(a.serving == D2 for a in fleet.values())
+    done = _rollouts(hub.url)[0]
+    assert [w["sites"] for w in done["waves"]] == [["site-a"], ["site-b", "site-c"]]
+    assert [w["state"] for w in done["waves"]] == ["done", "done"]
+    assert {n: p["state"] for n, p in done["sites"].items()} == dict.fromkeys(fleet, "healthy")
+
+    set_app_image(repo, "housing", REPOSITORY, D3, "build 3")
+    wait_until(lambda: _rollouts(hub.url)[0]["state"] == "failed", what="the rollout to stop")
+    failed = _rollouts(hub.url)[0]
+    assert (failed["from_digest"], failed["to_digest"], failed["failures"]) == (D2, D3, 1)
+    assert failed["sites"]["site-a"]["state"] == "failed"
+    assert "SmokeTestFailed" in failed["sites"]["site-a"]["message"]
+    assert [w["state"] for w in failed["waves"]] == ["stopped", "waiting"]
+    # site-a's desired state went back to D2; the others never saw D3
+    state = httpx.get(f"{hub.url}/api/v1/sites/site-a/desired").json()
+    assert state["apps"][0]["image"] == f"{REPOSITORY}@{D2}"
+    assert fleet["site-a"].seen[-2:] == [D3, D2]
+    assert D3 not in fleet["site-b"].seen and D3 not in fleet["site-c"].seen
+    head = git(repo, "rev-parse", "HEAD")
+    assert httpx.get(f"{hub.url}/api/v1/health").json()["revision"] == f"main@sha1:{head}"
+
+
+@pytest.mark.parametrize(
+    ("rollout", "message"),
+    [
+        ("  rollout:\n    waves: [{sites: 1}]\n", "the last wave must be {percent: 100}"),
+        (
+            "  rollout:\n    waves: [{sites: 1, percent: 50}, {percent: 100}]\n",
+            "exactly one of sites or percent",
+        ),
+        ("  rollout:\n    waves: [{percent: 150}]\n", "spec.rollout.waves.0.percent"),
+        ("  rollout:\n    waves: []\n", "spec.rollout.waves"),
+        ("  rollout:\n    waves: [{percent: 100}]\n    maxFailures: -1\n", "spec.rollout.maxFailures"),
+    ],
+)
+def test_rollout_validation(repo: Path, rollout: str, message: str) -> None:
+    placement = repo / "placements" / "near-edge.yaml"
+    placement.write_text(placement.read_text() + rollout)
+    with pytest.raises(RepoInvalid) as e:
+        load_repo(read_directory(repo))
+    assert message in str(e.value)
+    assert str(e.value).startswith("placements/near-edge.yaml:")
+
+
+def test_the_json_schema_knows_rollouts() -> None:
+    import jsonschema
+
+    from aiedge.gitops.jsonschema import kinds_schema
+
+    schema = kinds_schema()
+    doc: dict[str, Any] = {
+        "apiVersion": "aiedge.io/v1alpha1",
+        "kind": "Placement",
+        "metadata": {"name": "p"},
+        "spec": {
+            "siteSelector": {"matchLabels": {"tier": "near-edge"}},
+            "apps": ["housing"],
+            "rollout": {"waves": [{"sites": 1}, {"percent": 100}], "soakSeconds": 60, "maxFailures": 0},
+        },
+    }
+    jsonschema.validate(doc, schema)
+    doc["spec"]["rollout"]["soakSeconds"] = -1
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
