@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
-import select
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ class Demo:
     lines: list[str] = field(default_factory=list)
     ready_after_s: float = 0.0
     log: IO[str] | None = None
+    reader: threading.Thread | None = None
 
     def stop(self) -> int:
         if self.popen.poll() is None:
@@ -39,6 +41,8 @@ class Demo:
             except subprocess.TimeoutExpired:
                 os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait(10)
+        if self.reader is not None:
+            self.reader.join(10)  # it ends at the pipe's EOF, now that the demo has exited
         if self.popen.stdout is not None:
             self.popen.stdout.close()
         if self.log is not None:
@@ -59,17 +63,31 @@ def start_demo(data: Path, *args: str, timeout: float = 240.0) -> Demo:
     demo = Demo(popen, data, log=log)
     t0 = time.monotonic()
     assert popen.stdout is not None
+    # a reader thread, not select() + readline(): readline buffers several lines at once, which
+    # select() on the pipe cannot see
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read(stream: IO[str]) -> None:
+        for raw in stream:
+            lines.put(raw.rstrip("\n"))
+        lines.put(None)
+
+    demo.reader = threading.Thread(target=read, args=(popen.stdout,), daemon=True)
+    demo.reader.start()
     while len(demo.sites) < 3:
-        if time.monotonic() - t0 > timeout or popen.poll() is not None:
+        remaining = timeout - (time.monotonic() - t0)
+        try:
+            line = lines.get(timeout=max(0.1, min(1.0, remaining)))
+        except queue.Empty:
+            line = ""
+        if line is None or remaining <= 0:
             demo.stop()
             raise AssertionError(
                 f"demo not ready (rc={popen.returncode}); stdout: {demo.lines}; stderr:\n"
                 f"{(data.parent / 'demo-stderr.log').read_text()[-4000:]}"
             )
-        r, _, _ = select.select([popen.stdout], [], [], 1.0)
-        if not r:
+        if not line:
             continue
-        line = popen.stdout.readline().rstrip("\n")
         demo.lines.append(line)
         if m := HUB_RE.match(line):
             demo.hub = m.group(1)
