@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import ipaddress
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -21,7 +20,7 @@ from typing import Any
 import httpx
 
 from aiedge.oci.auth import Credentials, RegistryAuth
-from aiedge.oci.digest import CHUNK, check_digest, sha256_bytes
+from aiedge.oci.digest import CHUNK, check_digest, sha256_bytes, sha256_file
 from aiedge.oci.errors import DigestMismatch, RegistryError
 from aiedge.oci.image import DOCKER_MANIFEST_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
 
@@ -45,16 +44,6 @@ def is_loopback(registry: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _hash_file(path: Path) -> tuple[Any, int]:
-    h = hashlib.sha256()
-    size = 0
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-    return h, size
 
 
 def _file_size(path: Path) -> int:
@@ -384,8 +373,8 @@ class RegistryClient:
                 if failures > self.retries:
                     raise RegistryError(f"{self.registry}: download of {digest[:19]} failed: {e}") from e
                 await asyncio.sleep(min(0.2 * 2**failures, 5.0))
-        h, _ = await asyncio.to_thread(_hash_file, partial)
-        if "sha256:" + h.hexdigest() != digest:
+        got, _ = await asyncio.to_thread(sha256_file, partial)
+        if got != digest:
             partial.unlink(missing_ok=True)
             raise DigestMismatch(
                 f"{self.registry}/{repository}: blob {digest[:19]} arrived with another digest"
