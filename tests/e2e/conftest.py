@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -103,3 +104,60 @@ def demo_factory(tmp_path: Path) -> Iterator[list[Demo]]:
     yield demos
     for d in demos:
         d.stop()
+
+
+@dataclass
+class DemoSource:
+    """The demo model, its test data and a GitOps repo whose App points at ``repository``."""
+
+    model: Path
+    test_data: Path
+    gitops: Path
+    registry: str
+    repository: str
+
+
+def demo_source(tmp_path: Path, registry: str, namespace: str) -> DemoSource:
+    from aiedge.build.demo_model import DEMO_MODEL_NAME, demo_test_data, write_demo_model
+    from aiedge.cli.demo_gitops import prepare_gitops
+
+    model = write_demo_model(tmp_path / "model")
+    test_data = tmp_path / "test-data.json"
+    test_data.write_text(json.dumps(demo_test_data()))
+    repository = f"{registry}/{namespace}/{DEMO_MODEL_NAME}"
+    gitops = prepare_gitops(
+        tmp_path / "gitops", model_name=DEMO_MODEL_NAME, repository=repository, test_data=test_data
+    )
+    return DemoSource(model, test_data, gitops, registry, repository)
+
+
+def build_demo(src: DemoSource, tag: str) -> str:
+    """`aiedge build --gitops` of the demo model, as a user runs it; returns the pushed digest."""
+    from aiedge.build.demo_model import DEMO_MODEL_NAME
+    from aiedge.cli.demo_gitops import APP_NAME
+
+    out = subprocess.run(
+        aiedge_cmd(
+            "build",
+            str(src.model),
+            "--name",
+            DEMO_MODEL_NAME,
+            "--image",
+            f"{src.repository}:{tag}",
+            "--test-data",
+            str(src.test_data),
+            "--gitops",
+            str(src.gitops),
+            "--app",
+            APP_NAME,
+            "--json",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["image"] == f"{src.repository}@{result['digest']}"
+    return str(result["digest"])

@@ -7,44 +7,14 @@ serves again from what it kept on disk.
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import httpx
 
-from aiedge.build.demo_model import DEMO_MODEL_NAME, demo_test_data, write_demo_model
-from aiedge.cli.demo_gitops import APP_NAME, prepare_gitops
+from aiedge.build.demo_model import DEMO_MODEL_NAME
+from tests.e2e.conftest import build_demo, demo_source
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
-
-
-def _build(model: Path, registry: str, test_data: Path, gitops: Path, tag: str) -> str:
-    out = subprocess.run(
-        aiedge_cmd(
-            "build",
-            str(model),
-            "--name",
-            DEMO_MODEL_NAME,
-            "--image",
-            f"{registry}/e2e/{DEMO_MODEL_NAME}:{tag}",
-            "--test-data",
-            str(test_data),
-            "--gitops",
-            str(gitops),
-            "--app",
-            APP_NAME,
-            "--json",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["image"] == f"{registry}/e2e/{DEMO_MODEL_NAME}@{result['digest']}"
-    return str(result["digest"])
 
 
 def _site_digests(hub: str) -> dict[str, str | None]:
@@ -66,16 +36,9 @@ def _predict(url: str) -> list[float]:
 
 
 def test_new_digest_reaches_sites_and_sites_survive_the_hub(tmp_path: Path, registry: str) -> None:
-    model = write_demo_model(tmp_path / "model")
-    test_data = tmp_path / "test-data.json"
-    test_data.write_text(json.dumps(demo_test_data()))
-    gitops = prepare_gitops(
-        tmp_path / "gitops",
-        model_name=DEMO_MODEL_NAME,
-        repository=f"{registry}/e2e/{DEMO_MODEL_NAME}",
-        test_data=test_data,
-    )
-    first = _build(model, registry, test_data, gitops, "v1")
+    src = demo_source(tmp_path, registry, "e2e")
+    model, gitops = src.model, src.gitops
+    first = build_demo(src, "v1")
 
     hub_port = free_port()
     hub_url = f"http://127.0.0.1:{hub_port}"
@@ -128,7 +91,7 @@ def test_new_digest_reaches_sites_and_sites_survive_the_hub(tmp_path: Path, regi
         # a new image: same answers, one more file, so a new digest, committed by the build
         shutil.copy(model / "model.onnx", tmp_path / "model.onnx.bak")
         (model / "NOTES.txt").write_text("second build\n")
-        second = _build(model, registry, test_data, gitops, "v2")
+        second = build_demo(src, "v2")
         assert second != first
         wait_until(
             lambda: {_site_digests(hub_url).get(s) for s in site_urls} == {second},

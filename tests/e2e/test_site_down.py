@@ -15,8 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from aiedge.build.demo_model import DEMO_MODEL_NAME, demo_test_data, write_demo_model
-from aiedge.cli.demo_gitops import APP_NAME, prepare_gitops
+from tests.e2e.conftest import build_demo, demo_source
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 from tests.telemetry.appserver import serve_app
 
@@ -35,35 +34,9 @@ def test_a_killed_site_turns_unknown_and_fires_an_alert(tmp_path: Path, registry
         received.append(await request.json())
         return Response(status_code=200)
 
-    model = write_demo_model(tmp_path / "model")
-    test_data = tmp_path / "t.json"
-    test_data.write_text(json.dumps(demo_test_data()))
-    gitops = prepare_gitops(
-        tmp_path / "gitops",
-        model_name=DEMO_MODEL_NAME,
-        repository=f"{registry}/down/{DEMO_MODEL_NAME}",
-        test_data=test_data,
-    )
-    build = subprocess.run(
-        aiedge_cmd(
-            "build",
-            str(model),
-            "--name",
-            DEMO_MODEL_NAME,
-            "--image",
-            f"{registry}/down/{DEMO_MODEL_NAME}:1",
-            "--test-data",
-            str(test_data),
-            "--gitops",
-            str(gitops),
-            "--app",
-            APP_NAME,
-        ),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert build.returncode == 0, build.stderr
+    src = demo_source(tmp_path, registry, "down")
+    gitops = src.gitops
+    build_demo(src, "1")
 
     with serve_app(Starlette(routes=[Route("/hook", hook, methods=["POST"])])) as hook_base:
         port = free_port()
