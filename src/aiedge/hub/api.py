@@ -20,6 +20,7 @@ from aiedge.hub.clock import Clock
 from aiedge.hub.enrolment import authorize, enroll
 from aiedge.hub.errors import EnrolmentRefused, Forbidden, HubError, NoRevision, NotAuthenticated
 from aiedge.hub.fleet import Fleet
+from aiedge.hub.reports import ReportWriter
 from aiedge.hub.settings import HubSettings
 from aiedge.hub.store import Store
 from aiedge.hub.summary import site_summary
@@ -63,6 +64,7 @@ async def _body(request: Request) -> bytes:
 
 def build_app(settings: HubSettings, fleet: Fleet, store: Store, clock: Clock) -> Starlette:
     """The Starlette app over one fleet and one store."""
+    writer = ReportWriter(store)
 
     async def check_site(request: Request, site: str) -> None:
         if not settings.insecure_no_auth:
@@ -98,7 +100,7 @@ def build_app(settings: HubSettings, fleet: Fleet, store: Store, clock: Clock) -
         if report.site != site:
             raise BadRequest(f"site: the report is for {report.site!r} but was posted to {site!r}")
         fleet.desired(site)  # 404 for a site the repo doesn't define
-        await asyncio.to_thread(store.save_report, report, clock())
+        await writer.save(report, clock())
         return Response(status_code=204)
 
     def summaries(reports: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:

@@ -181,14 +181,18 @@ class Observability:
         cur = self.fleet.current
         if cur is None:
             return []
-        reports = await asyncio.to_thread(self.store.reports)
-        now = self.clock()
-        return [
-            site_summary(
-                n, s.metadata.labels, cur.desired(n)[0], reports.get(n), now, self.settings.stale_after
-            )
-            for n, s in cur.repo.sites.items()
-        ]
+
+        def build() -> list[SiteSummary]:  # off the event loop: thousands of sites
+            reports = self.store.reports()
+            now = self.clock()
+            return [
+                site_summary(
+                    n, s.metadata.labels, cur.desired(n)[0], reports.get(n), now, self.settings.stale_after
+                )
+                for n, s in cur.repo.sites.items()
+            ]
+
+        return await asyncio.to_thread(build)
 
     async def window_totals(self, seconds: float) -> dict[tuple[str, str], Totals]:
         since = _minute(self.clock()) - max(1, int(seconds // 60)) + 1

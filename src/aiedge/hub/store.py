@@ -8,6 +8,7 @@ Every method is blocking; async callers go through ``asyncio.to_thread``.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -25,6 +26,8 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from aiedge.contracts import StatusReport
@@ -135,15 +138,47 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # each site's last report as read, parsed once: reports() reads all rows but parses only
+        # the ones whose text changed (thousands of sites, most unchanged between two reads)
+        self._parsed: dict[str, tuple[str, StatusReport]] = {}
+        self._parsed_lock = threading.Lock()
 
     def save_report(self, report: StatusReport, seen: datetime) -> None:
-        with Session(self.engine) as s, s.begin():
-            s.merge(SiteReportRow(site=report.site, last_seen=seen, report=report.model_dump_json()))
+        self.save_reports([(report.site, seen, report.model_dump_json())])
+
+    def save_reports(self, rows: list[tuple[str, datetime, str]]) -> None:
+        """Upsert many sites' last reports (site, seen, report JSON) in one transaction."""
+        if not rows:
+            return
+        values = [{"site": site, "last_seen": seen, "report": body} for site, seen, body in rows]
+        stmt = (pg_insert if is_postgres(self.engine) else sqlite_insert)(SiteReportRow)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[SiteReportRow.site],
+            set_={"last_seen": stmt.excluded.last_seen, "report": stmt.excluded.report},
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt, values)
+
+    def _parse(self, site: str, body: str) -> StatusReport:
+        with self._parsed_lock:
+            hit = self._parsed.get(site)
+        if hit is not None and hit[0] == body:
+            return hit[1]
+        report = StatusReport.model_validate_json(body)
+        with self._parsed_lock:
+            self._parsed[site] = (body, report)
+        return report
 
     def reports(self) -> dict[str, tuple[datetime, StatusReport]]:
-        with Session(self.engine) as s:
-            rows = s.scalars(select(SiteReportRow)).all()
-            return {r.site: (_utc(r.last_seen), StatusReport.model_validate_json(r.report)) for r in rows}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(SiteReportRow.site, SiteReportRow.last_seen, SiteReportRow.report)
+            ).all()
+        found = {site: (_utc(seen), self._parse(site, body)) for site, seen, body in rows}
+        with self._parsed_lock:
+            for gone in self._parsed.keys() - found.keys():
+                del self._parsed[gone]
+        return found
 
     def report(self, site: str) -> tuple[datetime, StatusReport] | None:
         with Session(self.engine) as s:
