@@ -54,6 +54,10 @@ def _apps_json(apps: list[DesiredApp]) -> str:
     return orjson.dumps([a.model_dump(mode="json") for a in apps]).decode()
 
 
+def _parse_apps(apps: str) -> list[DesiredApp]:
+    return [DesiredApp.model_validate(a) for a in orjson.loads(apps)]
+
+
 def _digest(apps: list[DesiredApp]) -> str:
     return DesiredState(site="-", revision="-", apps=apps).digest
 
@@ -250,12 +254,16 @@ class Fleet:
 
     # -- serving what is published -------------------------------------------------------------
 
-    def _load(self) -> tuple[Revision | None, int, list[tuple[str, str, str]]] | None:
+    def _load(self) -> tuple[Revision | None, int, list[tuple[str, str, list[DesiredApp]]]] | None:
         """Blocking: what changed in the database since our generation; None when nothing."""
         revision, generation = self.store.fleet_state()
         if generation == self._generation:
             return None
-        rows = self.store.desired_since(self._generation)
+        parsed: dict[str, list[DesiredApp]] = {}  # sites mostly share their apps: parse each once
+        rows = [
+            (site, digest, parsed.get(apps) or parsed.setdefault(apps, _parse_apps(apps)))
+            for site, digest, apps in self.store.desired_since(self._generation)
+        ]
         fresh: Revision | None = None
         if revision is not None and revision != self.revision:
             revision, files, generation = self.store.fleet_files()
@@ -279,7 +287,7 @@ class Fleet:
                 return False
             fresh, generation, rows = loaded
             for site, digest, apps in rows:
-                self._apps[site] = ([DesiredApp.model_validate(a) for a in orjson.loads(apps)], digest)
+                self._apps[site] = (apps, digest)
             if fresh is not None:
                 self.current = fresh
                 log.info("serving revision %s (%s)", fresh.repo.revision, fresh.repo.summary())

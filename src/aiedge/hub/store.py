@@ -12,6 +12,7 @@ import threading
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -98,8 +99,8 @@ def engine_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def is_postgres(engine: Engine) -> bool:
-    return engine.dialect.name == "postgresql"
+def is_postgres(bind: Engine | Connection) -> bool:
+    return bind.dialect.name == "postgresql"
 
 
 def open_engine(url: str) -> Engine:
@@ -270,8 +271,23 @@ class Store:
         """Bump the generation, write the changed rows ``{site: (digest, apps JSON)}`` and tell
         every hub (PostgreSQL NOTIFY, sent at commit)."""
         fleet.generation += 1
-        for site, (digest, apps) in changed.items():
-            s.merge(DesiredRow(site=site, digest=digest, apps=apps, generation=fleet.generation))
+        if changed:  # one upsert for all of them: a new image digest may touch every site
+            stmt = (pg_insert if is_postgres(s.get_bind()) else sqlite_insert)(DesiredRow)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[DesiredRow.site],
+                set_={
+                    "digest": stmt.excluded.digest,
+                    "apps": stmt.excluded.apps,
+                    "generation": stmt.excluded.generation,
+                },
+            )
+            s.execute(
+                stmt,
+                [
+                    {"site": site, "digest": digest, "apps": apps, "generation": fleet.generation}
+                    for site, (digest, apps) in changed.items()
+                ],
+            )
         for site in removed:
             row = s.get(DesiredRow, site)
             if row is not None:
