@@ -155,3 +155,54 @@ def test_webhook_and_sigterm_with_a_pending_long_poll(repo: Path, start_hub: Sta
         with contextlib.suppress(httpx.HTTPError):  # closed: the agent polls again
             pending.result(timeout=30)
     assert "hub stopped" in hub.proc.log()
+
+
+def test_a_fleet_reporting_at_once_loses_no_report(repo: Path, start_hub: StartHub, hub_db: str) -> None:
+    """300 sites post at the same moment (the hub writes them by group commit), twice: every
+    site's newest report is the one kept; one commit changes all 300 desired states at once."""
+    sites = [f"plant-{i:03d}" for i in range(300)]
+    (repo / "sites" / "plants.yaml").write_text(
+        "---\n".join(
+            f"apiVersion: aiedge.io/v1alpha1\nkind: Site\nmetadata:\n  name: {s}\n  labels:\n"
+            "    tier: near-edge\n"
+            for s in sites
+        )
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "300 plants")
+    set_app_image(repo, "housing", REPOSITORY, DIGEST, "build")
+    hub = start_hub(repo, "--insecure-no-auth", db=hub_db)
+    client = httpx.Client(base_url=hub.url, timeout=60)
+    pool = ThreadPoolExecutor(16)
+
+    def desired_all() -> dict[str, httpx.Response]:
+        return dict(
+            zip(sites, pool.map(lambda s: client.get(f"/api/v1/sites/{s}/desired"), sites), strict=True)
+        )
+
+    before = {s: r.headers["x-aiedge-digest"] for s, r in desired_all().items()}
+
+    def post_all(version: str) -> list[int]:
+        def post(site: str) -> int:
+            body = _report(site, DIGEST, observed_revision=f"{version}-{site}")
+            return client.post(f"/api/v1/sites/{site}/status", json=body).status_code
+
+        return list(pool.map(post, sites))
+
+    assert set(post_all("first")) == {204}
+    assert set(post_all("second")) == {204}
+    fleet = {s["name"]: s for s in httpx.get(f"{hub.url}/api/v1/sites", timeout=60).json()}
+    assert {s: fleet[s]["observed_revision"] for s in sites} == {s: f"second-{s}" for s in sites}
+    assert {fleet[s]["status"] for s in sites} == {"healthy"}
+
+    new = "sha256:" + "cd" * 32
+    set_app_image(repo, "housing", REPOSITORY, new, "new digest for all")
+    wait_until(
+        lambda: _desired(hub.url, sites[-1]).json()["apps"][0]["image"].endswith(new),
+        what="the new digest",
+    )
+    after = desired_all()
+    pool.shutdown()
+    client.close()
+    assert all(r.json()["apps"][0]["image"].endswith(new) for r in after.values())
+    assert all(after[s].headers["x-aiedge-digest"] != before[s] for s in sites)
