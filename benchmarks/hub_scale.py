@@ -9,7 +9,12 @@ aiohttp; one httpx process topped out at one core with ~3,000 requests a minute,
 itself, not the hub). The last stdout line is JSON:
 `{"sites": N, "p50_ms": .., "p99_ms": .., "errors": .., "hub_rss_mb": ..}`.
 
-    .venv/bin/python benchmarks/hub_scale.py --sites 10000 --seconds 120
+    .venv/bin/python benchmarks/hub_scale.py --sites 10000 --seconds 90 [--pin] [--timeline]
+
+``--pin`` puts the hub on CPU 0 and the load generators on the other CPUs (on a 2-core machine:
+the hub gets one core, the simulated fleet the other), as if the agents ran elsewhere; without it
+the hub and the generators share every core. ``--timeline`` prints the slow requests second by
+second (to tell a steady queue from stalls).
 
 The hub runs with `--insecure-no-auth` (enrolment of N sites is not what is measured).
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
@@ -77,6 +83,7 @@ class Stats:
     def __init__(self) -> None:
         self.latencies: list[float] = []
         self.by_kind: dict[str, list[float]] = {"desired": [], "status": []}
+        self.loop_lag_ms = 0.0  # the load generator's worst event-loop lag
         self.slow: list[tuple[float, str, float]] = []  # (wall time, kind, ms) of requests over 100 ms
         self.errors = 0
         self.error_kinds: dict[str, int] = {}
@@ -156,6 +163,14 @@ async def _agent(
     await asyncio.gather(poll(), report())
 
 
+async def _watch_lag(stats: Stats, until: float) -> None:
+    """How late this process's own event loop runs (its share of any latency it measures)."""
+    while time.monotonic() < until:
+        t0 = time.monotonic()
+        await asyncio.sleep(0.05)
+        stats.loop_lag_ms = max(stats.loop_lag_ms, (time.monotonic() - t0 - 0.05) * 1000)
+
+
 async def _shard(hub: str, sites: list[str], seconds: float) -> Stats:
     stats = Stats()
     until = time.monotonic() + seconds
@@ -163,7 +178,9 @@ async def _shard(hub: str, sites: list[str], seconds: float) -> Stats:
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
         tasks = [asyncio.create_task(_agent(session, hub, s, stats, until, ramp)) for s in sites]
+        lag = asyncio.create_task(_watch_lag(stats, until))
         await asyncio.wait(tasks, timeout=seconds + 60)
+        lag.cancel()
         for t in tasks:
             t.cancel()
     return stats
@@ -173,6 +190,7 @@ def run_shard(hub: str, sites: list[str], seconds: float) -> Stats:
     """One load-generator process: its share of the simulated sites on uvloop + aiohttp."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    gc.set_threshold(50_000, 50, 1000)  # full collections of 5,000 sites' objects stall the loop
     return uvloop.run(_shard(hub, sites, seconds))
 
 
@@ -192,6 +210,7 @@ def run(hub: str, sites: int, seconds: float, workers: int) -> Stats:
         ):
             total.latencies.extend(part.latencies)
             total.slow.extend(part.slow)
+            total.loop_lag_ms = max(total.loop_lag_ms, part.loop_lag_ms)
             for kind, ms in part.by_kind.items():
                 total.by_kind[kind].extend(ms)
             for kind, n in part.error_kinds.items():
@@ -205,6 +224,12 @@ def main() -> None:
     ap.add_argument("--sites", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--workers", type=int, default=2, help="load-generator processes (default: 2)")
+    ap.add_argument("--timeline", action="store_true", help="print slow requests second by second")
+    ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="hub on CPU 0, load generators on the other CPUs (they don't steal the hub's core)",
+    )
     args = ap.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the hub inherits it
@@ -227,6 +252,11 @@ def main() -> None:
     )
     try:
         wait_ready(f"http://127.0.0.1:{port}/api/v1/health", hub)
+        if args.pin:
+            cpus = sorted(os.sched_getaffinity(0))
+            for task in Path(f"/proc/{hub.pid}/task").iterdir():  # every thread of the hub
+                os.sched_setaffinity(int(task.name), {cpus[0]})
+            os.sched_setaffinity(0, set(cpus[1:]) or {cpus[0]})  # the generators inherit it
         started = time.time()
         cpu0 = cpu_seconds(hub.pid)
         stats = run(f"http://127.0.0.1:{port}", args.sites, args.seconds, args.workers)
@@ -240,7 +270,8 @@ def main() -> None:
     print(f"{len(lat)} timed requests, errors: {stats.error_kinds or 0}", file=sys.stderr)
     print(
         f"  hub CPU: {cpu:.1f} s in {args.seconds:.0f} s ({cpu / args.seconds * 100:.0f}% of one core); "
-        f"load average at the end: {os.getloadavg()[0]:.1f}",
+        f"load average at the end: {os.getloadavg()[0]:.1f}; "
+        f"load generator's worst event-loop lag {stats.loop_lag_ms:.0f} ms",
         file=sys.stderr,
     )
     for kind, ms in stats.by_kind.items():
@@ -255,6 +286,15 @@ def main() -> None:
         t0 = min(t for t, _, _ in stats.slow) - started
         t1 = max(t for t, _, _ in stats.slow) - started
         print(f"  {len(stats.slow)} requests over 100 ms, between {t0:.0f} s and {t1:.0f} s", file=sys.stderr)
+        if args.timeline:
+            buckets: dict[int, list[float]] = {}
+            for t, _kind, ms in stats.slow:
+                buckets.setdefault(int(t - started), []).append(ms)
+            for sec in sorted(buckets):
+                print(
+                    f"    t={sec:3d}s {len(buckets[sec]):5d} slow, max {max(buckets[sec]):.0f} ms",
+                    file=sys.stderr,
+                )
     print(
         json.dumps(
             {

@@ -54,6 +54,11 @@ def _apps_json(apps: list[DesiredApp]) -> str:
     return orjson.dumps([a.model_dump(mode="json") for a in apps]).decode()
 
 
+def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(value)
+
+
 def _parse_apps(apps: str) -> list[DesiredApp]:
     return [DesiredApp.model_validate(a) for a in orjson.loads(apps)]
 
@@ -111,7 +116,10 @@ class Fleet:
         self._last_read: GitopsRepo | None = None
         self._generation = -1
         self._apps: dict[str, tuple[list[DesiredApp], str]] = {}
-        self._changed = asyncio.Event()
+        # long polls waiting for the next change: futures resolved on a change or by their own
+        # timer (no task, no cancellation, no exception per poll: thousands of sites renew a poll
+        # every 30 s, and exceptions' tracebacks are cycles the collector must chase)
+        self._waiters: set[asyncio.Future[bool]] = set()
         self._sync_wanted = asyncio.Event()
         self._sync_lock = asyncio.Lock()
         self.rollout_sites: set[str] = set()
@@ -294,8 +302,10 @@ class Fleet:
             elif self.current is not None:
                 self.current = Revision(self.current.repo, self.current.loaded_at, self._apps)
             self._generation = generation
-            changed, self._changed = self._changed, asyncio.Event()
-            changed.set()
+            waiters, self._waiters = self._waiters, set()
+            for w in waiters:
+                if not w.done():
+                    w.set_result(True)
             return True
 
     def want_sync(self) -> None:
@@ -348,7 +358,12 @@ class Fleet:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
+            waiter: asyncio.Future[bool] = loop.create_future()
+            timer = loop.call_later(remaining, _resolve, waiter, False)
+            self._waiters.add(waiter)
             try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                return None
+                if not await waiter:
+                    return None
+            finally:
+                timer.cancel()
+                self._waiters.discard(waiter)

