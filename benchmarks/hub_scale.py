@@ -16,7 +16,9 @@ the hub gets one core, the simulated fleet the other), as if the agents ran else
 the hub and the generators share every core. ``--timeline`` prints the slow requests second by
 second (to tell a steady queue from stalls).
 
-The hub runs with `--insecure-no-auth` (enrolment of N sites is not what is measured).
+The hub runs with `--insecure-no-auth` unless ``--auth``: then every simulated site first trades a
+one-time join token for its credential (before the measured run, timed on its own) and sends it on
+every request, as agents do.
 """
 
 from __future__ import annotations
@@ -100,13 +102,20 @@ class Stats:
 
 
 async def _agent(
-    session: aiohttp.ClientSession, hub: str, site: str, stats: Stats, until: float, ramp: float
+    session: aiohttp.ClientSession,
+    hub: str,
+    site: str,
+    credential: str | None,
+    stats: Stats,
+    until: float,
+    ramp: float,
 ) -> None:
     await asyncio.sleep(random.uniform(0, ramp))
     url = f"{hub}/api/v1/sites/{site}/desired"
+    auth = {"authorization": f"Bearer {credential}"} if credential else {}
     try:
         t0 = time.perf_counter()
-        async with session.get(url) as r:
+        async with session.get(url, headers=auth) as r:
             body = await r.read()
             stats.timed("desired", (time.perf_counter() - t0) * 1000)
             if r.status != 200:
@@ -122,7 +131,10 @@ async def _agent(
         while time.monotonic() < until:
             try:
                 async with session.get(
-                    url, params={"after": digest, "wait": "30"}, timeout=aiohttp.ClientTimeout(total=45)
+                    url,
+                    params={"after": digest, "wait": "30"},
+                    headers=auth,
+                    timeout=aiohttp.ClientTimeout(total=45),
                 ) as r:
                     await r.read()
                     if r.status not in (200, 304):
@@ -150,7 +162,7 @@ async def _agent(
                 async with session.post(
                     f"{hub}/api/v1/sites/{site}/status",
                     data=body,
-                    headers={"content-type": "application/json"},
+                    headers={"content-type": "application/json", **auth},
                 ) as r:
                     await r.read()
                     stats.timed("status", (time.perf_counter() - t0) * 1000)
@@ -171,13 +183,16 @@ async def _watch_lag(stats: Stats, until: float) -> None:
         stats.loop_lag_ms = max(stats.loop_lag_ms, (time.monotonic() - t0 - 0.05) * 1000)
 
 
-async def _shard(hub: str, sites: list[str], seconds: float) -> Stats:
+async def _shard(hub: str, sites: list[tuple[str, str | None]], seconds: float) -> Stats:
     stats = Stats()
     until = time.monotonic() + seconds
     ramp = min(30.0, seconds / 3)
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
-        tasks = [asyncio.create_task(_agent(session, hub, s, stats, until, ramp)) for s in sites]
+        tasks = [
+            asyncio.create_task(_agent(session, hub, site, credential, stats, until, ramp))
+            for site, credential in sites
+        ]
         lag = asyncio.create_task(_watch_lag(stats, until))
         await asyncio.wait(tasks, timeout=seconds + 60)
         lag.cancel()
@@ -186,12 +201,41 @@ async def _shard(hub: str, sites: list[str], seconds: float) -> Stats:
     return stats
 
 
-def run_shard(hub: str, sites: list[str], seconds: float) -> Stats:
+def run_shard(hub: str, sites: list[tuple[str, str | None]], seconds: float) -> Stats:
     """One load-generator process: its share of the simulated sites on uvloop + aiohttp."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     gc.set_threshold(50_000, 50, 1000)  # full collections of 5,000 sites' objects stall the loop
     return uvloop.run(_shard(hub, sites, seconds))
+
+
+def join_tokens(data: Path, sites: int) -> dict[str, str]:
+    """A one-time join token per site, written into the running hub's database as
+    `aiedge hub token create --data DATA` does."""
+    from aiedge.hub.enrolment import create_join_token
+    from aiedge.hub.store import Store, open_engine
+
+    store = Store(open_engine(f"sqlite:///{data / 'hub.db'}"))
+    now = datetime.now(UTC)
+    tokens = {f"site-{i:05d}": create_join_token(store, f"site-{i:05d}", now, 3600) for i in range(sites)}
+    store.engine.dispose()
+    return tokens
+
+
+async def enroll_all(hub: str, tokens: dict[str, str]) -> dict[str, str]:
+    """Each site trades its join token for its credential, as an agent does on first start
+    (before the measured run: a fleet enrols once, not every 30 s)."""
+    credentials: dict[str, str] = {}
+    gate = asyncio.Semaphore(32)
+    async with aiohttp.ClientSession() as session:
+
+        async def enroll(site: str, token: str) -> None:
+            async with gate, session.post(f"{hub}/api/v1/enroll", json={"token": token, "site": site}) as r:
+                r.raise_for_status()
+                credentials[site] = (await r.json())["credential"]
+
+        await asyncio.gather(*(enroll(site, token) for site, token in tokens.items()))
+    return credentials
 
 
 def cpu_seconds(pid: int) -> float:
@@ -200,8 +244,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(hub: str, sites: int, seconds: float, workers: int) -> Stats:
-    names = [f"site-{i:05d}" for i in range(sites)]
+def run(hub: str, sites: int, seconds: float, workers: int, credentials: dict[str, str]) -> Stats:
+    names = [(f"site-{i:05d}", credentials.get(f"site-{i:05d}")) for i in range(sites)]
     total = Stats()
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
@@ -224,6 +268,11 @@ def main() -> None:
     ap.add_argument("--sites", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--workers", type=int, default=2, help="load-generator processes (default: 2)")
+    ap.add_argument(
+        "--auth",
+        action="store_true",
+        help="enrol every site with a join token and send its credential (default: --insecure-no-auth)",
+    )
     ap.add_argument("--timeline", action="store_true", help="print slow requests second by second")
     ap.add_argument(
         "--pin",
@@ -246,12 +295,23 @@ def main() -> None:
             str(work / "hub"),
             "--port",
             str(port),
-            "--insecure-no-auth",
+            *([] if args.auth else ["--insecure-no-auth"]),
         ],
         work / "hub.log",
     )
     try:
         wait_ready(f"http://127.0.0.1:{port}/api/v1/health", hub)
+        credentials: dict[str, str] = {}
+        if args.auth:
+            t0 = time.monotonic()
+            tokens = join_tokens(work / "hub", args.sites)
+            t1 = time.monotonic()
+            credentials = uvloop.run(enroll_all(f"http://127.0.0.1:{port}", tokens))
+            print(
+                f"{len(tokens)} join tokens made in {t1 - t0:.1f} s, traded for credentials at "
+                f"POST /api/v1/enroll in {time.monotonic() - t1:.1f} s (32 at a time)",
+                file=sys.stderr,
+            )
         if args.pin:
             cpus = sorted(os.sched_getaffinity(0))
             for task in Path(f"/proc/{hub.pid}/task").iterdir():  # every thread of the hub
@@ -259,7 +319,7 @@ def main() -> None:
             os.sched_setaffinity(0, set(cpus[1:]) or {cpus[0]})  # the generators inherit it
         started = time.time()
         cpu0 = cpu_seconds(hub.pid)
-        stats = run(f"http://127.0.0.1:{port}", args.sites, args.seconds, args.workers)
+        stats = run(f"http://127.0.0.1:{port}", args.sites, args.seconds, args.workers, credentials)
         rss = tree_rss_mb(hub.pid)
         cpu = cpu_seconds(hub.pid) - cpu0
     finally:

@@ -80,6 +80,7 @@ def test_enrolment_on_hub_a_works_on_hub_b(
     credential = r.json()["credential"]
     auth = {"Authorization": f"Bearer {credential}"}
     assert _desired(b.url, "site-b", headers=auth).status_code == 200
+    assert _desired(a.url, "site-b", headers=auth).status_code == 200  # both hubs know it now
     assert _desired(b.url, "site-a", headers=auth).status_code == 403
     # the token is spent for both hubs
     assert httpx.post(f"{b.url}/api/v1/enroll", json={"token": token}).status_code == 403
@@ -90,4 +91,7 @@ def test_enrolment_on_hub_a_works_on_hub_b(
         check=True,
     )
     assert "revoked 1 credential" in revoked.stdout
-    assert _desired(a.url, "site-b", headers=auth).status_code == 401
+    for hub in (a, b):  # both hubs drop the checked credential at their next sync
+        wait_until(
+            lambda h=hub: _desired(h.url, "site-b", headers=auth).status_code == 401, timeout=10, what="401"
+        )

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from aiedge.contracts import EnrollRequest, StatusReport
 from aiedge.gitops import UnknownSite, awaiting_build
 from aiedge.hub.clock import Clock
-from aiedge.hub.enrolment import authorize, enroll
+from aiedge.hub.enrolment import check_owner, credential_owner, enroll
 from aiedge.hub.errors import EnrolmentRefused, Forbidden, HubError, NoRevision, NotAuthenticated
 from aiedge.hub.fleet import Fleet
 from aiedge.hub.reports import ReportWriter
@@ -68,7 +68,7 @@ def build_app(settings: HubSettings, fleet: Fleet, store: Store, clock: Clock) -
 
     async def check_site(request: Request, site: str) -> None:
         if not settings.insecure_no_auth:
-            await asyncio.to_thread(authorize, store, request.headers.get("authorization"), site)
+            check_owner(await credential_owner(store, request.headers.get("authorization")), site)
 
     async def desired(request: Request) -> Response:
         site = request.path_params["site"]

@@ -6,6 +6,7 @@ The request and response bodies are defined here until they move to :mod:`aiedge
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from datetime import datetime, timedelta
@@ -41,12 +42,28 @@ def enroll(store: Store, request: EnrollRequest, now: datetime) -> EnrollRespons
     return EnrollResponse(site=site, credential=credential)
 
 
-def authorize(store: Store, authorization: str | None, site: str) -> None:
-    """Check an ``Authorization`` header against ``site``."""
+def credential_hash(authorization: str | None) -> str:
+    """The hash of the credential in an ``Authorization: Bearer`` header."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise NotAuthenticated("missing credential: send Authorization: Bearer <site credential>")
-    owner = store.site_of_credential(hash_secret(authorization[7:].strip()))
+    return hash_secret(authorization[7:].strip())
+
+
+def check_owner(owner: str | None, site: str) -> None:
+    """``owner`` (the credential's site, None if unknown or revoked) may act for ``site``."""
     if owner is None:
         raise NotAuthenticated("unknown or revoked credential: enrol the site again")
     if owner != site:
         raise Forbidden(f"this credential belongs to site {owner!r}, not {site!r}")
+
+
+async def credential_owner(store: Store, authorization: str | None) -> str:
+    """The site an ``Authorization`` header's credential belongs to; no query (nor thread) for a
+    credential already checked since the last fleet generation, as a site's every request is."""
+    digest = credential_hash(authorization)
+    owner = store.cached_site_of_credential(digest)
+    if owner is None:
+        owner = await asyncio.to_thread(store.site_of_credential, digest)
+    if owner is None:
+        raise NotAuthenticated("unknown or revoked credential: enrol the site again")
+    return owner

@@ -30,8 +30,8 @@ from aiedge.contracts import SiteSummary
 from aiedge.hub import alerts as al
 from aiedge.hub.clock import Clock
 from aiedge.hub.dashboard import dashboard_routes
-from aiedge.hub.enrolment import hash_secret
-from aiedge.hub.errors import Forbidden, HubError, NotAuthenticated
+from aiedge.hub.enrolment import credential_owner
+from aiedge.hub.errors import Forbidden, HubError
 from aiedge.hub.fleet import Fleet
 from aiedge.hub.history import History, Totals, point, totals
 from aiedge.hub.metrics_store import MetricsStore
@@ -204,12 +204,7 @@ class Observability:
     async def write(self, request: Request) -> Response:
         owner: str | None = None
         if not self.settings.insecure_no_auth:
-            header = request.headers.get("authorization") or ""
-            if not header.lower().startswith("bearer "):
-                raise NotAuthenticated("missing credential: send Authorization: Bearer <site credential>")
-            owner = await asyncio.to_thread(self.store.site_of_credential, hash_secret(header[7:].strip()))
-            if owner is None:
-                raise NotAuthenticated("unknown or revoked credential: enrol the site again")
+            owner = await credential_owner(self.store, request.headers.get("authorization"))
 
         async def sink(series: list[Series]) -> None:
             if owner is not None:

@@ -143,6 +143,9 @@ class Store:
         # the ones whose text changed (thousands of sites, most unchanged between two reads)
         self._parsed: dict[str, tuple[str, StatusReport]] = {}
         self._parsed_lock = threading.Lock()
+        # credential hash -> site, of credentials checked since the last generation change
+        self._credentials: dict[str, str] = {}
+        self._credentials_generation = -1
         # built once: a statement built per write leaves its columns and aliases as garbage cycles
         insert_ = pg_insert if is_postgres(engine) else sqlite_insert
         upsert = insert_(SiteReportRow)
@@ -213,15 +216,29 @@ class Store:
             s.add(CredentialRow(credential_hash=credential_hash, site=site, created_at=now))
             return site
 
+    def cached_site_of_credential(self, credential_hash: str) -> str | None:
+        """The site of a credential this process has already checked, without a query; None
+        when not known here (ask :meth:`site_of_credential`). Forgotten whenever the fleet
+        generation moves, which every revocation does."""
+        return self._credentials.get(credential_hash)
+
     def site_of_credential(self, credential_hash: str) -> str | None:
         with Session(self.engine) as s:
             row = s.get(CredentialRow, credential_hash)
-            return None if row is None or row.revoked_at is not None else row.site
+            site = None if row is None or row.revoked_at is not None else row.site
+        if site is not None:
+            self._credentials[credential_hash] = site
+        return site
 
     def revoke_site(self, site: str, now: datetime) -> int:
         """Revoke every credential of ``site`` and expire its unused join tokens; how many
-        credentials were revoked."""
+        credentials were revoked. Bumps the fleet generation (and NOTIFYs on PostgreSQL) so that
+        every hub drops the credentials it had checked at its next sync, within a second."""
         with Session(self.engine) as s, s.begin():
+            fleet = Store.lock_fleet(s)
+            fleet.generation += 1
+            if is_postgres(self.engine):
+                s.execute(text("SELECT pg_notify(:c, :g)"), {"c": NOTIFY_CHANNEL, "g": str(fleet.generation)})
             done = s.execute(
                 update(CredentialRow)
                 .where(CredentialRow.site == site, CredentialRow.revoked_at.is_(None))
@@ -237,10 +254,15 @@ class Store:
     # -- the published fleet state (see aiedge.hub.fleet) -------------------------------------
 
     def fleet_state(self) -> tuple[str | None, int]:
-        """The published revision and generation."""
+        """The published revision and generation (a new generation also empties the cache of
+        checked credentials: it may be a revocation)."""
         with Session(self.engine) as s:
             row = s.get_one(FleetStateRow, 1)
-            return row.revision, row.generation
+            revision, generation = row.revision, row.generation
+        if generation != self._credentials_generation:
+            self._credentials = {}
+            self._credentials_generation = generation
+        return revision, generation
 
     def fleet_files(self) -> tuple[str | None, bytes | None, int]:
         with Session(self.engine) as s:
