@@ -1,12 +1,14 @@
 """The image cache against the real registry: fetch, verify, unpack, find the model folder;
 blobs shared between apps; a download cut mid-blob resumes from the byte it had (Range); a
 cached blob that rotted is found and fetched again; an image without the model label is refused.
-A cutting TCP proxy (a fake network, not a patch) sits between the cache and the registry."""
+A cutting TCP proxy (a fake network, not a patch) sits between the cache and the registry; with the
+agent's bandwidth limit the cut download still resumes, and takes at least its size / rate."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from aiedge.agent.cache import ImageCache
 from aiedge.agent.errors import FetchFailed, ImageInvalid
 from aiedge.agent.registries import RegistryPool
 from aiedge.contracts import DesiredApp
+from aiedge.oci.bandwidth import TokenBucket
 from tests.agent.images import push_model_image
 
 
@@ -131,6 +134,36 @@ def test_fetch_unpack_share_and_resume(tmp_path: Path, registry: str, big_image:
             assert other.parent.parent.parent.name == "b"
             assert len(proxy.requests) == before
             assert not list((tmp_path / "blobs").glob("*.partial"))
+
+    _run(scenario)
+
+
+def test_resume_under_the_agents_bandwidth_limit(tmp_path: Path, registry: str, big_image: str) -> None:
+    """One bucket for the pool (as ``--max-bandwidth`` makes it): the cut blob resumes with Range,
+    and everything downloaded, before and after the cut, took at least its size / rate."""
+    rate = 2 << 20
+
+    async def scenario() -> None:
+        limiter = TokenBucket(rate)
+        async with (
+            CuttingProxy(registry, cut_after=(5 << 20) // 2) as proxy,
+            RegistryPool(limiter=limiter) as pool,
+        ):
+            cache = ImageCache(tmp_path / "blobs", tmp_path / "apps", pool)
+            started = time.monotonic()
+            model_dir = await cache.ensure(_app("a", _via(proxy, big_image)))
+            elapsed = time.monotonic() - started
+            assert proxy.cuts == 1
+            assert any(
+                line.lower().startswith("range:") and not line.endswith("bytes=0-")
+                for r in proxy.requests
+                for line in r.splitlines()
+            ), "\n\n".join(proxy.requests)
+            manifest = (tmp_path / "blobs" / big_image.split(":")[-1]).stat().st_size
+            downloaded = sum(p.stat().st_size for p in (tmp_path / "blobs").iterdir()) - manifest
+            assert downloaded > 4 << 20
+            assert elapsed >= downloaded / rate
+            assert (model_dir / "NOTES.bin").stat().st_size == 4 << 20
 
     _run(scenario)
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support import aiedge_cmd
 
-COMMANDS = ["serve", "build", "validate", "hub", "agent", "status", "demo"]
+COMMANDS = ["serve", "build", "validate", "hub", "agent", "agent install", "base build", "status", "demo"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -18,7 +18,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(command: str) -> None:
-    r = _run(command, "--help")
+    r = _run(*command.split(), "--help")
     assert r.returncode == 0, r.stderr
     assert "Usage" in r.stdout
 

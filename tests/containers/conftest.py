@@ -1,65 +1,62 @@
-"""Fixtures of the container tests: podman with a private storage, the base image (built once
-per session, or taken from ``AIEDGE_TEST_BASE_LAYOUT``), the housing model stacked on it.
+"""Fixtures of the container tests: podman with a private storage, the base images (built once
+per pytest run for every worker, or the full one taken from ``AIEDGE_TEST_BASE_LAYOUT``), the
+housing model stacked on the full one.
 
-Tests that need debootstrap or podman are marked ``containers``; they skip when the tools or root
-are missing.
+They are part of the suite: without root, debootstrap, podman or runc they fail and say what to
+install (``./dev test`` installs them).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from aiedge.containers.base import BaseSpec, build_base
 from aiedge.containers.engine import Podman
 from aiedge.containers.layout import LayoutImage
-from tests.containers.images import stack_model
+from tests.containers.images import require_tools, run_dir, shared_base, stack_model
 
 HOUSING = "tensorflow-housing"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "containers: needs root, debootstrap and podman (builds or runs images)"
-    )
-
-
-def needs_tools(*tools: str) -> None:
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing or os.geteuid() != 0:
-        pytest.skip(f"needs root and {', '.join(tools)} (missing: {', '.join(missing) or 'root'})")
+@pytest.fixture(scope="session")
+def shared_images(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+    return run_dir(tmp_path_factory, pytestconfig)
 
 
 @pytest.fixture(scope="session")
-def base_cache() -> Path:
-    """The download cache of base builds (Debian packages, wheels), kept between runs."""
-    return Path.home() / ".cache" / "aiedge" / "base"
-
-
-@pytest.fixture(scope="session")
-def base_layout(tmp_path_factory: pytest.TempPathFactory, base_cache: Path) -> Path:
+def base_layout(shared_images: Path) -> Path:
     """The full base image (with the ML runtimes), as an OCI layout folder."""
-    if given := os.environ.get("AIEDGE_TEST_BASE_LAYOUT"):
-        return Path(given)
-    needs_tools("debootstrap")
-    out = tmp_path_factory.mktemp("base") / "layout"
-    build_base(BaseSpec(out=out, cache=base_cache))
-    return out
+    return shared_base(shared_images, runtimes=True)
 
 
 @pytest.fixture(scope="session")
-def podman(tmp_path_factory: pytest.TempPathFactory) -> Podman:
-    needs_tools("podman", "runc")
-    data = tmp_path_factory.mktemp("podman")
-    return Podman.setup(data, storage=data / "storage")
+def slim_base_layout(shared_images: Path) -> Path:
+    """The slim base image (aiedge without the ML runtimes), as an OCI layout folder."""
+    return shared_base(shared_images, runtimes=False)
+
+
+@pytest.fixture(scope="session")
+def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
+    """Podman with a private storage, removed at the end. The storage sits in a short folder of its
+    own: podman refuses a run root longer than 50 characters, and xdist's temp folders are longer."""
+    require_tools("podman", "runc")
+    storage = Path(tempfile.mkdtemp(prefix="aiedge-podman-", dir="/tmp"))
+    engine = Podman.setup(tmp_path_factory.mktemp("podman"), storage=storage)
+    yield engine
+    # containers first (every test removes its own; this is the safety net), then the images
+    for args in (("rm", "--all", "--force"), ("rmi", "--all", "--force")):
+        subprocess.run(engine.argv(*args), env=engine.env, capture_output=True, check=False)
+    shutil.rmtree(storage, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def housing_image(shared: Path, base_layout: Path, tmp_path_factory: pytest.TempPathFactory) -> LayoutImage:
     model = shared / "seed-models" / "tensorflow-housing" / "tf2model"
     if not model.is_dir():
-        pytest.skip(f"{model} is missing")
+        pytest.fail(f"{model} is missing", pytrace=False)
     return stack_model(base_layout, model, HOUSING, tmp_path_factory.mktemp("housing") / "layout")

@@ -2,7 +2,8 @@
 aiedge as user 1000 under podman.
 
 The reproducibility test builds the slim variant (no ONNX Runtime, OpenVINO, LightGBM, sklearn)
-twice, to keep it to a few minutes; the full image differs only in the wheels installed.
+a second time and compares it with the run's shared slim build; the full image differs only in
+the wheels installed.
 """
 
 from __future__ import annotations
@@ -12,32 +13,23 @@ from pathlib import Path
 
 import pytest
 
-from aiedge.containers.base import BaseSpec, build_base, build_wheel, find_source
+from aiedge.containers.base import build_base
 from aiedge.containers.engine import Podman
 from aiedge.containers.layout import read_layout
-from tests.containers.conftest import needs_tools
-
-pytestmark = pytest.mark.containers
+from tests.containers.images import base_spec, shared_wheel
 
 
 @pytest.mark.timeout(1800)
-def test_two_builds_agree(tmp_path: Path, base_cache: Path) -> None:
-    needs_tools("debootstrap")
-    # one wheel for both: the source tree is the input, and it may change while the test runs
-    wheel = build_wheel(find_source(), tmp_path / "wheel")
-    spec = BaseSpec(
-        out=tmp_path / "one", wheel=wheel, with_runtimes=False, created=1700000000, cache=base_cache
-    )
-    one = build_base(spec)
-    two = build_base(BaseSpec(**{**spec.__dict__, "out": tmp_path / "two"}))
-    assert one.image.digest == two.image.digest
-    assert one.size == two.size
-    print(f"slim base: {one.size / 1e6:.0f} MB, builds took {one.seconds:.0f}s and {two.seconds:.0f}s")
+def test_two_builds_agree(slim_base_layout: Path, shared_images: Path, tmp_path: Path) -> None:
+    first, _ = read_layout(slim_base_layout)
+    again = build_base(base_spec(tmp_path / "again", shared_wheel(shared_images), runtimes=False))
+    assert again.image.digest == first.digest
+    print(f"slim base: {again.size / 1e6:.0f} MB, rebuilt in {again.seconds:.0f}s")
 
 
 @pytest.mark.timeout(1800)
-def test_runs_aiedge_as_user_1000(base_layout: Path, podman: Podman) -> None:
-    image, _ = read_layout(base_layout)
+def test_runs_aiedge_as_user_1000(slim_base_layout: Path, podman: Podman) -> None:
+    image, _ = read_layout(slim_base_layout)
     image_id = asyncio.run(podman.arun("pull", "--quiet", image.transport_ref)).strip()
     out = podman.run("run", "--rm", "--network", "none", image_id, "--version")
     assert out.strip().startswith("aiedge ")

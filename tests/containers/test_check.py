@@ -13,8 +13,6 @@ from aiedge.containers.layout import LayoutImage
 from aiedge.contracts import SmokeTest
 from tests.containers.conftest import HOUSING
 
-pytestmark = pytest.mark.containers
-
 SMOKE = SmokeTest(
     path=f"/v1/models/{HOUSING}/versions/1:predict",
     request={"instances": [[1, 2, 3, 4, 5, 6, 7, 8]]},

@@ -43,7 +43,7 @@ def test_linked_layout_reads_the_cache(tmp_path: Path) -> None:
     linked = link_layout(tmp_path / "linked", cache_layout / "blobs" / "sha256", image.digest, tag="y")
     assert read_layout(linked.path, "y")[1] == manifest
     if shutil.which("skopeo") is None:
-        pytest.skip("skopeo is not installed")
+        pytest.fail("skopeo is not installed: ./dev test installs it (apt-get install skopeo)", pytrace=False)
     out = subprocess.run(
         ["skopeo", "inspect", linked.transport_ref], capture_output=True, text=True, check=True
     )

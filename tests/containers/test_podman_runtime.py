@@ -26,8 +26,6 @@ from tests.containers.images import stack_model
 from tests.containers.test_check import SMOKE
 from tests.support import free_port
 
-pytestmark = pytest.mark.containers
-
 
 @pytest.mark.timeout(1800)
 def test_deploy_gate_and_rollback(

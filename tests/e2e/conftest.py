@@ -51,8 +51,9 @@ class Demo:
         return self.popen.returncode
 
 
-def start_demo(data: Path, *args: str, timeout: float = 240.0) -> Demo:
-    """Start `aiedge demo --data DATA ARGS...` and read stdout until the hub and 3 sites are ready."""
+def start_demo(data: Path, *args: str, timeout: float = 240.0, env: dict[str, str] | None = None) -> Demo:
+    """Start `aiedge demo --data DATA ARGS...` (with ``env`` added to ours) and read stdout until the
+    hub and 3 sites are ready."""
     log = (data.parent / "demo-stderr.log").open("w")
     popen = subprocess.Popen(
         aiedge_cmd("demo", "--data", str(data), *args),
@@ -60,6 +61,7 @@ def start_demo(data: Path, *args: str, timeout: float = 240.0) -> Demo:
         stderr=log,
         text=True,
         start_new_session=True,
+        env={**os.environ, **(env or {})},
     )
     demo = Demo(popen, data, log=log)
     t0 = time.monotonic()

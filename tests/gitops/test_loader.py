@@ -92,5 +92,6 @@ def test_other_api_versions_and_kinds_are_ignored_but_our_unknown_kind_is_not() 
     assert getattr(repo, "apps", {}).keys() == {"housing"}
     files["wrong.yaml"] = "apiVersion: aiedge.io/v1alpha1\nkind: Rollout\nmetadata: {name: r}\n"
     assert _problems(files) == [
-        "wrong.yaml:2:7: kind: unknown kind 'Rollout', expected one of ['App', 'Placement', 'Site']"
+        "wrong.yaml:2:7: kind: unknown kind 'Rollout', "
+        "expected one of ['App', 'Placement', 'Site', 'SiteSecret']"
     ]

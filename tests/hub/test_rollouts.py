@@ -2,13 +2,19 @@
 and post status reports as a real agent does): a new digest reaches wave 1 only, the next wave
 starts once wave 1 has been healthy on it for soakSeconds, the rollout completes; a site failing its
 smoke test on the next digest stops that rollout and goes back to the previous digest, the sites
-not reached never see it. Also the Placement's rollout validation. Runs on SQLite and PostgreSQL."""
+not reached never see it. `GET /api/v1/rollouts` and `aiedge status` (table, ``--rollouts --json``)
+show each app's rollout: target digest, wave, sites done/failed/updating/pending, soaking until T,
+stopped when a site refuses the digest (its signature here). Also the Placement's rollout
+validation. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +24,7 @@ import pytest
 from aiedge.gitops import RepoInvalid, load_repo, read_directory, set_app_image
 from tests.gitops.conftest import git
 from tests.hub.conftest import StartHub
-from tests.support import wait_until
+from tests.support import aiedge_cmd, wait_until
 
 REPOSITORY = "127.0.0.1:5000/aiedge/tensorflow-housing"
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
@@ -31,10 +37,11 @@ ROLLOUT = """  rollout:
 
 class FakeAgent:
     """One site: long-polls its desired state and reports, as the real agent, what it serves:
-    a digest in ``broken`` fails its smoke test, so the previous one keeps serving."""
+    a digest in ``broken`` is refused (``refusal``: its smoke test fails, or its signature), so the
+    previous one keeps serving."""
 
-    def __init__(self, hub: str, site: str, broken: set[str]) -> None:
-        self.hub, self.site, self.broken = hub, site, broken
+    def __init__(self, hub: str, site: str, broken: set[str], refusal: str = "SmokeTestFailed") -> None:
+        self.hub, self.site, self.broken, self.refusal = hub, site, broken, refusal
         self.seen: list[str] = []  # image digests received, in order
         self.serving: str | None = None
         self.message = "Ready: serving"
@@ -44,7 +51,7 @@ class FakeAgent:
         self._thread.start()
 
     def _report(self, http: httpx.Client) -> None:
-        health = "degraded" if self.message.startswith("SmokeTestFailed") else "healthy"
+        health = "healthy" if self.message.startswith("Ready") else "degraded"
         apps = [{"name": "housing", "digest": self.serving, "health": health, "message": self.message}]
         body: dict[str, Any] = {
             "site": self.site,
@@ -66,7 +73,7 @@ class FakeAgent:
                             digest = app["image"].split("@", 1)[1]
                             self.seen.append(digest)
                             if digest in self.broken:
-                                self.message = f"SmokeTestFailed: {digest} answered wrong"
+                                self.message = f"{self.refusal}: {digest} refused"
                             else:
                                 self.serving, self.message = digest, "Ready: serving"
                     self._report(http)
@@ -82,8 +89,10 @@ class FakeAgent:
 def agents() -> Iterator[Callable[..., FakeAgent]]:
     made: list[FakeAgent] = []
 
-    def make(hub: str, site: str, broken: set[str] | None = None) -> FakeAgent:
-        made.append(FakeAgent(hub, site, broken or set()))
+    def make(
+        hub: str, site: str, broken: set[str] | None = None, refusal: str = "SmokeTestFailed"
+    ) -> FakeAgent:
+        made.append(FakeAgent(hub, site, broken or set(), refusal))
         return made[-1]
 
     yield make
@@ -139,6 +148,66 @@ def test_waves_soak_then_a_failure_rolls_back(
     assert D3 not in fleet["site-b"].seen and D3 not in fleet["site-c"].seen
     head = git(repo, "rev-parse", "HEAD")
     assert httpx.get(f"{hub.url}/api/v1/health").json()["revision"] == f"main@sha1:{head}"
+
+
+def _status(hub: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        aiedge_cmd("status", "--hub", hub, *args),
+        capture_output=True, text=True, timeout=60, check=False, env={**os.environ, "COLUMNS": "250"},
+    )  # fmt: skip
+
+
+def test_status_shows_each_apps_rollout(
+    repo: Path, start_hub: StartHub, hub_db: str, agents: Callable[..., FakeAgent]
+) -> None:
+    placement = repo / "placements" / "near-edge.yaml"
+    placement.write_text(placement.read_text() + ROLLOUT.replace("soakSeconds: 0.5", "soakSeconds: 600"))
+    git(repo, "commit", "-qam", "roll out in waves, soak 10 minutes")
+    set_app_image(repo, "housing", REPOSITORY, D1, "build 1")
+    hub = start_hub(repo, "--insecure-no-auth", db=hub_db)
+    fleet = {
+        n: agents(hub.url, n, broken={D3} if n == "site-a" else set(), refusal="SignatureInvalid")
+        for n in ("site-a", "site-b", "site-c")
+    }
+    wait_until(lambda: all(a.serving == D1 for a in fleet.values()), what="everyone on D1")
+    empty = _status(hub.url, "--rollouts")
+    assert empty.returncode == 0 and "no rollouts yet" in empty.stdout, empty.stderr
+
+    # wave 1 (site-a) healthy on D2: soaking for 600 s, the other two sites not reached yet
+    set_app_image(repo, "housing", REPOSITORY, D2, "build 2")
+    wait_until(lambda: _rollouts(hub.url)[0]["phase"] == "soaking", what="wave 1 soaking")
+    (soaking,) = _rollouts(hub.url)
+    assert (soaking["state"], soaking["wave"], soaking["total_waves"]) == ("progressing", 1, 2)
+    assert soaking["counts"] == {"done": 0, "failed": 0, "updating": 1, "pending": 2}
+    since = datetime.fromisoformat(soaking["sites"]["site-a"]["since"])
+    assert datetime.fromisoformat(soaking["soak_until"]) == since + timedelta(seconds=600)
+    as_json = _status(hub.url, "--rollouts", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    (shown,) = json.loads(as_json.stdout)
+    assert (shown["app"], shown["to_digest"], shown["phase"]) == ("housing", D2, "soaking")
+    table = _status(hub.url)
+    assert table.returncode == 0, table.stderr
+    assert "site-a" in table.stdout  # the sites table is still there, the rollouts below it
+    row = next(line for line in table.stdout.splitlines() if "housing" in line and "near-edge" in line)
+    assert D2[:19] in row and "1/2" in row and "0 done, 0 failed, 1 updating, 2 pending" in row
+    assert "soaking until " + since.astimezone(UTC).strftime("%Y-%m-%d") in row and "s left)" in row
+
+    # D3 is refused by site-a (its signature): the D2 rollout is superseded, D3's stops at wave 1
+    set_app_image(repo, "housing", REPOSITORY, D3, "build 3")
+    wait_until(lambda: _rollouts(hub.url)[0]["phase"] == "stopped", what="the D3 rollout to stop")
+    stopped = _rollouts(hub.url)[0]
+    assert stopped["counts"] == {"done": 0, "failed": 1, "updating": 0, "pending": 2}
+    assert stopped["sites"]["site-a"]["message"].startswith("SignatureInvalid: ")
+    assert stopped["soak_until"] is None and stopped["from_digest"] == D1
+    wait_until(lambda: fleet["site-a"].seen[-1] == D1, what="site-a back on D1")
+    (shown,) = json.loads(_status(hub.url, "--rollouts", "--json").stdout)  # superseded D2 left out
+    assert (shown["to_digest"], shown["phase"]) == (D3, "stopped")
+    only = _status(hub.url, "--rollouts")
+    assert only.returncode == 0 and "site-b" not in only.stdout, only.stderr
+    assert f"stopped: 1 failed (max 0); failed sites back on {D1[:19]}" in only.stdout
+    assert "site-a: SignatureInvalid: " in only.stdout
+    refused = _status(hub.url, "site-a", "--rollouts")
+    assert refused.returncode == 1 and "leave out SITE" in refused.stderr
 
 
 @pytest.mark.parametrize(

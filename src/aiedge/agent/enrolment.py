@@ -26,7 +26,13 @@ JOIN_PREFIX = "aiedge-join-"
 
 
 async def site_credential(
-    client: httpx.AsyncClient, hub: str, site: str, token: str | None, file: Path, stop: asyncio.Event
+    client: httpx.AsyncClient,
+    hub: str,
+    site: str,
+    token: str | None,
+    file: Path,
+    stop: asyncio.Event,
+    age_recipient: str | None = None,
 ) -> str | None:
     """The credential to send as ``Authorization: Bearer`` (None: the hub runs without auth)."""
     stored = await asyncio.to_thread(_read_secret, file)
@@ -39,7 +45,7 @@ async def site_credential(
     backoff = Backoff(minimum=1.0, maximum=30.0)
     while not stop.is_set():
         try:
-            credential = await _enroll(client, hub, site, token)
+            credential = await _enroll(client, hub, site, token, age_recipient)
         except httpx.TransportError as e:
             delay = backoff.next_delay()
             log.warning(
@@ -54,8 +60,12 @@ async def site_credential(
     return None
 
 
-async def _enroll(client: httpx.AsyncClient, hub: str, site: str, token: str) -> str:
-    body = EnrollRequest(token=token, site=site).model_dump_json()
+async def _enroll(
+    client: httpx.AsyncClient, hub: str, site: str, token: str, age_recipient: str | None
+) -> str:
+    body = EnrollRequest(token=token, site=site, age_recipient=age_recipient).model_dump_json(
+        exclude_none=True
+    )
     r = await client.post(
         f"{hub.rstrip('/')}/api/v1/enroll",
         content=body,

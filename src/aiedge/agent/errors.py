@@ -71,3 +71,19 @@ class Unauthorized(Stalled):
     """The hub refused the agent's token."""
 
     reason = "Unauthorized"
+
+
+class SignatureInvalid(Stalled):
+    """The image is not signed by a key the agent trusts (``--verify-key``): nothing of it is
+    fetched or served. Needs a human (sign it, or trust its key); unlike other stalls it is checked
+    again with backoff, since pushing the missing signature does not change the desired state."""
+
+    reason = "SignatureInvalid"
+
+
+class SecretDecryptFailed(Stalled):
+    """An app secret does not decrypt with the site's age identity (encrypted to another
+    recipient, or damaged): the new version is not started, the old one keeps serving, until the
+    secret is encrypted again to this site's recipient."""
+
+    reason = "SecretDecryptFailed"

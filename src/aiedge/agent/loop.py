@@ -30,11 +30,14 @@ from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.registries import RegistryPool
 from aiedge.agent.runtimes.base import Runtime
 from aiedge.agent.runtimes.process import ProcessRuntime
+from aiedge.agent.secrets import SiteIdentity, load_identity
 from aiedge.agent.settings import AgentSettings
+from aiedge.agent.signatures import SignatureGate, read_keys
 from aiedge.agent.state import load_state, save_state
 from aiedge.agent.status import build_report
 from aiedge.agent.telemetry import Target, Telemetry
 from aiedge.contracts import DesiredState
+from aiedge.oci.bandwidth import TokenBucket, format_rate
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +51,12 @@ class Agent:
         registries: RegistryPool,
         runtime: Runtime | None = None,
         credential: str | None = None,
+        signatures: SignatureGate | None = None,
+        identity: SiteIdentity | None = None,
     ) -> None:
         self.settings = settings
+        self.identity = identity
+        self.signatures = signatures
         self.credential = credential
         self.hub = hub
         self.http = http
@@ -80,6 +87,8 @@ class Agent:
             self.http,
             state,
             partial(save_state, self.settings.state_file),
+            signatures=self.signatures,
+            identity=self.identity,
         )
         tasks = [
             asyncio.create_task(self._poll(), name="poll"),
@@ -188,15 +197,33 @@ class Agent:
 
 async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
     """Run the agent until ``stop`` is set; the HTTP clients live exactly as long as this call."""
+    keys = await asyncio.to_thread(read_keys, settings.verify_keys)  # a bad key fails now, not later
+    identity = await asyncio.to_thread(load_identity, settings.age_identity_file)
+    log.info("site %s: age recipient for its secrets: %s", settings.site, identity.recipient)
+    # one bucket for the whole process: the limit is the site's link, not one blob's
+    limiter = TokenBucket(settings.max_bandwidth) if settings.max_bandwidth else None
     async with (
         hub_http_client(settings.ca) as hub_http,
         httpx.AsyncClient(trust_env=False) as local_http,
-        RegistryPool(insecure=True if settings.insecure_registry else None) as registries,
+        RegistryPool(insecure=True if settings.insecure_registry else None, limiter=limiter) as registries,
     ):
         credential = await site_credential(
-            hub_http, settings.hub, settings.site, settings.token, settings.credential_file, stop
+            hub_http,
+            settings.hub,
+            settings.site,
+            settings.token,
+            settings.credential_file,
+            stop,
+            age_recipient=identity.recipient,
         )
         if stop.is_set():
             return
         hub = HubClient(hub_http, settings.hub, settings.site, credential)
-        await Agent(settings, hub, local_http, registries, credential=credential).run(stop)
+        gate = SignatureGate(registries, keys) if keys else None
+        if limiter is not None:
+            log.info("downloads limited to %s", format_rate(limiter.rate))
+        if gate is not None:
+            log.info("images must be signed by %s", ", ".join(name for name, _ in keys))
+        await Agent(
+            settings, hub, local_http, registries, credential=credential, signatures=gate, identity=identity
+        ).run(stop)

@@ -1,5 +1,6 @@
-"""Bringing the site to a desired state, app by app, in ordered steps: fetch + verify + stage
-(:class:`~aiedge.agent.cache.ImageCache`), start, wait ready, smoke-test, switch, record.
+"""Bringing the site to a desired state, app by app, in ordered steps: check the signature (with
+``--verify-key``), fetch + verify + stage (:class:`~aiedge.agent.cache.ImageCache`), start, wait
+ready, smoke-test, switch, record.
 
 A new version starts beside the old one on private ports; only when it is ready and has passed
 its smoke test does the site port switch to it, and the old one is kept warm for rollback. Any
@@ -20,11 +21,21 @@ import httpx
 from aiedge.agent import slot as cond
 from aiedge.agent.backoff import Backoff
 from aiedge.agent.cache import ImageCache
-from aiedge.agent.errors import AgentError, SmokeTestFailed, Stalled, StartFailed, Waiting
+from aiedge.agent.errors import (
+    AgentError,
+    SecretDecryptFailed,
+    SignatureInvalid,
+    SmokeTestFailed,
+    Stalled,
+    StartFailed,
+    Waiting,
+)
 from aiedge.agent.ports import free_port, site_ports
 from aiedge.agent.proxy import SiteProxy
 from aiedge.agent.runtimes.base import Instance, Runtime
+from aiedge.agent.secrets import SiteIdentity, secrets_fingerprint
 from aiedge.agent.settings import AgentSettings
+from aiedge.agent.signatures import SignatureGate
 from aiedge.agent.slot import AppSlot
 from aiedge.agent.state import AgentState, Applied
 from aiedge.contracts import DesiredApp, DesiredState
@@ -44,6 +55,9 @@ class Reconciler:
         http: httpx.AsyncClient,
         state: AgentState,
         save: Callable[[AgentState], None],
+        *,
+        signatures: SignatureGate | None = None,
+        identity: SiteIdentity | None = None,
     ) -> None:
         self.settings = settings
         self.cache = cache
@@ -51,6 +65,8 @@ class Reconciler:
         self.http = http
         self.state = state
         self._save = save
+        self.signatures = signatures
+        self.identity = identity
         self.slots: dict[str, AppSlot] = {}
 
     async def reconcile(self, desired: DesiredState) -> list[str]:
@@ -95,21 +111,30 @@ class Reconciler:
                 return
             await self._repair(slot, applied)
             return
-        if self.state.failed.get(app.name) == app.digest:
+        if self.state.failed.get(app.name) == _attempt(app):
             # stalled: the same digest would fail the same way; wait for a new one
             if applied is not None and (serving is None or serving.app != applied.app):
                 await self._repair(slot, applied)
             return
-        if (left := slot.waiting(app.digest)) > 0:
+        if (left := slot.waiting(_attempt(app))) > 0:
             raise _still_waiting(slot, left)
         try:
             await self._deploy(slot, app)
         except SmokeTestFailed as e:
-            self.state.failed[app.name] = app.digest
+            self.state.failed[app.name] = _attempt(app)
             slot.set(e.reason, f"{app.digest} failed its smoke test: {e}; {_keeps(slot)}")
             raise
+        except SignatureInvalid as e:
+            # stalled, but checked again: the fix (a signature pushed) leaves the desired state as is
+            delay = slot.failed_attempt()
+            if applied is not None and slot.serving() is None:
+                # just restarted: serve what was applied while the new digest is refused
+                with contextlib.suppress(AgentError):
+                    await self._switch(slot, await self._bring_up(applied.app, applied.model_dir))
+            slot.set(e.reason, f"{app.digest}: {e}; checked again in {delay:.0f}s; {_keeps(slot)}")
+            raise
         except Stalled as e:
-            self.state.failed[app.name] = app.digest
+            self.state.failed[app.name] = _attempt(app)
             slot.set(e.reason, f"{app.digest}: {e}; {_keeps(slot)}")
             raise
         except AgentError as e:
@@ -119,11 +144,15 @@ class Reconciler:
 
     async def _deploy(self, slot: AppSlot, app: DesiredApp) -> None:
         log.info("app %s: deploying %s", app.name, app.digest)
+        if self.signatures is not None:
+            slot.set(cond.PROGRESSING, f"verifying the signature of {app.digest}")
+            await self.signatures.check(app)
+        self._secret_env(app)  # an undecryptable secret stops here, before any download
         slot.set(cond.PROGRESSING, f"fetching {app.digest}")
         model_dir = await self.cache.ensure(app)
         slot.set(cond.PROGRESSING, f"starting {app.digest}")
         instance = await self._bring_up(app, model_dir)
-        await self._switch(slot, instance)
+        await self._switch_or_stop(slot, instance)
         self.state.inventory[app.name] = Applied(app=app, model_dir=model_dir)
         self.state.failed.pop(app.name, None)
         await asyncio.to_thread(self._save, self.state)
@@ -142,12 +171,12 @@ class Reconciler:
                 # instant rollback while the applied version restarts
                 await self._route(slot, slot.previous)
                 slot.active, slot.previous = slot.previous, None
-        if (left := slot.waiting(app.digest)) > 0:
+        if (left := slot.waiting(_attempt(app))) > 0:
             raise _still_waiting(slot, left)
         slot.set(cond.PROGRESSING, f"restarting {app.digest}")
         try:
             instance = await self._bring_up(app, applied.model_dir)
-            await self._switch(slot, instance)
+            await self._switch_or_stop(slot, instance)
         except AgentError as e:
             delay = slot.failed_attempt()
             slot.set(e.reason, f"{app.digest}: {e}; retry in {delay:.0f}s; {_keeps(slot)}")
@@ -157,7 +186,8 @@ class Reconciler:
 
     async def _bring_up(self, app: DesiredApp, model_dir: Path) -> Instance:
         """Start on private ports, wait until ready, pass the smoke test; else stop it and raise."""
-        instance = await self.runtime.start(app, model_dir, free_port(), free_port())
+        env = self._secret_env(app)
+        instance = await self.runtime.start(app, model_dir, free_port(), free_port(), env=env)
         try:
             await self._wait_ready(instance)
             if app.smoke_test is not None:
@@ -169,6 +199,14 @@ class Reconciler:
             await instance.stop()
             raise
         return instance
+
+    def _secret_env(self, app: DesiredApp) -> dict[str, str]:
+        """The app's secrets, decrypted in memory with the site's identity, for its environment."""
+        if not app.secrets:
+            return {}
+        if self.identity is None:
+            raise SecretDecryptFailed(f"app {app.name} has secrets but this agent has no age identity")
+        return self.identity.env_for(app)
 
     async def _wait_ready(self, instance: Instance) -> None:
         url = f"{instance.base_url}/v2/models/{instance.app.model}/ready"
@@ -182,6 +220,16 @@ class Reconciler:
                     return
             await asyncio.sleep(0.2)
         raise StartFailed(f"model server not ready after {self.settings.ready_timeout:g}s")
+
+    async def _switch_or_stop(self, slot: AppSlot, instance: Instance) -> None:
+        """:meth:`_switch`, stopping ``instance`` when traffic cannot reach it (a site port taken):
+        nothing else holds it, and a container would outlive the agent."""
+        try:
+            await self._switch(slot, instance)
+        except BaseException:
+            if slot.active is not instance:
+                await instance.stop()
+            raise
 
     async def _switch(self, slot: AppSlot, instance: Instance) -> None:
         await self._route(slot, instance)
@@ -228,6 +276,12 @@ class Reconciler:
             if inst is not None:
                 await inst.stop()
         slot.active = slot.previous = None
+
+
+def _attempt(app: DesiredApp) -> str:
+    """What a failure is remembered by: the image digest, plus the secrets' ciphertexts when the
+    app has some, so that a secret encrypted again is a new attempt with the same image."""
+    return f"{app.digest}+secrets:{secrets_fingerprint(app)}" if app.secrets else app.digest
 
 
 def _keeps(slot: AppSlot) -> str:

@@ -1,23 +1,30 @@
 """One :class:`~aiedge.oci.registry.RegistryClient` per registry host, made on first use and
-closed together; the entry point owns the pool (no module-level clients)."""
+closed together; the entry point owns the pool (no module-level clients). Every client of a pool
+shares its ``limiter``, so ``--max-bandwidth`` is one limit for all downloads of the agent."""
 
 from __future__ import annotations
 
 from types import TracebackType
 
+from aiedge.oci.bandwidth import TokenBucket
 from aiedge.oci.registry import RegistryClient
 
 
 class RegistryPool:
-    def __init__(self, *, insecure: bool | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, *, insecure: bool | None = None, timeout: float = 30.0, limiter: TokenBucket | None = None
+    ) -> None:
         self._insecure = insecure
         self._timeout = timeout
+        self.limiter = limiter
         self._clients: dict[str, RegistryClient] = {}
 
     def get(self, registry: str) -> RegistryClient:
         client = self._clients.get(registry)
         if client is None:
-            client = RegistryClient(registry, insecure=self._insecure, timeout=self._timeout)
+            client = RegistryClient(
+                registry, insecure=self._insecure, timeout=self._timeout, limiter=self.limiter
+            )
             self._clients[registry] = client
         return client
 

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aiedge.oci.bandwidth import parse_rate
 
 
 def _default_serve_command() -> list[str]:
@@ -63,6 +65,20 @@ class AgentSettings(BaseSettings):
         default=7 * 24 * 3600.0, gt=0, description="seconds of unsent metrics kept through outages"
     )
     telemetry_max_bytes: int = Field(default=1 << 30, gt=0, description="bytes of unsent metrics kept")
+    max_bandwidth: float | None = Field(
+        default=None,
+        gt=0,
+        description="bytes per second for all blob downloads together (or a rate: 2MiB/s, 10Mbit/s)",
+    )
+    verify_keys: list[Path] = Field(
+        default_factory=list,
+        description="public keys (cosign.pub); when set, only images signed by one of them are fetched",
+    )
+
+    @field_validator("max_bandwidth", mode="before")
+    @classmethod
+    def _rate(cls, value: object) -> object:
+        return parse_rate(value) if isinstance(value, str) else value
 
     @property
     def blobs_dir(self) -> Path:
@@ -91,3 +107,8 @@ class AgentSettings(BaseSettings):
     @property
     def credential_file(self) -> Path:
         return self.data / "credential"
+
+    @property
+    def age_identity_file(self) -> Path:
+        """The site's age X25519 identity (mode 0600); its recipient encrypts the site's secrets."""
+        return self.data / "age-identity.txt"

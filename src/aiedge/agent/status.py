@@ -39,6 +39,7 @@ async def build_report(
         last_error="; ".join(errors) or None,
         agent_version=__version__,
         time=datetime.now(UTC),
+        age_recipient=reconciler.identity.recipient if reconciler.identity else None,
     )
 
 

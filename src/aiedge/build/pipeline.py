@@ -1,6 +1,7 @@
 """One build, start to end: fetch the model (local, Git, HTTP, S3), check it, pack it (on a base
-image when asked), smoke-test the packed image, push it, sign it, attach its provenance, and
-record the digest in the GitOps repo. Reports what it does through a :class:`Reporter`; prints
+image when asked), smoke-test the packed image, push it, run it under podman and replay the smoke
+test against the container (``--test-container``), sign it, attach its provenance, and record the
+digest in the GitOps repo. Reports what it does through a :class:`Reporter`; prints
 nothing itself (the CLI decides how to show progress)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +26,8 @@ from aiedge.build.provenance import PREDICATE_TYPE, ProvenanceInput, model_diges
 from aiedge.build.push import PushReport, push_image
 from aiedge.build.smoke import smoke_test_model
 from aiedge.build.sources import FetchedSource, fetch_source
+from aiedge.containers.check import ContainerCheck, check_container, pull_image
+from aiedge.containers.engine import Podman
 from aiedge.contracts import SmokeTest
 from aiedge.oci.auth import Credentials
 from aiedge.oci.cosign import attach_attestation, sign_image
@@ -31,7 +35,7 @@ from aiedge.oci.image import unpack_layers
 from aiedge.oci.keys import load_private_key
 from aiedge.oci.layers import source_date_epoch
 from aiedge.oci.reference import ImageReference
-from aiedge.oci.registry import RegistryClient
+from aiedge.oci.registry import RegistryClient, is_loopback
 from aiedge.smoke.runner import SmokeResult
 from aiedge.smoke.testdata import load_test_data
 
@@ -79,6 +83,7 @@ class BuildRequest:
     key_password: str | None = None
     base: ImageReference | None = None  # runnable image: model layers on top of this one
     provenance: bool = True  # attach an SLSA provenance attestation (sha256-HEX.att)
+    test_container: bool = False  # after the push: run the image under podman, replay the smoke test
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,8 @@ class BuildResult:
     revision: str | None = None
     signature_tag: str | None = None
     attestation_tag: str | None = None
+    container: ContainerCheck | None = None
+    container_seconds: float = 0.0  # pull + run + ready + smoke test
 
 
 def check_request(req: BuildRequest) -> None:
@@ -102,6 +109,10 @@ def check_request(req: BuildRequest) -> None:
         raise BuildError(f"--image {req.image}: give REGISTRY/REPO[:TAG]; the digest is what the build makes")
     if (req.gitops_dir is None) != (req.app is None):
         raise BuildError("--gitops and --app go together: the repo to edit and the App in it")
+    if req.test_container and req.base is None:
+        raise BuildError("--test-container needs --base: only a runnable image can run under podman")
+    if req.test_container and req.test_data is None:
+        raise BuildError("--test-container replays the smoke test against the container: give --test-data")
 
 
 async def run_build(req: BuildRequest, reporter: Reporter | None = None) -> BuildResult:
@@ -111,12 +122,14 @@ async def run_build(req: BuildRequest, reporter: Reporter | None = None) -> Buil
     key = load_private_key(req.sign_key, req.key_password) if req.sign_key else None
     workdir = req.workdir or Path(tempfile.mkdtemp(prefix="aiedge-build-"))
     try:
+        # before any work: a missing podman is a one-line error now, not after the push
+        podman = Podman.setup(workdir / "podman") if req.test_container else None
         async with contextlib.AsyncExitStack() as stack:
             client = await stack.enter_async_context(_client(req, req.image.registry))
             base_client = client
             if req.base is not None and req.base.registry != req.image.registry:
                 base_client = await stack.enter_async_context(_client(req, req.base.registry, creds=False))
-            return await _build(req, rep, smoke, key, workdir, client, base_client)
+            return await _build(req, rep, smoke, key, workdir, client, base_client, podman)
     finally:
         if req.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -139,6 +152,7 @@ async def _build(
     workdir: Path,
     client: RegistryClient,
     base_client: RegistryClient,
+    podman: Podman | None = None,
 ) -> BuildResult:
     fetched = await asyncio.to_thread(
         fetch_source, str(req.model), workdir / "source", rep, s3_endpoint=req.s3_endpoint
@@ -166,6 +180,11 @@ async def _build(
     result = await _smoke(image, req.name, smoke, workdir, rep) if smoke else None
     report = await _push(req, image, rep, client, base_client)
     pinned_ref = req.image.with_digest(report.digest)
+    container, container_seconds = None, 0.0
+    if podman is not None and smoke is not None:
+        started = time.monotonic()
+        container = await _test_container(req, pinned_ref, smoke, podman, rep)
+        container_seconds = time.monotonic() - started
     sig_tag = att_tag = None
     if key is not None:
         sig_tag = (await sign_image(client, pinned_ref, key)).tag
@@ -190,7 +209,30 @@ async def _build(
         revision,
         sig_tag,
         att_tag,
+        container,
+        container_seconds,
     )
+
+
+async def _test_container(
+    req: BuildRequest, ref: ImageReference, smoke: SmokeTest, podman: Podman, rep: Reporter
+) -> ContainerCheck:
+    """Pull the pushed image by digest into podman, run it, replay the smoke test; the container is
+    removed either way (the image stays in podman's storage, as any pulled image)."""
+    plain = req.insecure if req.insecure is not None else is_loopback(ref.registry)
+    creds = (req.credentials.username, req.credentials.password) if req.credentials else None
+    rep.step(f"container test: podman pull {ref.pinned}")
+    image_id = await pull_image(
+        podman, ref.pinned, tls_verify=not plain, credentials=creds, ca_file=req.ca_file
+    )
+    rep.step(f"container test: podman run (runc), then POST {smoke.path}")
+    check = await check_container(image_id, smoke, podman=podman)
+    if not check.result.ok:
+        what = "; ".join(check.result.diffs) or check.result.error or "no answer"
+        logs = f" (container log: {check.logs[-400:]})" if check.result.error and check.logs else ""
+        raise SmokeTestFailed(f"container test of {req.name} failed: {what}{logs}")
+    rep.step(f"container test passed: ready {check.ready_seconds:.1f} s after podman run")
+    return check
 
 
 async def _provenance(

@@ -15,9 +15,11 @@ from pydantic import ValidationError
 from aiedge.agent.loop import run_agent
 from aiedge.agent.settings import AgentSettings
 from aiedge.errors import AiedgeError
+from aiedge.oci.bandwidth import parse_rate
 
 
 def agent_command(
+    ctx: typer.Context,
     hub: str | None = typer.Option(None, "--hub", help="Hub base URL, e.g. http://core:8000."),
     ca: Path | None = typer.Option(
         None, "--ca", help="PEM CA bundle to check the hub's HTTPS certificate with (default: system CAs)."
@@ -54,8 +56,26 @@ def agent_command(
         "--remote-write",
         help="Also ship the site's metrics to this Prometheus remote-write URL (repeatable).",
     ),
+    max_bandwidth: str | None = typer.Option(
+        None,
+        "--max-bandwidth",
+        metavar="RATE",
+        help="Limit all blob downloads together to this rate, e.g. 2MiB/s, 500KB/s, 10Mbit/s "
+        "(KB/MB = 1000, KiB/MiB = 1024; bits as kbit/Mbit). Default: no limit.",
+    ),
+    verify_key: list[Path] | None = typer.Option(
+        None,
+        "--verify-key",
+        metavar="PUBKEY.pem",
+        help="Only fetch images with a cosign signature that verifies with this public key "
+        "(cosign.pub from `aiedge keygen`; repeatable: any one of the keys will do).",
+    ),
 ) -> None:
-    """Run a site's agent: pull the desired state, fetch and smoke-test models, serve them, report."""
+    """Run a site's agent: pull the desired state, fetch and smoke-test models, serve them, report.
+
+    `aiedge agent install --quadlet DIR` writes systemd units that run it under podman instead."""
+    if ctx.invoked_subcommand is not None:
+        return  # `aiedge agent install ...`: the subcommand runs, not the agent
     overrides: dict[str, Any] = {
         "hub": hub,
         "ca": ca,
@@ -69,6 +89,8 @@ def agent_command(
         "scrape_interval": scrape_interval,
         "remote_write": remote_write or None,
         "runtime": runtime,
+        "max_bandwidth": _rate_option(max_bandwidth),
+        "verify_keys": verify_key or None,
     }
     try:
         settings = AgentSettings(**{k: v for k, v in overrides.items() if v is not None})
@@ -80,6 +102,16 @@ def agent_command(
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(_main(settings))
+
+
+def _rate_option(text: str | None) -> float | None:
+    """``--max-bandwidth`` in bytes per second; a bad value is one line naming the option."""
+    if text is None:
+        return None
+    try:
+        return parse_rate(text)
+    except ValueError as e:
+        raise AiedgeError(f"--max-bandwidth: {e}") from None
 
 
 async def _main(settings: AgentSettings) -> None:

@@ -76,6 +76,11 @@ def _summary(result: BuildResult) -> str:
         lines.append(f"  source {result.source} at {result.revision}")
     if result.smoke is not None:
         lines.append("  smoke test passed")
+    if result.container is not None:
+        lines.append(
+            f"  container test passed under podman: ready {result.container.ready_seconds:.1f} s after "
+            f"start, {result.container_seconds:.1f} s with the pull"
+        )
     if result.signature_tag:
         lines.append(f"  signed ({result.signature_tag})")
     if result.attestation_tag:
@@ -134,6 +139,12 @@ def build_command(
     provenance: bool = typer.Option(
         True, "--provenance/--no-provenance", help="Attach SLSA provenance (sha256-HEX.att)."
     ),
+    test_container: bool = typer.Option(
+        False,
+        "--test-container",
+        help="After the push, run the image under podman (runc) and replay --test-data against it; "
+        "needs --base.",
+    ),
 ) -> None:
     """Package a model into an OCI image, smoke-test it, push it and (optionally) record it in GitOps."""
     ref = ImageReference.parse(image)
@@ -156,6 +167,7 @@ def build_command(
         key_password=key_password,
         base=ImageReference.parse(base) if base else None,
         provenance=provenance,
+        test_container=test_container,
     )
     result = asyncio.run(run_build(request, _ConsoleReporter(quiet=False)))
     if as_json:

@@ -4,10 +4,16 @@ It starts, on loopback: a real OCI registry (Debian's ``docker-registry``), a Gi
 ``examples/gitops/``, a build and push of the model (whose digest ``aiedge build`` commits into
 that repo), a hub, and three agents (three sites) that pull, verify, smoke-test and serve the
 model. It runs until Ctrl-C or SIGTERM, then stops everything it started.
+
+With ``--runtime podman``, site-a runs its app under podman: the demo takes aiedge's base image
+(built with debootstrap once and cached under ``~/.cache/aiedge/base/images``), pushes it to the
+demo's registry, builds the model on it (``aiedge build --base``) for an App of its own, and starts
+site-a's agent with ``--runtime podman``; the other sites keep local processes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import signal
@@ -22,14 +28,18 @@ from typing import Any
 import httpx
 import typer
 
-from aiedge.build.demo_model import DEMO_MODEL_NAME, demo_test_data, write_demo_model
-from aiedge.cli.demo_gitops import APP_NAME, SITES, prepare_gitops
-from aiedge.cli.ports import free_port
+from aiedge.cli.demo_gitops import APP_NAME, PODMAN_APP_NAME, SITES, prepare_gitops
+from aiedge.cli.ports import free_port, free_port_pair
 from aiedge.cli.processes import Supervisor
+from aiedge.containers.base import cached_base
+from aiedge.containers.engine import Podman
+from aiedge.containers.push import push_layout
 from aiedge.errors import AiedgeError
+from aiedge.oci.reference import ImageReference
 
 REGISTRY_EXE = "docker-registry"
 READY_TIMEOUT_S = 300.0
+PODMAN_SITES = ("site-a",)  # with --runtime podman; the others keep local processes
 
 
 class _Stop(Exception):
@@ -51,6 +61,17 @@ def demo_command(
     data: Path | None = typer.Option(
         None, "--data", help="Keep the demo's files here (default: a temp dir, removed)."
     ),
+    runtime: str = typer.Option(
+        "process",
+        "--runtime",
+        help="process (every site), or podman: site-a runs its app under podman from a runnable image.",
+    ),
+    base_layout: Path | None = typer.Option(
+        None,
+        "--base-layout",
+        help="With --runtime podman: the base image as an OCI layout (aiedge base build --out DIR); "
+        "default: built once (root, debootstrap) and cached under ~/.cache/aiedge/base/images.",
+    ),
 ) -> None:
     """Run a registry, a GitOps repo, a build, a hub and three sites on loopback until Ctrl-C."""
     if model is not None and (name is None or test_data is None):
@@ -61,6 +82,10 @@ def demo_command(
         raise AiedgeError(f"--model {model}: no such file or directory")
     if test_data is not None and not test_data.is_file():
         raise AiedgeError(f"--test-data {test_data}: no such file")
+    if runtime not in ("process", "podman"):
+        raise typer.BadParameter("process or podman", param_hint="--runtime")
+    if base_layout is not None and runtime != "podman":
+        raise typer.BadParameter("goes with --runtime podman", param_hint="--base-layout")
 
     root = data.resolve() if data else Path(tempfile.mkdtemp(prefix="aiedge-demo-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -68,7 +93,7 @@ def demo_command(
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     started = time.monotonic()
     try:
-        _run(root, sup, model, name, test_data, started)
+        _run(root, sup, model, name, test_data, started, runtime, base_layout)
         while True:
             time.sleep(1)
             for child in sup.dead():
@@ -87,8 +112,18 @@ def demo_command(
 
 
 def _run(
-    root: Path, sup: Supervisor, model: Path | None, name: str | None, test_data: Path | None, started: float
+    root: Path,
+    sup: Supervisor,
+    model: Path | None,
+    name: str | None,
+    test_data: Path | None,
+    started: float,
+    runtime: str = "process",
+    base_layout: Path | None = None,
 ) -> None:
+    # onnx is imported here, not with the CLI: the slim base image has aiedge without it
+    from aiedge.build.demo_model import DEMO_MODEL_NAME, demo_test_data, write_demo_model
+
     aiedge = [sys.executable, "-m", "aiedge"]
     _say(f"demo data in {root}")
     if model is None:
@@ -97,41 +132,47 @@ def _run(
         test_data = root / "test-data.json"
         test_data.write_text(json.dumps(demo_test_data()))
     assert name is not None and test_data is not None
+    podman_sites = PODMAN_SITES if runtime == "podman" else ()
+    if podman_sites:
+        Podman.setup(root / "podman")  # podman and runc are there, before a minute of base build
+        _say(f"--runtime podman: {', '.join(podman_sites)} will run its app under podman")
+        base_layout = base_layout or cached_base(Path.home() / ".cache" / "aiedge" / "base", _say)
 
     registry = _start_registry(root, sup)
     _say(f"registry ready at http://{registry}")
 
+    runnable_repository = f"{registry}/aiedge/{name}-runnable"
     gitops = prepare_gitops(
-        root / "gitops", model_name=name, repository=f"{registry}/aiedge/{name}", test_data=test_data
+        root / "gitops",
+        model_name=name,
+        repository=f"{registry}/aiedge/{name}",
+        test_data=test_data,
+        podman_sites=podman_sites,
+        runnable_repository=runnable_repository,
     )
     _say(f"GitOps repo at {gitops}")
 
     _say(f"building {name} from {model} ...")
-    build = subprocess.run(
-        [
-            *aiedge,
-            "build",
-            str(model),
-            "--name",
-            name,
-            "--image",
-            f"{registry}/aiedge/{name}:demo",
-            "--test-data",
-            str(test_data),
-            "--gitops",
-            str(gitops),
-            "--app",
-            APP_NAME,
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if build.returncode != 0:
-        raise AiedgeError(f"the build failed:\n{build.stderr.strip() or build.stdout.strip()}")
-    result = json.loads(build.stdout.strip().splitlines()[-1])
+    result = _build(model, name, f"{registry}/aiedge/{name}:demo", test_data, gitops, APP_NAME)
     _say(f"pushed {result['image']}")
+    digests = {site: result["digest"] for site in SITES}
+    if podman_sites and base_layout is not None:
+        base_ref = ImageReference.parse(f"{registry}/aiedge/base:demo")
+        _say(f"pushing the base image {base_layout} to {base_ref} ...")
+        base_digest = asyncio.run(push_layout(base_layout, base_ref))
+        _say(f"building {name} on the base image (a runnable image for podman) ...")
+        runnable = _build(
+            model,
+            name,
+            f"{runnable_repository}:demo",
+            test_data,
+            gitops,
+            PODMAN_APP_NAME,
+            "--base",
+            f"{registry}/aiedge/base@{base_digest}",
+        )
+        _say(f"pushed {runnable['image']} (App {PODMAN_APP_NAME}, for {', '.join(podman_sites)})")
+        digests.update({site: runnable["digest"] for site in podman_sites})
 
     hub_port = free_port()
     hub_url = f"http://127.0.0.1:{hub_port}"
@@ -152,8 +193,10 @@ def _run(
         )
         if token.returncode != 0:
             raise AiedgeError(f"could not create a join token for {site}: {token.stderr.strip()}")
-        offset = free_port() - 8080
+        offset = free_port_pair() - 8080  # the site listens on PORT (HTTP) and PORT+1 (gRPC)
         agent_cmd = [*aiedge, "agent", "--hub", hub_url, "--site", site, "--token", token.stdout.strip()]
+        if site in podman_sites:
+            agent_cmd += ["--runtime", "podman"]
         sup.start(
             f"agent-{site}",
             [
@@ -174,10 +217,14 @@ def _run(
             apps = s.get("apps") or []
             if s["name"] in ready or s["status"] != "healthy" or not apps or not apps[0].get("url"):
                 continue
-            if apps[0].get("digest") != result["digest"]:
+            if apps[0].get("digest") != digests.get(s["name"]):
                 continue
             ready.add(s["name"])
             print(f"site {s['name']} ready at {apps[0]['url']}", flush=True)
+            if s["name"] in podman_sites:
+                _say(
+                    f"  ({s['name']} serves from a podman container: podman ps --filter label=io.aiedge.app)"
+                )
         return ready >= set(SITES)
 
     _wait(all_ready, sup, "the sites", interval=0.5)
@@ -185,6 +232,16 @@ def _run(
     _say(f"  open {hub_url}/ (dashboard)")
     _say(f"  aiedge status --hub {hub_url}")
     _say("Ctrl-C stops everything")
+
+
+def _build(model: Path, name: str, image: str, test_data: Path, gitops: Path, app: str, *extra: str) -> Any:
+    """`aiedge build ... --gitops --app APP --json`, as a user runs it; returns its JSON result."""
+    cmd = [sys.executable, "-m", "aiedge", "build", str(model), "--name", name, "--image", image]
+    cmd += ["--test-data", str(test_data), "--gitops", str(gitops), "--app", app, "--json", *extra]
+    build = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if build.returncode != 0:
+        raise AiedgeError(f"the build failed:\n{build.stderr.strip() or build.stdout.strip()}")
+    return json.loads(build.stdout.strip().splitlines()[-1])
 
 
 def _start_registry(root: Path, sup: Supervisor) -> str:

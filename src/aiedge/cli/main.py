@@ -10,7 +10,7 @@ import sys
 import typer
 
 from aiedge import __version__
-from aiedge.cli import agent, build, containers, demo, hub, serve, status, validate
+from aiedge.cli import agent, build, containers, demo, hub, secret, serve, status, validate
 from aiedge.errors import AiedgeError
 
 app = typer.Typer(
@@ -46,8 +46,13 @@ app.command("validate")(validate.validate_command)
 app.command("render")(validate.render_command)
 app.command("schema")(validate.schema_command)
 app.add_typer(hub.app, name="hub")
-app.command("agent")(agent.agent_command)
-app.command("agent-install")(containers.install_quadlet_command)
+# `aiedge agent [OPTIONS]` runs the agent; `aiedge agent install --quadlet DIR` writes its units
+agent_app = typer.Typer(context_settings={"help_option_names": ["-h", "--help"]})
+agent_app.callback(invoke_without_command=True)(agent.agent_command)
+agent_app.command("install")(containers.install_quadlet_command)
+agent_app.command("recipient")(secret.recipient_command)
+app.add_typer(agent_app, name="agent")
+app.add_typer(secret.app, name="secret")
 app.add_typer(containers.base_app, name="base")
 app.command("status")(status.status_command)
 app.command("demo")(demo.demo_command)

@@ -1,5 +1,7 @@
 """`aiedge status --hub URL`: the fleet as a table (site, status, last seen, revision, app
-digests, health), or ``--json`` for the list of SiteSummary; ``--watch`` redraws it every 2 s;
+digests, health) and, below it, the rollouts (one line per app being rolled out: target digest,
+wave, sites done/failed/updating/pending, state), or ``--json`` for the list of SiteSummary;
+``--rollouts`` shows only the rollouts (``--json``: their list); ``--watch`` redraws every 2 s;
 `aiedge status SITE` shows one site: its apps, digests, health, last error and recent metrics."""
 
 from __future__ import annotations
@@ -61,21 +63,56 @@ def fetch_sites(hub: str, token: str | None = None) -> list[SiteSummary]:
         raise AiedgeError(f"the hub at {hub} sent an unexpected answer: {e.errors()[0]['msg']}") from e
 
 
+def fetch_rollouts(hub: str) -> list[dict[str, Any]]:
+    """The newest rollout of each placement's app (superseded ones left out), newest first."""
+    body = _get(hub, "/api/v1/rollouts").json()
+    if not isinstance(body, list):
+        raise AiedgeError(f"the hub at {hub} sent an unexpected answer to /api/v1/rollouts")
+    seen: set[tuple[str, str]] = set()
+    out: list[dict[str, Any]] = []
+    for r in body:  # the hub lists the newest first
+        key = (r["placement"], r["app"])
+        if key not in seen:
+            seen.add(key)
+            if r["state"] != "superseded":
+                out.append(r)
+    return out
+
+
 def status_command(
     site: str | None = typer.Argument(None, help="Show this one site in detail."),
     hub: str = typer.Option(..., "--hub", help="The hub's URL, e.g. http://127.0.0.1:8000"),
-    as_json: bool = typer.Option(False, "--json", help="Print the list of SiteSummary as JSON."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the list of SiteSummary (with --rollouts: of rollouts) as JSON."
+    ),
+    rollouts: bool = typer.Option(
+        False, "--rollouts", help="Show only the rollouts: per app, target digest, wave, sites, state."
+    ),
     watch: bool = typer.Option(False, "--watch", help="Redraw every 2 s until Ctrl-C."),
     interval: float = typer.Option(2.0, "--interval", help="Seconds between redraws with --watch."),
 ) -> None:
-    """Show every site (status, last seen, revision, what runs there), or one SITE in detail."""
+    """Show every site (status, last seen, revision, what runs there) and the rollouts under way,
+    or one SITE in detail."""
+    if rollouts and site:
+        raise AiedgeError("--rollouts shows the rollouts of the whole fleet: leave out SITE")
     if as_json:
-        body: Any = _site_detail(hub, site) if site else [s.model_dump(mode="json") for s in fetch_sites(hub)]
+        body: Any
+        if rollouts:
+            body = fetch_rollouts(hub)
+        elif site:
+            body = _site_detail(hub, site)
+        else:
+            body = [s.model_dump(mode="json") for s in fetch_sites(hub)]
         typer.echo(orjson.dumps(body).decode())
         return
 
     def draw() -> RenderableType:
-        return _site_view(hub, site) if site else _fleet_table(hub)
+        if site:
+            return _site_view(hub, site)
+        if rollouts:
+            return _rollouts_table(hub, fetch_rollouts(hub))
+        found = fetch_rollouts(hub)
+        return Group(_fleet_table(hub), _rollouts_table(hub, found)) if found else _fleet_table(hub)
 
     console = Console()
     if not watch:
@@ -119,6 +156,14 @@ def _site_view(hub: str, name: str) -> RenderableType:
     head.add_row("labels", escape(", ".join(f"{k}={v}" for k, v in s.labels.items()) or "-"))
     head.add_row("last seen", _age(s.last_seen, now))
     head.add_row("revision", f"{_short(s.observed_revision)} (desired {_short(s.desired_revision)})")
+    if s.age_recipient or s.declared_age_recipient:
+        recipient = escape(s.age_recipient or "not reported")
+        if s.declared_age_recipient and s.declared_age_recipient != s.age_recipient:
+            recipient += (
+                f" [red](its Site in Git has {escape(s.declared_age_recipient)}: "
+                "secrets encrypted to that will not decrypt here)[/red]"
+            )
+        head.add_row("age recipient", recipient)
     if s.last_error:
         head.add_row("last error", f"[red]{escape(s.last_error)}[/red]")
     apps = Table(title="apps")
@@ -168,3 +213,47 @@ def _fleet_table(hub: str) -> Table:
             health,
         )
     return table
+
+
+_ROLLOUT_STYLE = {"progressing": "yellow", "soaking": "cyan", "stopped": "red", "complete": "green"}
+
+
+def _rollouts_table(hub: str, rollouts: list[dict[str, Any]]) -> Table:
+    now = datetime.now(UTC)
+    table = Table(title=f"rollouts at {hub}")
+    for col in ("app", "placement", "target digest", "wave", "sites", "state"):
+        table.add_column(col)
+    for r in rollouts:
+        c = r["counts"]
+        sites = f"{c['done']} done, {c['failed']} failed, {c['updating']} updating, {c['pending']} pending"
+        table.add_row(
+            r["app"],
+            r["placement"],
+            r["to_digest"][:19],
+            f"{r['wave']}/{r['total_waves']}",
+            sites,
+            _rollout_state(r, now),
+        )
+    if not rollouts:
+        table.add_row("-", "-", "-", "-", "-", "no rollouts yet")
+    return table
+
+
+def _rollout_state(r: dict[str, Any], now: datetime) -> str:
+    phase: str = r["phase"]
+    text = phase
+    if phase == "soaking" and r.get("soak_until"):
+        until = datetime.fromisoformat(r["soak_until"])
+        left = max(0, int((until - now).total_seconds()))
+        text = f"soaking until {until.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%SZ')} ({left}s left)"
+    elif phase == "stopped":
+        text = (
+            f"stopped: {r['failures']} failed (max {r['maxFailures']}); "
+            f"failed sites back on {r['from_digest'][:19]}"
+        )
+        failed = [(n, p) for n, p in r["sites"].items() if p["state"] == "failed"]
+        if failed:  # why, from the first site that failed
+            name, p = failed[0]
+            text += f"\n{name}: {p['message'][:120]}"
+    style = _ROLLOUT_STYLE.get(phase)
+    return f"[{style}]{escape(text)}[/{style}]" if style else escape(text)

@@ -10,13 +10,18 @@ freeze`` of the running Python), so the image runs what was tested.
 
 from __future__ import annotations
 
+import contextlib
+import email.parser
+import fcntl
+import hashlib
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -129,9 +134,22 @@ def _name(requirement: str) -> str:
     return m.group(1).lower().replace("_", "-") if m else ""
 
 
-def runtime_requirements(with_runtimes: bool) -> list[str]:
-    """aiedge's runtime dependencies (no extras), optionally without the ML runtimes."""
-    reqs = [r for r in metadata.requires("aiedge") or [] if "extra ==" not in r]
+def wheel_requirements(wheel: Path) -> list[str]:
+    """``Requires-Dist`` of a wheel: what the source it was built from declares (the running
+    environment's install of aiedge may be older than the source)."""
+    with zipfile.ZipFile(wheel) as zf:
+        names = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        if not names:
+            raise ContainerError(f"{wheel.name}: no .dist-info/METADATA in the wheel")
+        meta = email.parser.BytesHeaderParser().parsebytes(zf.read(names[0]))
+    return list(meta.get_all("Requires-Dist") or [])
+
+
+def runtime_requirements(with_runtimes: bool, declared: list[str] | None = None) -> list[str]:
+    """aiedge's runtime dependencies (no extras), optionally without the ML runtimes; ``declared``
+    (a wheel's) or else the installed aiedge's."""
+    declared = declared if declared is not None else metadata.requires("aiedge") or []
+    reqs = [r for r in declared if "extra ==" not in r]
     return sorted(r.split(";")[0].strip() for r in reqs if with_runtimes or _name(r) not in ML_RUNTIMES)
 
 
@@ -174,11 +192,30 @@ def _tree_size(root: Path) -> int:
     return sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+@contextlib.contextmanager
+def _cache_lock(cache: Path, say: Callable[[str], None]) -> Iterator[None]:
+    """One build at a time per download cache: the wheelhouse moves into the image during a build,
+    and two debootstraps writing one package cache would corrupt it."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".build.lock").open("w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"waiting for another base build using {cache}")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
 def build_base(spec: BaseSpec, say: Callable[[str], None] = lambda _: None) -> BaseImage:
-    """Build the base image into ``spec.out`` (an OCI layout folder). Blocking; needs root."""
+    """Build the base image into ``spec.out`` (an OCI layout folder). Blocking; needs root; builds
+    sharing a download cache run one after the other."""
     rf.check_tools()
+    with _cache_lock(spec.cache, say):
+        return _build_base(spec, say)
+
+
+def _build_base(spec: BaseSpec, say: Callable[[str], None]) -> BaseImage:
     started = time.monotonic()
-    spec.cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="work-", dir=spec.cache))
     try:
         wheel = spec.wheel or build_wheel(spec.source or find_source(), work / "wheel")
@@ -186,7 +223,7 @@ def build_base(spec: BaseSpec, say: Callable[[str], None] = lambda _: None) -> B
         rootfs = work / "rootfs"
         mirror = spec.mirror or configured_mirror()
         rf.debootstrap(rootfs, suite=spec.suite, mirror=mirror, cache=spec.cache / "debs", say=say)
-        requirements = runtime_requirements(spec.with_runtimes)
+        requirements = runtime_requirements(spec.with_runtimes, wheel_requirements(wheel))
         rf.download_wheels(requirements, pinned_constraints(), spec.cache / "wheels", say=say)
         rf.install_venv(rootfs, wheel, requirements, wheelhouse=spec.cache / "wheels", say=say)
         rf.add_user(rootfs)
@@ -213,3 +250,34 @@ def build_base(spec: BaseSpec, say: Callable[[str], None] = lambda _: None) -> B
         return BaseImage(image, layer.size, unpacked, time.monotonic() - started)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def source_key(source: Path, *, with_runtimes: bool, suite: str) -> str:
+    """What a base build depends on, hashed: aiedge's source files, the pinned dependency versions,
+    the variant and the suite. Equal keys: a cached base image can stand in for a new build."""
+    h = hashlib.sha256(f"{suite}\n{with_runtimes}\n{pinned_constraints()}".encode())
+    files = [source / "pyproject.toml", *(source / "src").rglob("*")]
+    for path in sorted(p for p in files if p.is_file() and "__pycache__" not in p.parts):
+        h.update(f"{path.relative_to(source)}\n".encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cached_base(
+    cache: Path, say: Callable[[str], None] = lambda _: None, *, with_runtimes: bool = True
+) -> Path:
+    """An OCI layout of the base image of this aiedge, built into ``cache/images/KEY`` when there is
+    none for the current source yet (a minute or two), else reused; returns the layout folder."""
+    source = find_source()
+    key = source_key(source, with_runtimes=with_runtimes, suite=BaseSpec.suite)
+    layout = cache / "images" / key
+    if (layout / "index.json").is_file():
+        say(f"base image cached in {layout}")
+        return layout
+    say(f"building the base image (debootstrap + Python + aiedge; a minute or two) into {layout}")
+    partial = layout.with_name(f"{key}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    built = build_base(BaseSpec(out=partial, source=source, with_runtimes=with_runtimes, cache=cache), say)
+    partial.rename(layout)
+    say(f"base image built in {built.seconds:.0f} s: {built.size / 1e6:.0f} MB compressed")
+    return layout

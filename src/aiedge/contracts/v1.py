@@ -14,6 +14,12 @@ Endpoints (the hub serves them, the agent calls them; the agent only ever dials 
   credential; 403 when the token is refused. A site's credential reads only that site's state.
 
 Agents authenticate with ``Authorization: Bearer <token>`` when the hub requires it.
+
+App secrets travel as ASCII-armored age ciphertexts (:attr:`DesiredApp.secrets`), each encrypted
+to the one site's X25519 recipient, which the agent reports (``age_recipient``) at enrolment and
+in every status report; the hub never holds a key that decrypts them. Fields added since the first
+version are optional, and ``secrets`` is left out of the JSON when empty, so desired states and
+their digests stay what they were for apps without secrets.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 API_VERSION = "v1"
 
@@ -38,6 +44,9 @@ class EnrollRequest(_Model):
 
     token: str = Field(min_length=1, description="the one-time join token")
     site: str | None = Field(default=None, description="the site enrolling; must be the token's site")
+    age_recipient: str | None = Field(
+        default=None, description="the agent's age X25519 public key (age1...) for site secrets"
+    )
 
 
 class EnrollResponse(_Model):
@@ -67,6 +76,18 @@ class DesiredApp(_Model):
     port: int = Field(default=8080, description="HTTP port the app serves on at the site")
     grpc_port: int | None = Field(default=None, description="gRPC port, when served")
     smoke_test: SmokeTest | None = None
+    secrets: dict[str, str] = Field(
+        default_factory=dict,
+        description="environment variables of the serving process: name -> ASCII-armored age "
+        "ciphertext encrypted to this site alone; decrypted only by the site's agent",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_no_secrets(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if not self.secrets and isinstance(data, dict):
+            data.pop("secrets", None)
+        return data
 
     @property
     def registry(self) -> str:
@@ -120,6 +141,9 @@ class StatusReport(_Model):
     last_error: str | None = None
     agent_version: str = ""
     time: datetime
+    age_recipient: str | None = Field(
+        default=None, description="the agent's age X25519 public key (age1...) for site secrets"
+    )
 
 
 class SiteStatus(StrEnum):
@@ -141,3 +165,9 @@ class SiteSummary(_Model):
     observed_revision: str | None = None
     apps: list[AppStatus] = Field(default_factory=list)
     last_error: str | None = None
+    age_recipient: str | None = Field(
+        default=None, description="the age recipient (age1...) the site's agent last reported"
+    )
+    declared_age_recipient: str | None = Field(
+        default=None, description="the Site's spec.ageRecipient in the GitOps repo, its secrets' recipient"
+    )

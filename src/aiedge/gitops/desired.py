@@ -1,6 +1,7 @@
 """One site's :class:`~aiedge.contracts.DesiredState` from a valid :class:`GitopsRepo`: the apps
-of every placement whose selector matches the site's labels, images pinned by digest. Apps with
-no digest yet (awaiting their first build) are left out."""
+of every placement whose selector matches the site's labels, images pinned by digest, each with
+that site's own SiteSecret ciphertexts (never another site's; the hub cannot decrypt them). Apps
+with no digest yet (awaiting their first build) are left out."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ def apps_for_site(repo: GitopsRepo, site: str) -> list[App]:
     return [repo.apps[n] for n in sorted(names)]
 
 
-def desired_app(app: App) -> DesiredApp | None:
-    """The wire form of one app, or None while it awaits its first build."""
+def desired_app(app: App, secrets: dict[str, str] | None = None) -> DesiredApp | None:
+    """The wire form of one app (with one site's ``secrets``, env name -> age ciphertext), or
+    None while it awaits its first build."""
     spec = app.spec
     if spec.image.digest is None:
         return None
@@ -45,12 +47,17 @@ def desired_app(app: App) -> DesiredApp | None:
         port=spec.port,
         grpc_port=spec.grpc_port,
         smoke_test=smoke,
+        secrets=secrets or {},
     )
 
 
 def desired_for_site(repo: GitopsRepo, site: str) -> DesiredState:
     """What ``site`` should run at this revision; :class:`UnknownSite` when it is not defined."""
-    apps = [d for d in (desired_app(a) for a in apps_for_site(repo, site)) if d is not None]
+    apps = [
+        d
+        for d in (desired_app(a, repo.secret_data(site, a.metadata.name)) for a in apps_for_site(repo, site))
+        if d is not None
+    ]
     return DesiredState(site=site, revision=repo.revision, apps=apps)
 
 

@@ -14,7 +14,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from aiedge.gitops.errors import Problem, RepoInvalid
-from aiedge.gitops.schema import API_VERSION, KINDS, App, Placement, Site
+from aiedge.gitops.schema import API_VERSION, KINDS, App, Kind, Placement, Site, SiteSecret
 from aiedge.gitops.source import Snapshot
 
 
@@ -26,15 +26,23 @@ class GitopsRepo:
     apps: dict[str, App] = field(default_factory=dict)
     sites: dict[str, Site] = field(default_factory=dict)
     placements: dict[str, Placement] = field(default_factory=dict)
+    secrets: dict[tuple[str, str], SiteSecret] = field(default_factory=dict)
+    """SiteSecrets by (site, app): at most one per pair."""
 
     def summary(self) -> str:
         def n(count: int, word: str) -> str:
             return f"{count} {word}{'' if count == 1 else 's'}"
 
-        return (
+        text = (
             f"{n(len(self.apps), 'app')}, {n(len(self.sites), 'site')}, "
             f"{n(len(self.placements), 'placement')}"
         )
+        return text + (f", {n(len(self.secrets), 'site secret')}" if self.secrets else "")
+
+    def secret_data(self, site: str, app: str) -> dict[str, str]:
+        """The ciphertexts (env name -> armored age file) of ``app`` at ``site``; empty when none."""
+        found = self.secrets.get((site, app))
+        return dict(found.spec.data) if found is not None else {}
 
 
 def plain(node: Any) -> Any:
@@ -80,8 +88,10 @@ def _start(node: Any) -> tuple[int, int]:
 
 
 def _message(err: Any) -> str:
-    loc = ".".join(str(p) for p in err["loc"])
+    loc = ".".join(str(p) for p in err["loc"] if p != "[key]")
     msg = str(err["msg"])
+    if err["loc"] and err["loc"][-1] == "[key]":
+        msg = f"the name: {msg}"  # a mapping's key, e.g. an env name in SiteSecret spec.data
     if err["type"] == "extra_forbidden":
         msg = "unknown field"
     elif err["type"] == "missing":
@@ -91,7 +101,7 @@ def _message(err: Any) -> str:
 
 @dataclass
 class _Loaded:
-    obj: App | Site | Placement
+    obj: Kind
     file: str
     node: Any
 
@@ -127,7 +137,9 @@ def _parse_file(path: str, data: bytes, problems: list[Problem], broken: set[str
             if isinstance(meta, dict) and isinstance(meta.get("name"), str):
                 broken.add(f"{kind}/{meta['name']}")  # so references to it don't pile on
             for err in e.errors():
-                line, col = position(doc, err["loc"], key_of_last=err["type"] == "extra_forbidden")
+                is_key = bool(err["loc"]) and err["loc"][-1] == "[key]"
+                loc = err["loc"][:-1] if is_key else err["loc"]
+                line, col = position(doc, loc, key_of_last=is_key or err["type"] == "extra_forbidden")
                 problems.append(Problem(path, line, col, f"{kind}: {_message(err)}"))
             continue
         out.append(_Loaded(obj, path, doc))
@@ -142,7 +154,7 @@ def load_repo(snapshot: Snapshot) -> GitopsRepo:
     for path in sorted(snapshot.files):
         loaded.extend(_parse_file(path, snapshot.files[path], problems, broken))
 
-    tables: dict[str, dict[str, _Loaded]] = {"App": {}, "Site": {}, "Placement": {}}
+    tables: dict[str, dict[str, _Loaded]] = {kind: {} for kind in KINDS}
     for item in loaded:
         table = tables[item.obj.kind]
         name = item.obj.metadata.name
@@ -170,6 +182,8 @@ def load_repo(snapshot: Snapshot) -> GitopsRepo:
                     Problem(item.file, line, col, f"Placement: spec.apps.{i}: no App named {app!r}")
                 )
 
+    secrets = _check_secrets(tables, broken, problems)
+
     if problems:
         raise RepoInvalid(problems, snapshot.revision)
     return GitopsRepo(
@@ -177,4 +191,55 @@ def load_repo(snapshot: Snapshot) -> GitopsRepo:
         apps={n: i.obj for n, i in sorted(tables["App"].items()) if isinstance(i.obj, App)},
         sites={n: i.obj for n, i in sorted(tables["Site"].items()) if isinstance(i.obj, Site)},
         placements={n: i.obj for n, i in sorted(tables["Placement"].items()) if isinstance(i.obj, Placement)},
+        secrets=secrets,
     )
+
+
+def _check_secrets(
+    tables: dict[str, dict[str, _Loaded]], broken: set[str], problems: list[Problem]
+) -> dict[tuple[str, str], SiteSecret]:
+    """SiteSecrets by (site, app), after checking that their Site and App exist, that they were
+    encrypted to the Site's ageRecipient (when both say), and that no pair has two of them."""
+    out: dict[tuple[str, str], SiteSecret] = {}
+    first: dict[tuple[str, str], _Loaded] = {}
+    for item in tables["SiteSecret"].values():
+        assert isinstance(item.obj, SiteSecret)
+        spec = item.obj.spec
+
+        def problem(loc: list[str | int], message: str, item: _Loaded = item) -> None:
+            line, col = position(item.node, loc)
+            problems.append(Problem(item.file, line, col, f"SiteSecret: {message}"))
+
+        site = tables["Site"].get(spec.site)
+        if site is None:
+            if f"Site/{spec.site}" not in broken:
+                problem(["spec", "site"], f"spec.site: no Site named {spec.site!r}")
+        elif isinstance(site.obj, Site):
+            declared = site.obj.spec.age_recipient
+            if declared is None:
+                problem(
+                    ["spec", "site"],
+                    f"spec.site: Site {spec.site!r} has no spec.ageRecipient to encrypt to "
+                    "(print it at the site with `aiedge agent recipient`)",
+                )
+            elif spec.recipient is not None and spec.recipient != declared:
+                problem(
+                    ["spec", "recipient"],
+                    f"spec.recipient: encrypted to {spec.recipient}, but Site {spec.site!r} has "
+                    f"ageRecipient {declared}; encrypt the values again with `aiedge secret encrypt`",
+                )
+        if spec.app not in tables["App"] and f"App/{spec.app}" not in broken:
+            problem(["spec", "app"], f"spec.app: no App named {spec.app!r}")
+        key = (spec.site, spec.app)
+        if key in first:
+            other = first[key]
+            fl, fc = position(other.node, ["metadata", "name"])
+            problem(
+                ["metadata", "name"],
+                f"site {spec.site!r} and app {spec.app!r} already have a SiteSecret at "
+                f"{other.file}:{fl}:{fc} (one per site and app)",
+            )
+            continue
+        first[key] = item
+        out[key] = item.obj
+    return dict(sorted(out.items()))

@@ -1,4 +1,5 @@
-"""Pydantic models of the GitOps kinds (``apiVersion: aiedge.io/v1alpha1``): App, Site, Placement.
+"""Pydantic models of the GitOps kinds (``apiVersion: aiedge.io/v1alpha1``): App, Site, Placement,
+SiteSecret.
 
 Field names follow the YAML (camelCase via aliases); unknown fields are errors. Only shape and
 per-field rules live here; cross-references (placement apps exist, duplicates) are in
@@ -9,13 +10,16 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from aiedge.gitops.age import check_armored, check_recipient
 
 API_VERSION = "aiedge.io/v1alpha1"
 NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DIGEST_RE = r"^sha256:[0-9a-f]{64}$"
+ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _HOST_RE = re.compile(r"^(localhost|[^/]*[.:][^/]*)$")
 
 
@@ -151,9 +155,18 @@ class App(_Object):
     spec: AppSpec
 
 
+class SiteSpec(_Spec):
+    age_recipient: Annotated[str, AfterValidator(check_recipient)] | None = Field(
+        default=None,
+        alias="ageRecipient",
+        description="the site agent's age X25519 public key (age1..., `aiedge agent recipient`); "
+        "its SiteSecrets are encrypted to it",
+    )
+
+
 class Site(_Object):
     kind: Literal["Site"]
-    spec: dict[str, Any] = Field(default_factory=dict, description="reserved")
+    spec: SiteSpec = Field(default_factory=SiteSpec)
 
 
 class Placement(_Object):
@@ -161,10 +174,37 @@ class Placement(_Object):
     spec: PlacementSpec
 
 
-KINDS: dict[str, type[App] | type[Site] | type[Placement]] = {
+EnvName = Annotated[str, Field(pattern=ENV_NAME_RE, max_length=255)]
+Ciphertext = Annotated[str, AfterValidator(check_armored)]
+
+
+class SiteSecretSpec(_Spec):
+    """Environment variables of one app at one site, each value an ASCII-armored age ciphertext
+    encrypted to that site's ``ageRecipient`` (``aiedge secret encrypt`` writes them). The hub
+    hands them to that site alone; only the site's agent can decrypt them."""
+
+    site: str = Field(pattern=NAME_RE, description="the Site whose agent decrypts the values")
+    app: str = Field(pattern=NAME_RE, description="the App whose serving process gets them as env")
+    recipient: Annotated[str, AfterValidator(check_recipient)] | None = Field(
+        default=None, description="the age recipient the values were encrypted to (the Site's ageRecipient)"
+    )
+    data: dict[EnvName, Ciphertext] = Field(
+        min_length=1, description="ENV_NAME: ASCII-armored age ciphertext of its value"
+    )
+
+
+class SiteSecret(_Object):
+    kind: Literal["SiteSecret"]
+    spec: SiteSecretSpec
+
+
+Kind = App | Site | Placement | SiteSecret
+
+KINDS: dict[str, type[App] | type[Site] | type[Placement] | type[SiteSecret]] = {
     "App": App,
     "Site": Site,
     "Placement": Placement,
+    "SiteSecret": SiteSecret,
 }
 
 DEFAULT_TEST_PATHS = {

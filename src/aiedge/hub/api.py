@@ -116,6 +116,7 @@ def build_app(settings: HubSettings, fleet: Fleet, store: Store, clock: Clock) -
                 reports.get(n),
                 now,
                 settings.stale_after,
+                cur.repo.sites[n].spec.age_recipient,
             ).model_dump(mode="json")
             for n in names
         ]
@@ -151,7 +152,7 @@ def build_app(settings: HubSettings, fleet: Fleet, store: Store, clock: Clock) -
         except ValidationError as e:
             return _invalid(e)
         answer = await asyncio.to_thread(enroll, store, body, clock())
-        log.info("site %s enrolled", answer.site)
+        log.info("site %s enrolled (age recipient %s)", answer.site, body.age_recipient or "not sent")
         return _json(answer.model_dump())
 
     async def webhook(_request: Request) -> Response:

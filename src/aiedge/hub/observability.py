@@ -187,7 +187,13 @@ class Observability:
             now = self.clock()
             return [
                 site_summary(
-                    n, s.metadata.labels, cur.desired(n)[0], reports.get(n), now, self.settings.stale_after
+                    n,
+                    s.metadata.labels,
+                    cur.desired(n)[0],
+                    reports.get(n),
+                    now,
+                    self.settings.stale_after,
+                    s.spec.age_recipient,
                 )
                 for n, s in cur.repo.sites.items()
             ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -29,6 +29,8 @@ PROGRESSING, COMPLETE, FAILED, SUPERSEDED = "progressing", "complete", "failed",
 # per site: not reached yet; told the new digest; healthy on it (soaking); soaked; failed (rolled back)
 PENDING, UPDATING, SOAKING, HEALTHY, SITE_FAILED = "pending", "updating", "soaking", "healthy", "failed"
 _ON_NEW = (UPDATING, SOAKING, HEALTHY)
+# condition reasons of an agent that refused the new digest and kept serving the old one
+_REFUSED = ("SmokeTestFailed", "SignatureInvalid")
 
 
 class RolloutRow(_Base):
@@ -160,7 +162,9 @@ class Holdbacks:
 
     def apps_for(self, repo: GitopsRepo, site: str) -> list[DesiredApp]:
         apps = desired_for_site(repo, site).apps
-        return [self._held.get((a.name, site), a) for a in apps]
+        held = ((a, self._held.get((a.name, site))) for a in apps)
+        # a held app keeps its previous image, but the site's secrets are those of this revision
+        return [a if h is None else h.model_copy(update={"secrets": a.secrets}) for a, h in held]
 
 
 def _verdict(report: StatusReport | None, row: RolloutRow, site_digest: str | None) -> tuple[str, str]:
@@ -175,9 +179,10 @@ def _verdict(report: StatusReport | None, row: RolloutRow, site_digest: str | No
                 return "healthy", ""
             if a.health in (AppHealth.DEGRADED, AppHealth.FAILED):
                 return "failed", f"{a.health.value} on {row.to_digest}: {a.message}"
-        # the agent keeps the previous version serving when the new one fails its smoke test
+        # the agent keeps the previous version serving when the new one fails its smoke test or
+        # its signature check
         told = report.desired_digest is not None and report.desired_digest == site_digest
-        if told and ("SmokeTestFailed" in a.message or a.health == AppHealth.FAILED):
+        if told and (any(r in a.message for r in _REFUSED) or a.health == AppHealth.FAILED):
             return "failed", a.message
     return "waiting", ""
 
@@ -259,10 +264,39 @@ def as_json(row: RolloutRow) -> dict[str, Any]:
         "soakSeconds": spec.soak_seconds,
         "maxFailures": spec.max_failures,
         "failures": sum(1 for p in progress.values() if p["state"] == SITE_FAILED),
+        **_phase(row, spec, progress, sites[: tg[row.wave]]),
         "sites": progress,
         "started_at": row.started_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
     }
+
+
+def _phase(
+    row: RolloutRow, spec: RolloutSpec, progress: dict[str, dict[str, Any]], reached: list[str]
+) -> dict[str, Any]:
+    """What a person asks first: how far (sites done / failed / updating / pending), and what it
+    waits for: ``progressing`` (sites of the current wave to get healthy on the new digest),
+    ``soaking`` until ``soak_until``, ``stopped`` (too many failures; they went back), ``complete``
+    or ``superseded`` (a newer digest took over)."""
+    states = [p["state"] for p in progress.values()]
+    counts = {
+        "done": states.count(HEALTHY),
+        "failed": states.count(SITE_FAILED),
+        "updating": states.count(UPDATING) + states.count(SOAKING),
+        "pending": states.count(PENDING),
+    }
+    soak_until: str | None = None
+    phase = {FAILED: "stopped", COMPLETE: "complete", SUPERSEDED: "superseded"}.get(row.state, "progressing")
+    if row.state == PROGRESSING:
+        current = [progress[n] for n in reached]
+        soaking = [p for p in current if p["state"] == SOAKING]
+        if soaking and all(p["state"] in (SOAKING, HEALTHY, SITE_FAILED) for p in current):
+            phase = "soaking"
+            ends = max(datetime.fromisoformat(p["since"]) for p in soaking) + timedelta(
+                seconds=spec.soak_seconds
+            )
+            soak_until = ends.isoformat()
+    return {"phase": phase, "soak_until": soak_until, "total_waves": len(spec.waves), "counts": counts}
 
 
 def list_rollouts(s: Session, limit: int = 100) -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ def site_summary(
     seen: tuple[datetime, StatusReport] | None,
     now: datetime,
     stale_after: float,
+    declared_age_recipient: str | None = None,
 ) -> SiteSummary:
     report = seen[1] if seen else None
     return SiteSummary(
@@ -49,4 +50,6 @@ def site_summary(
         observed_revision=report.observed_revision if report else None,
         apps=list(report.apps) if report else [],
         last_error=report.last_error if report else None,
+        age_recipient=report.age_recipient if report else None,
+        declared_age_recipient=declared_age_recipient,
     )

@@ -2,8 +2,9 @@
 
 Pushes upload blobs in chunks (``POST`` then ``PATCH`` with ``Content-Range``, then ``PUT
 ?digest=``); a cut connection resumes from the offset the registry reports, or starts the upload
-again when the registry lost it. Pulls stream to ``dest.partial`` and resume with ``Range``. Every
-byte read is hashed on the way; nothing is held in memory whole.
+again when the registry lost it. Pulls stream to ``dest.partial`` and resume with ``Range``, through
+the ``limiter`` (a :class:`~aiedge.oci.bandwidth.TokenBucket` shared by the process) when there is
+one. Every byte read is hashed on the way; nothing is held in memory whole.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 
 from aiedge.oci.auth import Credentials, RegistryAuth
+from aiedge.oci.bandwidth import TokenBucket
 from aiedge.oci.digest import CHUNK, check_digest, sha256_bytes, sha256_file
 from aiedge.oci.errors import DigestMismatch, RegistryError
 from aiedge.oci.image import DOCKER_MANIFEST_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
@@ -69,6 +71,7 @@ class RegistryClient:
         credentials: Credentials | None = None,
         chunk_size: int = 16 << 20,
         retries: int = 3,
+        limiter: TokenBucket | None = None,
     ) -> None:
         self.registry = registry
         plain = insecure if insecure is not None else is_loopback(registry)
@@ -84,6 +87,7 @@ class RegistryClient:
         self._auth = RegistryAuth(registry, credentials)
         self.chunk_size = chunk_size
         self.retries = retries
+        self.limiter = limiter
 
     async def __aenter__(self) -> RegistryClient:
         return self
@@ -340,7 +344,9 @@ class RegistryClient:
                 await r.aread()
                 raise self._fail(f"GET blob {digest[:19]} of {repository}", r)
             data = bytearray()
-            async for chunk in r.aiter_bytes(CHUNK):
+            async for chunk in r.aiter_bytes(self._read_size()):
+                if self.limiter is not None:
+                    await self.limiter.take(len(chunk))
                 data += chunk
                 if len(data) > limit:
                     raise RegistryError(
@@ -397,9 +403,14 @@ class RegistryClient:
                 raise self._fail(f"GET blob {digest[:19]} of {repository}", r)
             mode = "ab" if r.status_code == 206 else "wb"
             with partial.open(mode) as f:
-                async for data in r.aiter_bytes(CHUNK):
+                async for data in r.aiter_bytes(self._read_size()):
+                    if self.limiter is not None:
+                        await self.limiter.take(len(data))
                     await asyncio.to_thread(f.write, data)
                     if progress:
                         progress(len(data))
         finally:
             await r.aclose()
+
+    def _read_size(self) -> int:
+        return CHUNK if self.limiter is None else self.limiter.chunk_size(CHUNK)

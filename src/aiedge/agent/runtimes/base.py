@@ -6,6 +6,7 @@ the reconciler, which treats every runtime the same way.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -32,4 +33,14 @@ class Instance(Protocol):
 
 
 class Runtime(Protocol):
-    async def start(self, app: DesiredApp, model_dir: Path, http_port: int, grpc_port: int) -> Instance: ...
+    async def start(
+        self,
+        app: DesiredApp,
+        model_dir: Path,
+        http_port: int,
+        grpc_port: int,
+        env: Mapping[str, str] | None = None,
+    ) -> Instance:
+        """Start the server; ``env`` (the app's decrypted secrets) is added to its environment,
+        never to its command line, its log or a file."""
+        ...

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from aiedge.agent.cache import ImageCache, digest_hex
@@ -126,7 +127,14 @@ class PodmanRuntime:
             self._images[app.digest] = out.strip().splitlines()[-1]
         return self._images[app.digest]
 
-    async def start(self, app: DesiredApp, model_dir: Path, http_port: int, grpc_port: int) -> PodmanInstance:
+    async def start(
+        self,
+        app: DesiredApp,
+        model_dir: Path,
+        http_port: int,
+        grpc_port: int,
+        env: Mapping[str, str] | None = None,
+    ) -> PodmanInstance:
         image = await self.image_id(app, model_dir)
         self._logs_dir.mkdir(parents=True, exist_ok=True)
         log = self._logs_dir / f"{app.name}.log"
@@ -148,6 +156,8 @@ class PodmanRuntime:
             f"{APP_LABEL}={app.name}",
             "--label",
             f"{DIGEST_LABEL}={app.digest}",
+            # `--env NAME` takes the value from podman's own environment: never on a command line
+            *[arg for name in sorted(env or {}) for arg in ("--env", name)],
             *options,
             image,
             *args,
@@ -158,7 +168,7 @@ class PodmanRuntime:
             try:
                 proc = await asyncio.create_subprocess_exec(
                     *cmd,
-                    env=self._podman.env,
+                    env={**self._podman.env, **env} if env else self._podman.env,
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=fh,
                     stderr=asyncio.subprocess.STDOUT,

@@ -13,7 +13,7 @@ import ctypes
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aiedge.agent.errors import StartFailed
@@ -86,7 +86,12 @@ class ProcessRuntime:
         self._preexec = _death_signal_hook()
 
     async def start(
-        self, app: DesiredApp, model_dir: Path, http_port: int, grpc_port: int
+        self,
+        app: DesiredApp,
+        model_dir: Path,
+        http_port: int,
+        grpc_port: int,
+        env: Mapping[str, str] | None = None,
     ) -> ProcessInstance:
         self._logs_dir.mkdir(parents=True, exist_ok=True)
         log = self._logs_dir / f"{app.name}.log"
@@ -113,6 +118,7 @@ class ProcessRuntime:
                     stderr=asyncio.subprocess.STDOUT,
                     start_new_session=True,
                     preexec_fn=self._preexec,
+                    env={**os.environ, **env} if env else None,
                 )
             except OSError as e:
                 raise StartFailed(f"cannot start {cmd[0]}: {e}") from e
