@@ -163,3 +163,18 @@ def build_demo(src: DemoSource, tag: str) -> str:
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["image"] == f"{src.repository}@{result['digest']}"
     return str(result["digest"])
+
+
+def predict_demo(url: str) -> list[float]:
+    """The demo model's answer at a site's (or server's) TF-Serving endpoint for a fixed row."""
+    import httpx
+
+    from aiedge.build.demo_model import DEMO_MODEL_NAME
+
+    r = httpx.post(
+        f"{url}/v1/models/{DEMO_MODEL_NAME}/versions/1:predict",
+        json={"instances": [[1, 2, 3, 4, 5, 6, 7, 8]]},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    return list(r.json()["predictions"])

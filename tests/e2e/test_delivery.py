@@ -12,8 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from aiedge.build.demo_model import DEMO_MODEL_NAME
-from tests.e2e.conftest import build_demo, demo_source
+from tests.e2e.conftest import build_demo, demo_source, predict_demo
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 
 
@@ -23,16 +22,6 @@ def _site_digests(hub: str) -> dict[str, str | None]:
         s["name"]: (s["apps"][0].get("digest") if s["apps"] and s["status"] == "healthy" else None)
         for s in sites
     }
-
-
-def _predict(url: str) -> list[float]:
-    r = httpx.post(
-        f"{url}/v1/models/{DEMO_MODEL_NAME}/versions/1:predict",
-        json={"instances": [[1, 2, 3, 4, 5, 6, 7, 8]]},
-        timeout=10,
-    )
-    assert r.status_code == 200, r.text
-    return list(r.json()["predictions"])
 
 
 def test_new_digest_reaches_sites_and_sites_survive_the_hub(tmp_path: Path, registry: str) -> None:
@@ -86,7 +75,7 @@ def test_new_digest_reaches_sites_and_sites_survive_the_hub(tmp_path: Path, regi
             what="sites on v1",
         )
         for url in site_urls.values():
-            assert _predict(url) == [6.5]
+            assert predict_demo(url) == [6.5]
 
         # a new image: same answers, one more file, so a new digest, committed by the build
         shutil.copy(model / "model.onnx", tmp_path / "model.onnx.bak")
@@ -99,12 +88,12 @@ def test_new_digest_reaches_sites_and_sites_survive_the_hub(tmp_path: Path, regi
             what="sites on v2",
         )
         for url in site_urls.values():
-            assert _predict(url) == [6.5]
+            assert predict_demo(url) == [6.5]
 
         # the hub dies: every site keeps serving
         hub.kill()
         for url in site_urls.values():
-            assert _predict(url) == [6.5]
+            assert predict_demo(url) == [6.5]
 
         # an agent restarted while the hub is down serves again from its disk
         agent_a = procs[1]
@@ -112,7 +101,7 @@ def test_new_digest_reaches_sites_and_sites_survive_the_hub(tmp_path: Path, regi
         url_a = site_urls["site-a"]
         wait_until(lambda: _down(url_a), timeout=30, what="site-a stopped with its agent")
         procs[1] = Proc(agent_a.cmd, tmp_path / "logs/agent-site-a-2.log")
-        wait_until(lambda: _predict(url_a) == [6.5], timeout=60, what="site-a serving again offline")
+        wait_until(lambda: predict_demo(url_a) == [6.5], timeout=60, what="site-a serving again offline")
     finally:
         for p in reversed(procs):
             p.stop()

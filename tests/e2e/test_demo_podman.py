@@ -20,7 +20,7 @@ import pytest
 from onnx import numpy_helper
 
 from tests.containers.images import private_storage, require_tools, run_dir, shared_base
-from tests.e2e.conftest import Demo, start_demo
+from tests.e2e.conftest import Demo, predict_demo, start_demo
 from tests.support import aiedge_cmd, wait_until
 
 REQUEST = {"instances": [[1, 2, 3, 4, 5, 6, 7, 8]]}
@@ -61,7 +61,7 @@ def test_one_site_under_podman(
     demo_factory.append(demo)
     assert sorted(demo.sites) == ["site-a", "site-b", "site-c"]
     for url in demo.sites.values():
-        assert _predict(url) == [6.5]
+        assert predict_demo(url) == [6.5]
     running = _podman(podman_env, "ps", "--quiet", "--filter", "label=io.aiedge.app=housing-podman").split()
     assert len(running) == 1  # site-a's app, and only site-a's
     stderr = (tmp_path / "demo-stderr.log").read_text()
@@ -75,7 +75,7 @@ def test_one_site_under_podman(
     (model / "NOTES.txt").write_text("second build\n")
     second = _build_runnable(demo, m.group(1), model, test_data, "v2", podman_env)
     wait_until(lambda: _app(demo.hub, "site-a")["digest"] == second, timeout=180, what="site-a on v2")
-    assert _predict(demo.sites["site-a"]) == [6.5]
+    assert predict_demo(demo.sites["site-a"]) == [6.5]
 
     # a model that answers 7.5 where the App's test expects 6.5: the smoke gate refuses it on site-a
     bad = tmp_path / "bad"
@@ -85,17 +85,11 @@ def test_one_site_under_podman(
     third = _build_runnable(demo, m.group(1), bad, bad_data, "bad", podman_env)
     wait_until(lambda: "SmokeTestFailed" in _app(demo.hub, "site-a")["message"], timeout=180, what="refused")
     assert _app(demo.hub, "site-a")["digest"] == second
-    assert _predict(demo.sites["site-a"]) == [6.5]
+    assert predict_demo(demo.sites["site-a"]) == [6.5]
     assert _podman(podman_env, "ps", "--all", "--quiet", "--filter", f"label=io.aiedge.digest={third}") == ""
 
     assert demo.stop() == 0
     assert _podman(podman_env, "ps", "--all", "--quiet").strip() == ""
-
-
-def _predict(url: str) -> list[float]:
-    r = httpx.post(f"{url}/v1/models/housing-demo/versions/1:predict", json=REQUEST, timeout=10)
-    assert r.status_code == 200, r.text
-    return list(r.json()["predictions"])
 
 
 def _app(hub: str, site: str) -> dict[str, str]:

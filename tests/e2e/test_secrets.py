@@ -14,9 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from aiedge.build.demo_model import DEMO_MODEL_NAME
 from aiedge.cli.demo_gitops import APP_NAME
-from tests.e2e.conftest import build_demo, demo_source
+from tests.e2e.conftest import build_demo, demo_source, predict_demo
 from tests.gitops.conftest import git
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 
@@ -59,16 +58,6 @@ def _site(hub: str, site: str) -> dict:  # type: ignore[type-arg]
 def _healthy_on(hub: str, site: str, digest: str) -> bool:
     s = _site(hub, site)
     return s["status"] == "healthy" and [a["digest"] for a in s["apps"]] == [digest]
-
-
-def _predict(url: str) -> list[float]:
-    r = httpx.post(
-        f"{url}/v1/models/{DEMO_MODEL_NAME}/versions/1:predict",
-        json={"instances": [[1, 2, 3, 4, 5, 6, 7, 8]]},
-        timeout=10,
-    )
-    assert r.status_code == 200, r.text
-    return list(r.json()["predictions"])
 
 
 def _files_holding(root: Path, needle: bytes) -> list[Path]:
@@ -136,7 +125,7 @@ def test_site_secrets_reach_their_site_only(tmp_path: Path, registry: str) -> No
         # the value is in site-a's serving process, decrypted there
         assert any(e.get("DEMO_TOKEN") == "alpha-first-value" for e in _serving_envs(data["site-a"]))
         assert all("DEMO_TOKEN" not in e for e in _serving_envs(data["site-b"]))
-        assert _predict(urls["site-a"]) == [6.5]
+        assert predict_demo(urls["site-a"]) == [6.5]
 
         # each site reads its own desired state only, and site-b's holds no ciphertext of site-a's
         cred = {s: (d / "credential").read_text().strip() for s, d in data.items()}
@@ -200,7 +189,7 @@ def test_site_secrets_reach_their_site_only(tmp_path: Path, registry: str) -> No
         assert b["status"] == "degraded" and "SecretDecryptFailed" in (b["last_error"] or "")
         assert "secret DEMO_TOKEN of app housing does not decrypt" in b["apps"][0]["message"]
         assert b["apps"][0]["digest"] == digest  # still serving what it had
-        assert _predict(urls["site-b"]) == [6.5]
+        assert predict_demo(urls["site-b"]) == [6.5]
         assert all("DEMO_TOKEN" not in e for e in _serving_envs(data["site-b"]))
 
         # plaintext was never written: not by the CLI, the hub, the agents or their logs

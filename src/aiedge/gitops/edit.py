@@ -21,7 +21,9 @@ from aiedge.gitops.source import YAML_SUFFIXES
 _FALLBACK_IDENTITY = ("aiedge", "aiedge@localhost")
 
 
-def _yaml(text: str) -> YAML:
+def round_trip_yaml(text: str) -> YAML:
+    """ruamel in round-trip mode, set up to rewrite our files as people write them (comments,
+    quotes, indentation, a leading ``---`` kept)."""
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096
@@ -64,7 +66,7 @@ def _find_app(repo_dir: Path, app: str) -> tuple[Path, str, list[Any], Commented
         if "App" not in text or app not in text:
             continue
         try:
-            docs = list(_yaml(text).load_all(text))
+            docs = list(round_trip_yaml(text).load_all(text))
         except Exception:  # noqa: S112 - a broken file elsewhere is validate's business
             continue
         for doc in docs:
@@ -102,7 +104,7 @@ def set_app_image(repo_dir: Path, app: str, repository: str, digest: str, messag
     else:
         image.insert(list(image).index("repository") + 1, "digest", digest)
     buf = io.StringIO()
-    _yaml(text).dump_all(docs, buf)
+    round_trip_yaml(text).dump_all(docs, buf)
     path.write_text(buf.getvalue())
     rel = path.relative_to(repo_dir).as_posix()
     _git(repo_dir, "add", "--", rel)

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from aiedge.gitops.age import encrypt
+from aiedge.gitops.edit import round_trip_yaml
 from aiedge.gitops.errors import GitopsError
 from aiedge.gitops.loader import plain
 from aiedge.gitops.schema import API_VERSION, ENV_NAME_RE, NAME_RE, SiteSecret
@@ -47,15 +47,6 @@ class _Doc:
     doc: CommentedMap
 
 
-def _yaml(text: str = "") -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.explicit_start = text.lstrip().startswith("---")
-    return yaml
-
-
 def _ours(repo_dir: Path) -> list[_Doc]:
     """Every document of our apiVersion in the repo's YAML files (broken files are skipped:
     reporting them is ``aiedge validate``'s job)."""
@@ -68,7 +59,7 @@ def _ours(repo_dir: Path) -> list[_Doc]:
         if API_VERSION not in text:
             continue
         try:
-            docs = list(_yaml(text).load_all(text))
+            docs = list(round_trip_yaml(text).load_all(text))
         except YAMLError:
             continue
         for doc in docs:
@@ -150,7 +141,7 @@ def encrypt_site_secret(
         data[name] = LiteralScalarString(ciphertext)
     SiteSecret.model_validate(plain(target.doc))  # never write a file validate would refuse
     buf = io.StringIO()
-    _yaml(target.text).dump_all(target.docs, buf)
+    round_trip_yaml(target.text).dump_all(target.docs, buf)
     target.path.parent.mkdir(parents=True, exist_ok=True)
     target.path.write_text(buf.getvalue())
     return Written(
