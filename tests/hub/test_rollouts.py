@@ -27,6 +27,7 @@ from tests.hub.conftest import StartHub
 from tests.support import aiedge_cmd, wait_until
 
 REPOSITORY = "127.0.0.1:5000/aiedge/tensorflow-housing"
+CHROMIUM = "/usr/bin/chromium"
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
 ROLLOUT = """  rollout:
     waves: [{sites: 1}, {percent: 100}]
@@ -191,6 +192,12 @@ def test_status_shows_each_apps_rollout(
     row = next(line for line in table.stdout.splitlines() if "housing" in line and "near-edge" in line)
     assert D2[:19] in row and "1/2" in row and "0 done, 0 failed, 1 updating, 2 pending" in row
     assert "soaking until " + since.astimezone(UTC).strftime("%Y-%m-%d") in row and "s left)" in row
+    shown_in_browser = _dashboard_rollouts(hub.url)
+    assert (
+        shown_in_browser[0].startswith("housing") and D2.removeprefix("sha256:")[:12] in shown_in_browser[0]
+    )
+    assert "1/2" in shown_in_browser[0] and "soaking · " in shown_in_browser[0]
+    assert "0 done · 0 failed · 1 updating · 2 pending" in shown_in_browser[0]
 
     # D3 is refused by site-a (its signature): the D2 rollout is superseded, D3's stops at wave 1
     set_app_image(repo, "housing", REPOSITORY, D3, "build 3")
@@ -252,3 +259,24 @@ def test_the_json_schema_knows_rollouts() -> None:
     doc["spec"]["rollout"]["soakSeconds"] = -1
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, schema)
+
+
+def _dashboard_rollouts(hub: str) -> list[str]:
+    """The rows of the fleet page's rollouts card, as a real headless Chromium shows them."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: apt-get install -y chromium", pytrace=False)
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{hub}/")
+            page.wait_for_selector("#rollouts tr[data-rollout]", timeout=20_000)
+            rows = page.locator("#rollouts tr[data-rollout]").all_inner_texts()
+        finally:
+            browser.close()
+    assert not errors, errors
+    return [" ".join(r.split()) for r in rows]

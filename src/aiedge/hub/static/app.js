@@ -56,13 +56,15 @@ function healthDot(health) { return h("span", { class: `hdot h-${health || "none
 
 // ---- data --------------------------------------------------------------------------------------
 async function refreshCommon() {
-  const [sites, summary, alerts, health] = await Promise.all([
+  const [sites, summary, alerts, health, rollouts] = await Promise.all([
     api("/api/v1/sites").catch((e) => { state.error = e.message; return state.sites; }),
     api("/api/v1/metrics/summary").catch(() => ({ sites: {} })),
     api("/api/v1/alerts").catch(() => state.alerts),
     api("/api/v1/health").catch(() => null),
+    api("/api/v1/rollouts").catch(() => state.rollouts || []),
   ]);
   state.sites = sites; state.summary = summary.sites || {}; state.alerts = alerts; state.health = health;
+  state.rollouts = rollouts;
   const hs = document.getElementById("hub-state");
   hs.textContent = "";
   if (health) {
@@ -85,6 +87,37 @@ function siteTotals(name) {
   return { rps, error_rate: req ? err / req : null, p99, any: Object.keys(apps).length > 0 };
 }
 
+// The newest rollout of each placement's app, unless superseded or complete for over an hour.
+function currentRollouts() {
+  const seen = new Set(), out = [];
+  for (const r of state.rollouts || []) {  // newest first
+    const key = `${r.placement}/${r.app}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (r.phase === "superseded") continue;
+    if (r.phase === "complete" && Date.now() - new Date(r.updated_at).getTime() > 3600e3) continue;
+    out.push(r);
+  }
+  return out;
+}
+
+function rolloutRow(r) {
+  const c = r.counts, total = c.done + c.failed + c.updating + c.pending;
+  const bar = h("div", { class: "rbar", title: `${c.done} done, ${c.failed} failed, ${c.updating} updating, ${c.pending} pending` },
+    ["done", "failed", "updating"].map((k) => h("span", { class: `seg ${k}`, style: `width:${total ? (100 * c[k]) / total : 0}%` })));
+  let phase = r.phase;
+  if (r.phase === "soaking" && r.soak_until) {
+    const left = Math.max(0, Math.round((new Date(r.soak_until).getTime() - Date.now()) / 1000));
+    phase = `soaking · ${left}s left`;
+  } else if (r.phase === "stopped") phase = `stopped · ${r.failures} failed (max ${r.maxFailures})`;
+  return h("tr", { "data-rollout": `${r.placement}/${r.app}` },
+    h("td", {}, h("a", { href: `#/app/${enc(r.app)}` }, r.app), h("div", { class: "faint" }, r.placement)),
+    h("td", {}, h("code", {}, shortDigest(r.to_digest)), h("div", { class: "faint" }, "from ", shortDigest(r.from_digest))),
+    h("td", { class: "wave" }, `${r.wave}/${r.total_waves}`),
+    h("td", {}, bar, h("div", { class: "faint" }, `${c.done} done · ${c.failed} failed · ${c.updating} updating · ${c.pending} pending`)),
+    h("td", {}, h("span", { class: `pill r-${r.phase}` }, phase)));
+}
+
 // ---- fleet -------------------------------------------------------------------------------------
 const fleetView = {
   mount(root) {
@@ -97,9 +130,11 @@ const fleetView = {
     this.chips = h("div", { class: "chips" });
     this.pager = h("div", { class: "pager" });
     this.body = h("tbody");
+    this.rollouts = h("div", { class: "card flush hidden", id: "rollouts" });
     root.append(
       h("div", { class: "page-head" }, h("h1", {}, "Fleet"), h("span", { class: "sub" }, "every site, what it runs, and how it is doing")),
       this.kpis,
+      this.rollouts,
       h("div", { class: "card flush" },
         h("div", { class: "toolbar" }, h("div", { class: "search" }, icon, this.input), this.chips, this.pager),
         h("table", { id: "sites" },
@@ -121,6 +156,14 @@ const fleetView = {
       kpi("Unknown", count("unknown") + count("never-seen"), count("unknown") ? "magenta" : ""),
       kpi("Firing alerts", state.alerts.firing.length, state.alerts.firing.length ? "red" : "green"),
       kpi("Fleet traffic", num(rps, 2), "", "req/s"));
+    const rollouts = currentRollouts();
+    this.rollouts.textContent = "";
+    this.rollouts.classList.toggle("hidden", rollouts.length === 0);
+    if (rollouts.length) {
+      this.rollouts.append(h("div", { class: "toolbar" }, h("h3", {}, "Rollouts")),
+        h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "App"), h("th", {}, "Target digest"), h("th", {}, "Wave"),
+          h("th", {}, "Sites"), h("th", {}, "State"))), h("tbody", {}, rollouts.map(rolloutRow))));
+    }
     const statuses = ["all", "healthy", "progressing", "degraded", "unknown", "never-seen"];
     this.chips.textContent = "";
     for (const st of statuses) {
