@@ -9,35 +9,15 @@ container engine mounts them. Device nodes and sockets anywhere are left out.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import os
 import stat
 import tarfile
 from pathlib import Path
-from typing import BinaryIO
 
 from aiedge.containers.errors import ContainerError
-from aiedge.oci.layers import Layer
+from aiedge.oci.layers import Layer, write_tar_gz
 
 EMPTY_DIRS = ("dev", "proc", "sys", "run", "tmp")
-
-
-class _Hashing:
-    """A write-only file that hashes and counts what passes through to ``inner``."""
-
-    def __init__(self, inner: BinaryIO | gzip.GzipFile) -> None:
-        self.inner = inner
-        self.sha = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.sha.update(data)
-        self.size += len(data)
-        return self.inner.write(data)
-
-    def flush(self) -> None:
-        self.inner.flush()
 
 
 def walk_sorted(root: Path) -> list[str]:
@@ -61,17 +41,12 @@ def walk_sorted(root: Path) -> list[str]:
 
 def write_rootfs_layer(root: Path, out: Path, *, mtime: int) -> Layer:
     """Write the tree at ``root`` as a layer at ``out``; returns its digest and diff_id."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("wb") as raw:
-        compressed = _Hashing(raw)
-        with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=6) as gz:
-            plain = _Hashing(gz)
-            with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
-                for rel in walk_sorted(root):
-                    _add(tar, root / rel, rel, mtime)
-    return Layer(
-        out, "sha256:" + compressed.sha.hexdigest(), "sha256:" + plain.sha.hexdigest(), compressed.size
-    )
+
+    def fill(tar: tarfile.TarFile) -> None:
+        for rel in walk_sorted(root):
+            _add(tar, root / rel, rel, mtime)
+
+    return write_tar_gz(out, fill)
 
 
 def _add(tar: tarfile.TarFile, path: Path, rel: str, mtime: int) -> None:

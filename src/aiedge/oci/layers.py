@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import os
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -101,6 +102,20 @@ def write_layer(entries: list[LayerEntry], out: Path, *, mtime: int | None = Non
         by_name[name] = e.source
     dirs = sorted({p for name in by_name for p in _parents(name)} - set(by_name))
     names = sorted([*((d, None) for d in dirs), *by_name.items()], key=lambda item: item[0])
+
+    def fill(tar: tarfile.TarFile) -> None:
+        for name, source in names:
+            if source is None:
+                tar.addfile(_dir_info(name, when))
+                continue
+            _add_file(tar, name, source, when)
+
+    return write_tar_gz(out, fill)
+
+
+def write_tar_gz(out: Path, fill: Callable[[tarfile.TarFile], None]) -> Layer:
+    """A layer at ``out`` holding what ``fill`` adds to a streaming PAX tar, gzipped the
+    reproducible way (no name, mtime 0, level 6), hashed as it is written (digest and diff_id)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("wb") as raw:
         compressed = _Hashing(raw)
@@ -108,11 +123,7 @@ def write_layer(entries: list[LayerEntry], out: Path, *, mtime: int | None = Non
         with gzip_file as gz:
             plain = _Hashing(gz)
             with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
-                for name, source in names:
-                    if source is None:
-                        tar.addfile(_dir_info(name, when))
-                        continue
-                    _add_file(tar, name, source, when)
+                fill(tar)
     return Layer(
         out, "sha256:" + compressed.sha.hexdigest(), "sha256:" + plain.sha.hexdigest(), compressed.size
     )
