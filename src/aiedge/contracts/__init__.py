@@ -6,12 +6,16 @@ on each other. A change that breaks a field is a new API version (``/api/v1`` ->
 
 from aiedge.contracts.v1 import (
     API_VERSION,
+    IN_PROGRESS_REASONS,
+    REFUSED_REASONS,
     AppHealth,
+    AppReason,
     AppStatus,
     DesiredApp,
     DesiredState,
     EnrollRequest,
     EnrollResponse,
+    Progress,
     SiteStatus,
     SiteSummary,
     SmokeTest,
@@ -20,12 +24,16 @@ from aiedge.contracts.v1 import (
 
 __all__ = [
     "API_VERSION",
+    "IN_PROGRESS_REASONS",
+    "REFUSED_REASONS",
     "AppHealth",
+    "AppReason",
     "AppStatus",
     "DesiredApp",
     "DesiredState",
     "EnrollRequest",
     "EnrollResponse",
+    "Progress",
     "SiteStatus",
     "SiteSummary",
     "SmokeTest",

@@ -20,23 +20,59 @@ to the one site's X25519 recipient, which the agent reports (``age_recipient``) 
 in every status report; the hub never holds a key that decrypts them. Fields added since the first
 version are optional, and ``secrets`` is left out of the JSON when empty, so desired states and
 their digests stay what they were for apps without secrets.
+
+Mixed versions work in both directions: every model ignores fields it does not know (a newer peer
+sent them; each is logged once per process), and a condition reason this version does not know
+reads as :attr:`AppReason.UNKNOWN`. Decisions on either side read the typed ``reason`` and
+``health``, never the free-text ``message``, which is for people.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 API_VERSION = "v1"
 
+log = logging.getLogger("aiedge.contracts")
+_unknown_seen: set[tuple[str, str]] = set()
+
+
+def _note_unknown(kind: str, name: str) -> None:
+    if (kind, name) not in _unknown_seen:
+        _unknown_seen.add((kind, name))
+        log.info("ignoring %s %r from a newer peer (this is aiedge contracts %s)", kind, name, API_VERSION)
+
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Frozen wire models that ignore unknown fields (logged once each), so an older hub takes a
+    newer agent's report and an older agent a newer hub's desired state."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _log_unknown(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            fields = cls.model_fields
+            for key in data:
+                if key not in fields:
+                    _note_unknown(f"field of {cls.__name__}", str(key))
+        return data
 
 
 class EnrollRequest(_Model):
@@ -123,12 +159,78 @@ class AppHealth(StrEnum):
     FAILED = "failed"
 
 
+class AppReason(StrEnum):
+    """Why an app is in its state (the condition reason, after Flux's ``metav1.Condition``).
+    The hub decides on this, never on :attr:`AppStatus.message`."""
+
+    READY = "Ready"  # serving the desired version
+    PROGRESSING = "Progressing"  # working towards it: unpacking, starting, smoke-testing
+    DOWNLOADING = "Downloading"  # fetching blobs; see AppStatus.progress
+    DEFERRED = "Deferred"  # waiting on purpose: a hold, a maintenance window, a data budget
+    FETCH_FAILED = "FetchFailed"  # the registry could not be reached or answered badly (retried)
+    IMAGE_NOT_FOUND = "ImageNotFound"  # the registry says the digest does not exist
+    IMAGE_INVALID = "ImageInvalid"  # the image cannot run here (bad digest, label, unsafe path)
+    NO_MATCHING_PLATFORM = "NoMatchingPlatform"  # an index with no manifest for this site
+    REGISTRY_AUTH_FAILED = "RegistryAuthFailed"
+    SIGNATURE_INVALID = "SignatureInvalid"  # not signed by a key the site trusts
+    SECRET_DECRYPT_FAILED = "SecretDecryptFailed"  # noqa: S105 - a reason, not a secret
+    INSUFFICIENT_DISK = "InsufficientDisk"
+    SMOKE_TEST_FAILED = "SmokeTestFailed"  # the new version answered its test wrongly
+    SHADOW_REJECTED = "ShadowRejected"  # the new version disagreed with the serving one on live traffic
+    START_FAILED = "StartFailed"  # the server exited or never got ready
+    UNKNOWN = "Unknown"  # a reason from a newer peer, or none reported
+
+
+# The agent refused the version it was told to run and keeps serving the previous one: a human (or
+# a new commit) must change something. Rollouts count these as failed sites.
+REFUSED_REASONS = frozenset(
+    {
+        AppReason.IMAGE_NOT_FOUND,
+        AppReason.IMAGE_INVALID,
+        AppReason.NO_MATCHING_PLATFORM,
+        AppReason.REGISTRY_AUTH_FAILED,
+        AppReason.SIGNATURE_INVALID,
+        AppReason.SECRET_DECRYPT_FAILED,
+        AppReason.SMOKE_TEST_FAILED,
+        AppReason.SHADOW_REJECTED,
+        AppReason.START_FAILED,
+    }
+)
+# Work under way, or a wait on purpose: never a failure, however long it lasts (deadlines decide).
+IN_PROGRESS_REASONS = frozenset(
+    {AppReason.PROGRESSING, AppReason.DOWNLOADING, AppReason.DEFERRED, AppReason.FETCH_FAILED}
+)
+
+
+def _reason(value: Any) -> Any:
+    if isinstance(value, str) and value not in AppReason._value2member_map_:
+        _note_unknown("reason", value)
+        return AppReason.UNKNOWN
+    return value
+
+
+class Progress(_Model):
+    """How far a download has come (for status, the dashboard and rollout deadlines)."""
+
+    done_bytes: int = Field(default=0, ge=0, description="bytes fetched so far (cached ones included)")
+    total_bytes: int | None = Field(default=None, ge=0, description="bytes the manifest lists, when known")
+    rate_bps: float | None = Field(default=None, ge=0, description="recent download rate, bytes per second")
+    eta_seconds: float | None = Field(default=None, ge=0, description="time left at that rate")
+
+
 class AppStatus(_Model):
     name: str
     digest: str | None = Field(default=None, description="image digest currently serving")
     health: AppHealth = AppHealth.PROGRESSING
     url: str | None = Field(default=None, description="where the site serves the app")
-    message: str = ""
+    message: str = Field(default="", description="for people; decisions read reason and health")
+    reason: Annotated[AppReason, BeforeValidator(_reason)] = Field(
+        default=AppReason.UNKNOWN, description="why the app is in this state (older agents send none)"
+    )
+    target_digest: str | None = Field(
+        default=None, description="the digest the agent is working towards or refused, when not serving it"
+    )
+    progress: Progress | None = Field(default=None, description="download progress, while downloading")
 
 
 class StatusReport(_Model):
