@@ -7,7 +7,6 @@ for re-verification. Nothing outside the destination may change, whatever the la
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import stat
 import tarfile
@@ -18,36 +17,7 @@ import pytest
 from aiedge.oci.errors import ArchiveTooLarge, UnsafeLayer
 from aiedge.oci.extract import Limits, verify_files
 from aiedge.oci.image import unpack_layers
-from tests.oci.bombs import zeros_bomb
-
-
-def _layer(path: Path, *members: tuple[tarfile.TarInfo, bytes | None]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for info, data in members:
-            if data is not None:
-                info.size = len(data)
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
-    return path
-
-
-def _file(name: str, mode: int = 0o644) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.mode = mode
-    return info
-
-
-def _dir(name: str, mode: int = 0o755) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = tarfile.DIRTYPE
-    info.mode = mode
-    return info
-
-
-def _link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = target
-    return info
+from tests.oci.tars import dir_entry, file_entry, layer, link, zeros_bomb
 
 
 @pytest.fixture
@@ -71,16 +41,16 @@ def _unchanged(outside: Path) -> None:
 def test_a_symlink_chain_cannot_chmod_a_folder_above(tmp_path: Path, nest: tuple[Path, Path]) -> None:
     """l0 -> ., lN -> l(N-1)/.. reads as inside when checked as text; the OS resolves it above."""
     dest, outside = nest
-    layer = _layer(
+    chain = layer(
         tmp_path / "chain.tgz",
-        (_link("l0", "."), None),
-        (_link("l1", "l0/.."), None),
-        (_link("l2", "l1/.."), None),
-        (_dir("l2", 0o777), None),
-        (_dir("l1", 0o777), None),
+        (link("l0", "."), None),
+        (link("l1", "l0/.."), None),
+        (link("l2", "l1/.."), None),
+        (dir_entry("l2", 0o777), None),
+        (dir_entry("l1", 0o777), None),
     )
     with pytest.raises(UnsafeLayer, match="leaves the destination"):
-        unpack_layers([layer], dest)
+        unpack_layers([chain], dest)
     _unchanged(outside)
 
 
@@ -88,17 +58,17 @@ def test_a_model_file_cannot_link_to_a_host_file(tmp_path: Path, nest: tuple[Pat
     _, outside = nest
     for i, members in enumerate(
         [
-            [(_link("models/m/model.onnx", "../../../../secret"), None)],
+            [(link("models/m/model.onnx", "../../../../secret"), None)],
             [
-                (_link("l0", "."), None),
-                (_link("l1", "l0/.."), None),
-                (_link("model.onnx", "l1/../secret"), None),
+                (link("l0", "."), None),
+                (link("l1", "l0/.."), None),
+                (link("model.onnx", "l1/../secret"), None),
             ],
-            [(_link("models/m/model.onnx", "/etc/passwd"), None)],
+            [(link("models/m/model.onnx", "/etc/passwd"), None)],
         ]
     ):
         with pytest.raises(UnsafeLayer, match="leaves the destination"):
-            unpack_layers([_layer(tmp_path / f"{i}.tgz", *members)], tmp_path / f"out{i}")
+            unpack_layers([layer(tmp_path / f"{i}.tgz", *members)], tmp_path / f"out{i}")
     _unchanged(outside)
 
 
@@ -106,13 +76,23 @@ def test_no_entry_writes_through_an_earlier_link(tmp_path: Path, nest: tuple[Pat
     """Even a link that points inside may not be written through: a later entry (or layer) could
     redirect it, and the archive has no reason to."""
     dest, outside = nest
-    one = _layer(tmp_path / "1.tgz", (_dir("d"), None), (_link("in", "d"), None))
+    one = layer(tmp_path / "1.tgz", (dir_entry("d"), None), (link("in", "d"), None))
     unpack_layers([one], dest)
-    for i, member in enumerate([(_file("in/x"), b"x"), (_dir("in/sub"), None), (_link("in/l", "."), None)]):
+    for i, member in enumerate(
+        [
+            (file_entry("in/x"), b"x"),
+            (dir_entry("in/sub"), None),
+            (link("in/l", "."), None),
+        ]
+    ):
         with pytest.raises(UnsafeLayer, match="goes through the link 'in'"):
-            unpack_layers([one, _layer(tmp_path / f"2-{i}.tgz", member)], tmp_path / f"out{i}")
+            unpack_layers([one, layer(tmp_path / f"2-{i}.tgz", member)], tmp_path / f"out{i}")
     # a hard link through a link (to a host file, by name) is refused the same way
-    sneaky = _layer(tmp_path / "h.tgz", (_link("up", "."), None), (_link("h", "up/x", tarfile.LNKTYPE), None))
+    sneaky = layer(
+        tmp_path / "h.tgz",
+        (link("up", "."), None),
+        (link("h", "up/x", tarfile.LNKTYPE), None),
+    )
     with pytest.raises(UnsafeLayer, match="link"):
         unpack_layers([sneaky], tmp_path / "hard")
     _unchanged(outside)
@@ -121,22 +101,22 @@ def test_no_entry_writes_through_an_earlier_link(tmp_path: Path, nest: tuple[Pat
 def test_a_link_redirected_out_by_a_later_entry_is_refused(tmp_path: Path, nest: tuple[Path, Path]) -> None:
     """``l1 -> d/..`` is inside while ``d`` is a folder; replacing ``d`` by ``d -> .`` sends l1 out."""
     dest, outside = nest
-    layer = _layer(
+    redirect = layer(
         tmp_path / "redirect.tgz",
-        (_dir("d"), None),
-        (_link("l1", "d/.."), None),
-        (_link("d", "."), None),
+        (dir_entry("d"), None),
+        (link("l1", "d/.."), None),
+        (link("d", "."), None),
     )
     with pytest.raises(UnsafeLayer, match=r"'l1' .* resolves outside"):
-        unpack_layers([layer], dest)
+        unpack_layers([redirect], dest)
     _unchanged(outside)
 
 
 def test_modes_never_follow_links_and_lose_special_bits(tmp_path: Path, nest: tuple[Path, Path]) -> None:
     dest, outside = nest
-    one = _layer(tmp_path / "1.tgz", (_link("d", "sub"), None), (_dir("sub"), None))
+    one = layer(tmp_path / "1.tgz", (link("d", "sub"), None), (dir_entry("sub"), None))
     # a folder entry on a name that is a link: the link is replaced by a folder, nothing followed
-    two = _layer(tmp_path / "2.tgz", (_dir("d", 0o777), None), (_file("run", 0o6777), b"#!"))
+    two = layer(tmp_path / "2.tgz", (dir_entry("d", 0o777), None), (file_entry("run", 0o6777), b"#!"))
     unpack_layers([one, two], dest)
     assert (dest / "d").is_dir() and not (dest / "d").is_symlink()
     assert stat.S_IMODE((dest / "d").stat().st_mode) == 0o755
@@ -156,7 +136,7 @@ def test_a_decompression_bomb_stops_at_the_limit(tmp_path: Path) -> None:
 
 
 def test_too_many_entries_and_a_giant_header_are_refused(tmp_path: Path) -> None:
-    many = _layer(tmp_path / "many.tgz", *((_file(f"f{i}"), b"") for i in range(50)))
+    many = layer(tmp_path / "many.tgz", *((file_entry(f"f{i}"), b"") for i in range(50)))
     with pytest.raises(ArchiveTooLarge, match="more than 20 entries"):
         unpack_layers([many], tmp_path / "out", limits=Limits(1 << 20, 20))
     header = tarfile.TarInfo("././@PaxHeader")
@@ -169,13 +149,15 @@ def test_too_many_entries_and_a_giant_header_are_refused(tmp_path: Path) -> None
 
 
 def test_file_digests_follow_layers_and_whiteouts(tmp_path: Path) -> None:
-    one = _layer(tmp_path / "1.tgz", (_file("m/a"), b"a1"), (_file("m/b"), b"b"), (_file("d/x"), b"x"))
-    two = _layer(
+    one = layer(
+        tmp_path / "1.tgz", (file_entry("m/a"), b"a1"), (file_entry("m/b"), b"b"), (file_entry("d/x"), b"x")
+    )
+    two = layer(
         tmp_path / "2.tgz",
-        (_file("m/a"), b"a2"),
-        (_file("m/.wh.b"), b""),
-        (_file("d/.wh..wh..opq"), b""),
-        (_link("m/h", "m/a", tarfile.LNKTYPE), None),
+        (file_entry("m/a"), b"a2"),
+        (file_entry("m/.wh.b"), b""),
+        (file_entry("d/.wh..wh..opq"), b""),
+        (link("m/h", "m/a", tarfile.LNKTYPE), None),
     )
     out = tmp_path / "out"
     files = unpack_layers([one, two], out)
