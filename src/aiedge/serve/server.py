@@ -19,7 +19,6 @@ from aiedge.serve.app import create_app
 from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.errors import UnknownModelFormat
 from aiedge.serve.formats import detect_format
-from aiedge.serve.grpc import service as grpc_service
 from aiedge.serve.metrics import ServeMetrics
 from aiedge.serve.protocol import with_header_timeout
 from aiedge.serve.registry import READY, ModelRegistry
@@ -117,6 +116,11 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
 
         app.state.loader = asyncio.create_task(task())
         if settings.grpc_port:
+            # imported here: grpc is costly to import, and the generated messages register the
+            # protocol's "inference.*" names process-wide, which clients in the same process
+            # (tritonclient, kserve) also register; importing the CLI must not claim them
+            from aiedge.serve.grpc import service as grpc_service
+
             app.state.grpc = await grpc_service.start(
                 dp, settings.host, settings.grpc_port, settings.max_connections
             )
