@@ -291,9 +291,13 @@ async def _push(
 
 
 def _record(req: BuildRequest, digest: str, source: str | None) -> str:
-    from aiedge.gitops.edit import set_app_image
+    from aiedge.gitops.edit import set_app_image, set_kustomization_image
+    from aiedge.gitops.errors import AppNotFound
 
     assert req.gitops_dir is not None and req.app is not None
     message = f"{req.app}: model {req.name} from {source or req.model} -> {digest}"
     repository = f"{req.image.registry}/{req.image.repository}"
-    return set_app_image(req.gitops_dir, req.app, repository, digest, message)
+    try:
+        return set_app_image(req.gitops_dir, req.app, repository, digest, message)
+    except AppNotFound:  # the seed's layout: an Argo CD app folder whose kustomization pins the image
+        return set_kustomization_image(req.gitops_dir, req.app, repository, digest, message)
