@@ -96,6 +96,13 @@ def mentions_group(data: bytes) -> bool:
     return _MARKER.search(data) is not None
 
 
+def guard(yaml: YAML, limits: ReadLimits) -> YAML:
+    """``yaml`` (round-trip) with the guarded composer: nesting and document count capped, anchors
+    and aliases noted per document."""
+    yaml.Composer = type("Composer", (_GuardedComposer,), {"limits": limits})  # type: ignore[assignment]
+    return yaml
+
+
 def read_documents(path: str, data: bytes, limits: ReadLimits) -> list[Document]:
     """Every document of the file, or :class:`YamlRefused` naming the spot that stops it."""
     if len(data) > limits.max_file_bytes:
@@ -108,8 +115,7 @@ def read_documents(path: str, data: bytes, limits: ReadLimits) -> list[Document]
                 f"{size_text(limits.max_file_bytes)}",
             )
         )
-    yaml = YAML(typ="rt")
-    yaml.Composer = type("Composer", (_GuardedComposer,), {"limits": limits})  # type: ignore[assignment]
+    yaml = guard(YAML(typ="rt"), limits)
     try:
         docs = list(yaml.load_all(data))
     except MarkedYAMLError as e:
