@@ -121,11 +121,22 @@ def check_request(req: BuildRequest) -> None:
 def check_app(req: BuildRequest) -> None:
     """Before any work: the App of ``--gitops``/``--app`` exists, is valid, and serves the model
     under the name being built (or ``--update-model-name`` says to change it)."""
-    from aiedge.gitops.edit import find_app
+    from aiedge.gitops.edit import find_app, find_kustomization
+    from aiedge.gitops.errors import AppNotFound
 
     if req.gitops_dir is None or req.app is None:
         return
-    found = find_app(req.gitops_dir, req.app)
+    try:
+        found = find_app(req.gitops_dir, req.app)
+    except AppNotFound:
+        if find_kustomization(req.gitops_dir, req.app) is None:
+            raise
+        if req.update_model_name:
+            raise BuildError(
+                f"--update-model-name: {req.app} is a kustomization in {req.gitops_dir}, not an App "
+                "with a spec.model to write"
+            ) from None
+        return
     spec = found.app.spec
     if spec.model == req.name:
         return
@@ -320,8 +331,11 @@ async def _push(
 
 
 def _record(req: BuildRequest, digest: str, source: str | None, smoke: SmokeTest | None) -> str:
-    """Commit the digest, and the smoke test the image passed, so that sites replay that test."""
-    from aiedge.gitops.edit import AppUpdate, update_app
+    """Commit the digest, and the smoke test the image passed, so that sites replay that test;
+    in the seed's layout (no App, an Argo CD app folder whose kustomization pins the image) the
+    kustomization's digest."""
+    from aiedge.gitops.edit import AppUpdate, set_kustomization_image, update_app
+    from aiedge.gitops.errors import AppNotFound
 
     assert req.gitops_dir is not None and req.app is not None
     message = f"{req.app}: model {req.name} from {source or req.model} -> {digest}"
@@ -333,4 +347,7 @@ def _record(req: BuildRequest, digest: str, source: str | None, smoke: SmokeTest
         test=smoke,
         model=req.name if req.update_model_name else None,
     )
-    return update_app(req.gitops_dir, req.app, update, message)
+    try:
+        return update_app(req.gitops_dir, req.app, update, message)
+    except AppNotFound:
+        return set_kustomization_image(req.gitops_dir, req.app, update.repository, digest, message)

@@ -147,15 +147,30 @@ def render_command(
     out: Path | None = typer.Option(
         None, "--out", help="Write the files here (default: stdout, one stream)."
     ),
-    namespace: str | None = typer.Option(None, "--namespace", help="Namespace set in kustomization.yaml."),
+    namespace: str | None = typer.Option(
+        None, "--namespace", help="Namespace of every object (kustomization.yaml), over each App's own."
+    ),
+    runtime_image: str | None = typer.Option(
+        None,
+        "--runtime-image",
+        help="aiedge's runtime image (REGISTRY/REPO@sha256:...) that serves model-only images, "
+        "mounted as an image volume.",
+    ),
+    service_monitor: bool = typer.Option(
+        True, "--service-monitor/--no-service-monitor", help="Render a ServiceMonitor per app."
+    ),
     head: bool = typer.Option(False, "--head", help="Render the commit at Git HEAD instead of the files."),
 ) -> None:
-    """Render SITE's Kubernetes manifests (Deployment, Service, kustomization.yaml) for Argo CD/Flux."""
-    from aiedge.gitops.render import render_site
+    """Render SITE's Kubernetes manifests for Argo CD/Flux: Deployment, Service, Route or Ingress,
+    ServiceMonitor, test-data ConfigMap, smoke CronJob, Namespace, kustomization.yaml."""
+    from aiedge.gitops.render import RenderOptions, render_site
 
+    if runtime_image is not None and "@sha256:" not in runtime_image:
+        raise GitopsError(f"--runtime-image {runtime_image}: pin it by digest (REGISTRY/REPO@sha256:...)")
     snapshot = read_git_head(directory) if head else read_directory(directory)
+    options = RenderOptions(namespace=namespace, runtime_image=runtime_image, service_monitor=service_monitor)
     try:
-        files = render_site(load_repo(snapshot), site, namespace)
+        files = render_site(load_repo(snapshot), site, options)
     except RepoInvalid as e:
         for problem in e.problems:
             typer.echo(str(problem), err=True)

@@ -6,6 +6,7 @@ in Git always describes the image it points at."""
 from __future__ import annotations
 
 import copy
+import io
 import os
 import re
 import subprocess
@@ -22,7 +23,16 @@ from aiedge.gitops.loader import plain, position
 from aiedge.gitops.schema import DEFAULT_TEST_PATHS, DIGEST_RE, App
 from aiedge.gitops.worktree import WorkDoc, named, round_trip_yaml, work_tree_documents
 
-__all__ = ["AppUpdate", "FoundApp", "find_app", "round_trip_yaml", "set_app_image", "update_app"]
+__all__ = [
+    "AppUpdate",
+    "FoundApp",
+    "find_app",
+    "find_kustomization",
+    "round_trip_yaml",
+    "set_app_image",
+    "set_kustomization_image",
+    "update_app",
+]
 
 _FALLBACK_IDENTITY = ("aiedge", "aiedge@localhost")
 _DEFAULT_TOLERANCES = {k: SmokeTest.model_fields[k].default for k in ("rtol", "atol")}
@@ -198,3 +208,71 @@ def _flow(value: Any) -> Any:
         return value
     out.fa.set_flow_style()
     return out
+
+
+KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+def find_kustomization(repo_dir: Path, app: str) -> Path | None:
+    """The kustomization of the seed-style app folder ``.../APP/`` that pins an image (``images:``)."""
+    found = [
+        p
+        for name in KUSTOMIZATIONS
+        for p in sorted(repo_dir.rglob(name))
+        if p.parent.name == app
+        and not any(part.startswith(".") for part in p.relative_to(repo_dir).parts)
+        and p.is_file()
+        and not p.is_symlink()
+    ]
+    with_images = [p for p in found if re.search(r"^images:", p.read_text(), re.M)]
+    if len(with_images) > 1:
+        listed = ", ".join(str(p.relative_to(repo_dir)) for p in with_images)
+        raise GitopsError(f"more than one kustomization for {app!r} pins images: {listed}")
+    return with_images[0] if with_images else None
+
+
+def set_kustomization_image(repo_dir: Path, app: str, repository: str, digest: str, message: str) -> str:
+    """The seed pipeline's last step: in the kustomization of the Argo CD app folder ``APP/``
+    (e.g. ``acm/odh-edge/apps/APP/kustomization.yaml``) point its ``images:`` entry at
+    ``repository@digest`` (``newName`` and ``digest``; a ``newTag`` is dropped, the digest pins
+    it), keep comments and layout, commit that file alone and return the commit sha."""
+    if not re.match(DIGEST_RE, digest):
+        raise GitopsError(f"digest {digest!r} is not sha256:<64 hex digits>")
+    if not (repo_dir / ".git").exists():
+        raise GitopsError(f"{repo_dir} is not a Git work tree: the new digest is recorded as a commit")
+    path = find_kustomization(repo_dir, app)
+    if path is None:
+        raise AppNotFound(
+            f"no App named {app!r} and no kustomization.yaml with images: in a folder named {app!r} "
+            f"in the GitOps repo {repo_dir}"
+        )
+    rel = path.relative_to(repo_dir).as_posix()
+    text = path.read_text()
+    yaml = round_trip_yaml(text)
+    doc = yaml.load(text)
+    images = doc.get("images") if isinstance(doc, CommentedMap) else None
+    entries = [e for e in images if isinstance(e, CommentedMap)] if isinstance(images, list) else []
+    if not entries:
+        raise GitopsError(f"{rel}: images: has no entry to point at the new image")
+    entry = entries[0]
+    if len(entries) > 1:
+        last = repository.rsplit("/", 1)[-1]
+        matching = [e for e in entries if str(e.get("newName", e.get("name", ""))).rsplit("/", 1)[-1] == last]
+        if len(matching) != 1:
+            names = ", ".join(str(e.get("name")) for e in entries)
+            raise GitopsError(f"{rel}: images: has {len(entries)} entries ({names}); none is {last!r} alone")
+        entry = matching[0]
+    if entry.get("newName") == repository and entry.get("digest") == digest and "newTag" not in entry:
+        return _git(repo_dir, "rev-parse", "HEAD")
+    entry.pop("newTag", None)
+    if "newName" in entry:
+        entry["newName"] = repository
+    else:
+        entry.insert(list(entry).index("name") + 1 if "name" in entry else 0, "newName", repository)
+    entry["digest"] = digest
+    buf = io.StringIO()
+    yaml.dump(doc, buf)
+    path.write_text(buf.getvalue())
+    _git(repo_dir, "add", "--", rel)
+    _git(repo_dir, *_identity_args(repo_dir), "commit", "-q", "-m", message, "--", rel)
+    return _git(repo_dir, "rev-parse", "HEAD")
