@@ -112,7 +112,7 @@ def test_bad_requests_get_400_or_404_naming_the_field(serve: Server, shared: Pat
         (tensor(data=["a"] * 784), 400, "data"),
         ({"inputs": [{"name": "Input3"}]}, 400, "shape"),
         (tensor(shape=[True, 1, 28, 28]), 400, "shape"),
-        (tensor(shape=[2**40, 2**40, 2**40, 1]), 400, "do not fill shape"),
+        (tensor(shape=[2**40, 2**40, 2**40, 1]), 400, "does not match the model's [1, 1, 28, 28]"),
     ]
     for body, status, words in cases:
         r = post(body)

@@ -117,7 +117,7 @@ def token_create(
     try:
         typer.echo(create_join_token(store, site, system_clock(), ttl))
     finally:
-        store.engine.dispose()
+        store.close()
 
 
 @site_app.command("revoke")
@@ -133,7 +133,7 @@ def site_revoke(
     try:
         n = store.revoke_site(site, system_clock())
     finally:
-        store.engine.dispose()
+        store.close()
     typer.echo(f"revoked {n} credential{'' if n == 1 else 's'} of site {site}")
 
 

@@ -1,5 +1,6 @@
 """Running the hub process: open the store, load the first revision, serve the API with uvicorn
-and poll the repo until SIGTERM/SIGINT."""
+and poll the repo until SIGTERM/SIGINT. Every background loop runs in one task group with the
+server: when the server stops, the group cancels them and waits for each."""
 
 from __future__ import annotations
 
@@ -8,24 +9,17 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Generator
-from typing import Any
+from collections.abc import Generator
 
-import orjson
 import uvicorn
-from sqlalchemy.orm import Session
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from aiedge.hub.api import build_app
+from aiedge.hub.api import Services, build_app
 from aiedge.hub.clock import Clock, system_clock
 from aiedge.hub.fleet import Fleet
 from aiedge.hub.notify import Listener
 from aiedge.hub.observability import Observability
-from aiedge.hub.rollouts import list_rollouts
 from aiedge.hub.settings import HubSettings
-from aiedge.hub.store import Store, is_postgres, open_engine
+from aiedge.hub.store import Store, open_engine
 
 log = logging.getLogger("aiedge.hub")
 
@@ -39,20 +33,29 @@ class _Server(uvicorn.Server):
         yield
 
 
+class _Stopped(Exception):
+    """The server has stopped: ends the task group (and so every background loop)."""
+
+
 async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
     """Run until a stop signal; uvicorn handles SIGTERM and SIGINT."""
     settings.data.mkdir(parents=True, exist_ok=True)
-    engine = await asyncio.to_thread(open_engine, settings.db_url())
-    store = Store(engine)
+    store = Store(await asyncio.to_thread(open_engine, settings.db_url()))
+    try:
+        await _run(settings, clock, store)
+    finally:
+        store.close()
+    log.info("hub stopped")
+
+
+async def _run(settings: HubSettings, clock: Clock, store: Store) -> None:
     fleet = Fleet(settings.gitops, clock, store)
     await fleet.refresh()
     await fleet.sync()  # another hub may have published already
     if settings.insecure_no_auth:
         log.warning("--insecure-no-auth: sites are served without credentials")
-    app = build_app(settings, fleet, store, clock)
-    app.router.routes.append(Route("/api/v1/rollouts", _rollouts_endpoint(store), methods=["GET"]))
-    observability = await asyncio.to_thread(Observability, settings, fleet, store, engine, clock)
-    observability.mount(app)
+    observability = Observability(settings, fleet, store, clock)
+    app = build_app(Services(settings, fleet, store, observability, clock))
     # A fleet of thousands keeps ~10^6 long-lived objects (connections, held long polls, parsed
     # reports); a full pass of the cyclic collector over them stalls every request for 0.5-1 s.
     # Requests leave no cyclic garbage (no exception per long poll, statements built once), so:
@@ -75,48 +78,33 @@ async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
     )
     server = _Server(config)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _stop, server, sig)
+    scheme = "https" if settings.tls_cert else "http"
 
     async def announce() -> None:
         while not server.started:  # noqa: ASYNC110 - uvicorn only exposes a flag
             await asyncio.sleep(0.05)
         log.info("hub ready at %s://%s:%d", scheme, settings.host, settings.port)
 
-    scheme = "https" if settings.tls_cert else "http"
-    tasks = [
-        asyncio.create_task(fleet.run(settings.poll_interval, settings.rollout_interval)),
-        asyncio.create_task(announce()),
-        asyncio.create_task(observability.run()),
-    ]
-    if is_postgres(engine):
-        tasks.append(asyncio.create_task(Listener(settings.db_url(), fleet.want_sync).run()))
-    try:
+    async def serve_then_stop() -> None:
         await server.serve()
+        raise _Stopped
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _stop, server, sig)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(serve_then_stop())
+            tg.create_task(fleet.run(settings.poll_interval, settings.rollout_interval))
+            tg.create_task(announce())
+            tg.create_task(observability.run())
+            if store.postgres:
+                tg.create_task(Listener(settings.db_url(), fleet.want_sync).run())
+    except* _Stopped:
+        pass
     finally:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        engine.dispose()
-    log.info("hub stopped")
-
-
-def _rollouts_endpoint(store: Store) -> Callable[[Request], Awaitable[Response]]:
-    """``GET /api/v1/rollouts``: the newest rollouts, their waves, state and per-site progress."""
-
-    def read() -> list[dict[str, Any]]:
-        with Session(store.engine) as s:
-            return list_rollouts(s)
-
-    async def rollouts(_request: Request) -> Response:
-        return Response(orjson.dumps(await asyncio.to_thread(read)), media_type="application/json")
-
-    return rollouts
 
 
 def _stop(server: uvicorn.Server, sig: signal.Signals) -> None:

@@ -36,3 +36,12 @@ class InferenceError(ServeError):
 
 class Overloaded(ServeError):
     """A model's queue is full; the client should retry shortly."""
+
+
+class TooLarge(ServeError):
+    """A request is bigger than a configured limit (body bytes, tensor elements); the message names
+    the limit and the setting that raises it."""
+
+
+class RequestTimeout(ServeError):
+    """A client took longer than the configured time to send its request."""

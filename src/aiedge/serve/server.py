@@ -19,8 +19,8 @@ from aiedge.serve.app import create_app
 from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.errors import UnknownModelFormat
 from aiedge.serve.formats import detect_format
-from aiedge.serve.grpc import service as grpc_service
 from aiedge.serve.metrics import ServeMetrics
+from aiedge.serve.protocol import with_header_timeout
 from aiedge.serve.registry import READY, ModelRegistry
 from aiedge.serve.repository import discover_versions
 from aiedge.serve.settings import ServeSettings
@@ -85,7 +85,13 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
     )
     registry = build_registry(sources)
     registry.roots = sorted({src.path.parent for src in sources if src.from_repository})
-    dp = DataPlane(registry, ServeMetrics(CollectorRegistry()), slots=settings.slots, queue=settings.queue)
+    dp = DataPlane(
+        registry,
+        ServeMetrics(CollectorRegistry()),
+        slots=settings.slots,
+        queue=settings.queue,
+        limits=settings.limits(),
+    )
     url = f"http://{settings.host}:{settings.http_port}"
     log.info("loading %d model(s): %s", len(registry.models), ", ".join(registry.models))
 
@@ -110,7 +116,14 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
 
         app.state.loader = asyncio.create_task(task())
         if settings.grpc_port:
-            app.state.grpc = await grpc_service.start(dp, settings.host, settings.grpc_port)
+            # imported here: grpc is costly to import, and the generated messages register the
+            # protocol's "inference.*" names process-wide, which clients in the same process
+            # (tritonclient, kserve) also register; importing the CLI must not claim them
+            from aiedge.serve.grpc import service as grpc_service
+
+            app.state.grpc = await grpc_service.start(
+                dp, settings.host, settings.grpc_port, settings.max_connections
+            )
             log.info("gRPC (Open Inference Protocol) at %s:%d", settings.host, settings.grpc_port)
 
     async def stop() -> None:
@@ -126,7 +139,9 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
         log_level="warning",
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        http=with_header_timeout(settings.header_timeout),
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=settings.keep_alive_timeout,
         timeout_graceful_shutdown=30,
     )
     _Server(config).run()
