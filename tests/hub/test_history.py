@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from aiedge.hub.history import History, histogram_quantile
-from aiedge.hub.metrics_store import MetricsStore
-from aiedge.hub.store import open_engine
+from aiedge.hub.store import MetricsStore, open_engine
 from aiedge.telemetry.samples import Series, make_labels
 
 BASE = 1_800_000_000_000 - (1_800_000_000_000 % 60_000)  # a minute boundary, in ms

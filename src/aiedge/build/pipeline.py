@@ -84,6 +84,7 @@ class BuildRequest:
     base: ImageReference | None = None  # runnable image: model layers on top of this one
     provenance: bool = True  # attach an SLSA provenance attestation (sha256-HEX.att)
     test_container: bool = False  # after the push: run the image under podman, replay the smoke test
+    update_model_name: bool = False  # --gitops: write --name into the App's spec.model when they differ
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,48 @@ def check_request(req: BuildRequest) -> None:
         raise BuildError("--test-container needs --base: only a runnable image can run under podman")
     if req.test_container and req.test_data is None:
         raise BuildError("--test-container replays the smoke test against the container: give --test-data")
+    if req.update_model_name and req.gitops_dir is None:
+        raise BuildError("--update-model-name changes the App in --gitops: give --gitops and --app")
+
+
+def check_app(req: BuildRequest) -> None:
+    """Before any work: the App of ``--gitops``/``--app`` exists, is valid, and serves the model
+    under the name being built (or ``--update-model-name`` says to change it)."""
+    from aiedge.gitops.edit import find_app, find_kustomization
+    from aiedge.gitops.errors import AppNotFound
+
+    if req.gitops_dir is None or req.app is None:
+        return
+    try:
+        found = find_app(req.gitops_dir, req.app)
+    except AppNotFound:
+        if find_kustomization(req.gitops_dir, req.app) is None:
+            raise
+        if req.update_model_name:
+            raise BuildError(
+                f"--update-model-name: {req.app} is a kustomization in {req.gitops_dir}, not an App "
+                "with a spec.model to write"
+            ) from None
+        return
+    spec = found.app.spec
+    if spec.model == req.name:
+        return
+    if not req.update_model_name:
+        raise BuildError(
+            f"--name {req.name} differs from App {req.app}'s spec.model {spec.model} "
+            f"({found.where('spec', 'model')}): sites would ask the server for a model it does not "
+            f"have; build with --name {spec.model}, or give --update-model-name to write {req.name} there"
+        )
+    if req.test_data is None and spec.test is not None and spec.test.path and spec.model in spec.test.path:
+        raise BuildError(
+            f"App {req.app}'s test.path {spec.test.path} ({found.where('spec', 'test', 'path')}) names "
+            f"the model {spec.model}; give --test-data so that the App's test is written for {req.name}"
+        )
 
 
 async def run_build(req: BuildRequest, reporter: Reporter | None = None) -> BuildResult:
     check_request(req)
+    await asyncio.to_thread(check_app, req)
     rep = reporter or QuietReporter()
     smoke = load_test_data(req.test_data, model=req.name, protocol=req.protocol) if req.test_data else None
     key = load_private_key(req.sign_key, req.key_password) if req.sign_key else None
@@ -196,8 +235,9 @@ async def _build(
         rep.step(f"provenance {'(signed) ' if key else ''}attached: {att_tag}")
     commit = None
     if req.gitops_dir is not None and req.app is not None:
-        commit = await asyncio.to_thread(_record, req, report.digest, source)
-        rep.step(f"GitOps: App {req.app} now runs {report.digest} (commit {commit[:12]})")
+        commit = await asyncio.to_thread(_record, req, report.digest, source, smoke)
+        wrote = " and its test" if smoke is not None else ""
+        rep.step(f"GitOps: App {req.app} now runs {report.digest}{wrote} (commit {commit[:12]})")
     return BuildResult(
         report.digest,
         pinned_ref.pinned,
@@ -290,14 +330,24 @@ async def _push(
         rep.transfer_done()
 
 
-def _record(req: BuildRequest, digest: str, source: str | None) -> str:
-    from aiedge.gitops.edit import set_app_image, set_kustomization_image
+def _record(req: BuildRequest, digest: str, source: str | None, smoke: SmokeTest | None) -> str:
+    """Commit the digest, and the smoke test the image passed, so that sites replay that test;
+    in the seed's layout (no App, an Argo CD app folder whose kustomization pins the image) the
+    kustomization's digest."""
+    from aiedge.gitops.edit import AppUpdate, set_kustomization_image, update_app
     from aiedge.gitops.errors import AppNotFound
 
     assert req.gitops_dir is not None and req.app is not None
     message = f"{req.app}: model {req.name} from {source or req.model} -> {digest}"
-    repository = f"{req.image.registry}/{req.image.repository}"
+    if smoke is not None:
+        message += " (and its test)"
+    update = AppUpdate(
+        repository=f"{req.image.registry}/{req.image.repository}",
+        digest=digest,
+        test=smoke,
+        model=req.name if req.update_model_name else None,
+    )
     try:
-        return set_app_image(req.gitops_dir, req.app, repository, digest, message)
-    except AppNotFound:  # the seed's layout: an Argo CD app folder whose kustomization pins the image
-        return set_kustomization_image(req.gitops_dir, req.app, repository, digest, message)
+        return update_app(req.gitops_dir, req.app, update, message)
+    except AppNotFound:
+        return set_kustomization_image(req.gitops_dir, req.app, update.repository, digest, message)

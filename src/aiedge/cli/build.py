@@ -122,7 +122,14 @@ def build_command(
     gitops: Path | None = typer.Option(
         None, "--gitops", help="GitOps repo work tree to commit the digest to."
     ),
-    app: str | None = typer.Option(None, "--app", help="The App in --gitops to point at the new image."),
+    app: str | None = typer.Option(
+        None, "--app", help="The App in --gitops to point at the new image (and --test-data's test)."
+    ),
+    update_model_name: bool = typer.Option(
+        False,
+        "--update-model-name",
+        help="Write --name into the App's spec.model when they differ (otherwise that is an error).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (last line of stdout)."),
     s3_endpoint: str | None = typer.Option(
         None, "--s3-endpoint", help="S3 endpoint URL for s3:// sources (MinIO, Ceph...)."
@@ -168,6 +175,7 @@ def build_command(
         base=ImageReference.parse(base) if base else None,
         provenance=provenance,
         test_container=test_container,
+        update_model_name=update_model_name,
     )
     result = asyncio.run(run_build(request, _ConsoleReporter(quiet=False)))
     if as_json:

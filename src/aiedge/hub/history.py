@@ -4,7 +4,7 @@ Owns the arithmetic: counters become increases (a drop in value is a restart: th
 the increase, as Prometheus' ``increase()`` does), attributed to the minute of the later sample;
 errors are requests with outcome ``error`` or ``unavailable`` (the server's fault, not the
 client's); p50/p99 come from the request-duration histogram buckets by linear interpolation
-within the bucket (Prometheus' ``histogram_quantile``). Storage is :mod:`aiedge.hub.metrics_store`.
+within the bucket (Prometheus' ``histogram_quantile``). Storage is :mod:`aiedge.hub.store.metrics`.
 
 Each series' last value is kept in memory; after a hub restart the first sample of a series
 only sets the baseline (one scrape interval is not counted), as in Prometheus.
@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from aiedge.hub.metrics_store import MetricsStore, Minute
+from aiedge.hub.store import MetricsStore, Minute
 from aiedge.telemetry.samples import Labels, Series, label_value
 
 REQUESTS = "aiedge_serve_requests_total"
