@@ -1,8 +1,9 @@
 """The agent as a real process against a fake hub server, a real registry and real
 ``aiedge serve`` children: it serves the desired app on the site port and reports it healthy;
 a new digest switches the model with no failed request; a version that fails its smoke test
-never takes traffic; a killed model server is restarted; the hub going away changes nothing;
-SIGTERM stops everything and exits 0; restarted with the hub down it serves from its disk."""
+never takes traffic, until its expected answer is corrected; a killed model server is
+restarted; the hub going away changes nothing; SIGTERM stops everything and exits 0; restarted
+with the hub down it serves from its disk."""
 
 from __future__ import annotations
 
@@ -96,6 +97,11 @@ def test_deliver_switch_smoke_gate_drift_and_offline(
         assert failed.apps[0].target_digest == v3.digest
         assert failed.last_error is not None and "SmokeTestFailed" in failed.last_error
         assert predict(port) == pytest.approx(answer(2.0))
+
+        # the same digest with its expected answer corrected in Git: a new attempt, not the old failure
+        v3_fixed = v3.model_copy(update={"smoke_test": smoke_test("tiny", 3.0)})
+        hub.set_desired(state(SITE, 5, v3_fixed))
+        hub.wait_report(healthy_on(v3.digest), timeout=90, what="v3 healthy once its test is fixed")
 
         # back to v2: healthy again; then drift: every model server killed, the agent restarts them
         hub.set_desired(state(SITE, 4, v2))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +37,7 @@ from aiedge.agent.ports import free_port, site_ports
 from aiedge.agent.progress import DownloadProgress, format_bytes, log_progress
 from aiedge.agent.proxy import SiteProxy
 from aiedge.agent.runtimes.base import Instance, Runtime
-from aiedge.agent.secrets import SiteIdentity, secrets_fingerprint
+from aiedge.agent.secrets import SiteIdentity
 from aiedge.agent.settings import AgentSettings
 from aiedge.agent.signatures import SignatureGate
 from aiedge.agent.slot import AppSlot
@@ -324,9 +325,10 @@ class Reconciler:
 
 
 def _attempt(app: DesiredApp) -> str:
-    """What a failure is remembered by: the image digest, plus the secrets' ciphertexts when the
-    app has some, so that a secret encrypted again is a new attempt with the same image."""
-    return f"{app.digest}+secrets:{secrets_fingerprint(app)}" if app.secrets else app.digest
+    """What a failure is remembered by: everything the site was told to run for the app (image
+    digest, smoke test, secrets' ciphertexts, ports), so that changing any of it, a corrected
+    expected answer or a secret encrypted again, is a new attempt with the same image."""
+    return f"{app.digest}+app:{hashlib.sha256(app.model_dump_json().encode()).hexdigest()[:16]}"
 
 
 def _keeps(slot: AppSlot) -> str:
