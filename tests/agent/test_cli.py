@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -74,11 +74,10 @@ def test_insecure_allows_plain_http_beyond_loopback_and_https_needs_nothing() ->
 
 
 @pytest.fixture
-def hub() -> Iterator[FakeHub]:
-    h = FakeHub(SITE, token=TOKEN).start()
+def hub(fake_hub: Callable[..., FakeHub]) -> FakeHub:
+    h = fake_hub(SITE, token=TOKEN)
     h.set_desired(state(SITE, 1))
-    yield h
-    h.stop()
+    return h
 
 
 @pytest.mark.timeout(180)

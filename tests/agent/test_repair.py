@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,10 +27,8 @@ SITE = "site-repair"
 
 
 @pytest.fixture
-def hub() -> Iterator[FakeHub]:
-    h = FakeHub(SITE).start()
-    yield h
-    h.stop()
+def hub(fake_hub: Callable[..., FakeHub]) -> FakeHub:
+    return fake_hub(SITE)
 
 
 def _kill_servers(agent: Proc) -> None:

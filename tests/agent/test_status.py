@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,10 +26,8 @@ SITE = "site-status"
 
 
 @pytest.fixture
-def hub() -> Iterator[FakeHub]:
-    h = FakeHub(SITE).start()
-    yield h
-    h.stop()
+def hub(fake_hub: Callable[..., FakeHub]) -> FakeHub:
+    return fake_hub(SITE)
 
 
 @pytest.mark.timeout(300)
