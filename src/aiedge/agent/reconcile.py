@@ -72,9 +72,18 @@ class Reconciler:
         self.signatures = signatures
         self.identity = identity
         self.slots: dict[str, AppSlot] = {}
+        self.working: DesiredState | None = None  # the desired state a pass works towards now
+
+    @property
+    def apps(self) -> list[DesiredApp]:
+        """The apps to report on: those of the pass under way (a first download included),
+        else of the last desired state applied."""
+        desired = self.working or self.state.desired
+        return list(desired.apps) if desired else []
 
     async def reconcile(self, desired: DesiredState) -> list[str]:
         """One pass toward ``desired``; returns the errors (``app: Reason: message``)."""
+        self.working = desired
         wanted = {a.name: a for a in desired.apps}
         for name in [n for n in self.slots if n not in wanted]:
             await self._remove(name)

@@ -26,9 +26,8 @@ _QUIET = _WORKING | {AppReason.READY}  # not worth a line in last_error
 async def build_report(
     reconciler: Reconciler, site: str, http: httpx.AsyncClient, hub_error: str | None
 ) -> StatusReport:
-    state = reconciler.state
-    desired = state.desired
-    apps = desired.apps if desired else []
+    desired = reconciler.state.desired  # the revision last applied, as observed
+    apps = reconciler.apps
     statuses = await asyncio.gather(*(_app_status(reconciler, a, http) for a in apps))
     errors = [
         f"{a.name}: {slot.reason}: {slot.message}"
