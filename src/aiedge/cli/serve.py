@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from aiedge.errors import AiedgeError
-from aiedge.serve.loader import ONNX_RUNTIMES
+from aiedge.serve.loader import ONNX_RUNTIMES, refuse_pickles
 from aiedge.serve.server import build_registry, expand_sources, run
 from aiedge.serve.settings import ServeSettings
 
@@ -29,6 +29,13 @@ def serve_command(
     onnx_runtime: str = typer.Option(
         "onnxruntime", "--onnx-runtime", help="Runtime for .onnx models: onnxruntime or openvino."
     ),
+    allow_pickle: bool = typer.Option(
+        False,
+        "--allow-pickle",
+        envvar="AIEDGE_SERVE_ALLOW_PICKLE",
+        help="Load pickled models (scikit-learn .joblib/.pkl): that runs any code in the file; "
+        "only for files you trust.",
+    ),
 ) -> None:
     """Serve models: KServe V2 (/v2/...), TF-Serving v1 (/v1/models/NAME:predict), MLflow (/invocations)."""
     if precision not in ("f32", "bf16", "f16"):
@@ -36,10 +43,19 @@ def serve_command(
     if onnx_runtime not in ONNX_RUNTIMES:
         raise typer.BadParameter(f"choose {' or '.join(ONNX_RUNTIMES)}", param_hint="--onnx-runtime")
     settings = ServeSettings(
-        host=host, http_port=http_port, grpc_port=grpc_port, precision=precision, onnx_runtime=onnx_runtime
+        host=host,
+        http_port=http_port,
+        grpc_port=grpc_port,
+        precision=precision,
+        onnx_runtime=onnx_runtime,
+        allow_pickle=allow_pickle,
     )
     sources = expand_sources(paths, names, version)
-    build_registry(sources)  # bad paths fail here, as one line, before the server starts
+    registry = build_registry(sources)  # bad paths fail here, as one line, before the server starts
+    given = {s.name for s in sources if not s.from_repository}  # a repository's pickles load as failed
+    refuse_pickles(
+        [mv.path for name in given for mv in registry.models[name].values()], settings.load_options()
+    )
     try:
         run(sources, settings)
     except OSError as e:
