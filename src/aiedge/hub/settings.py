@@ -13,13 +13,15 @@ class HubSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AIEDGE_HUB_", extra="forbid")
 
-    gitops: Path = Field(default=Path("gitops"), description="GitOps repo (read at Git HEAD) or a folder")
+    gitops: Path | None = Field(
+        default=None, description="GitOps repo (read at Git HEAD) or a folder; required"
+    )
     data: Path = Field(default=Path("hub-data"), description="folder of the hub's state (hub.db)")
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default sqlite:///DATA/hub.db"
     )
     host: str = Field(default="127.0.0.1", description="address to listen on")
-    port: int = Field(default=8000, description="port to listen on")
+    port: int = Field(default=8000, ge=0, le=65535, description="port to listen on")
     poll_interval: float = Field(default=5.0, gt=0, description="seconds between checks of the repo's HEAD")
     stale_after: float = Field(default=30.0, gt=0, description="seconds of silence before a site is unknown")
     max_wait: float = Field(default=300.0, ge=0, description="longest long poll a site may ask for, seconds")

@@ -31,6 +31,14 @@ class PickleRefused(ModelLoadError):
         )
 
 
+class BadSettings(ServeError):
+    """A setting (an ``AIEDGE_SERVE_*`` variable) has a value the server cannot run with."""
+
+
+class CannotListen(ServeError):
+    """A port is taken, out of range, or the address is not this machine's."""
+
+
 class ModelNotFound(ServeError):
     """No model (or no such version of it) is served under that name."""
 

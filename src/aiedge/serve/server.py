@@ -19,6 +19,7 @@ from aiedge.serve.app import create_app
 from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.errors import UnknownModelFormat
 from aiedge.serve.formats import detect_format
+from aiedge.serve.listen import bind, check_free
 from aiedge.serve.metrics import ServeMetrics
 from aiedge.serve.protocol import with_header_timeout
 from aiedge.serve.registry import READY, ModelRegistry
@@ -83,6 +84,10 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # ports first: a taken port is one line now, not a traceback after every model has loaded
+    http_socket = bind(settings.host, settings.http_port, "HTTP")
+    if settings.grpc_port:
+        check_free(settings.host, settings.grpc_port, "gRPC")
     registry = build_registry(sources)
     registry.roots = sorted({src.path.parent for src in sources if src.from_repository})
     dp = DataPlane(
@@ -144,7 +149,7 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
         timeout_keep_alive=settings.keep_alive_timeout,
         timeout_graceful_shutdown=30,
     )
-    _Server(config).run()
+    _Server(config).run(sockets=[http_socket])
 
 
 class _Server(uvicorn.Server):

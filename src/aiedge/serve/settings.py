@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from aiedge.serve.limits import Limits, MiB
+from aiedge.serve.errors import BadSettings
+from aiedge.serve.limits import Limits, MiB, setting
 from aiedge.serve.runtimes.base import LoadOptions
 
 
@@ -13,8 +16,10 @@ class ServeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AIEDGE_SERVE_")
 
     host: str = Field(default="127.0.0.1", description="address to listen on")
-    http_port: int = Field(default=8080, description="REST port (V2, TF-Serving)")
-    grpc_port: int = Field(default=8081, description="gRPC port (Open Inference Protocol); 0 turns gRPC off")
+    http_port: int = Field(default=8080, ge=1, le=65535, description="REST port (V2, TF-Serving)")
+    grpc_port: int = Field(
+        default=8081, ge=0, le=65535, description="gRPC port (Open Inference Protocol); 0 turns gRPC off"
+    )
     precision: str = Field(default="f32", description="OpenVINO inference precision: f32, bf16 or f16")
     onnx_runtime: str = Field(
         default="onnxruntime", description="runtime for .onnx models: onnxruntime or openvino"
@@ -73,3 +78,14 @@ class ServeSettings(BaseSettings):
             onnx_runtime=self.onnx_runtime,
             allow_pickle=self.allow_pickle,
         )
+
+
+def load_settings(**overrides: Any) -> ServeSettings:
+    """The settings from the environment, ``overrides`` (the command line's) winning; a bad value is
+    one ``BadSettings`` line naming its environment variable."""
+    try:
+        return ServeSettings(**overrides)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else ""
+        raise BadSettings(f"{setting(field)}: {err.get('input')!r}: {err['msg']}") from e
