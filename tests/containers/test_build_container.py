@@ -18,7 +18,7 @@ import pytest
 from aiedge.containers.engine import Podman
 from aiedge.containers.push import push_layout
 from aiedge.oci.reference import ImageReference
-from tests.containers.conftest import HOUSING
+from tests.containers.helpers import HOUSING
 from tests.containers.images import private_storage
 from tests.support import aiedge_cmd
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from aiedge.build.demo_model import write_demo_model
+from aiedge.demo.model import write_demo_model
 from tests.support import REPO_ROOT, Proc, aiedge_cmd, free_port, wait_http
 
 DASHBOARD = REPO_ROOT / "deploy/grafana/edge-inference-health.json"

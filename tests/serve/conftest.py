@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.serve.helpers import Server
 from tests.support import Proc, aiedge_cmd, free_port, wait_http
-
-Server = Callable[..., str]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiedge.build.demo_model import predict as demo_predict
+from aiedge.demo.model import predict as demo_predict
 from aiedge.gitops import load_repo, read_git_head
 from aiedge.oci.image import (
     MODEL_FORMAT_LABEL,
@@ -26,7 +26,7 @@ from aiedge.oci.image import (
     unpack_layers,
 )
 from aiedge.oci.registry import RegistryClient
-from tests.gitops.conftest import git, make_repo
+from tests.gitops.helpers import git, make_repo
 from tests.support import aiedge_cmd
 
 HOUSING = Path("seed-models/tensorflow-housing/tf2model")
