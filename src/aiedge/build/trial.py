@@ -35,10 +35,16 @@ class ContainerCheck:
 
 
 async def smoke_test_model(
-    model_dir: Path, name: str, smoke: SmokeTest, logs: Path, *, ready_timeout: float = 120.0
+    model_dir: Path,
+    name: str,
+    smoke: SmokeTest,
+    logs: Path,
+    *,
+    ready_timeout: float = 120.0,
+    exact: bool = False,
 ) -> SmokeResult:
     """Serve ``model_dir`` as ``name`` (``aiedge serve``, no gRPC), wait until the model is ready,
-    replay ``smoke``; the server's log goes to ``logs/NAME.log``."""
+    replay ``smoke`` (``exact``: no tolerance); the server's log goes to ``logs/NAME.log``."""
     runtime = ProcessRuntime(serve_command(), logs)
 
     async def start() -> ProcessInstance[LocalApp]:
@@ -46,8 +52,9 @@ async def smoke_test_model(
 
     async with httpx.AsyncClient(trust_env=False, timeout=30.0) as http:
         try:
+            ready = f"/v2/models/{name}/ready"
             trial = await smoke_test(
-                start, http, smoke, ready_path=f"/v2/models/{name}/ready", ready_timeout=ready_timeout
+                start, http, smoke, ready_path=ready, ready_timeout=ready_timeout, exact=exact
             )
         except (StartError, NotReady) as e:
             raise BuildError(f"aiedge serve of {name}: {e}") from e
@@ -63,6 +70,7 @@ async def check_container(
     network: str = "publish",
     ready_timeout: float = 120.0,
     logs: Path | None = None,
+    exact: bool = False,
 ) -> ContainerCheck:
     """Run ``image_ref`` under podman (an image id or name in its storage, or ``oci:LAYOUT[:TAG]``),
     wait until ready, replay ``smoke``; the container is removed. Its output goes to
@@ -76,8 +84,9 @@ async def check_container(
 
     async with httpx.AsyncClient(trust_env=False, timeout=10.0) as http:
         try:
+            ready = "/v2/health/ready"
             trial = await smoke_test(
-                start, http, smoke, ready_path="/v2/health/ready", ready_timeout=ready_timeout
+                start, http, smoke, ready_path=ready, ready_timeout=ready_timeout, exact=exact
             )
         except (StartError, NotReady) as e:
             raise ContainerError(f"the container test: {e}") from e

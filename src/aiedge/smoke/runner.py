@@ -41,8 +41,11 @@ class SmokeResult:
         return f"the answer differs from the expected response in {len(self.diffs)} place(s):\n  {lines}"
 
 
-async def run_smoke_test(client: httpx.AsyncClient, base_url: str, smoke: SmokeTest) -> SmokeResult:
-    """POST ``smoke.request`` to ``base_url + smoke.path`` and compare with ``smoke.response``."""
+async def run_smoke_test(
+    client: httpx.AsyncClient, base_url: str, smoke: SmokeTest, *, exact: bool = False
+) -> SmokeResult:
+    """POST ``smoke.request`` to ``base_url + smoke.path`` and compare with ``smoke.response``
+    (``exact``: the same JSON document, see :func:`aiedge.smoke.compare.compare`)."""
     url = base_url.rstrip("/") + smoke.path
     try:
         r = await client.post(url, json=smoke.request)
@@ -59,7 +62,7 @@ async def run_smoke_test(client: httpx.AsyncClient, base_url: str, smoke: SmokeT
         return SmokeResult(
             False, status_code=200, error=f"POST {url}: the answer is not JSON: {r.text[:200]!r}"
         )
-    diffs = compare(smoke.response, answer, rtol=smoke.rtol, atol=smoke.atol)
+    diffs = compare(smoke.response, answer, rtol=smoke.rtol, atol=smoke.atol, exact=exact)
     return SmokeResult(not diffs, diffs, 200)
 
 
@@ -95,16 +98,17 @@ async def bring_up(
     *,
     ready_path: str,
     ready_timeout: float,
+    exact: bool = False,
 ) -> Trial[S]:
-    """Start a server, wait until ``ready_path`` answers 200, replay ``smoke`` against it. The
-    server is left running for the caller, a wrong answer included; it is stopped when it never
-    gets ready or anything raises."""
+    """Start a server, wait until ``ready_path`` answers 200, replay ``smoke`` against it
+    (``exact``: see :func:`run_smoke_test`). The server is left running for the caller, a wrong
+    answer included; it is stopped when it never gets ready or anything raises."""
     started = time.monotonic()
     server = await start()
     try:
         await wait_ready(http, server, ready_path, ready_timeout)
         ready = time.monotonic() - started
-        result = await run_smoke_test(http, server.base_url, smoke) if smoke is not None else None
+        result = None if smoke is None else await run_smoke_test(http, server.base_url, smoke, exact=exact)
     except BaseException:
         await server.stop()
         raise
@@ -118,10 +122,13 @@ async def smoke_test(
     *,
     ready_path: str,
     ready_timeout: float,
+    exact: bool = False,
 ) -> Trial[S]:
     """:func:`bring_up`, then stop the server whatever the answer (its last log lines are kept
     when the answer was wrong)."""
-    trial = await bring_up(start, http, smoke, ready_path=ready_path, ready_timeout=ready_timeout)
+    trial = await bring_up(
+        start, http, smoke, ready_path=ready_path, ready_timeout=ready_timeout, exact=exact
+    )
     try:
         if trial.result is not None and trial.result.ok:
             return trial
