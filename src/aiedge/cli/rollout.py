@@ -1,0 +1,105 @@
+"""`aiedge rollout status|pause|resume|abort|retry APP --hub URL`: an app's rollouts, and what an
+operator can do to them through the hub's API (``POST /api/v1/rollouts/APP/ACTION``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+import typer
+from rich.console import Console
+
+from aiedge.cli.status import fetch_rollouts, rollouts_table
+from aiedge.errors import AiedgeError
+
+app = typer.Typer(
+    help="See and steer an app's rollout: status, pause, resume, abort, retry.", no_args_is_help=True
+)
+
+_HUB = typer.Option(..., "--hub", help="The hub's URL, e.g. http://127.0.0.1:8000")
+_PLACEMENT = typer.Option(
+    None, "--placement", help="Only the rollout of this placement (default: every one)."
+)
+_JSON = typer.Option(False, "--json", help="Print the hub's answer as JSON.")
+
+
+def _post(hub: str, path: str, params: dict[str, str]) -> dict[str, Any]:
+    try:
+        r = httpx.post(hub.rstrip("/") + path, params=params, timeout=30)
+    except httpx.HTTPError as e:
+        raise AiedgeError(f"cannot reach the hub at {hub}: {e}") from e
+    if r.status_code != 200:
+        try:
+            why = r.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            why = r.text.strip()[:200]
+        raise AiedgeError(why)
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def _act(action: str, name: str, hub: str, placement: str | None, as_json: bool) -> None:
+    body = _post(hub, f"/api/v1/rollouts/{name}/{action}", {"placement": placement} if placement else {})
+    if as_json:
+        typer.echo(orjson.dumps(body).decode())
+        return
+    for line in body["done"]:
+        typer.echo(line)
+
+
+@app.command("status")
+def status(
+    name: str = typer.Argument(..., metavar="APP", help="The app."),
+    hub: str = _HUB,
+    placement: str | None = _PLACEMENT,
+    as_json: bool = _JSON,
+) -> None:
+    """Show APP's rollouts: target digest, wave, sites done/failed/updating/pending, state."""
+    found = [
+        r
+        for r in fetch_rollouts(hub)
+        if r["app"] == name and (placement is None or r["placement"] == placement)
+    ]
+    if not found:
+        raise AiedgeError(f"no rollout of app {name!r} at {hub}")
+    if as_json:
+        typer.echo(orjson.dumps(found).decode())
+        return
+    Console().print(rollouts_table(hub, found))
+
+
+@app.command("pause")
+def pause(
+    name: str = typer.Argument(..., metavar="APP"), hub: str = _HUB, placement: str | None = _PLACEMENT,
+    as_json: bool = _JSON,
+) -> None:  # fmt: skip
+    """Start no new wave of APP's rollout (sites already reached go on)."""
+    _act("pause", name, hub, placement, as_json)
+
+
+@app.command("resume")
+def resume(
+    name: str = typer.Argument(..., metavar="APP"), hub: str = _HUB, placement: str | None = _PLACEMENT,
+    as_json: bool = _JSON,
+) -> None:  # fmt: skip
+    """Let APP's paused rollout go on."""
+    _act("resume", name, hub, placement, as_json)
+
+
+@app.command("abort")
+def abort(
+    name: str = typer.Argument(..., metavar="APP"), hub: str = _HUB, placement: str | None = _PLACEMENT,
+    as_json: bool = _JSON,
+) -> None:  # fmt: skip
+    """End APP's rollout: every site goes back to what it ran before it."""
+    _act("abort", name, hub, placement, as_json)
+
+
+@app.command("retry")
+def retry(
+    name: str = typer.Argument(..., metavar="APP"), hub: str = _HUB, placement: str | None = _PLACEMENT,
+    as_json: bool = _JSON,
+) -> None:  # fmt: skip
+    """Let APP's stopped or aborted rollout go on: its failed sites try again."""
+    _act("retry", name, hub, placement, as_json)
