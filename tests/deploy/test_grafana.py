@@ -97,7 +97,7 @@ def test_the_error_panels_agree_with_the_hub(tmp_path: Path) -> None:
     hub = launch_hub(tmp_path, make_repo(tmp_path / "gitops"), "--insecure-no-auth")
     try:
         now_ms = time.time_ns() // 1_000_000
-        target = {"site": "site-a", "app": "housing", "model": "housing", "version": "v1"}
+        target = {"site": "site-a", "app": "housing", "model": "tensorflow-housing", "version": "v1"}
         counts = {"success": 140.0, "error": 20.0, "unavailable": 0.0, "bad_request": 30.0, "not_found": 10.0}
         series = [
             Series(

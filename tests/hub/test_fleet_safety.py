@@ -173,7 +173,7 @@ def test_a_download_shows_bytes_rate_and_eta(repo: Path, start_hub: StartHub) ->
 
 
 def _series(site: str, now_ms: int, counts: dict[str, tuple[float, float]]) -> list[Series]:
-    target = {"site": site, "app": "housing", "model": "housing", "version": "v1"}
+    target = {"site": site, "app": "housing", "model": "tensorflow-housing", "version": "v1"}
     return [
         Series(
             make_labels("aiedge_serve_requests_total", {**target, "outcome": outcome, "protocol": "v2"}),
