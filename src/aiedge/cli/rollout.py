@@ -3,6 +3,7 @@ operator can do to them through the hub's API (``POST /api/v1/rollouts/APP/ACTIO
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -69,37 +70,26 @@ def status(
     Console().print(rollouts_table(hub, found))
 
 
-@app.command("pause")
-def pause(
-    name: str = typer.Argument(..., metavar="APP"), hub: str = _HUB, placement: str | None = _PLACEMENT,
-    as_json: bool = _JSON,
-) -> None:  # fmt: skip
-    """Start no new wave of APP's rollout (sites already reached go on)."""
-    _act("pause", name, hub, placement, as_json)
+_ACTIONS = {
+    "pause": "Start no new wave of APP's rollout (sites already reached go on).",
+    "resume": "Let APP's paused rollout go on.",
+    "abort": "End APP's rollout: every site goes back to what it ran before it.",
+    "retry": "Let APP's stopped or aborted rollout go on: its failed sites try again.",
+}
 
 
-@app.command("resume")
-def resume(
-    name: str = typer.Argument(..., metavar="APP"), hub: str = _HUB, placement: str | None = _PLACEMENT,
-    as_json: bool = _JSON,
-) -> None:  # fmt: skip
-    """Let APP's paused rollout go on."""
-    _act("resume", name, hub, placement, as_json)
+def _command(action: str) -> Callable[..., None]:
+    def command(
+        name: str = typer.Argument(..., metavar="APP", help="The app."),
+        hub: str = _HUB,
+        placement: str | None = _PLACEMENT,
+        as_json: bool = _JSON,
+    ) -> None:
+        _act(action, name, hub, placement, as_json)
+
+    command.__doc__ = _ACTIONS[action]
+    return command
 
 
-@app.command("abort")
-def abort(
-    name: str = typer.Argument(..., metavar="APP"), hub: str = _HUB, placement: str | None = _PLACEMENT,
-    as_json: bool = _JSON,
-) -> None:  # fmt: skip
-    """End APP's rollout: every site goes back to what it ran before it."""
-    _act("abort", name, hub, placement, as_json)
-
-
-@app.command("retry")
-def retry(
-    name: str = typer.Argument(..., metavar="APP"), hub: str = _HUB, placement: str | None = _PLACEMENT,
-    as_json: bool = _JSON,
-) -> None:  # fmt: skip
-    """Let APP's stopped or aborted rollout go on: its failed sites try again."""
-    _act("retry", name, hub, placement, as_json)
+for _action in _ACTIONS:
+    app.command(_action)(_command(_action))
