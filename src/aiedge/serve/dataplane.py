@@ -79,15 +79,14 @@ class DataPlane:
         self._admission = {name: Admission(name, slots, queue, self.metrics) for name in registry.models}
 
     def observe(self, protocol: str, name: str, version: str | None, status: int, t0: float) -> None:
-        """Count one request; names the server does not serve count as ``_unknown``."""
-        known = name in self.registry.models
-        self.metrics.observe_request(
-            name if known else "_unknown",
-            (version or "") if known else "",
-            protocol,
-            status,
-            time.perf_counter() - t0,
-        )
+        """Count one request; names the server does not serve count as ``_unknown``, versions it
+        does not have as ``""`` (a client must not be able to make up label values)."""
+        versions = self.registry.models.get(name)
+        if versions is None:
+            name, version = "_unknown", ""
+        elif version not in versions:
+            version = ""
+        self.metrics.observe_request(name, version or "", protocol, status, time.perf_counter() - t0)
 
     def record_loaded(self) -> None:
         for mv in self.registry.all_versions():
@@ -177,17 +176,33 @@ class DataPlane:
             inputs = tabular_input(sig.inputs[0], inputs)
         elif not checked:
             check_inputs(sig.inputs, inputs)
-        async with self._admission[mv.name]:
+        if mv.predict_s < INLINE_PREDICT_S:
+            # cheaper than the hop to a worker thread; and with the loop's one thread running it,
+            # no other request is in the runtime meanwhile, so there is nothing to admit
             t0 = time.perf_counter()
-            try:
-                if mv.mean_predict_s < INLINE_PREDICT_S:
-                    result = mv.model.predict(inputs)  # cheaper than the hop to a worker thread
-                else:
-                    result = await asyncio.to_thread(mv.model.predict, inputs)
-            except Exception as e:  # the runtime's own error: the input passed our checks but not its own
-                reason = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
-                raise InferenceError(f"model {mv.name!r} rejected the input: {reason}") from e
+            result = _predict(mv, inputs)
             elapsed = time.perf_counter() - t0
-            mv.mean_predict_s += (elapsed - mv.mean_predict_s) * 0.05
-            self.metrics.inference_seconds.labels(mv.name, mv.version).observe(elapsed)
-            return result
+        else:
+            async with self._admission[mv.name]:
+                result, elapsed = await asyncio.to_thread(_timed_predict, mv, inputs)
+        # a slower call (the machine busy, a bigger batch) moves the estimate up slowly, a faster
+        # one down fast: a loaded machine must not push a 5 us model onto threads for good
+        mv.predict_s += (elapsed - mv.predict_s) * (0.5 if elapsed < mv.predict_s else 0.02)
+        self.metrics.observe_inference(mv.name, mv.version, elapsed)
+        return result
+
+
+def _predict(mv: ModelVersion, inputs: dict[str, Array]) -> dict[str, Array]:
+    assert mv.model is not None
+    try:
+        return mv.model.predict(inputs)
+    except Exception as e:  # the runtime's own error: the input passed our checks but not its own
+        reason = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+        raise InferenceError(f"model {mv.name!r} rejected the input: {reason}") from e
+
+
+def _timed_predict(mv: ModelVersion, inputs: dict[str, Array]) -> tuple[dict[str, Array], float]:
+    """``_predict`` timed on the thread that runs it (the hop to the thread is not the model's)."""
+    t0 = time.perf_counter()
+    result = _predict(mv, inputs)
+    return result, time.perf_counter() - t0

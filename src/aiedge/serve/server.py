@@ -11,6 +11,7 @@ import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -21,7 +22,7 @@ from aiedge.serve.errors import UnknownModelFormat
 from aiedge.serve.formats import detect_format
 from aiedge.serve.listen import bind, check_free
 from aiedge.serve.metrics import ServeMetrics
-from aiedge.serve.protocol import with_header_timeout
+from aiedge.serve.protocol import with_timeouts
 from aiedge.serve.registry import READY, ModelRegistry
 from aiedge.serve.repository import discover_versions
 from aiedge.serve.settings import ServeSettings
@@ -100,6 +101,8 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
     url = f"http://{settings.host}:{settings.http_port}"
     log.info("loading %d model(s): %s", len(registry.models), ", ".join(registry.models))
 
+    state: dict[str, Any] = {}  # what start-up makes and shutdown stops
+
     async def load() -> None:
         async def task() -> None:
             await asyncio.to_thread(registry.load_all, settings.load_options())
@@ -119,20 +122,20 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
                         mv.load_seconds,
                     )
 
-        app.state.loader = asyncio.create_task(task())
+        state["loader"] = asyncio.create_task(task())
         if settings.grpc_port:
             # imported here: grpc is costly to import, and the generated messages register the
             # protocol's "inference.*" names process-wide, which clients in the same process
             # (tritonclient, kserve) also register; importing the CLI must not claim them
             from aiedge.serve.grpc import service as grpc_service
 
-            app.state.grpc = await grpc_service.start(
+            state["grpc"] = await grpc_service.start(
                 dp, settings.host, settings.grpc_port, settings.max_connections
             )
             log.info("gRPC (Open Inference Protocol) at %s:%d", settings.host, settings.grpc_port)
 
     async def stop() -> None:
-        grpc_server = getattr(app.state, "grpc", None)
+        grpc_server = state.get("grpc")
         if grpc_server is not None:
             await grpc_server.stop(grace=5)
 
@@ -144,7 +147,8 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
         log_level="warning",
         access_log=False,
         loop="uvloop",
-        http=with_header_timeout(settings.header_timeout),
+        http=with_timeouts(settings.header_timeout, settings.body_timeout),
+        proxy_headers=False,  # nothing here reads client addresses; the middleware costs every request
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=settings.keep_alive_timeout,
         timeout_graceful_shutdown=30,
