@@ -37,7 +37,7 @@ def test_every_route_of_the_hub_is_in_one_table(tmp_path: Path) -> None:
     settings = HubSettings(gitops=tmp_path / "gitops", data=tmp_path)
     store = Store(open_engine(settings.db_url()))
     try:
-        fleet = Fleet(settings.gitops, system_clock, store)
+        fleet = Fleet(tmp_path / "gitops", system_clock, store)
         obs = Observability(settings, fleet, store, system_clock)
         app = build_app(Services(settings, fleet, store, obs, system_clock))
     finally:

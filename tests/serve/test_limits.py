@@ -8,7 +8,6 @@ stays bounded through every attack, where it used to reach 1.49 GB."""
 from __future__ import annotations
 
 import json
-import select
 import socket
 import struct
 from collections.abc import Iterable, Iterator
@@ -22,7 +21,7 @@ from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc as pb_grpc
 
 from tests.serve.models import identity_model
-from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
+from tests.support import Proc, aiedge_cmd, free_port, peak_rss_mb, raw_post, wait_http, wait_until
 
 MiB = 1024 * 1024
 INFER = "/v2/models/fp32/infer"
@@ -41,10 +40,7 @@ class Server:
 
     def peak_rss_mb(self) -> float:
         """The process's high-water mark of resident memory (VmHWM), in MiB."""
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        raise AssertionError("no VmHWM in /proc status")
+        return peak_rss_mb(self.proc.pid)
 
 
 def _start(root: Path, env: dict[str, str]) -> Server:
@@ -77,61 +73,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     )
     yield s
     s.proc.stop()
-
-
-@dataclass
-class Reply:
-    status: int | None  # None: the server closed (or reset) the connection without an answer
-    body: bytes
-    sent: int  # body bytes the client got to send
-
-
-def raw_post(
-    port: int, path: str, headers: dict[str, str], chunks: Iterable[bytes] = (), chunked: bool = False
-) -> Reply:
-    """A POST over a plain socket: headers as given, then ``chunks`` until the server answers or
-    closes. (HTTP clients raise on a server that answers before the body is sent; this reads it.)"""
-    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-    if chunked:
-        head += "Transfer-Encoding: chunked\r\n"
-    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-    sent = 0
-    data = b""
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-        sock.sendall(head.encode())
-        try:
-            for chunk in chunks:
-                if select.select([sock], [], [], 0)[0]:
-                    break  # the server answered (or closed): stop sending
-                sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" if chunked else chunk)
-                sent += len(chunk)
-            else:
-                if chunked:
-                    sock.sendall(b"0\r\n\r\n")
-            while True:
-                part = sock.recv(65536)
-                if not part:
-                    break
-                data += part
-                if _complete(data):
-                    break
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-    if not data.startswith(b"HTTP/1.1 "):
-        return Reply(None, data, sent)
-    head_bytes, _, body = data.partition(b"\r\n\r\n")
-    return Reply(int(head_bytes.split()[1]), body, sent)
-
-
-def _complete(data: bytes) -> bool:
-    head, sep, body = data.partition(b"\r\n\r\n")
-    if not sep:
-        return False
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return len(body) >= int(value)
-    return False
 
 
 def _json_array(n: int) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import shutil
 import tempfile
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from aiedge.build.base import BaseImage, fetch_base
+from aiedge.build.convert import export_pickles
 from aiedge.build.errors import BuildError, SmokeTestFailed
 from aiedge.build.inspect import inspect_model
 from aiedge.build.pack import ImageMeta, PackedImage, model_files, pack
@@ -85,6 +87,7 @@ class BuildRequest:
     provenance: bool = True  # attach an SLSA provenance attestation (sha256-HEX.att)
     test_container: bool = False  # after the push: run the image under podman, replay the smoke test
     update_model_name: bool = False  # --gitops: write --name into the App's spec.model when they differ
+    allow_pickle: bool = False  # unpickle a scikit-learn model (runs its code) to export it to ONNX
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,12 @@ async def _build(
         fetch_source, str(req.model), workdir / "source", rep, s3_endpoint=req.s3_endpoint
     )
     source, revision = req.source or fetched.url, req.revision or fetched.revision
+    export = await asyncio.to_thread(
+        export_pickles, fetched.path, workdir / "export", allow_pickle=req.allow_pickle
+    )
+    if export is not None:
+        rep.step(export.summary())
+        fetched = dataclasses.replace(fetched, path=export.path)
     rep.step(f"checking {fetched.path}")
     info = await asyncio.to_thread(inspect_model, fetched.path)
     rep.step(
@@ -213,6 +222,7 @@ async def _build(
         created=source_date_epoch() or fetched.epoch or 0,  # SOURCE_DATE_EPOCH, else the commit time
         source=source,
         revision=revision,
+        extra_labels=export.labels() if export is not None else {},
     )
     image = await asyncio.to_thread(pack, fetched.path, meta, workdir / "blobs", base)
     rep.step(f"packed {len(image.layers)} model layer(s), image {image.digest}")

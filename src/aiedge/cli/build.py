@@ -125,6 +125,12 @@ def build_command(
     app: str | None = typer.Option(
         None, "--app", help="The App in --gitops to point at the new image (and --test-data's test)."
     ),
+    allow_pickle: bool = typer.Option(
+        False,
+        "--allow-pickle",
+        help="Unpickle a scikit-learn model (that runs any code in the file) to export it to ONNX; "
+        "the image holds the checked ONNX export, never the pickle.",
+    ),
     update_model_name: bool = typer.Option(
         False,
         "--update-model-name",
@@ -176,6 +182,7 @@ def build_command(
         provenance=provenance,
         test_container=test_container,
         update_model_name=update_model_name,
+        allow_pickle=allow_pickle,
     )
     result = asyncio.run(run_build(request, _ConsoleReporter(quiet=False)))
     if as_json:

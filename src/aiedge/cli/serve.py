@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from aiedge.errors import AiedgeError
-from aiedge.serve.loader import ONNX_RUNTIMES
+from aiedge.serve.loader import ONNX_RUNTIMES, refuse_pickles
 from aiedge.serve.server import build_registry, expand_sources, run
 from aiedge.serve.settings import load_settings
 
@@ -34,6 +34,12 @@ def serve_command(
     onnx_runtime: str | None = typer.Option(
         None, "--onnx-runtime", help="Runtime for .onnx models: onnxruntime (default) or openvino."
     ),
+    allow_pickle: bool = typer.Option(
+        False,
+        "--allow-pickle",
+        help="Load pickled models (scikit-learn .joblib/.pkl): that runs any code in the file; "
+        "only for files you trust.",
+    ),
 ) -> None:
     """Serve models: KServe V2 (/v2/...), TF-Serving v1 (/v1/models/NAME:predict), MLflow (/invocations).
 
@@ -52,8 +58,11 @@ def serve_command(
         "grpc_port": grpc_port,
         "precision": precision,
         "onnx_runtime": onnx_runtime,
+        "allow_pickle": allow_pickle or None,
     }
     settings = load_settings(**{k: v for k, v in given.items() if v is not None})
     sources = expand_sources(paths, names, version)
-    build_registry(sources)  # bad paths fail here, as one line, before the server starts
+    registry = build_registry(sources)  # bad paths fail here, as one line, before the server starts
+    named = {s.name for s in sources if not s.from_repository}  # a repository's pickles load as failed
+    refuse_pickles([mv.path for n in named for mv in registry.models[n].values()], settings.load_options())
     run(sources, settings)

@@ -41,7 +41,7 @@ from aiedge.gitops.source import (
 )
 from aiedge.hub import rollouts as ro
 from aiedge.hub.clock import Clock
-from aiedge.hub.errors import NoRevision
+from aiedge.hub.errors import NoRevision, ShuttingDown
 from aiedge.hub.rollouts.model import FAILED, PROGRESSING, SUPERSEDED
 from aiedge.hub.store import Store, Transaction
 
@@ -72,6 +72,14 @@ def _pack(files: dict[str, bytes]) -> bytes:
 def _unpack(blob: bytes) -> dict[str, bytes]:
     raw: dict[str, str] = orjson.loads(blob)
     return {p: base64.b64decode(b) for p, b in raw.items()}
+
+
+def published_repo(store: Store) -> GitopsRepo | None:
+    """Blocking: the revision the hubs on this database serve; None before the first publish."""
+    revision, files, _ = store.fleet_files()
+    if revision is None or files is None:
+        return None
+    return load_repo(Snapshot(revision, _unpack(files)))
 
 
 class Revision:
@@ -120,6 +128,7 @@ class Fleet:
         self._waiters: set[asyncio.Future[bool]] = set()
         self._sync_wanted = asyncio.Event()
         self._sync_lock = asyncio.Lock()
+        self._closing = False
 
     @property
     def revision(self) -> str | None:
@@ -303,6 +312,19 @@ class Fleet:
                     w.set_result(True)
             return True
 
+    @property
+    def held_polls(self) -> int:
+        """Long polls waiting for a change now."""
+        return len(self._waiters)
+
+    def close(self) -> None:
+        """The hub is stopping: every held long poll (and any new one) ends with :class:`ShuttingDown`."""
+        self._closing = True
+        waiters, self._waiters = self._waiters, set()
+        for w in waiters:
+            if not w.done():
+                w.set_result(False)
+
     def want_sync(self) -> None:
         """Ask the run loop to sync now (a NOTIFY from another hub)."""
         self._sync_wanted.set()
@@ -347,6 +369,8 @@ class Fleet:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:
+            if self._closing:
+                raise ShuttingDown("the hub is shutting down: poll again")
             state, digest = self.desired(site)
             if digest != after:
                 return state, digest
@@ -358,6 +382,8 @@ class Fleet:
             self._waiters.add(waiter)
             try:
                 if not await waiter:
+                    if self._closing:
+                        raise ShuttingDown("the hub is shutting down: poll again")
                     return None
             finally:
                 timer.cancel()

@@ -17,11 +17,13 @@ from datetime import datetime
 import httpx
 
 from aiedge.contracts import SiteSummary
+from aiedge.gitops.desired import apps_for_site
 from aiedge.hub import alerts as al
 from aiedge.hub.clock import Clock
 from aiedge.hub.errors import Forbidden
 from aiedge.hub.fleet import Fleet
 from aiedge.hub.history import History, Totals, totals
+from aiedge.hub.series import SeriesTable
 from aiedge.hub.settings import HubSettings
 from aiedge.hub.store import Store
 from aiedge.hub.summary import site_summary
@@ -45,7 +47,9 @@ class Observability:
         self.fleet = fleet
         self.store = store
         self.clock = clock
-        self.history = History(store.metrics)
+        self.history = History(
+            store.metrics, SeriesTable(settings.metrics_max_series_per_site, settings.metrics_series_idle)
+        )
         self.alerts = al.Alerts(
             al.Thresholds(
                 site_unknown_after=settings.alert_site_unknown_after,
@@ -146,6 +150,14 @@ class Observability:
         rows = await asyncio.to_thread(self.history.store.query, since)
         return totals(rows)
 
+    def _runs(self, site: str) -> set[tuple[str, str]] | None:
+        """The ``(app, model)`` pairs placed on ``site`` in the revision served (awaiting their
+        first build or not); None for a site it does not define."""
+        cur = self.fleet.current
+        if cur is None or site not in cur.repo.sites:
+            return None
+        return {(a.metadata.name, a.spec.model) for a in apps_for_site(cur.repo, site)}
+
     async def ingest(self, series: list[Series], owner: str | None) -> None:
         """Remote-written series into the history (and the forwarding buffer); with ``owner`` (the
         credential's site) every series must be labelled with that site."""
@@ -156,7 +168,7 @@ class Observability:
                     raise Forbidden(
                         f"this credential belongs to site {owner!r}; a series is labelled site={site!r}"
                     )
-        await asyncio.to_thread(self.history.ingest, series)
+        await asyncio.to_thread(self.history.ingest, series, self._runs)
         if self.forward_wal is not None:
             samples = [Sample(s.labels, t, v) for s in series for t, v in s.samples]
             await asyncio.to_thread(self.forward_wal.append, samples)

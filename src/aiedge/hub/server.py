@@ -6,20 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import signal
+import socket
 from collections.abc import Generator
 
 import uvicorn
 
 from aiedge.hub.api import Services, build_app
 from aiedge.hub.clock import Clock, system_clock
+from aiedge.hub.errors import HubConfigError
 from aiedge.hub.fleet import Fleet
 from aiedge.hub.notify import Listener
 from aiedge.hub.observability import Observability
 from aiedge.hub.settings import HubSettings
-from aiedge.hub.store import Store, open_engine
+from aiedge.hub.store import Store, check_url, open_engine
 
 log = logging.getLogger("aiedge.hub")
 
@@ -37,18 +40,59 @@ class _Stopped(Exception):
     """The server has stopped: ends the task group (and so every background loop)."""
 
 
-async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
-    """Run until a stop signal; uvicorn handles SIGTERM and SIGINT."""
-    settings.data.mkdir(parents=True, exist_ok=True)
-    store = Store(await asyncio.to_thread(open_engine, settings.db_url()))
+def check_settings(settings: HubSettings) -> None:
+    """Refuse, in one line each, what the hub cannot start with; nothing has started yet."""
+    if settings.gitops is None:
+        raise HubConfigError("no GitOps repo: pass --gitops DIR (a Git repo or a folder of YAML)")
+    if not settings.gitops.exists():
+        raise HubConfigError(f"--gitops {settings.gitops}: no such repo or folder")
+    check_url(settings.db_url())
+    for f in (settings.tls_cert, settings.tls_key):
+        if f is not None and not f.is_file():
+            raise HubConfigError(f"{f}: no such file")
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise HubConfigError("--tls-cert and --tls-key go together")
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts, so a port in use is one clear
+    line instead of a traceback after the repo was read."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        await _run(settings, clock, store)
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        why = (
+            "is in use by another process"
+            if e.errno == errno.EADDRINUSE
+            else f"cannot be bound: {e.strerror}"
+        )
+        raise HubConfigError(f"--host {host} --port {port}: {host}:{port} {why}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
+    """Run until a stop signal (SIGTERM or SIGINT)."""
+    check_settings(settings)
+    sock = listen(settings.host, settings.port)
+    try:
+        settings.data.mkdir(parents=True, exist_ok=True)
+        store = Store(await asyncio.to_thread(open_engine, settings.db_url()))
+        try:
+            await _run(settings, clock, store, sock)
+        finally:
+            store.close()
     finally:
-        store.close()
+        sock.close()
     log.info("hub stopped")
 
 
-async def _run(settings: HubSettings, clock: Clock, store: Store) -> None:
+async def _run(settings: HubSettings, clock: Clock, store: Store, sock: socket.socket) -> None:
+    assert settings.gitops is not None  # check_settings said so
     fleet = Fleet(settings.gitops, clock, store)
     await fleet.refresh()
     await fleet.sync()  # another hub may have published already
@@ -86,12 +130,12 @@ async def _run(settings: HubSettings, clock: Clock, store: Store) -> None:
         log.info("hub ready at %s://%s:%d", scheme, settings.host, settings.port)
 
     async def serve_then_stop() -> None:
-        await server.serve()
+        await server.serve(sockets=[sock])
         raise _Stopped
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _stop, server, sig)
+        loop.add_signal_handler(sig, _stop, server, fleet, sig)
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(serve_then_stop())
@@ -107,8 +151,9 @@ async def _run(settings: HubSettings, clock: Clock, store: Store) -> None:
             loop.remove_signal_handler(sig)
 
 
-def _stop(server: uvicorn.Server, sig: signal.Signals) -> None:
+def _stop(server: uvicorn.Server, fleet: Fleet, sig: signal.Signals) -> None:
     log.info("%s: stopping", sig.name)
+    fleet.close()  # held long polls answer 503 + Retry-After now, so uvicorn has none to wait for
     if server.should_exit:
         server.force_exit = True
     server.should_exit = True

@@ -18,6 +18,19 @@ class ModelLoadError(ServeError):
     """A model's files are there but its runtime could not load them."""
 
 
+class PickleRefused(ModelLoadError):
+    """A pickled model (scikit-learn joblib/pkl) without the opt-in: unpickling runs any code the
+    file holds, so it is refused before the file is opened."""
+
+    def __init__(self, path: object) -> None:
+        super().__init__(
+            f"{path}: a pickled scikit-learn model; loading a pickle runs any code it holds, so it is "
+            "refused. Trust the file? Serve it with --allow-pickle (AIEDGE_SERVE_ALLOW_PICKLE=true), or "
+            "build it with `aiedge build --allow-pickle`: the image then holds an ONNX export and sites "
+            "never unpickle"
+        )
+
+
 class BadSettings(ServeError):
     """A setting (an ``AIEDGE_SERVE_*`` variable) has a value the server cannot run with."""
 

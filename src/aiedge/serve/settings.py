@@ -29,6 +29,11 @@ class ServeSettings(BaseSettings):
         default=True,
         description="serve scikit-learn models through a checked ONNX conversion (false: sklearn itself)",
     )
+    allow_pickle: bool = Field(
+        default=False,
+        description="load pickled models (scikit-learn joblib/pkl, MLflow sklearn): unpickling runs any "
+        "code in the file, so only for files you trust",
+    )
     slots: int = Field(default=4, description="requests one model runs at once")
     queue: int = Field(default=128, description="requests that may wait per model before 503 + Retry-After")
     log_level: str = Field(default="info", description="log level of the server")
@@ -71,6 +76,7 @@ class ServeSettings(BaseSettings):
             threads=self.threads,
             convert_tabular=self.convert_tabular,
             onnx_runtime=self.onnx_runtime,
+            allow_pickle=self.allow_pickle,
         )
 
 

@@ -27,6 +27,7 @@ def routes(hub: Services) -> list[BaseRoute]:
                 "sites": len(cur.repo.sites) if cur else 0,
                 "awaiting_build": awaiting_build(cur.repo) if cur else [],
                 "auth": not settings.insecure_no_auth,
+                "held_polls": fleet.held_polls,
             }
         )
 

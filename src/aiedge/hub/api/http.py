@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from aiedge.gitops import UnknownSite
 from aiedge.hub.clock import Clock
-from aiedge.hub.errors import Forbidden, HubError, NoRevision, NotAuthenticated
+from aiedge.hub.errors import Forbidden, HubError, NoRevision, NotAuthenticated, ShuttingDown
 from aiedge.hub.fleet import Fleet
 from aiedge.hub.settings import HubSettings
 from aiedge.hub.store import Store
@@ -37,6 +37,7 @@ SITE_ERRORS: ErrorTable = (
     (NotAuthenticated, 401),
     (Forbidden, 403),
     (NoRevision, 503),
+    (ShuttingDown, 503),
     (BadRequest, 400),
 )
 
@@ -75,7 +76,8 @@ async def body(request: Request) -> bytes:
 
 def route(path: str, endpoint: Endpoint, method: str, errors: ErrorTable) -> Route:
     """A route whose endpoint answers the domain errors in ``errors`` (first match wins) with
-    their status code and ``{"error": message}``; any other exception is a bug (a 500)."""
+    their status code and ``{"error": message}`` (and ``Retry-After`` for an error that says when
+    to come back); any other exception is a bug (a 500)."""
 
     async def mapped(request: Request) -> Response:
         try:
@@ -83,7 +85,8 @@ def route(path: str, endpoint: Endpoint, method: str, errors: ErrorTable) -> Rou
         except Exception as e:
             for kind, code in errors:
                 if isinstance(e, kind):
-                    return error(code, str(e))
+                    retry = getattr(e, "retry_after", None)
+                    return error(code, str(e), {"Retry-After": str(retry)} if retry else None)
             raise
 
     return Route(path, mapped, methods=[method], name=f"{method} {path}")

@@ -16,7 +16,8 @@ from aiedge.hub.enrolment import credential_owner
 from aiedge.hub.errors import HubError
 from aiedge.hub.history import point
 from aiedge.hub.observability import minute_of
-from aiedge.telemetry.receiver import make_write_endpoint
+from aiedge.hub.settings import HubSettings
+from aiedge.telemetry.receiver import Receiver, WriteLimits
 from aiedge.telemetry.samples import Series
 
 _RANGE = re.compile(r"^(\d+)([mhd])$")
@@ -46,8 +47,20 @@ def request_range(hub: Services, request: Request) -> int:
     return parse_range(request.query_params.get("range", "1h"), hub.settings.metrics_retention)
 
 
+def write_limits(settings: HubSettings) -> WriteLimits:
+    return WriteLimits(
+        max_body_bytes=settings.metrics_max_body_bytes,
+        max_decoded_bytes=settings.metrics_max_decoded_bytes,
+        max_series=settings.metrics_max_series,
+        max_samples=settings.metrics_max_samples,
+        decode_slots=settings.metrics_decode_slots,
+        setting_prefix="AIEDGE_HUB_METRICS_",
+    )
+
+
 def routes(hub: Services) -> list[BaseRoute]:
     obs = hub.observability
+    receiver = Receiver(write_limits(hub.settings))  # one for all requests: its decode slots are shared
 
     async def write(request: Request) -> Response:
         owner: str | None = None
@@ -57,7 +70,7 @@ def routes(hub: Services) -> list[BaseRoute]:
         async def sink(series: list[Series]) -> None:
             await obs.ingest(series, owner)
 
-        return await make_write_endpoint(sink)(request)
+        return await receiver.handle(request, sink)
 
     async def summary(_request: Request) -> Response:
         """Per site and app over the last few minutes: requests/s, error rate, p50/p99."""
@@ -78,7 +91,15 @@ def routes(hub: Services) -> list[BaseRoute]:
             entry = apps.setdefault((m.app, m.model), {"app": m.app, "model": m.model, "points": []})
             entry["version"] = m.version
             entry["points"].append(point(m))
-        return json({"site": site, "range_s": seconds, "step_s": 60, "apps": list(apps.values())})
+        return json(
+            {
+                "site": site,
+                "range_s": seconds,
+                "step_s": 60,
+                "apps": list(apps.values()),
+                "series": obs.history.series_counts(site),
+            }
+        )
 
     return [
         route("/api/v1/metrics/write", write, "POST", ERRORS),

@@ -4,6 +4,7 @@ its status reports, and the fleet view of every site."""
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,6 +20,20 @@ from aiedge.hub.reports import ReportWriter
 from aiedge.hub.summary import site_summary
 
 
+def _wait(text: str, longest: float) -> float:
+    """The ``wait`` query: seconds, finite (a NaN or infinite timer would corrupt the event loop's
+    timers for every site), not negative, at most ``longest``."""
+    try:
+        wait = float(text)
+    except ValueError:
+        raise BadRequest("wait: must be a number of seconds") from None
+    if not math.isfinite(wait):
+        raise BadRequest(f"wait: must be a finite number of seconds, got {text[:40]!r}")
+    if wait < 0:
+        raise BadRequest("wait: must not be negative")
+    return min(wait, longest)
+
+
 def routes(hub: Services) -> list[BaseRoute]:
     settings, fleet, store, clock = hub.settings, hub.fleet, hub.store, hub.clock
     writer = ReportWriter(store)
@@ -31,13 +46,8 @@ def routes(hub: Services) -> list[BaseRoute]:
         site = request.path_params["site"]
         await check_site(request, site)
         after = request.query_params.get("after")
-        try:
-            wait = float(request.query_params.get("wait", "0"))
-        except ValueError:
-            raise BadRequest("wait: must be a number of seconds") from None
-        if wait < 0:
-            raise BadRequest("wait: must not be negative")
-        found = await fleet.wait_desired(site, after, min(wait, settings.max_wait) if after else 0)
+        wait = _wait(request.query_params.get("wait", "0"), settings.max_wait)
+        found = await fleet.wait_desired(site, after, wait if after else 0)
         if found is None:
             return Response(status_code=304, headers={"ETag": f'"{after}"'})
         state, digest = found

@@ -2,7 +2,7 @@
 database (:mod:`.engine`), the :class:`Store` with its units of work (:class:`Transaction`) and
 the metrics history's table (:mod:`.metrics`). Everything else gets plain data."""
 
-from aiedge.hub.store.engine import NOTIFY_CHANNEL, engine_url, is_postgres, open_engine
+from aiedge.hub.store.engine import NOTIFY_CHANNEL, check_url, engine_url, is_postgres, open_engine
 from aiedge.hub.store.metrics import MetricsStore, Minute
 from aiedge.hub.store.store import Store
 from aiedge.hub.store.transaction import PublishedFleet, Transaction
@@ -14,6 +14,7 @@ __all__ = [
     "PublishedFleet",
     "Store",
     "Transaction",
+    "check_url",
     "engine_url",
     "is_postgres",
     "open_engine",

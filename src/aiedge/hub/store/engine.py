@@ -6,9 +6,25 @@ from __future__ import annotations
 from sqlalchemy import Connection, Engine, create_engine, event, insert, make_url, select, text
 from sqlalchemy.orm import Session
 
+from aiedge.hub.errors import HubConfigError
 from aiedge.hub.store.rows import Base, FleetStateRow
 
 NOTIFY_CHANNEL = "aiedge_fleet"
+
+
+_DRIVERS = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+
+
+def check_url(url: str) -> None:
+    """Refuse, in one line, a database URL the hub cannot open (before anything starts)."""
+    try:
+        driver = make_url(url).drivername
+    except Exception:  # SQLAlchemy's ArgumentError for text that is no URL at all
+        raise HubConfigError(f"--db {url!r}: not a database URL") from None
+    if driver not in _DRIVERS:
+        raise HubConfigError(
+            f"--db {url!r}: {driver} is not supported; use sqlite:///FILE or postgresql://USER@HOST:PORT/DB"
+        )
 
 
 def engine_url(url: str) -> str:

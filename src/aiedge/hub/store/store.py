@@ -148,6 +148,15 @@ class Store:
             self._credentials[credential_hash] = site
         return site
 
+    def enrolled(self, site: str) -> bool:
+        """Whether ``site`` was ever given a join token or a credential here."""
+        with Session(self.engine) as s:
+            token = s.scalars(
+                select(JoinTokenRow.token_hash).where(JoinTokenRow.site == site).limit(1)
+            ).first()
+            cred = s.scalars(select(CredentialRow.site).where(CredentialRow.site == site).limit(1)).first()
+            return token is not None or cred is not None
+
     def revoke_site(self, site: str, now: datetime) -> int:
         """Revoke every credential of ``site`` and expire its unused join tokens; how many
         credentials were revoked. Bumps the fleet generation (and NOTIFYs on PostgreSQL) so that
