@@ -117,7 +117,13 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 def wrk(
-    url: str, body: bytes, connections: int, seconds: int, tmp: Path, content_type: str = "application/json"
+    url: str,
+    body: bytes,
+    connections: int,
+    seconds: int,
+    tmp: Path,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
 ) -> WrkResult:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
@@ -127,7 +133,8 @@ def wrk(
     script.write_text(
         'wrk.method = "POST"\n'
         f'wrk.headers["Content-Type"] = "{content_type}"\n'
-        f'local f = io.open("{tmp / "body.bin"}", "rb"); wrk.body = f:read("*all"); f:close()\n'
+        + "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in (headers or {}).items())
+        + f'local f = io.open("{tmp / "body.bin"}", "rb"); wrk.body = f:read("*all"); f:close()\n'
     )
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],

@@ -7,18 +7,22 @@ loop. It knows nothing of HTTP: it raises serve errors, and transports map them 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from aiedge import __version__
+from aiedge.serve.batching import Batcher, batchable
 from aiedge.serve.errors import InferenceError, ModelNotReady, Overloaded
 from aiedge.serve.limits import Limits
 from aiedge.serve.metrics import ServeMetrics
 from aiedge.serve.registry import FAILED, LOADING, READY, UNLOADED, ModelRegistry, ModelVersion
 from aiedge.serve.runtimes.base import Array, LoadOptions
 from aiedge.serve.tensors import check_inputs, tabular_input
+
+log = logging.getLogger("aiedge.serve")
 
 SERVER_NAME = "aiedge"
 # A model whose predict averages under this runs on the event loop: a 6 us ONNX tree ensemble would
@@ -71,12 +75,16 @@ class DataPlane:
         slots: int = 4,
         queue: int = 128,
         limits: Limits | None = None,
+        max_batch: int = 0,
+        batch_delay: float = 0.002,
     ) -> None:
         self.registry = registry
         self.metrics = metrics or ServeMetrics(CollectorRegistry())
         self.limits = limits or Limits()
         self._slots, self._queue = slots, queue
         self._admission = {name: Admission(name, slots, queue, self.metrics) for name in registry.models}
+        self._max_batch, self._batch_delay = max_batch, batch_delay
+        self._batchers: dict[tuple[str, str], Batcher] = {}
 
     def observe(self, protocol: str, name: str, version: str | None, status: int, t0: float) -> None:
         """Count one request; names the server does not serve count as ``_unknown``, versions it
@@ -89,7 +97,9 @@ class DataPlane:
         self.metrics.observe_request(name, version or "", protocol, status, time.perf_counter() - t0)
 
     def record_loaded(self) -> None:
+        """After (re)loading: the ready and load-time gauges, and a batcher per batchable version."""
         for mv in self.registry.all_versions():
+            self._batcher(mv)
             self.metrics.ready.labels(mv.name, mv.version).set(1 if mv.state == READY else 0)
             if mv.state == READY:
                 self.metrics.load_seconds.labels(mv.name, mv.version).set(mv.load_seconds)
@@ -176,6 +186,23 @@ class DataPlane:
             inputs = tabular_input(sig.inputs[0], inputs)
         elif not checked:
             check_inputs(sig.inputs, inputs)
+        batcher = self._batchers.get(mv.key)
+        if batcher is not None:
+            return await batcher.submit(inputs)
+        return await self._run(mv, inputs)
+
+    def _batcher(self, mv: ModelVersion) -> None:
+        """Gather this version's requests into batches, when batching is on and the model allows it."""
+        self._batchers.pop(mv.key, None)
+        if self._max_batch > 1 and mv.model is not None:
+            if batchable(mv.model.signature):
+                self._batchers[mv.key] = Batcher(
+                    lambda inputs: self._run(mv, inputs), self._max_batch, self._batch_delay
+                )
+            else:
+                log.info("model %s version %s: not batched (a fixed first dimension)", mv.name, mv.version)
+
+    async def _run(self, mv: ModelVersion, inputs: dict[str, Array]) -> dict[str, Array]:
         if mv.predict_s < INLINE_PREDICT_S:
             # cheaper than the hop to a worker thread; and with the loop's one thread running it,
             # no other request is in the runtime meanwhile, so there is nothing to admit

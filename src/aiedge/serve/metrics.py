@@ -28,11 +28,13 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from aiedge.serve.metrics_ovms import SeedNamesCollector
+from aiedge.serve.metrics_workers import WorkersMetrics
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 OUTCOMES = {200: "success", 400: "bad_request", 404: "not_found", 503: "unavailable"}
@@ -107,30 +109,36 @@ class RequestMetrics:
 
 
 class ServeMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    """The server's metrics in ``registry`` (what ``/metrics`` writes). With ``workers`` (the shared
+    folder and this worker's index), the ``aiedge_serve_*`` series are kept in a registry of this
+    worker's own and ``registry`` holds their sum over every worker instead."""
+
+    def __init__(self, registry: CollectorRegistry, workers: tuple[Path, int] | None = None) -> None:
         self.registry = registry
+        own = CollectorRegistry() if workers else registry
         ProcessCollector(registry=registry)
         registry.register(SeedNamesCollector(registry))  # the seed's OVMS/MLServer names, at scrape time
         self.hot = RequestMetrics()
-        registry.register(self.hot)
+        own.register(self.hot)
         self.queue_depth = Gauge(
-            "aiedge_serve_queue_depth", "Requests waiting for a slot", ["model"], registry=registry
+            "aiedge_serve_queue_depth", "Requests waiting for a slot", ["model"], registry=own
         )
-        self.in_flight = Gauge(
-            "aiedge_serve_in_flight", "Requests in the runtime", ["model"], registry=registry
-        )
+        self.in_flight = Gauge("aiedge_serve_in_flight", "Requests in the runtime", ["model"], registry=own)
         self.rejected = Counter(
-            "aiedge_serve_rejected", "Requests refused with 503, queue full", ["model"], registry=registry
+            "aiedge_serve_rejected", "Requests refused with 503, queue full", ["model"], registry=own
         )
         self.load_seconds = Gauge(
-            "aiedge_serve_model_load_seconds", "Model load time", ["model", "version"], registry=registry
+            "aiedge_serve_model_load_seconds", "Model load time", ["model", "version"], registry=own
         )
         self.ready = Gauge(
             "aiedge_serve_model_ready",
             "1 when the model version is ready",
             ["model", "version"],
-            registry=registry,
+            registry=own,
         )
+        self.workers = WorkersMetrics(own, *workers) if workers else None
+        if self.workers is not None:
+            registry.register(self.workers)
 
     def observe_request(self, model: str, version: str, protocol: str, status: int, seconds: float) -> None:
         outcome = OUTCOMES.get(status) or ("error" if status >= 500 else "bad_request")

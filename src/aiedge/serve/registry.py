@@ -32,6 +32,10 @@ class ModelVersion:
     # estimate of predict time (see DataPlane.infer); starts high, so first calls use threads
     predict_s: float = 1.0
 
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.name, self.version)
+
 
 @dataclass
 class ModelRegistry:
