@@ -7,6 +7,8 @@ The hub's peak RSS (VmHWM) stays bounded through every attack."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from pathlib import Path
@@ -16,7 +18,7 @@ import httpx
 from aiedge.telemetry.remote_write import REMOTE_WRITE_HEADERS, encode_series
 from aiedge.telemetry.samples import Series, make_labels
 from tests.hub.helpers import Hub, StartHub
-from tests.support import peak_rss_mb
+from tests.support import peak_rss_mb, raw_post, wait_until
 from tests.telemetry.helpers import empty_samples
 
 MiB = 1024 * 1024
@@ -117,3 +119,92 @@ def test_a_site_cannot_make_the_hub_follow_unbounded_series(start_hub: StartHub,
     assert counts == {"followed": 10_000, "series_limit": 90_000, "not_desired": 1000}
     assert after - before < 100, f"RSS grew by {after - before:.0f} MiB"
     assert "series dropped (series_limit)" in hub.proc.log()
+
+
+def test_bodies_over_a_routes_limit_are_refused_from_their_content_length(
+    start_hub: StartHub, repo: Path
+) -> None:
+    hub = start_hub(repo)
+    port = _port(hub)
+    for path, setting in [
+        ("/api/v1/enroll", "AIEDGE_HUB_ENROLL_MAX_BODY_BYTES"),
+        ("/api/v1/sites/site-a/status", "AIEDGE_HUB_MAX_BODY_BYTES"),
+        ("/api/v1/webhook/git", "AIEDGE_HUB_MAX_BODY_BYTES"),
+        (WRITE, "AIEDGE_HUB_METRICS_MAX_BODY_BYTES"),
+    ]:
+        # 200 MB declared, nothing sent: the answer comes from the header alone
+        r = raw_post(port, path, {"Content-Type": "application/json", "Content-Length": "200000000"})
+        assert r.status == 413, (path, r)
+        assert b"200000000 bytes" in r.body and setting.encode() in r.body, r.body
+    assert raw_post(port, "/api/v1/enroll", {"Content-Length": "12abc"}).status == 400
+    # within the limit, the route answers as before
+    small = httpx.post(f"{hub.url}/api/v1/enroll", json={"token": "aiedge-join-nope"})
+    assert small.status_code == 403, small.text
+
+
+def test_streamed_bodies_are_cut_at_the_limit_and_memory_stays_bounded(
+    start_hub: StartHub, repo: Path
+) -> None:
+    """The audit's 200 MB JSON to /api/v1/enroll, needing no credential, was read whole (+357 MB,
+    1.2 GB with four at once); now each is cut at 16 KiB."""
+    hub = start_hub(repo)
+    before = peak_rss_mb(hub.proc.pid)
+    replies = []
+
+    def attack() -> None:
+        chunks = (b" " * MiB for _ in range(200))
+        replies.append(
+            raw_post(_port(hub), "/api/v1/enroll", {"Content-Type": "application/json"}, chunks, True)
+        )
+
+    threads = [threading.Thread(target=attack) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status for r in replies] == [413] * 4, replies
+    assert all(b"AIEDGE_HUB_ENROLL_MAX_BODY_BYTES" in r.body for r in replies)
+    assert max(r.sent for r in replies) < 40 * MiB
+    assert httpx.get(f"{hub.url}/api/v1/health").status_code == 200
+    growth = peak_rss_mb(hub.proc.pid) - before
+    assert growth < 50, f"peak RSS grew by {growth:.0f} MiB"
+
+
+def test_slow_clients_are_timed_out_and_connections_are_capped(start_hub: StartHub, repo: Path) -> None:
+    hub = start_hub(
+        repo,
+        env={
+            "AIEDGE_HUB_HEADER_TIMEOUT": "1",
+            "AIEDGE_HUB_BODY_TIMEOUT": "1",
+            "AIEDGE_HUB_MAX_CONNECTIONS": "8",
+        },
+    )
+    port = _port(hub)
+    # headers that never finish: 408 and closed after the header timeout
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(b"POST /api/v1/enroll HTTP/1.1\r\nHost: x\r\n")
+        assert sock.recv(1000).startswith(b"HTTP/1.1 408")
+    # headers sent fast but without end: cut at 64 KiB (AIEDGE_HUB_MAX_HEADER_BYTES) with a 431
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (100 * 1024))
+        assert sock.recv(1000).startswith(b"HTTP/1.1 431")
+    before = peak_rss_mb(hub.proc.pid)
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:  # 200 MiB of them
+        sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        with contextlib.suppress(OSError):  # the hub closes the connection at the cap
+            for _ in range(200):
+                sock.sendall(b"a" * MiB)
+    assert peak_rss_mb(hub.proc.pid) - before < 20
+    # a body that stops halfway: 408 after the body timeout
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(b"POST /api/v1/enroll HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        reply = sock.recv(1000)
+        assert reply.startswith(b"HTTP/1.1 408") and b"AIEDGE_HUB_BODY_TIMEOUT" in reply, reply
+    # past the connection limit: 503 at once; served again when connections close
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(8)]
+    try:
+        assert httpx.get(f"{hub.url}/api/v1/health").status_code == 503
+    finally:
+        for sock in idle:
+            sock.close()
+    wait_until(lambda: httpx.get(f"{hub.url}/api/v1/health").status_code == 200, timeout=30)

@@ -75,6 +75,10 @@ class AgentSettings(BaseSettings):
     remote_write: list[str] = Field(
         default_factory=list, description="extra remote-write URLs the site ships its metrics to"
     )
+    otlp: list[str] = Field(
+        default_factory=list,
+        description="OTLP/HTTP metrics URLs (an OpenTelemetry collector's .../v1/metrics) the site ships to",
+    )
     telemetry_max_age: float = Field(
         default=7 * 24 * 3600.0, gt=0, description="seconds of unsent metrics kept through outages"
     )
@@ -123,6 +127,15 @@ class AgentSettings(BaseSettings):
         if parts.query or parts.fragment or not parts.hostname:
             raise ValueError(f"{value}: a hub URL is scheme://host[:port][/path], with no query")
         return value.rstrip("/")
+
+    @field_validator("otlp")
+    @classmethod
+    def _otlp_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url}: an OTLP/HTTP URL is http(s)://host[:port]/v1/metrics")
+        return value
 
     @field_validator("data")
     @classmethod

@@ -72,6 +72,13 @@ def agent_command(
         "--remote-write",
         help="Also ship the site's metrics to this Prometheus remote-write URL (repeatable).",
     ),
+    otlp: list[str] | None = typer.Option(
+        None,
+        "--otlp",
+        metavar="URL",
+        help="Also ship the site's metrics as OTLP/HTTP protobuf to this OpenTelemetry collector "
+        "URL, e.g. http://127.0.0.1:4318/v1/metrics (repeatable).",
+    ),
     max_bandwidth: str | None = typer.Option(
         None,
         "--max-bandwidth",
@@ -106,6 +113,7 @@ def agent_command(
         "host": host,
         "scrape_interval": scrape_interval,
         "remote_write": remote_write or None,
+        "otlp": otlp or None,
         "runtime": runtime,
         "max_bandwidth": _rate_option(max_bandwidth),
         "verify_keys": verify_key or None,

@@ -16,6 +16,7 @@ from collections.abc import Generator
 import uvicorn
 
 from aiedge.hub.api import Services, build_app
+from aiedge.hub.api.limits import http_protocol
 from aiedge.hub.clock import Clock, system_clock
 from aiedge.hub.errors import HubConfigError
 from aiedge.hub.fleet import Fleet
@@ -116,7 +117,9 @@ async def _run(settings: HubSettings, clock: Clock, store: Store, sock: socket.s
         lifespan="off",
         access_log=False,
         timeout_graceful_shutdown=2,
-        timeout_keep_alive=75,
+        http=http_protocol(settings.header_timeout, settings.max_header_bytes),
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=settings.keep_alive_timeout,
         log_config=None,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,

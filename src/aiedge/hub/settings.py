@@ -59,11 +59,14 @@ class HubSettings(BaseSettings):
         default=64 * 1024 * 1024, ge=1024 * 1024, description="body bytes all requests may hold at once"
     )
     body_timeout: float = Field(default=30.0, gt=0, description="seconds a client may take to send a body")
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=4096, description="bytes of a request's line and headers"
+    )
     header_timeout: float = Field(
         default=10.0, gt=0, description="seconds from connecting (or a request's first byte) to its headers"
     )
-    keep_alive_timeout: float = Field(
-        default=75.0, gt=0, description="seconds an idle keep-alive connection stays open"
+    keep_alive_timeout: int = Field(
+        default=75, ge=1, description="seconds an idle keep-alive connection stays open"
     )
     max_connections: int = Field(
         default=32768, ge=1, description="open connections (about two per site: a long poll and a post)"

@@ -9,10 +9,12 @@ import re
 from collections.abc import Iterable
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from aiedge.hub.api import alerts, apps, dashboard, enrolment, gitops, metrics, rollouts, sites
 from aiedge.hub.api.http import Services
+from aiedge.hub.api.limits import BodyLimits, LimitBodies
 
 
 class RouteConflict(Exception):
@@ -40,8 +42,10 @@ def route_table(routes: Iterable[BaseRoute]) -> list[BaseRoute]:
 
 
 def build_app(hub: Services) -> Starlette:
-    """The Starlette app over the hub's services: one route table for every area."""
+    """The Starlette app over the hub's services: one route table for every area, every body
+    read within its route's limits first."""
     return Starlette(
+        middleware=[Middleware(LimitBodies, limits=BodyLimits.of(hub.settings))],
         routes=route_table(
             [
                 *sites.routes(hub),
@@ -53,7 +57,7 @@ def build_app(hub: Services) -> Starlette:
                 *rollouts.routes(hub),
                 *dashboard.routes(),
             ]
-        )
+        ),
     )
 
 
