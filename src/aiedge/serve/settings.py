@@ -63,6 +63,9 @@ class ServeSettings(BaseSettings):
     header_timeout: float = Field(
         default=10.0, gt=0, description="seconds from connecting (or starting a request) to its headers"
     )
+    max_header_bytes: int = Field(
+        default=64 * 1024, gt=0, description="largest request line and headers of one request; then 431"
+    )
     keep_alive_timeout: int = Field(default=5, gt=0, description="seconds an idle connection stays open")
     max_connections: int = Field(
         default=1024,
