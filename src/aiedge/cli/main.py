@@ -1,17 +1,16 @@
-"""Entry point of the ``aiedge`` command: registers every command and maps errors to exit codes.
+"""The ``aiedge`` command: registers every command and maps errors to exit codes (``cli/entry.py``
+runs ``aiedge serve`` without importing the rest).
 
 Exit codes: 0 success, 1 a user error (one line on stderr, no traceback), 2 bad usage.
 """
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from aiedge import __version__
 from aiedge.cli import agent, build, containers, demo, hub, importer, rollout, secret, serve, status, validate
-from aiedge.errors import AiedgeError
+from aiedge.cli.entry import run
 
 app = typer.Typer(
     name="aiedge",
@@ -61,10 +60,4 @@ app.command("demo")(demo.demo_command)
 
 
 def main() -> None:
-    try:
-        app()
-    except AiedgeError as e:
-        typer.echo(f"error: {e}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run(app)
