@@ -9,7 +9,20 @@ from __future__ import annotations
 import typer
 
 from aiedge import __version__
-from aiedge.cli import agent, build, containers, demo, hub, importer, rollout, secret, serve, status, validate
+from aiedge.cli import (
+    agent,
+    agent_ops,
+    build,
+    containers,
+    demo,
+    hub,
+    importer,
+    rollout,
+    secret,
+    serve,
+    status,
+    validate,
+)
 from aiedge.cli.entry import run
 
 app = typer.Typer(
@@ -51,6 +64,8 @@ agent_app = typer.Typer(context_settings={"help_option_names": ["-h", "--help"]}
 agent_app.callback(invoke_without_command=True)(agent.agent_command)
 agent_app.command("install")(containers.install_quadlet_command)
 agent_app.command("recipient")(secret.recipient_command)
+agent_app.command("hold")(agent_ops.hold_command)
+agent_app.command("release")(agent_ops.release_command)
 app.add_typer(agent_app, name="agent")
 app.add_typer(secret.app, name="secret")
 app.add_typer(containers.base_app, name="base")
