@@ -64,6 +64,20 @@ _OPTIONS = (
         "(KB/MB = 1000, KiB/MiB = 1024; bits as kbit/Mbit). Default: no limit.",
     ),
     Opt(
+        "cache_max",
+        metavar="SIZE",
+        type=str,
+        help="Prune versions neither serving nor kept for rollback, oldest first, once the image "
+        "cache passes this size, e.g. 20GiB (KB/MB = 1000, KiB/MiB = 1024). Default: no limit.",
+    ),
+    Opt(
+        "min_free",
+        metavar="SIZE",
+        type=str,
+        help="Prune the same way while the data disk has less than this free, e.g. 2GiB. "
+        "Default: no floor (downloads still never use the last 256 MiB).",
+    ),
+    Opt(
         "verify_keys",
         flag="--verify-key",
         metavar="PUBKEY.pem",
