@@ -34,6 +34,11 @@ def serve_command(
     onnx_runtime: str | None = typer.Option(
         None, "--onnx-runtime", help="Runtime for .onnx models: onnxruntime (default) or openvino."
     ),
+    shape: str | None = typer.Option(
+        None,
+        "--shape",
+        help="auto: OpenVINO models with fixed input shapes take others, as OVMS --shape auto.",
+    ),
     max_batch: int | None = typer.Option(
         None, "--max-batch", help="Dynamic batching: most rows per predict (default 0: off)."
     ),
@@ -68,6 +73,7 @@ def serve_command(
         "precision": precision,
         "onnx_runtime": onnx_runtime,
         "allow_pickle": allow_pickle or None,
+        "shape": shape,
         "max_batch": max_batch,
         "batch_delay": batch_delay,
         "workers": workers,
