@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from aiedge import __version__
-from aiedge.cli import agent, build, containers, demo, hub, importer, secret, serve, status, validate
+from aiedge.cli import agent, build, containers, demo, hub, importer, rollout, secret, serve, status, validate
 from aiedge.cli.entry import run
 
 app = typer.Typer(
@@ -55,6 +55,7 @@ app.add_typer(agent_app, name="agent")
 app.add_typer(secret.app, name="secret")
 app.add_typer(containers.base_app, name="base")
 app.command("status")(status.status_command)
+app.add_typer(rollout.app, name="rollout")
 app.command("demo")(demo.demo_command)
 
 
