@@ -174,7 +174,7 @@ def _serve(
             state["grpc"] = await grpc_service.start(
                 dp, settings.host, settings.grpc_port, settings.max_connections
             )
-            log.info("gRPC (Open Inference Protocol) at %s:%d", settings.host, settings.grpc_port)
+            log.info("gRPC (Open Inference Protocol, TF Serving) at %s:%d", settings.host, settings.grpc_port)
 
     async def stop() -> None:
         grpc_server = state.get("grpc")
