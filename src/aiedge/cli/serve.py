@@ -19,6 +19,12 @@ _OPTIONS = (
     Opt("host"),
     Opt("precision", type=Literal["f32", "bf16", "f16"]),
     Opt("onnx_runtime", type=Literal["onnxruntime", "openvino"]),
+    Opt(
+        "shape",
+        type=str,
+        metavar="auto",
+        help="auto: OpenVINO models with fixed input shapes take others, as OVMS --shape auto.",
+    ),
     Opt("max_batch", metavar="ROWS"),
     Opt("batch_delay", metavar="SECONDS"),
     Opt("workers"),

@@ -100,7 +100,7 @@ def _option(model: type[BaseSettings], opt: Opt) -> tuple[Any, Any]:
     env = (model.model_config.get("env_prefix") or "") + opt.field.upper()
     is_bool = annotation is bool
     factory = field.default_factory is not None
-    default: Any = None if factory or field.default is None else field.default
+    default: Any = None if factory or field.default in (None, "") else field.default
     if isinstance(opt.type, type) and default is not None and not isinstance(default, opt.type):
         default = None  # e.g. a rate: the field holds bytes/s, the flag takes "2MiB/s"
     decls = [opt.long] if not (is_bool and default) else [f"{opt.long}/--no-{opt.long[2:]}"]
