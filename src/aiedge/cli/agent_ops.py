@@ -21,7 +21,7 @@ def _data(data: Path | None) -> Path:
 
 def hold_command(
     reason: str = typer.Option(..., "--reason", help="Why switches wait, shown at the hub (one line)."),
-    data: Path | None = typer.Option(None, "--data", help=_DATA_HELP),
+    data: Path | None = typer.Option(None, "--data", "-d", metavar="DIR", help=_DATA_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the hold as JSON."),
 ) -> None:
     """Defer every switch to a new version at this site (what serves keeps serving) until
@@ -40,7 +40,7 @@ def hold_command(
 
 
 def release_command(
-    data: Path | None = typer.Option(None, "--data", help=_DATA_HELP),
+    data: Path | None = typer.Option(None, "--data", "-d", metavar="DIR", help=_DATA_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """End the site-local hold: deferred versions switch on the agent's next pass (within its
