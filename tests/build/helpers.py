@@ -1,11 +1,10 @@
 """Helpers for the build tests: running a build in-process, reading back what a registry holds,
-and the keygen/verify CLI (registered in ``aiedge`` by the CLI's owner)."""
+and the CLI as a child process."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from typing import Any
 
 from aiedge.build.pipeline import BuildRequest, BuildResult, run_build
@@ -39,16 +38,5 @@ def blob(registry: str, repository: str, digest: str) -> bytes:
 
 
 def cli(*args: str) -> list[str]:
-    """``aiedge ARGS`` as a child process; keygen/verify are added when ``aiedge`` lacks them yet."""
-    from aiedge.cli import main
-
-    names = {c.name for c in main.app.registered_commands}
-    if args[0] in names or args[0] not in ("keygen", "verify"):
-        return aiedge_cmd(*args)
-    shim = (
-        "from aiedge.cli import build, main\n"
-        "main.app.command('keygen')(build.keygen_command)\n"
-        "main.app.command('verify')(build.verify_command)\n"
-        "main.main()\n"
-    )
-    return [sys.executable, "-c", shim, *args]
+    """``aiedge ARGS`` as a child process."""
+    return aiedge_cmd(*args)

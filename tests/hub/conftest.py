@@ -11,12 +11,14 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
+from tests.hub.helpers import FakeAgent
 from tests.support import free_port
 
 PG_BIN = Path(os.environ.get("AIEDGE_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -87,3 +89,17 @@ def hub_db(request: pytest.FixtureRequest) -> str:
         return "sqlite"
     url: str = request.getfixturevalue("pg_url")
     return url
+
+
+@pytest.fixture
+def agents() -> Iterator[Callable[..., FakeAgent]]:
+    """Fake agents (threads speaking the real wire contract to a real hub), stopped at the end."""
+    made: list[FakeAgent] = []
+
+    def make(hub: str, site: str, broken: set[str] | None = None, **kw: Any) -> FakeAgent:
+        made.append(FakeAgent(hub, site, broken or set(), **kw))
+        return made[-1]
+
+    yield make
+    for a in made:
+        a.stop()

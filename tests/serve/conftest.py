@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve.helpers import Server
+from tests.serve.helpers import GRPC_ADDRESSES, Server
 from tests.support import Proc, aiedge_cmd, free_port, wait_http
 
 
@@ -17,7 +17,7 @@ def serve(tmp_path: Path) -> Iterator[Server]:
     procs: list[Proc] = []
 
     def start(path: Path, name: str, *args: str, ready: bool = True) -> str:
-        port = free_port()
+        port, grpc_port = free_port(), free_port()
         proc = Proc(
             aiedge_cmd(
                 "serve",
@@ -27,13 +27,14 @@ def serve(tmp_path: Path) -> Iterator[Server]:
                 "--http-port",
                 str(port),
                 "--grpc-port",
-                str(free_port()),
+                str(grpc_port),
                 *args,
             ),
             tmp_path / f"serve-{name}-{port}.log",
         )
         procs.append(proc)
         url = f"http://127.0.0.1:{port}"
+        GRPC_ADDRESSES[url] = f"127.0.0.1:{grpc_port}"
         wait_http(f"{url}/v2/health/live", timeout=60)
         if ready:
             wait_http(f"{url}/v2/models/{name}/ready", timeout=60)
