@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from aiedge.containers.base import BaseSpec, build_base
+from aiedge.containers.services import check_packages
 from aiedge.oci.layers import source_date_epoch
 from aiedge.oci.reference import ImageReference
 
@@ -37,6 +38,12 @@ def base_build_command(
     cache: Path | None = typer.Option(
         None, "--cache", help="Download cache (default: ~/.cache/aiedge/base)."
     ),
+    package: list[str] | None = typer.Option(
+        None,
+        "--package",
+        metavar="DEB",
+        help="Also install this Debian package (repeatable); the hub's image: --no-runtimes --package git.",
+    ),
     insecure: bool = typer.Option(False, "--insecure", help="Plain HTTP to the registry."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON line."),
 ) -> None:
@@ -49,12 +56,13 @@ def base_build_command(
         suite=suite,
         mirror=mirror,
         with_runtimes=runtimes,
+        packages=tuple(check_packages(package or [])),
         created=source_date_epoch(),
         tag=(ref.tag if ref and ref.tag else "latest"),
         **({"cache": cache} if cache else {}),
     )
     built = build_base(spec, _say)
-    result = {
+    result: dict[str, object] = {
         "digest": built.image.digest,
         "layout": str(out),
         "ref": built.image.transport_ref,
@@ -62,18 +70,30 @@ def base_build_command(
         "unpacked": built.unpacked,
         "seconds": round(built.seconds, 1),
     }
+    _push_and_print("base image", result, out, ref, spec.tag, insecure=insecure, as_json=as_json)
+
+
+def _push_and_print(
+    what: str,
+    result: dict[str, object],
+    out: Path,
+    ref: ImageReference | None,
+    tag: str,
+    *,
+    insecure: bool,
+    as_json: bool,
+) -> None:
     if ref is not None:
         from aiedge.containers.push import push_layout
 
         _say(f"pushing to {ref}")
-        digest = asyncio.run(push_layout(out, ref, tag=spec.tag, insecure=insecure or None))
+        digest = asyncio.run(push_layout(out, ref, tag=tag, insecure=insecure or None))
         result["image"] = ref.with_digest(digest).pinned
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
     else:
-        typer.echo(
-            f"base image {result['digest']} in {out} ({built.size / 1e6:.0f} MB, {built.seconds:.0f}s)"
-        )
+        size, seconds = float(str(result["size"])), float(str(result["seconds"]))
+        typer.echo(f"{what} {result['digest']} in {out} ({size / 1e6:.0f} MB, {seconds:.0f}s)")
         if "image" in result:
             typer.echo(f"pushed {result['image']}")
 
@@ -106,3 +126,44 @@ def install_quadlet_command(
     typer.echo(
         "copy them to /etc/containers/systemd/, then: systemctl daemon-reload; systemctl start aiedge-agent"
     )
+
+
+@base_app.command("service")
+def base_service_command(
+    name: str = typer.Argument(
+        ..., help="postgres or git-sync: what the core's manifests run beside the hub."
+    ),
+    out: Path = typer.Option(..., "--out", help="OCI image layout folder to write (created or added to)."),
+    push: str | None = typer.Option(None, "--push", help="Also push it as REGISTRY/REPO:TAG."),
+    suite: str = typer.Option("bookworm", "--suite", help="Debian suite."),
+    mirror: str | None = typer.Option(
+        None, "--mirror", help="Debian mirror (default: apt's configured one)."
+    ),
+    cache: Path | None = typer.Option(
+        None, "--cache", help="Download cache (default: ~/.cache/aiedge/base)."
+    ),
+    insecure: bool = typer.Option(False, "--insecure", help="Plain HTTP to the registry."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON line."),
+) -> None:
+    """Build a service image of the core (PostgreSQL, git-sync) from Debian's packages, no daemon."""
+    from aiedge.containers.services import ServiceSpec, build_service
+
+    ref = ImageReference.parse(push) if push else None
+    spec = ServiceSpec(
+        service=name,
+        out=out,
+        suite=suite,
+        mirror=mirror,
+        created=source_date_epoch(),
+        tag=(ref.tag if ref and ref.tag else "latest"),
+        **({"cache": cache} if cache else {}),
+    )
+    built = build_service(spec, _say)
+    result: dict[str, object] = {
+        "digest": built.image.digest,
+        "layout": str(out),
+        "ref": built.image.transport_ref,
+        "size": built.size,
+        "seconds": round(built.seconds, 1),
+    }
+    _push_and_print(f"{name} image", result, out, ref, spec.tag, insecure=insecure, as_json=as_json)

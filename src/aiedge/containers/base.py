@@ -59,6 +59,7 @@ class BaseSpec:
     created: int = 0  # SOURCE_DATE_EPOCH
     cache: Path = field(default_factory=lambda: Path.home() / ".cache" / "aiedge" / "base")
     tag: str = "latest"
+    packages: tuple[str, ...] = ()  # more Debian packages, e.g. git for the hub's image
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,14 @@ def _build_base(spec: BaseSpec, say: Callable[[str], None]) -> BaseImage:
         say(f"aiedge wheel {wheel.name}")
         rootfs = work / "rootfs"
         mirror = spec.mirror or configured_mirror()
-        rf.debootstrap(rootfs, suite=spec.suite, mirror=mirror, cache=spec.cache / "debs", say=say)
+        rf.debootstrap(
+            rootfs,
+            suite=spec.suite,
+            mirror=mirror,
+            cache=spec.cache / "debs",
+            say=say,
+            packages=(*rf.DEBIAN_PACKAGES, *spec.packages),
+        )
         requirements = runtime_requirements(spec.with_runtimes, wheel_requirements(wheel))
         rf.download_wheels(requirements, pinned_constraints(), spec.cache / "wheels", say=say)
         rf.install_venv(rootfs, wheel, requirements, wheelhouse=spec.cache / "wheels", say=say)
@@ -237,6 +245,8 @@ def _build_base(spec: BaseSpec, say: Callable[[str], None]) -> BaseImage:
             "io.aiedge.base.suite": spec.suite,
             VARIANT_LABEL: "full" if spec.with_runtimes else "slim",
         }
+        if spec.packages:
+            labels["io.aiedge.base.packages"] = ",".join(spec.packages)
         config = image_config(diff_id=layer.diff_id, created=spec.created, labels=labels)
         config_path = work / "config.json"
         config_path.write_bytes(config)

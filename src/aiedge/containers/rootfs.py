@@ -63,8 +63,11 @@ def check_tools() -> None:
         raise ToolMissing("debootstrap is not installed: apt-get install debootstrap")
 
 
-def debootstrap(rootfs: Path, *, suite: str, mirror: str, cache: Path, say: Say) -> None:
-    """``debootstrap --variant=minbase`` with python3 and python3-venv, .debs cached in ``cache``."""
+def debootstrap(
+    rootfs: Path, *, suite: str, mirror: str, cache: Path, say: Say, packages: Sequence[str] = DEBIAN_PACKAGES
+) -> None:
+    """``debootstrap --variant=minbase`` with ``packages`` (python3 and python3-venv), .debs cached
+    in ``cache``."""
     cache.mkdir(parents=True, exist_ok=True)
     if rootfs.exists():
         shutil.rmtree(rootfs)
@@ -73,7 +76,7 @@ def debootstrap(rootfs: Path, *, suite: str, mirror: str, cache: Path, say: Say)
         [
             "debootstrap",
             "--variant=minbase",
-            f"--include={','.join(DEBIAN_PACKAGES)}",
+            f"--include={','.join(packages)}",
             f"--cache-dir={cache.resolve()}",
             suite,
             str(rootfs),
