@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
+import ssl
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,22 +40,36 @@ PASSWORD = "s3cret-Pw"
 
 
 def _images(shared: Path) -> dict[str, Path]:
-    """The three images as OCI layouts, built once per run (shared by the xdist workers)."""
+    """The three images as OCI layouts, built once per run (shared by the xdist workers);
+    ``AIEDGE_TEST_CORE_LAYOUTS`` names a folder with ready ``hub``, ``postgres`` and ``git-sync``."""
+    if given := os.environ.get("AIEDGE_TEST_CORE_LAYOUTS"):
+        return {name: Path(given) / name for name in ("hub", "postgres", "git-sync")}
     require_tools("debootstrap")
     wheel = shared_wheel(shared)
 
+    # a download cache of their own: the other container tests' base builds hold the shared one's
+    # lock for minutes, and these builds need not wait for them
+    cache = base_cache().with_name("base-core")
+
     def hub(out: Path) -> None:
         spec = base_spec(out, wheel, runtimes=False)
-        build_base(type(spec)(**{**spec.__dict__, "packages": ("git",)}))
+        build_base(replace(spec, packages=("git",), cache=cache))
 
     def service(name: str) -> Any:
-        return lambda out: build_service(ServiceSpec(name, out, created=CREATED, cache=base_cache()))
+        return lambda out: build_service(ServiceSpec(name, out, created=CREATED, cache=cache))
 
-    return {
-        "hub": _locked_once(shared / "core-hub", hub),
-        "postgres": _locked_once(shared / "core-postgres", service("postgres")),
-        "git-sync": _locked_once(shared / "core-git-sync", service("git-sync")),
-    }
+    def services() -> tuple[Path, Path]:
+        return (
+            _locked_once(shared / "core-postgres", service("postgres")),
+            _locked_once(shared / "core-git-sync", service("git-sync")),
+        )
+
+    # the hub's build and the services' (one package cache, one after the other) side by side:
+    # most of each is waiting on downloads and dpkg
+    with ThreadPoolExecutor(2) as pool:
+        hub_image = pool.submit(_locked_once, shared / "core-hub", hub)
+        postgres, git_sync = pool.submit(services).result()
+        return {"hub": hub_image.result(), "postgres": postgres, "git-sync": git_sync}
 
 
 def _cert(folder: Path) -> Path:
@@ -98,8 +116,8 @@ def _secret(podman: Podman) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def _site(hub: str, ca: Path) -> dict[str, Any]:
-    r = httpx.get(f"{hub}/api/v1/sites/{SITE}", verify=str(ca), timeout=10)
+def _site(hub: str, ca: ssl.SSLContext) -> dict[str, Any]:
+    r = httpx.get(f"{hub}/api/v1/sites/{SITE}", verify=ca, timeout=10)
     return dict(r.json()) if r.status_code == 200 else {}
 
 
@@ -120,7 +138,8 @@ def test_core_runs_under_podman_kube_play_and_enrols_a_site(
     digest = last_json(built.stdout)["digest"]
     tls = host_dir / "tls"
     tls.mkdir()
-    ca = _cert(tls)
+    ca_file = _cert(tls)
+    ca = ssl.create_default_context(cafile=str(ca_file))
     port = free_port()
     play = tmp_path / "core.yaml"
     play.write_text("---\n".join(json.dumps(d) + "\n" for d in _manifests(tls, repo, port)))
@@ -132,7 +151,7 @@ def test_core_runs_under_podman_kube_play_and_enrols_a_site(
 
         def healthy() -> bool:
             try:
-                r = httpx.get(f"{hub}/api/v1/health", verify=str(ca), timeout=5)
+                r = httpx.get(f"{hub}/api/v1/health", verify=ca, timeout=5)
             except httpx.HTTPError:
                 return False
             return r.status_code == 200 and "sha1:" in r.text
@@ -140,7 +159,7 @@ def test_core_runs_under_podman_kube_play_and_enrols_a_site(
         _wait(podman, healthy, 300, "the hub in the pod to serve a revision")
         token = podman.run("exec", f"{POD}-hub", "/opt/aiedge/bin/aiedge", "hub", "token", "create",
                            "--site", SITE, what="hub token create in the hub container").strip()  # fmt: skip
-        agent = Proc(aiedge_cmd("agent", "--hub", hub, "--ca", str(ca), "--site", SITE,
+        agent = Proc(aiedge_cmd("agent", "--hub", hub, "--ca", str(ca_file), "--site", SITE,
                                 "--data", str(tmp_path / "site"), "--poll-interval", "1"),
                      tmp_path / "agent.log", env={"AIEDGE_AGENT_TOKEN": token.splitlines()[-1]})  # fmt: skip
 
@@ -151,14 +170,14 @@ def test_core_runs_under_podman_kube_play_and_enrols_a_site(
         _wait(podman, app_healthy, 300, f"{SITE} healthy at the hub", agent)
 
         # a new commit reaches the hub through git-sync (the pod reads the host's repo)
-        before = httpx.get(f"{hub}/api/v1/health", verify=str(ca), timeout=5).text
+        before = httpx.get(f"{hub}/api/v1/health", verify=ca, timeout=5).text
         (repo / "sites" / "extra.yaml").write_text(
             "apiVersion: aiedge.io/v1alpha1\nkind: Site\nmetadata: {name: site-z, labels: {zone: lab}}\n"
         )
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", "one more site")
         sha = git(repo, "rev-parse", "HEAD")
-        _wait(podman, lambda: sha in httpx.get(f"{hub}/api/v1/health", verify=str(ca), timeout=5).text,
+        _wait(podman, lambda: sha in httpx.get(f"{hub}/api/v1/health", verify=ca, timeout=5).text,
               120, f"commit {sha[:12]} at the hub (was: {before[:200]})")  # fmt: skip
     finally:
         if agent is not None:

@@ -1,6 +1,8 @@
 """The images the core's manifests (``deploy/kubernetes``) run beside the hub, built here from
-Debian's packages the way the base image is (debootstrap, normalised, one reproducible layer, an
-OCI layout folder), for machines that reach a Debian mirror but no image registry:
+Debian's packages the way the base image is (debootstrap, normalised, one layer with fixed mtimes,
+an OCI layout folder), for machines that reach a Debian mirror but no image registry. Not
+byte-for-byte reproducible: package scripts make keys and certificates (ssl-cert's snakeoil pair)
+when they install. The images:
 
 - ``postgres``: Debian's ``postgresql-15`` with an entrypoint that honours the official postgres
   image's variables (``POSTGRES_USER``, ``POSTGRES_PASSWORD``, ``POSTGRES_DB``, ``PGDATA``);
