@@ -49,7 +49,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 class Reporter(Protocol):
     def step(self, text: str) -> None: ...
-    def transfer_started(self, total: int) -> None: ...
+    def transfer_started(self, total: int, what: str = "pushing") -> None: ...
     def transferred(self, n: int) -> None: ...
     def transfer_done(self) -> None: ...
 
@@ -58,7 +58,7 @@ class QuietReporter:
     def step(self, text: str) -> None:
         pass
 
-    def transfer_started(self, total: int) -> None:
+    def transfer_started(self, total: int, what: str = "pushing") -> None:
         pass
 
     def transferred(self, n: int) -> None:
@@ -247,7 +247,12 @@ async def _build(
         revision=revision,
         extra_labels=export.labels() if export is not None else {},
     )
-    image = await asyncio.to_thread(pack, fetched.path, meta, workdir / "blobs", base)
+    files = model_files(fetched.path)
+    rep.transfer_started(sum(path.stat().st_size for _, path in files), "packing")
+    try:
+        image = await asyncio.to_thread(pack, fetched.path, meta, workdir / "blobs", base, rep.transferred)
+    finally:
+        rep.transfer_done()
     rep.step(f"packed {len(image.layers)} model layer(s), image {image.digest}")
     result = await _smoke(image, req.name, smoke, workdir, rep, exact=req.exact) if smoke else None
     report = await _push(req, image, rep, client, base_client)
