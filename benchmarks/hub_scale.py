@@ -218,7 +218,7 @@ def join_tokens(data: Path, sites: int) -> dict[str, str]:
     store = Store(open_engine(f"sqlite:///{data / 'hub.db'}"))
     now = datetime.now(UTC)
     tokens = {f"site-{i:05d}": create_join_token(store, f"site-{i:05d}", now, 3600) for i in range(sites)}
-    store.engine.dispose()
+    store.close()
     return tokens
 
 

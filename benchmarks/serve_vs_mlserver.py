@@ -92,8 +92,9 @@ def train(dest: Path) -> float:
         model.predict(row)
     print(f"in-process sklearn predict, 1 row: {(time.perf_counter() - t0) * 1000:.0f} us", file=sys.stderr)
     from aiedge.serve.loader import load_model
+    from aiedge.serve.runtimes.base import LoadOptions
 
-    converted = load_model(dest / "model.joblib")
+    converted = load_model(dest / "model.joblib", options=LoadOptions(allow_pickle=True))  # we wrote it
     feed = {"input-0": row.astype(np.float64)}
     converted.predict(feed)
     t0 = time.perf_counter()
@@ -248,6 +249,7 @@ def main() -> None:
         str(port),
         "--grpc-port",
         str(grpc_port),
+        "--allow-pickle",  # the benchmark's own model, the same pickle MLServer loads
     ]
     results["aiedge"] = measure("aiedge", cmd, port, work, args.seconds, grpc_port)
     print_table(results)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -134,3 +136,67 @@ def start_registry(root: Path, port: int | None = None) -> tuple[Proc, str]:
     proc = Proc([exe, "serve", str(cfg)], root / "registry.log")
     wait_http(f"http://127.0.0.1:{port}/v2/", timeout=20)
     return proc, f"127.0.0.1:{port}"
+
+
+def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """A process's high-water mark of resident memory (VmHWM; ``field="VmRSS"``: its resident
+    memory now), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no {field} in /proc status")
+
+
+@dataclass
+class Reply:
+    status: int | None  # None: the server closed (or reset) the connection without an answer
+    body: bytes
+    sent: int  # body bytes the client got to send
+
+
+def raw_post(
+    port: int, path: str, headers: dict[str, str], chunks: Iterable[bytes] = (), chunked: bool = False
+) -> Reply:
+    """A POST over a plain socket: headers as given, then ``chunks`` until the server answers or
+    closes. (HTTP clients raise on a server that answers before the body is sent; this reads it.)"""
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    if chunked:
+        head += "Transfer-Encoding: chunked\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    sent = 0
+    data = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(head.encode())
+        try:
+            for chunk in chunks:
+                if select.select([sock], [], [], 0)[0]:
+                    break  # the server answered (or closed): stop sending
+                sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" if chunked else chunk)
+                sent += len(chunk)
+            else:
+                if chunked:
+                    sock.sendall(b"0\r\n\r\n")
+            while True:
+                part = sock.recv(65536)
+                if not part:
+                    break
+                data += part
+                if _complete(data):
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+    if not data.startswith(b"HTTP/1.1 "):
+        return Reply(None, data, sent)
+    head_bytes, _, body = data.partition(b"\r\n\r\n")
+    return Reply(int(head_bytes.split()[1]), body, sent)
+
+
+def _complete(data: bytes) -> bool:
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value)
+    return False

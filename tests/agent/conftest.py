@@ -1,9 +1,12 @@
-"""Fixtures of the agent tests: test images in the real registry."""
+"""Fixtures of the agent tests: test images in the real registry, fake hub servers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import pytest
 
+from tests.agent.fakehub import FakeHub
 from tests.agent.images import push_model_image
 
 
@@ -29,3 +32,17 @@ def pull_path() -> None:
     for fn in (RegistryClient.get_manifest, RegistryClient.fetch_blob, run_smoke_test):
         if "raise NotImplementedError" in inspect.getsource(fn):
             pytest.skip(f"{fn.__module__}.{fn.__qualname__} is still a stub")
+
+
+@pytest.fixture
+def fake_hub() -> Iterator[Callable[..., FakeHub]]:
+    """Starts a :class:`FakeHub` for a site (``fake_hub(SITE, token=...)``); stopped after the test."""
+    started: list[FakeHub] = []
+
+    def start(site: str, token: str | None = None) -> FakeHub:
+        started.append(FakeHub(site, token=token).start())
+        return started[-1]
+
+    yield start
+    for h in started:
+        h.stop()

@@ -73,6 +73,13 @@ def push_model_image(
     if extra:
         files[f"models/{model}/NOTES.bin"] = extra
     tar, layer = _layer(files)
+    return push_layer_image(registry, repository, model, layer, _digest(tar), label=label)
+
+
+def push_layer_image(
+    registry: str, repository: str, model: str, layer: bytes, diff_id: str, label: bool = True
+) -> str:
+    """Push an image of one given tar+gzip ``layer`` (labelled as serving ``models/<model>``)."""
     config = json.dumps(
         {
             "architecture": "amd64",
@@ -80,7 +87,7 @@ def push_model_image(
             "config": {
                 "Labels": {MODEL_PATH_LABEL: f"models/{model}", MODEL_NAME_LABEL: model} if label else {}
             },
-            "rootfs": {"type": "layers", "diff_ids": [_digest(tar)]},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         },
         sort_keys=True,
     ).encode()

@@ -1,6 +1,7 @@
 """`aiedge build` end to end, as a real child process, against a real registry: reproducible
-digests, what the image holds, the smoke test (pass and fail), GitOps commits, and other tools
-(skopeo, umoci) reading our images."""
+digests, what the image holds, the smoke test (pass and fail), GitOps commits that keep the App
+consistent (its test written with the digest, its model name checked before any work), and other
+tools (skopeo, umoci) reading our images."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from aiedge.build.demo_model import predict as demo_predict
+from aiedge.gitops import load_repo, read_git_head
 from aiedge.oci.image import (
     MODEL_FORMAT_LABEL,
     MODEL_NAME_LABEL,
@@ -151,3 +155,78 @@ def test_skopeo_and_umoci_read_the_image(shared: Path, registry: str, tmp_path: 
     subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{layout}:m", str(tmp_path / "bundle")],
                    capture_output=True, text=True, check=True)  # fmt: skip
     assert (tmp_path / "bundle" / "rootfs" / "models" / "tensorflow-housing" / "saved_model.pb").is_file()
+
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@e.invalid",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@e.invalid",
+}
+
+
+def _demo_app_repo(tmp_path: Path) -> Path:
+    """The example GitOps repo with its App serving the demo's ONNX model (answers computable)."""
+    repo = make_repo(tmp_path / "gitops")
+    app = repo / "apps" / "housing.yaml"
+    app.write_text(app.read_text().replace("model: tensorflow-housing", "model: housing-demo"))
+    git(repo, "commit", "-q", "-am", "the demo model")
+    return repo
+
+
+def test_new_test_data_is_committed_with_the_digest(onnx_model: Path, registry: str, tmp_path: Path) -> None:
+    repo = _demo_app_repo(tmp_path)
+    row = [2.0, 1.0, 0.5, 3.0, 1.5, 2.5, 0.25, 4.0]
+    expected = float(demo_predict(np.asarray([row], dtype=np.float32))[0])
+    td = tmp_path / "new-test.json"
+    td.write_text(json.dumps({"request": {"instances": [row]}, "response": {"predictions": [expected]}}))
+    before = git(repo, "rev-parse", "HEAD")
+    r = build(str(onnx_model), "--name", "housing-demo", "--image", f"{registry}/aiedge/demo-gitops:1",
+              "--test-data", str(td), "--gitops", str(repo), "--app", "housing", "--json",
+              env=GIT_IDENTITY)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    digest = last_json(r.stdout)["digest"]
+    assert git(repo, "rev-list", "--count", f"{before}..HEAD") == "1"  # digest and test: one commit
+    assert git(repo, "status", "--porcelain") == ""
+    text = (repo / "apps" / "housing.yaml").read_text()
+    assert "# every site replays this request before the new model takes traffic" in text  # comments kept
+    app = load_repo(read_git_head(repo)).apps["housing"]
+    assert app.spec.image.digest == digest
+    assert app.spec.test is not None
+    assert app.spec.test.request == {"instances": [row]}
+    assert app.spec.test.response == {"predictions": [expected]}
+    assert app.spec.test.path is None and app.spec.test.rtol == 1e-4  # default path; the App's rtol kept
+    assert "-28.7639923" not in text
+
+
+def test_a_name_that_differs_from_the_apps_model_is_refused_before_any_work(
+    onnx_model: Path, registry: str, tmp_path: Path
+) -> None:
+    repo = _demo_app_repo(tmp_path)
+    before = git(repo, "rev-parse", "HEAD")
+    image = f"{registry}/aiedge/renamed:1"
+    r = build(str(onnx_model), "--name", "housing-demo2", "--image", image,
+              "--gitops", str(repo), "--app", "housing", env=GIT_IDENTITY)  # fmt: skip
+    assert r.returncode == 1 and r.stdout == "" and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == (
+        "error: --name housing-demo2 differs from App housing's spec.model housing-demo "
+        "(apps/housing.yaml:9:10): sites would ask the server for a model it does not have; build "
+        "with --name housing-demo, or give --update-model-name to write housing-demo2 there"
+    )
+    assert "packed" not in r.stderr  # refused before the model was even read
+    assert git(repo, "rev-parse", "HEAD") == before
+    ok = build(str(onnx_model), "--name", "housing-demo2", "--image", image, "--update-model-name",
+               "--gitops", str(repo), "--app", "housing", env=GIT_IDENTITY)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert load_repo(read_git_head(repo)).apps["housing"].spec.model == "housing-demo2"
+
+
+def test_gitops_errors_name_no_internals(onnx_model: Path, registry: str, tmp_path: Path) -> None:
+    plain = tmp_path / "not-git"
+    shutil.copytree(make_repo(tmp_path / "src"), plain, ignore=shutil.ignore_patterns(".git"))
+    r = build(str(onnx_model), "--name", "tensorflow-housing", "--image", f"{registry}/aiedge/x:1",
+              "--gitops", str(plain), "--app", "housing")  # fmt: skip
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"error: {plain} is not a Git work tree: the App's new image is committed there"
+    )

@@ -1,6 +1,7 @@
 """Model sources other than a local folder, against real servers: Git repos over file:// (commit
 SHA and source in the labels, commit time as SOURCE_DATE_EPOCH), a real HTTP server serving a
-file, a .tar.gz and a .zip (and refusing a zip that escapes), and S3 via a real moto_server."""
+file, a .tar.gz and a .zip (and refusing archives that escape or expand past the configured cap),
+and S3 via a real moto_server."""
 
 from __future__ import annotations
 
@@ -138,6 +139,39 @@ def test_http_errors(http_root: tuple[Path, str], registry: str) -> None:
     (root / "evil.zip").write_bytes(buf.getvalue())
     with pytest.raises(SourceError, match="leaves the destination"):
         build(BuildRequest(model=f"{url}/evil.zip", name="h", image=ref))
+
+
+def test_http_archives_that_escape_or_explode_are_refused(
+    http_root: tuple[Path, str], registry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, url = http_root
+    ref = ImageReference.parse(f"{registry}/src/http-evil:1")
+    # the symlink chain l0 -> ., l1 -> l0/..: text checks pass it, the OS resolves it above
+    with tarfile.open(root / "chain.tar.gz", "w:gz") as tar:
+        for name, target in [("l0", "."), ("l1", "l0/.."), ("l2", "l1/..")]:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    with pytest.raises(SourceError, match=r"chain\.tar\.gz: cannot unpack: .*leaves the destination"):
+        build(BuildRequest(model=f"{url}/chain.tar.gz", name="h", image=ref))
+    # bombs: 64 MiB of zeros in a zip and a tar.gz, against a 4 MiB cap
+    monkeypatch.setenv("AIEDGE_BUILD_ARCHIVE_MAX_BYTES", str(4 << 20))
+    with zipfile.ZipFile(root / "bomb.zip", "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("model/zeros.bin", b"\0" * (64 << 20))
+    with tarfile.open(root / "bomb.tar.gz", "w:gz") as tar:
+        info = tarfile.TarInfo("model/zeros.bin")
+        info.size = 64 << 20
+        tar.addfile(info, io.BytesIO(b"\0" * info.size))
+    for name in ("bomb.zip", "bomb.tar.gz"):
+        assert (root / name).stat().st_size < 1 << 20
+        with pytest.raises(SourceError, match=r"more than 4\.0 MiB \(AIEDGE_BUILD_ARCHIVE_MAX_BYTES\)"):
+            build(BuildRequest(model=f"{url}/{name}", name="h", image=ref))
+    monkeypatch.setenv("AIEDGE_BUILD_ARCHIVE_MAX_ENTRIES", "10")
+    with zipfile.ZipFile(root / "many.zip", "w") as z:
+        for i in range(20):
+            z.writestr(f"model/{i}.txt", b"")
+    with pytest.raises(SourceError, match="20 entries, more than 10"):
+        build(BuildRequest(model=f"{url}/many.zip", name="h", image=ref))
 
 
 @pytest.fixture(scope="module")

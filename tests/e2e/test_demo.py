@@ -3,18 +3,23 @@
 Covers the walking skeleton's acceptance checks: the default demo (aiedge's own model, no
 ../shared needed), the seed's housing model answering -28.7639923 on every site, `aiedge status`
 listing the three sites with the pushed digest, and a clean stop that leaves nothing running.
+A demo whose hub is SIGKILLed keeps running and says how to restart it, while all three sites
+keep answering; the join tokens never show on the agents' command lines.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import Demo, start_demo
-from tests.support import aiedge_cmd
+from tests.e2e.conftest import Demo, predict_demo, start_demo
+from tests.support import aiedge_cmd, wait_until
 
 
 def _predict(url: str, model: str) -> httpx.Response:
@@ -83,4 +88,47 @@ def test_demo_with_the_seed_housing_model_answers_the_seed_request(
         assert "-28.7639923" in r.text
         assert r.json() == {"predictions": [-28.7639923]}
     print(f"housing demo ready after {demo.ready_after_s:.1f} s")
+    _assert_stopped(demo)
+
+
+def _children(parent: int) -> dict[int, list[str]]:
+    """The demo's child processes: pid -> argv."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent:
+            found[int(entry.name)] = argv
+    return found
+
+
+def test_the_demo_outlives_its_hub_and_the_sites_keep_serving(
+    tmp_path: Path, demo_factory: list[Demo]
+) -> None:
+    demo = start_demo(tmp_path / "demo")
+    demo_factory.append(demo)
+    children = _children(demo.popen.pid)
+    agents = {pid: argv for pid, argv in children.items() if "agent" in argv}
+    assert len(agents) == 3
+    for argv in agents.values():  # the join token travels in the environment, not in ps
+        assert "--token" not in argv and not any(a.startswith("aiedge-join-") for a in argv), argv
+    (hub_pid,) = [pid for pid, argv in children.items() if "hub" in argv and "--gitops" in argv]
+
+    os.kill(hub_pid, signal.SIGKILL)
+    stderr = tmp_path / "demo-stderr.log"
+    wait_until(lambda: "hub stopped unexpectedly" in stderr.read_text(), timeout=30, what="the demo says so")
+    text = stderr.read_text()
+    assert "the demo keeps running" in text and "start it again" in text
+    assert f"hub --gitops {demo.data / 'gitops'}" in text  # the command that restarts it
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # for a while, not once: the sites live on without a hub
+        for url in demo.sites.values():
+            assert predict_demo(url) == [6.5]
+        time.sleep(1)
+    assert demo.popen.poll() is None, "the demo stopped when its hub died"
     _assert_stopped(demo)

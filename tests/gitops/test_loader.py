@@ -1,11 +1,15 @@
 """Loading and validating the GitOps kinds: the example repo is valid; broken YAML, schema errors,
-duplicates and dangling references come back as file:line:col problems, all at once."""
+duplicates, dangling references and unknown versions of ours come back as file:line:col problems,
+all at once; a tree with no document of ours is refused; files without any are listed as
+ignored; warnings name placements that match no site and apps placed nowhere."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from aiedge.gitops import RepoInvalid, Snapshot, awaiting_build, load_repo, read_directory
+from aiedge.gitops import RepoInvalid, Snapshot, awaiting_build, load_repo, read_directory, repo_warnings
 from tests.gitops.conftest import EXAMPLES
 
 APP = """\
@@ -94,4 +98,64 @@ def test_other_api_versions_and_kinds_are_ignored_but_our_unknown_kind_is_not() 
     assert _problems(files) == [
         "wrong.yaml:2:7: kind: unknown kind 'Rollout', "
         "expected one of ['App', 'Placement', 'Site', 'SiteSecret']"
+    ]
+
+
+def test_an_unknown_version_of_ours_is_an_error_not_a_missing_site() -> None:
+    site = "apiVersion: aiedge.io/v1alpa1\nkind: Site\nmetadata: {name: a}\n"
+    files = {"apps/housing.yaml": APP.format(port=8080), "sites/a.yaml": site}
+    assert _problems(files) == [
+        "sites/a.yaml:1:13: apiVersion: unknown version 'aiedge.io/v1alpa1', expected 'aiedge.io/v1alpha1'"
+    ]
+    files["sites/a.yaml"] = site.replace("aiedge.io/v1alpa1", "AIEDGE.io/v2")
+    assert _problems(files)[0].startswith("sites/a.yaml:1:13: apiVersion: unknown version 'AIEDGE.io/v2'")
+
+
+def test_a_tree_without_aiedge_documents_is_refused(shared: Path) -> None:
+    with pytest.raises(RepoInvalid) as e:
+        load_repo(read_directory(shared / "seed-gitops" / "acm"))
+    (problem,) = e.value.problems
+    assert str(problem) == (
+        "no aiedge.io/v1alpha1 documents (App, Site, Placement, SiteSecret) in the 34 YAML files read"
+    )
+    with pytest.raises(RepoInvalid, match="in the 0 YAML files read"):
+        _load({})
+
+
+def test_files_without_our_documents_are_listed_as_ignored() -> None:
+    repo = load_repo(read_directory(EXAMPLES))
+    assert repo.ignored == {}
+    files = {
+        "kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n",
+        "notes.yaml": "# aiedge.io is mentioned here, but no document is ours\nplain: doc\n",
+        "app.yaml": APP.format(port=8080),
+    }
+    loaded = load_repo(Snapshot("t", {k: v.encode() for k, v in files.items()}))
+    assert loaded.ignored == {
+        "kustomization.yaml": "no aiedge.io documents",
+        "notes.yaml": "no aiedge.io documents",
+    }
+
+
+def test_warnings_name_the_selector_that_matches_nothing() -> None:
+    repo = load_repo(read_directory(EXAMPLES))
+    assert repo_warnings(repo) == []
+    files = {
+        "apps/housing.yaml": APP.format(port=8080),
+        "apps/lonely.yaml": APP.format(port=8080).replace("name: housing", "name: lonely"),
+        "sites/a.yaml": (
+            "apiVersion: aiedge.io/v1alpha1\nkind: Site\nmetadata: {name: a, labels: {tier: near-edge}}\n"
+        ),
+        "placements/p.yaml": (
+            "apiVersion: aiedge.io/v1alpha1\nkind: Placement\nmetadata:\n  name: near-edge\nspec:\n"
+            "  siteSelector:\n    matchLabels: {tier: near-egde}\n  apps: [housing]\n"
+        ),
+    }
+    repo = load_repo(Snapshot("t", {k: v.encode() for k, v in files.items()}))
+    nowhere = "is placed on no Site (no Placement that matches a Site lists it)"
+    assert [str(w) for w in repo_warnings(repo)] == [
+        f"apps/housing.yaml:4:9: App 'housing' {nowhere}",
+        f"apps/lonely.yaml:4:9: App 'lonely' {nowhere}",
+        "placements/p.yaml:7:5: Placement 'near-edge': spec.siteSelector matches no Site, so housing run "
+        "nowhere (no Site has tier=near-egde; Sites have tier: near-edge)",
     ]

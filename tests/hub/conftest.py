@@ -10,25 +10,16 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from tests.gitops.conftest import make_repo
-from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
-
-
-@dataclass
-class Hub:
-    url: str
-    data: Path
-    proc: Proc
-
-
-StartHub = Callable[..., Hub]
+from tests.hub.helpers import Hub, StartHub, launch_hub
+from tests.support import Proc, free_port
 
 
 @pytest.fixture
@@ -42,39 +33,10 @@ def start_hub(tmp_path: Path) -> Iterator[StartHub]:
     it logged that it is ready."""
     procs: list[Proc] = []
 
-    def start(
-        gitops: Path,
-        *args: str,
-        db: str | None = None,
-        scheme: str = "http",
-        env: dict[str, str] | None = None,
-    ) -> Hub:
-        port = free_port()
-        if db is not None and db != "sqlite":
-            args = (*args, "--db", db)
-        data = tmp_path / f"hub-{port}"
-        proc = Proc(
-            aiedge_cmd(
-                "hub",
-                "--gitops",
-                str(gitops),
-                "--data",
-                str(data),
-                "--port",
-                str(port),
-                "--poll-interval",
-                "0.2",
-                *args,
-            ),
-            tmp_path / f"logs/hub-{port}.log",
-            env=env,
-        )
-        procs.append(proc)
-        url = f"{scheme}://127.0.0.1:{port}"
-        if scheme == "http":
-            wait_http(f"{url}/api/v1/health")
-        wait_until(lambda: f"hub ready at {url}" in proc.log(), timeout=10, what="the ready line")
-        return Hub(url, data, proc)
+    def start(gitops: Path, *args: str, **kwargs: Any) -> Hub:
+        hub = launch_hub(tmp_path, gitops, *args, **kwargs)
+        procs.append(hub.proc)
+        return hub
 
     yield start
     for p in procs:

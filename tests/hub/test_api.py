@@ -5,7 +5,7 @@ first three run on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import contextlib
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +15,7 @@ import httpx
 
 from aiedge.gitops import set_app_image
 from tests.gitops.conftest import git
-from tests.hub.conftest import StartHub
+from tests.hub.helpers import StartHub
 from tests.support import wait_until
 
 REPOSITORY = "127.0.0.1:5000/aiedge/tensorflow-housing"
@@ -43,6 +43,7 @@ def test_long_poll_wakes_on_a_new_commit(repo: Path, start_hub: StartHub, hub_db
         "sites": 3,
         "awaiting_build": ["housing"],
         "auth": False,
+        "held_polls": 0,
     }
     first = _desired(hub.url, "site-a")
     assert first.status_code == 200
@@ -146,15 +147,45 @@ def test_bad_requests_are_4xx_naming_the_problem(repo: Path, start_hub: StartHub
 
 
 def test_webhook_and_sigterm_with_a_pending_long_poll(repo: Path, start_hub: StartHub) -> None:
+    """SIGTERM answers every held long poll at once with 503 + Retry-After (the agent polls again
+    later), logs no traceback and exits 0."""
     hub = start_hub(repo, "--insecure-no-auth")
     assert httpx.post(f"{hub.url}/api/v1/webhook/git").status_code == 202
     digest = _desired(hub.url, "site-a").headers["X-Aiedge-Digest"]
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(_desired, hub.url, "site-a", after=digest, wait=60)
+    with ThreadPoolExecutor(4) as pool:
+        pending = [pool.submit(_desired, hub.url, s, after=digest, wait=60) for s in ("site-a", "site-a")]
+        wait_until(lambda: _health(hub.url)["held_polls"] == 2, timeout=30, what="the polls to be held")
+        started = time.monotonic()
         assert hub.proc.stop() == 0
-        with contextlib.suppress(httpx.HTTPError):  # closed: the agent polls again
-            pending.result(timeout=30)
-    assert "hub stopped" in hub.proc.log()
+        stopped_after = time.monotonic() - started
+        answers = [p.result(timeout=30) for p in pending]
+    assert [(r.status_code, r.headers.get("retry-after")) for r in answers] == [(503, "1"), (503, "1")]
+    assert "shutting down" in answers[0].json()["error"]
+    log = hub.proc.log()
+    assert "hub stopped" in log and "Traceback" not in log and "CancelledError" not in log, log
+    print(f"SIGTERM to exit with 2 held long polls: {stopped_after:.2f} s")
+
+
+def _health(url: str) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(f"{url}/api/v1/health", timeout=30).json()
+    return body
+
+
+def test_non_finite_waits_are_refused_and_other_polls_go_on(repo: Path, start_hub: StartHub) -> None:
+    """`wait=nan` (or inf, 1e309) would reach the event loop's timers and stall every site's long
+    poll: refused with 400; a huge finite wait is clamped to --max-wait; other sites' polls answer."""
+    hub = start_hub(repo, "--insecure-no-auth")
+    digest = _desired(hub.url, "site-b").headers["X-Aiedge-Digest"]
+    for bad in ("nan", "NaN", "inf", "-inf", "1e309"):
+        r = _desired(hub.url, "site-a", after="x", wait=bad)
+        assert r.status_code == 400 and r.json()["error"].startswith("wait: must be a finite number"), bad
+    with ThreadPoolExecutor(8) as pool:
+        bad_polls = [pool.submit(_desired, hub.url, "site-a", after=digest, wait=w) for w in ("nan", "inf")]
+        polls = [pool.submit(_desired, hub.url, "site-b", after=digest, wait=0.3) for _ in range(5)]
+        assert [p.result(timeout=60).status_code for p in bad_polls] == [400, 400]
+        assert [p.result(timeout=60).status_code for p in polls] == [304] * 5
+    for _ in range(3):  # and after them, one after the other
+        assert _desired(hub.url, "site-b", after=digest, wait=0.3).status_code == 304
 
 
 def test_a_fleet_reporting_at_once_loses_no_report(repo: Path, start_hub: StartHub, hub_db: str) -> None:

@@ -13,7 +13,7 @@ import httpx
 
 from aiedge.gitops import set_app_image
 from tests.gitops.conftest import git
-from tests.hub.conftest import StartHub
+from tests.hub.helpers import StartHub
 from tests.support import aiedge_cmd, wait_until
 
 REPOSITORY = "127.0.0.1:5000/aiedge/tensorflow-housing"

@@ -1,6 +1,7 @@
 """The hub's per-minute metrics history over a real SQLite database: counter increases (with
 restarts and resent samples), error outcomes, p50/p99 from histogram buckets, minutes merged
-across several writes and across a restart of the hub, and retention."""
+across several writes and across a restart of the hub, and retention; only the series of a site's
+own apps and models are folded, at most so many per site, forgotten when idle (issue 12 point 9)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from aiedge.hub.history import History, histogram_quantile
-from aiedge.hub.metrics_store import MetricsStore
-from aiedge.hub.store import open_engine
+from aiedge.hub.series import SeriesTable
+from aiedge.hub.store import MetricsStore, open_engine
 from aiedge.telemetry.samples import Series, make_labels
 
 BASE = 1_800_000_000_000 - (1_800_000_000_000 % 60_000)  # a minute boundary, in ms
@@ -74,3 +75,56 @@ def test_retention_drops_old_minutes(store: MetricsStore) -> None:
     assert len(store.query(0)) == 2
     assert store.delete_before(BASE // 60_000 + 30) == 1
     assert [m.minute for m in store.query(0)] == [BASE // 60_000 + 60]
+
+
+class Ticks:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _extra(i: int, points: list[tuple[int, float]], **labels: str) -> Series:
+    """A request counter of the target with one more label, ``i`` apart: a new series each."""
+    names = {**TARGET, "outcome": "success", "x": str(i), **labels}
+    return Series(make_labels("aiedge_serve_requests_total", names), [(BASE + t, v) for t, v in points])
+
+
+def test_only_the_sites_apps_and_models_are_folded(store: MetricsStore) -> None:
+    history = History(store)
+    runs = {"site-a": {("housing", "housing-demo")}}
+    history.ingest(
+        [
+            _extra(0, [(0, 0), (10_000, 5)]),
+            _extra(1, [(0, 0), (10_000, 7)], app="made-up"),
+            _extra(2, [(0, 0), (10_000, 9)], model="other"),
+            _extra(3, [(0, 0), (10_000, 11)], site="nowhere"),
+        ],
+        runs.get,
+    )
+    (m,) = store.query(0)
+    assert (m.site, m.app, m.model, m.requests) == ("site-a", "housing", "housing-demo", 5)
+    assert history.series_counts("site-a") == {"followed": 1, "not_desired": 2, "series_limit": 0}
+    assert history.series.dropped_unknown_site == 1
+
+
+def test_series_are_capped_per_site_and_expire_when_idle(store: MetricsStore) -> None:
+    ticks = Ticks()
+    history = History(store, SeriesTable(max_per_site=100, idle_seconds=600, clock=ticks))
+    history.ingest([_extra(i, [(0, 0), (10_000, 1)]) for i in range(1000)])
+    assert history.series_counts("site-a") == {"followed": 100, "not_desired": 0, "series_limit": 900}
+    assert len(history.series) == 100
+    (m,) = store.query(0)
+    assert m.requests == 100  # the series past the cap are not folded either
+    # a followed series keeps its place and keeps counting
+    history.ingest([_extra(0, [(20_000, 4)])])
+    assert store.query(0)[0].requests == 103
+    # ten idle minutes later every series is forgotten and new ones are followed again
+    ticks.now = 601.0
+    history.ingest([_extra(5000, [(30_000, 0), (40_000, 2)])])
+    assert len(history.series) == 1
+    assert history.series_counts("site-a")["followed"] == 1
+    assert store.query(0)[0].requests == 105

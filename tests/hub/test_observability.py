@@ -25,7 +25,7 @@ from tests.telemetry.appserver import serve_app
 
 
 def _series(site: str, now_ms: int) -> list[Series]:
-    target = {"site": site, "app": "housing", "model": "housing-demo", "version": "sha256:0123456789ab"}
+    target = {"site": site, "app": "housing", "model": "tensorflow-housing", "version": "sha256:0123456789ab"}
     t0 = now_ms - 30_000
     ok = make_labels("aiedge_serve_requests_total", {**target, "outcome": "success", "protocol": "v2"})
     bad = make_labels("aiedge_serve_requests_total", {**target, "outcome": "error", "protocol": "v2"})
@@ -92,7 +92,7 @@ def test_metrics_alerts_and_dashboard(repo: Path, tmp_path: Path, webhook: Any) 
 
         metrics = httpx.get(f"{url}/api/v1/sites/site-a/metrics", params={"range": "1h"}).json()
         (app,) = metrics["apps"]
-        assert (app["app"], app["model"]) == ("housing", "housing-demo")
+        assert (app["app"], app["model"]) == ("housing", "tensorflow-housing")
         assert app["version"] == "sha256:0123456789ab"
         assert sum(p["requests"] for p in app["points"]) == 63
         assert sum(p["errors"] for p in app["points"]) == 3

@@ -14,7 +14,7 @@ from pyrage import x25519
 
 from aiedge.gitops import set_app_image
 from tests.gitops.conftest import git
-from tests.hub.conftest import StartHub
+from tests.hub.helpers import StartHub
 from tests.support import aiedge_cmd, wait_until
 
 DIGEST = "sha256:" + "ef" * 32

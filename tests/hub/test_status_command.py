@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.hub.conftest import StartHub
+from tests.hub.helpers import StartHub
 from tests.support import aiedge_cmd, free_port
 
 

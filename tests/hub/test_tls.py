@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from aiedge.agent.errors import FetchFailed
 from aiedge.agent.hub_client import HubClient, hub_http_client
-from tests.hub.conftest import StartHub
+from tests.hub.helpers import StartHub
 from tests.support import aiedge_cmd, wait_until
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 from pathlib import Path
@@ -11,30 +10,11 @@ import pytest
 
 from aiedge.oci.errors import ImageFormatError, UnsafeLayer
 from aiedge.oci.image import read_config_labels, read_manifest_layers, unpack_layers
+from tests.oci.tars import file_entry as _file
+from tests.oci.tars import layer as _layer
+from tests.oci.tars import special as _special
 
 D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
-
-
-def _layer(path: Path, *members: tuple[tarfile.TarInfo, bytes | None]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for info, data in members:
-            if data is not None:
-                info.size = len(data)
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
-    return path
-
-
-def _file(name: str) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.mode = 0o644
-    return info
-
-
-def _special(name: str, kind: bytes, link: str = "") -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = link
-    return info
 
 
 def test_manifest_shape_is_checked() -> None:

@@ -1,16 +1,18 @@
 """RegistryClient against a real docker-registry: blobs, chunked and resumed uploads, manifests,
-resumed and verified downloads; a cutting TCP proxy stands in for a flaky link."""
+resumed and verified downloads (never more than the manifest's size); a 404 says "not found in
+the registry" with the full reference; a cutting TCP proxy stands in for a flaky link."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from aiedge.oci.errors import DigestMismatch, RegistryError
+from aiedge.oci.errors import DigestMismatch, NotFoundInRegistry, RegistryError
 from aiedge.oci.image import MANIFEST_MEDIA_TYPE, read_manifest_layers
 from aiedge.oci.manifest import build_config, build_manifest, config_descriptor, layer_descriptor
 from aiedge.oci.registry import RegistryClient, is_loopback
@@ -64,17 +66,26 @@ def test_manifest_round_trip(registry: str, random_file: RandomFile) -> None:
     assert read_manifest_layers(by_digest)[1] == [layer_digest]
 
 
-def test_missing_things_are_registry_errors(registry: str, tmp_path: Path) -> None:
+def test_missing_things_say_not_found_in_the_registry(registry: str, tmp_path: Path) -> None:
+    missing = "sha256:" + "0" * 64
+
     async def go(what: str) -> None:
         async with RegistryClient(registry) as reg:
-            if what == "manifest":
+            if what == "tag":
                 await reg.get_manifest("t/none", "v1")
+            elif what == "manifest":
+                await reg.get_manifest("t/none", missing)
             else:
-                await reg.fetch_blob("t/none", "sha256:" + "0" * 64, tmp_path / "x")
+                await reg.fetch_blob("t/none", missing, tmp_path / "x")
 
-    for what in ("manifest", "blob"):
-        with pytest.raises(RegistryError, match="HTTP 404"):
+    for what, where in [
+        ("tag", f"{registry}/t/none:v1"),
+        ("manifest", f"{registry}/t/none@{missing}"),
+        ("blob", f"blob {registry}/t/none@{missing}"),
+    ]:
+        with pytest.raises(NotFoundInRegistry, match=f"^not found in the registry: {re.escape(where)}$"):
             asyncio.run(go(what))
+    assert issubclass(NotFoundInRegistry, RegistryError)
 
 
 def test_unreachable_registry_is_one_clear_error() -> None:
@@ -100,7 +111,24 @@ def test_fetch_resumes_from_a_partial_file(registry: str, random_file: RandomFil
             await reg.fetch_blob("t/resume", digest, dest, progress=got.append)
 
     asyncio.run(go())
-    assert dest.read_bytes() == path.read_bytes() and sum(got) == 50_000
+    # what the partial held counts first, then only the bytes that were missing
+    assert dest.read_bytes() == path.read_bytes() and got[0] == 150_000 and sum(got) == 200_000
+
+
+def test_a_blob_larger_than_its_manifest_says_is_cut_off(
+    registry: str, random_file: RandomFile, tmp_path: Path
+) -> None:
+    path, digest = random_file("blob", 300_000)
+    dest = tmp_path / "dest"
+
+    async def go() -> None:
+        async with RegistryClient(registry) as reg:
+            await reg.push_blob("t/big", digest, path)
+            await reg.fetch_blob("t/big", digest, dest, size=100_000)
+
+    with pytest.raises(DigestMismatch, match="larger than the 100000 bytes its manifest says"):
+        asyncio.run(go())
+    assert not dest.exists() and not dest.with_name("dest.partial").exists()
 
 
 def test_a_corrupt_partial_fails_the_digest_and_is_removed(

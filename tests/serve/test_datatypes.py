@@ -7,33 +7,16 @@ silently wrapped value."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import numpy as np
-import onnx
 import pytest
 import tritonclient.grpc as tgrpc
 import tritonclient.http as thttp
-from onnx import TensorProto, helper
 
+from tests.serve.models import ONNX_TYPES, identity_model
 from tests.support import Proc, aiedge_cmd, free_port, wait_http
 
-ONNX_TYPES = {
-    "BOOL": TensorProto.BOOL,
-    "UINT8": TensorProto.UINT8,
-    "UINT16": TensorProto.UINT16,
-    "UINT32": TensorProto.UINT32,
-    "UINT64": TensorProto.UINT64,
-    "INT8": TensorProto.INT8,
-    "INT16": TensorProto.INT16,
-    "INT32": TensorProto.INT32,
-    "INT64": TensorProto.INT64,
-    "FP16": TensorProto.FLOAT16,
-    "FP32": TensorProto.FLOAT,
-    "FP64": TensorProto.DOUBLE,
-    "BYTES": TensorProto.STRING,
-}
 ARRAYS = {
     "BOOL": np.array([[True, False], [False, True]]),
     "UINT8": np.array([[0, 1], [254, 255]], dtype=np.uint8),
@@ -49,20 +32,6 @@ ARRAYS = {
     "FP64": np.array([[-1.1, 0.0], [1e300, 5e-324]], dtype=np.float64),
     "BYTES": np.array([[b"a", b"b\x00c"], ["é".encode(), b""]], dtype=np.object_),
 }
-
-
-def identity_model(path: Path) -> None:
-    nodes, inputs, outputs = [], [], []
-    for datatype, onnx_type in ONNX_TYPES.items():
-        inputs.append(helper.make_tensor_value_info(f"in_{datatype}", onnx_type, ["N", 2]))
-        outputs.append(helper.make_tensor_value_info(f"out_{datatype}", onnx_type, ["N", 2]))
-        nodes.append(helper.make_node("Identity", [f"in_{datatype}"], [f"out_{datatype}"]))
-    model = helper.make_model(
-        helper.make_graph(nodes, "identity", inputs, outputs), opset_imports=[helper.make_opsetid("", 17)]
-    )
-    model.ir_version = 8
-    path.parent.mkdir(parents=True)
-    onnx.save(model, str(path))
 
 
 @pytest.fixture(scope="module")
@@ -97,18 +66,23 @@ def test_metadata_lists_every_datatype(server: tuple[str, str]) -> None:
     ]
 
 
-def test_json_round_trips_every_datatype(server: tuple[str, str]) -> None:
-    def json_data(arr: np.ndarray) -> list[object]:
-        if arr.dtype == np.object_:
-            return [v.decode() for v in arr.ravel()]
-        return arr.ravel().tolist()  # type: ignore[no-any-return]
+def _json_data(arr: np.ndarray) -> list[object]:
+    if arr.dtype == np.object_:
+        return [v.decode() for v in arr.ravel()]
+    return arr.ravel().tolist()  # type: ignore[no-any-return]
 
-    body = {
-        "inputs": [
-            {"name": f"in_{d}", "datatype": d, "shape": [2, 2], "data": json_data(a)}
-            for d, a in ARRAYS.items()
-        ]
+
+def _every_input(**replace: dict[str, object]) -> dict[str, object]:
+    """A V2 body with every input of ARRAYS, ``replace`` putting other tensors in their place."""
+    tensors = {
+        d: {"name": f"in_{d}", "datatype": d, "shape": [2, 2], "data": _json_data(a)}
+        for d, a in ARRAYS.items()
     }
+    return {"inputs": list({**tensors, **replace}.values())}
+
+
+def test_json_round_trips_every_datatype(server: tuple[str, str]) -> None:
+    body = _every_input()
     r = httpx.post(f"http://{server[0]}/v2/models/identity/infer", json=body)
     assert r.status_code == 200, r.text
     outputs = {o["name"]: o for o in r.json()["outputs"]}
@@ -163,7 +137,8 @@ def test_tritonclient_binary_and_grpc_round_trip_every_datatype(server: tuple[st
 def test_values_that_do_not_fit_get_400(
     server: tuple[str, str], datatype: str, value: object, words: str
 ) -> None:
+    # the other inputs are fine: the model takes them all, and only this value is wrong
     tensor = {"name": f"in_{datatype}", "datatype": datatype, "shape": [1, 2], "data": [value, 0]}
-    r = httpx.post(f"http://{server[0]}/v2/models/identity/infer", json={"inputs": [tensor]})
+    r = httpx.post(f"http://{server[0]}/v2/models/identity/infer", json=_every_input(**{datatype: tensor}))
     assert r.status_code == 400, r.text
     assert f"inputs[in_{datatype}].data" in r.json()["error"] and words in r.json()["error"]

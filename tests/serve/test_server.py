@@ -112,7 +112,7 @@ def test_bad_requests_get_400_or_404_naming_the_field(serve: Server, shared: Pat
         (tensor(data=["a"] * 784), 400, "data"),
         ({"inputs": [{"name": "Input3"}]}, 400, "shape"),
         (tensor(shape=[True, 1, 28, 28]), 400, "shape"),
-        (tensor(shape=[2**40, 2**40, 2**40, 1]), 400, "do not fill shape"),
+        (tensor(shape=[2**40, 2**40, 2**40, 1]), 400, "does not match the model's [1, 1, 28, 28]"),
     ]
     for body, status, words in cases:
         r = post(body)
@@ -156,3 +156,47 @@ def test_unknown_format_is_one_line_error(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert r.stderr.strip().startswith("error: ") and "no model found" in r.stderr and "notes.txt" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def _serve_fails(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run `aiedge serve ARGS` that must fail: exit 1, one line on stderr, nothing loaded; the line."""
+    import os
+    import subprocess
+
+    from tests.support import aiedge_cmd
+
+    r = subprocess.run(
+        aiedge_cmd("serve", *args),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+    lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+    assert r.returncode == 1, (r.returncode, lines)
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+def test_ports_out_of_range_or_in_use_are_one_line_before_any_model_loads(shared: Path) -> None:
+    import socket
+
+    from tests.support import free_port
+
+    model = str(shared / "seed-models/onnx-mnist")
+    line = _serve_fails(model, "--http-port", "99999")
+    assert line == "error: --http-port: 99999 is not a port (1-65535)"
+    line = _serve_fails(model, "--grpc-port", "70000")
+    assert line == "error: --grpc-port: 70000 is not a port (1-65535, or 0 for no gRPC)"
+    line = _serve_fails(model, env={"AIEDGE_SERVE_HTTP_PORT": "-1"})
+    assert line.startswith("error: AIEDGE_SERVE_HTTP_PORT: ") and "-1" in line, line
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = _serve_fails(model, "--http-port", str(port), "--grpc-port", str(free_port()))
+        assert line == f"error: cannot listen on 127.0.0.1:{port} (HTTP): address already in use"
+        line = _serve_fails(model, "--http-port", str(free_port()), "--grpc-port", str(port))
+        assert line == f"error: cannot listen on 127.0.0.1:{port} (gRPC): address already in use"
+    line = _serve_fails(model, "--host", "192.0.2.1", "--http-port", str(free_port()))
+    assert line.startswith("error: cannot listen on 192.0.2.1:") and "not an address of this machine" in line

@@ -1,36 +1,24 @@
 """Tabular models through real `aiedge serve` processes: the seed's LightGBM iris in MLServer's
 layout (model-settings.json, version v0.1.0), an MLflow scikit-learn model over the MLflow
 scoring protocol (dataframe_split in any column order, dataframe_records, instances, CSV),
-and the seed's model folder served as one repository of three models."""
+pickles refused before they are opened unless --allow-pickle (a pickle that runs a command
+proves why), descriptors that point out of their folder refused, and the seed's model folder
+served as one repository of three models."""
 
 from __future__ import annotations
 
-import json
+import subprocess
 from pathlib import Path
 
 import httpx
-import joblib
 import lightgbm
 import numpy as np
 import pytest
 from sklearn.ensemble import GradientBoostingRegressor
 
 from tests.serve.conftest import Server
-from tests.support import Proc, aiedge_cmd, free_port, wait_http
-
-BIKE_COLUMNS = [
-    "day",
-    "mnth",
-    "year",
-    "season",
-    "holiday",
-    "weekday",
-    "workingday",
-    "weathersit",
-    "temp",
-    "hum",
-    "windspeed",
-]
+from tests.sklearn_models import BIKE_COLUMNS, write_mlflow_sklearn, write_pickle_that_runs
+from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 
 
 def test_seed_iris_lightgbm_in_mlserver_layout(serve: Server, shared: Path) -> None:
@@ -64,29 +52,16 @@ def test_seed_iris_lightgbm_in_mlserver_layout(serve: Server, shared: Path) -> N
 @pytest.fixture
 def mlflow_sklearn(tmp_path: Path) -> tuple[Path, GradientBoostingRegressor, np.ndarray]:
     """An MLflow model directory as `mlflow.sklearn.save_model` writes it (MLmodel + model.pkl)."""
-    rng = np.random.default_rng(3)
-    x = rng.random((300, len(BIKE_COLUMNS))) * 10
-    y = x @ rng.random(len(BIKE_COLUMNS)) * 20
-    est = GradientBoostingRegressor(n_estimators=30, random_state=0).fit(x, y)
     d = tmp_path / "bike-rentals"
-    d.mkdir()
-    joblib.dump(est, d / "model.pkl")
-    signature = json.dumps([{"type": "double", "name": c, "required": True} for c in BIKE_COLUMNS])
-    (d / "MLmodel").write_text(
-        "artifact_path: model\nflavors:\n  python_function:\n    loader_module: mlflow.sklearn\n"
-        "    model_path: model.pkl\n  sklearn:\n    pickled_model: model.pkl\n"
-        "    serialization_format: cloudpickle\n"
-        f'signature:\n  inputs: \'{signature}\'\n  outputs: \'[{{"type": "tensor", "tensor-spec": '
-        '{"dtype": "float64", "shape": [-1]}}]\'\n'
-    )
-    return d, est, x[:3]
+    est, rows = write_mlflow_sklearn(d)
+    return d, est, rows
 
 
 def test_mlflow_sklearn_model_answers_the_scoring_protocol(
     serve: Server, mlflow_sklearn: tuple[Path, GradientBoostingRegressor, np.ndarray]
 ) -> None:
     model_dir, est, rows = mlflow_sklearn
-    url = serve(model_dir, "bike-rentals")
+    url = serve(model_dir, "bike-rentals", "--allow-pickle")
     want = est.predict(rows)
     # the seed's bike-rental test data sends columns in another order than the model's signature
     order = [
@@ -152,3 +127,51 @@ def test_the_seed_model_folder_serves_three_models(shared: Path, tmp_path: Path)
         assert httpx.post(f"{url}/invocations", json={"instances": [[1] * 8]}).status_code == 404
     finally:
         proc.stop()
+
+
+def test_a_pickle_is_refused_before_it_is_opened(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    model = tmp_path / "model.joblib"
+    write_pickle_that_runs(model, marker)
+    cmd = aiedge_cmd("serve", str(model), "--name", "m", "--http-port", str(free_port()), "--grpc-port", "0")
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(
+        f"error: {model}: a pickled scikit-learn model; loading a pickle runs any code"
+    )
+    assert "--allow-pickle" in r.stderr
+    assert not marker.exists()  # nothing was unpickled
+    # the MLflow sklearn flavour is a pickle too
+    mlflow_dir = tmp_path / "mlflow"
+    write_mlflow_sklearn(mlflow_dir)
+    cmd[cmd.index(str(model))] = str(mlflow_dir)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 1 and "model.pkl: a pickled scikit-learn model" in r.stderr
+    # with the opt-in the file's code runs, as documented: the reason for the opt-in
+    port = free_port()
+    proc = Proc(
+        aiedge_cmd("serve", str(model), "--name", "m", "--http-port", str(port), "--grpc-port", "0",
+                   "--allow-pickle"),
+        tmp_path / "allowed.log",
+    )  # fmt: skip
+    try:
+        wait_until(marker.exists, timeout=90, what="the pickle's command")
+        wait_http(f"http://127.0.0.1:{port}/v2/health/live", timeout=60)
+        assert httpx.get(f"http://127.0.0.1:{port}/v2/models/m/ready").status_code != 200
+    finally:
+        proc.stop()
+
+
+def test_a_descriptor_may_not_point_out_of_its_folder(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.onnx"
+    outside.write_bytes(b"not read")
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "MLmodel").write_text("flavors:\n  onnx:\n    data: ../elsewhere.onnx\n")
+    cmd = aiedge_cmd("serve", str(model), "--name", "m", "--http-port", str(free_port()), "--grpc-port", "0")
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == (
+        f"error: {model / 'MLmodel'}: flavors.onnx.data '../elsewhere.onnx' leads out of the model "
+        f"folder {model}"
+    )

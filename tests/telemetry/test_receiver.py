@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import cramjam
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -12,19 +11,16 @@ from starlette.routing import Route
 
 from aiedge.telemetry.errors import BadWriteRequest, TelemetryError
 from aiedge.telemetry.proto import remote_write_pb2 as pb
-from aiedge.telemetry.receiver import decode_write_request, make_write_endpoint
+from aiedge.telemetry.receiver import WriteLimits, decode_write_request, make_write_endpoint
 from aiedge.telemetry.remote_write import REMOTE_WRITE_HEADERS, encode_samples
 from aiedge.telemetry.samples import Sample, Series, make_labels
 from tests.telemetry.appserver import serve_app
+from tests.telemetry.helpers import empty_samples, snappy
 
 GOOD = [
     Sample(make_labels("up", {"site": "s1"}), 1000, 1.0),
     Sample(make_labels("up", {"site": "s1"}), 2000, 0.0),
 ]
-
-
-def snappy(raw: bytes) -> bytes:
-    return bytes(cramjam.snappy.compress_raw(raw))
 
 
 def request_of(*series: list[tuple[str, str]]) -> bytes:
@@ -57,7 +53,19 @@ def test_bad_bodies_name_the_problem(body: bytes, reason: str) -> None:
 def test_decompression_bomb_is_refused_before_decompressing() -> None:
     body = snappy(b"\0" * (2 * 1024 * 1024))
     with pytest.raises(BadWriteRequest, match="over the limit"):
-        decode_write_request(body, max_decompressed=1024 * 1024)
+        decode_write_request(body, WriteLimits(max_decoded_bytes=1024 * 1024))
+
+
+def test_series_and_samples_are_counted_before_they_become_objects() -> None:
+    limits = WriteLimits(max_series=3, max_samples=1000, setting_prefix="AIEDGE_HUB_METRICS_")
+    with pytest.raises(
+        BadWriteRequest, match=r"1001 samples .* limit of 1000 \(AIEDGE_HUB_METRICS_MAX_SAMPLES\)"
+    ):
+        decode_write_request(empty_samples(1001), limits)
+    with pytest.raises(BadWriteRequest, match=r"4 series .* limit of 3 \(AIEDGE_HUB_METRICS_MAX_SERIES\)"):
+        decode_write_request(empty_samples(1, extra_series=3), limits)
+    (series,) = decode_write_request(empty_samples(1000), limits)
+    assert len(series.samples) == 1000
 
 
 def test_unsorted_labels_are_sorted() -> None:
@@ -99,7 +107,9 @@ def test_endpoint_refuses_oversized_bodies() -> None:
     async def sink(series: list[Series]) -> None:
         raise AssertionError("must not be called")
 
-    app = Starlette(routes=[Route("/w", make_write_endpoint(sink, max_body_bytes=1000), methods=["POST"])])
+    app = Starlette(
+        routes=[Route("/w", make_write_endpoint(sink, WriteLimits(max_body_bytes=1000)), methods=["POST"])]
+    )
     with serve_app(app) as base:
         resp = httpx.post(f"{base}/w", content=b"x" * 5000, headers=REMOTE_WRITE_HEADERS)
         assert resp.status_code == 413

@@ -6,17 +6,26 @@
 - :class:`Waiting`: a condition that will clear by itself (site unknown to the hub yet); retried
   after a fixed delay.
 - :class:`Transient`: the network, a registry or hub hiccup; retried with exponential backoff.
+
+Each error about an app carries its :class:`~aiedge.contracts.AppReason` as ``reason`` (the
+condition reason the hub decides on); errors about the hub link have a plain text reason.
 """
 
 from __future__ import annotations
 
+from aiedge.contracts import AppReason
 from aiedge.errors import AiedgeError
 
 
 class AgentError(AiedgeError):
     """Base of the agent's errors; ``reason`` is the condition reason reported to the hub."""
 
-    reason = "Error"
+    reason: str = "Error"
+
+    @property
+    def app_reason(self) -> AppReason:
+        """The reason an app in this error reports (Unknown for errors that are not an app's)."""
+        return self.reason if isinstance(self.reason, AppReason) else AppReason.UNKNOWN
 
 
 class Stalled(AgentError):
@@ -40,31 +49,45 @@ class Transient(AgentError):
 class FetchFailed(Transient):
     """The hub or a registry could not be reached or answered badly."""
 
-    reason = "FetchFailed"
+    reason = AppReason.FETCH_FAILED
+
+
+class ImageNotFound(Transient):
+    """The registry has no manifest (or blob) by that digest. Retried with backoff: a push fixes
+    it without any change to the desired state."""
+
+    reason = AppReason.IMAGE_NOT_FOUND
+
+
+class InsufficientDisk(Transient):
+    """Not enough free disk for the image's blobs or its unpacked files; retried with backoff
+    (space may be freed), the old version keeps serving."""
+
+    reason = AppReason.INSUFFICIENT_DISK
 
 
 class ImageInvalid(Stalled):
     """An image that cannot run here: bad digest, missing model label, unsafe path."""
 
-    reason = "ImageInvalid"
+    reason = AppReason.IMAGE_INVALID
 
 
 class RegistryAuthFailed(Stalled):
     """The registry wants credentials the agent does not have."""
 
-    reason = "RegistryAuthFailed"
+    reason = AppReason.REGISTRY_AUTH_FAILED
 
 
 class SmokeTestFailed(Stalled):
     """The new version answered its smoke test wrongly; the old one keeps serving."""
 
-    reason = "SmokeTestFailed"
+    reason = AppReason.SMOKE_TEST_FAILED
 
 
 class StartFailed(Transient):
     """The model server exited or did not get ready in time."""
 
-    reason = "StartFailed"
+    reason = AppReason.START_FAILED
 
 
 class Unauthorized(Stalled):
@@ -78,7 +101,7 @@ class SignatureInvalid(Stalled):
     fetched or served. Needs a human (sign it, or trust its key); unlike other stalls it is checked
     again with backoff, since pushing the missing signature does not change the desired state."""
 
-    reason = "SignatureInvalid"
+    reason = AppReason.SIGNATURE_INVALID
 
 
 class SecretDecryptFailed(Stalled):
@@ -86,4 +109,4 @@ class SecretDecryptFailed(Stalled):
     recipient, or damaged): the new version is not started, the old one keeps serving, until the
     secret is encrypted again to this site's recipient."""
 
-    reason = "SecretDecryptFailed"
+    reason = AppReason.SECRET_DECRYPT_FAILED

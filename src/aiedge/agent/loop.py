@@ -22,7 +22,7 @@ from functools import partial
 import httpx
 
 from aiedge.agent.backoff import Backoff, jittered
-from aiedge.agent.cache import ImageCache
+from aiedge.agent.cache import ImageCache, UnpackPolicy
 from aiedge.agent.enrolment import site_credential
 from aiedge.agent.errors import AgentError, Stalled, Waiting
 from aiedge.agent.hub_client import HubClient, hub_http_client
@@ -61,7 +61,12 @@ class Agent:
         self.hub = hub
         self.http = http
         self.runtime = runtime or ProcessRuntime(settings.serve_command, settings.logs_dir)
-        self.cache = ImageCache(settings.blobs_dir, settings.apps_dir, registries)
+        policy = UnpackPolicy(
+            max_expansion=settings.unpack_max_expansion,
+            max_entries=settings.unpack_max_entries,
+            disk_reserve=settings.disk_reserve,
+        )
+        self.cache = ImageCache(settings.blobs_dir, settings.apps_dir, registries, policy=policy)
         if settings.runtime == "podman" and runtime is None:
             from aiedge.agent.runtimes.podman import podman_runtime
 

@@ -2,6 +2,9 @@
 ``--verify-key``), fetch + verify + stage (:class:`~aiedge.agent.cache.ImageCache`), start, wait
 ready, smoke-test, switch, record.
 
+Before anything serves, its unpacked files are checked against the digests kept at unpack time
+(:class:`~aiedge.agent.cache.ImageCache`), on a deploy and on every restart.
+
 A new version starts beside the old one on private ports; only when it is ready and has passed
 its smoke test does the site port switch to it, and the old one is kept warm for rollback. Any
 failure stops the new server and leaves the old one serving. A server that dies is restarted
@@ -12,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from aiedge.agent import slot as cond
 from aiedge.agent.backoff import Backoff
 from aiedge.agent.cache import ImageCache
 from aiedge.agent.errors import (
@@ -31,14 +34,15 @@ from aiedge.agent.errors import (
     Waiting,
 )
 from aiedge.agent.ports import free_port, site_ports
+from aiedge.agent.progress import DownloadProgress, format_bytes, log_progress
 from aiedge.agent.proxy import SiteProxy
 from aiedge.agent.runtimes.base import Instance, Runtime
-from aiedge.agent.secrets import SiteIdentity, secrets_fingerprint
+from aiedge.agent.secrets import SiteIdentity
 from aiedge.agent.settings import AgentSettings
 from aiedge.agent.signatures import SignatureGate
 from aiedge.agent.slot import AppSlot
 from aiedge.agent.state import AgentState, Applied
-from aiedge.contracts import DesiredApp, DesiredState
+from aiedge.contracts import AppReason, DesiredApp, DesiredState
 from aiedge.smoke.runner import run_smoke_test
 
 log = logging.getLogger(__name__)
@@ -68,9 +72,18 @@ class Reconciler:
         self.signatures = signatures
         self.identity = identity
         self.slots: dict[str, AppSlot] = {}
+        self.working: DesiredState | None = None  # the desired state a pass works towards now
+
+    @property
+    def apps(self) -> list[DesiredApp]:
+        """The apps to report on: those of the pass under way (a first download included),
+        else of the last desired state applied."""
+        desired = self.working or self.state.desired
+        return list(desired.apps) if desired else []
 
     async def reconcile(self, desired: DesiredState) -> list[str]:
         """One pass toward ``desired``; returns the errors (``app: Reason: message``)."""
+        self.working = desired
         wanted = {a.name: a for a in desired.apps}
         for name in [n for n in self.slots if n not in wanted]:
             await self._remove(name)
@@ -85,7 +98,7 @@ class Reconciler:
                 if isinstance(result, asyncio.CancelledError):
                     raise result
                 log.error("app %s: unexpected error", app.name, exc_info=result)
-                self._slot(app.name).set(cond.DEGRADED, f"internal error: {result!r}")
+                self._slot(app.name).set(AppReason.UNKNOWN, f"internal error: {result!r}")
                 errors.append(f"{app.name}: InternalError: {result!r}")
         self.state.desired = desired
         await asyncio.to_thread(self._save, self.state)
@@ -107,7 +120,8 @@ class Reconciler:
         serving = slot.serving()
         if applied is not None and applied.app == app:
             if serving is not None and serving.app == app:
-                slot.set(cond.READY, f"serving {app.digest}")
+                slot.target = None
+                slot.set(AppReason.READY, f"serving {app.digest}")
                 return
             await self._repair(slot, applied)
             return
@@ -122,7 +136,7 @@ class Reconciler:
             await self._deploy(slot, app)
         except SmokeTestFailed as e:
             self.state.failed[app.name] = _attempt(app)
-            slot.set(e.reason, f"{app.digest} failed its smoke test: {e}; {_keeps(slot)}")
+            slot.set(e.app_reason, f"{app.digest} failed its smoke test: {e}; {_keeps(slot)}")
             raise
         except SignatureInvalid as e:
             # stalled, but checked again: the fix (a signature pushed) leaves the desired state as is
@@ -130,35 +144,69 @@ class Reconciler:
             if applied is not None and slot.serving() is None:
                 # just restarted: serve what was applied while the new digest is refused
                 with contextlib.suppress(AgentError):
-                    await self._switch(slot, await self._bring_up(applied.app, applied.model_dir))
-            slot.set(e.reason, f"{app.digest}: {e}; checked again in {delay:.0f}s; {_keeps(slot)}")
+                    model_dir = await self._fetch(slot, applied.app)
+                    await self._switch(slot, await self._bring_up(applied.app, model_dir))
+            slot.set(e.app_reason, f"{app.digest}: {e}; checked again in {delay:.0f}s; {_keeps(slot)}")
             raise
         except Stalled as e:
             self.state.failed[app.name] = _attempt(app)
-            slot.set(e.reason, f"{app.digest}: {e}; {_keeps(slot)}")
+            slot.set(e.app_reason, f"{app.digest}: {e}; {_keeps(slot)}")
             raise
         except AgentError as e:
             delay = slot.failed_attempt()
-            slot.set(e.reason, f"{app.digest}: {e}; retry in {delay:.0f}s; {_keeps(slot)}")
+            slot.set(e.app_reason, f"{app.digest}: {e}; retry in {delay:.0f}s; {_keeps(slot)}")
             raise
 
     async def _deploy(self, slot: AppSlot, app: DesiredApp) -> None:
         log.info("app %s: deploying %s", app.name, app.digest)
+        slot.target = app.digest
         if self.signatures is not None:
-            slot.set(cond.PROGRESSING, f"verifying the signature of {app.digest}")
+            slot.set(AppReason.PROGRESSING, f"verifying the signature of {app.digest}")
             await self.signatures.check(app)
         self._secret_env(app)  # an undecryptable secret stops here, before any download
-        slot.set(cond.PROGRESSING, f"fetching {app.digest}")
-        model_dir = await self.cache.ensure(app)
-        slot.set(cond.PROGRESSING, f"starting {app.digest}")
+        model_dir = await self._fetch(slot, app)
+        slot.set(AppReason.PROGRESSING, f"starting {app.digest}")
         instance = await self._bring_up(app, model_dir)
         await self._switch_or_stop(slot, instance)
         self.state.inventory[app.name] = Applied(app=app, model_dir=model_dir)
         self.state.failed.pop(app.name, None)
         await asyncio.to_thread(self._save, self.state)
         slot.succeeded()
-        slot.set(cond.READY, f"serving {app.digest}")
+        slot.target = None
+        slot.set(AppReason.READY, f"serving {app.digest}")
         log.info("app %s: serving %s on port %s", app.name, app.digest, slot.http.port if slot.http else "?")
+
+    async def _fetch(self, slot: AppSlot, app: DesiredApp) -> Path:
+        """The app's model folder from the cache (verified; fetched and unpacked again where
+        missing or changed), with the slot saying Downloading and a log line every interval
+        while bytes are missing."""
+
+        def begun(p: DownloadProgress) -> None:
+            if p.total is not None and p.total > p.cached:
+                slot.progress = p
+                slot.set(AppReason.DOWNLOADING, f"downloading {app.digest}")
+                log.info(
+                    "app %s: downloading %s: %s to fetch (%s cached)",
+                    app.name,
+                    app.digest[:19],
+                    format_bytes(p.total - p.cached),
+                    format_bytes(p.cached),
+                )
+
+        def finished() -> None:
+            slot.progress = None
+            slot.set(AppReason.PROGRESSING, f"unpacking {app.digest}")
+
+        progress = DownloadProgress(on_begin=begun, on_finish=finished)
+        what = f"app {app.name}: {app.digest[:19]}"
+        try:
+            async with log_progress(progress, log, what, self.settings.progress_log_interval):
+                model_dir = await self.cache.ensure(app, progress)
+        finally:
+            slot.progress = None
+        if progress.total is not None and progress.done > progress.cached:
+            log.info("app %s: downloaded %s: %s", app.name, app.digest[:19], progress.summary())
+        return model_dir
 
     async def _repair(self, slot: AppSlot, applied: Applied) -> None:
         """The applied version is not serving (died, or the agent just started): bring it back."""
@@ -173,16 +221,23 @@ class Reconciler:
                 slot.active, slot.previous = slot.previous, None
         if (left := slot.waiting(_attempt(app))) > 0:
             raise _still_waiting(slot, left)
-        slot.set(cond.PROGRESSING, f"restarting {app.digest}")
+        slot.set(AppReason.PROGRESSING, f"restarting {app.digest}")
         try:
-            instance = await self._bring_up(app, applied.model_dir)
+            # the unpacked files are checked first: a changed one is unpacked again from
+            # verified blobs (or fetched again), never served
+            model_dir = await self._fetch(slot, app)
+            slot.set(AppReason.PROGRESSING, f"restarting {app.digest}")
+            instance = await self._bring_up(app, model_dir)
             await self._switch_or_stop(slot, instance)
         except AgentError as e:
             delay = slot.failed_attempt()
-            slot.set(e.reason, f"{app.digest}: {e}; retry in {delay:.0f}s; {_keeps(slot)}")
+            slot.set(e.app_reason, f"{app.digest}: {e}; retry in {delay:.0f}s; {_keeps(slot)}")
             raise
+        if model_dir != applied.model_dir:
+            self.state.inventory[app.name] = Applied(app=app, model_dir=model_dir)
+            await asyncio.to_thread(self._save, self.state)
         slot.succeeded()
-        slot.set(cond.READY, f"serving {app.digest}")
+        slot.set(AppReason.READY, f"serving {app.digest}")
 
     async def _bring_up(self, app: DesiredApp, model_dir: Path) -> Instance:
         """Start on private ports, wait until ready, pass the smoke test; else stop it and raise."""
@@ -279,9 +334,10 @@ class Reconciler:
 
 
 def _attempt(app: DesiredApp) -> str:
-    """What a failure is remembered by: the image digest, plus the secrets' ciphertexts when the
-    app has some, so that a secret encrypted again is a new attempt with the same image."""
-    return f"{app.digest}+secrets:{secrets_fingerprint(app)}" if app.secrets else app.digest
+    """What a failure is remembered by: everything the site was told to run for the app (image
+    digest, smoke test, secrets' ciphertexts, ports), so that changing any of it, a corrected
+    expected answer or a secret encrypted again, is a new attempt with the same image."""
+    return f"{app.digest}+app:{hashlib.sha256(app.model_dump_json().encode()).hexdigest()[:16]}"
 
 
 def _keeps(slot: AppSlot) -> str:

@@ -1,17 +1,26 @@
 """The agent process's one settings object (env prefix ``AIEDGE_AGENT_``); only this module
-reads the environment. The CLI passes its flags in as overrides."""
+reads the environment. The CLI passes its flags in as overrides.
+
+Mistakes are refused here, before anything starts: a hub URL without ``http://`` or
+``https://``, plain HTTP to a hub beyond loopback without ``insecure`` (the site's credential
+and its digests would travel in clear), a ``data`` path that is a file, an unreadable or empty
+``token_file``. The join token comes from ``token_file`` or ``AIEDGE_AGENT_TOKEN``, so it never
+shows in ``ps``.
+"""
 
 from __future__ import annotations
 
 import socket
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aiedge.oci.bandwidth import parse_rate
+from aiedge.oci.registry import is_loopback
 
 
 def _default_serve_command() -> list[str]:
@@ -23,7 +32,11 @@ class AgentSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AIEDGE_AGENT_", extra="forbid")
 
-    hub: str = Field(default="http://127.0.0.1:8000", description="base URL of the hub")
+    hub: str = Field(default="", description="base URL of the hub (http:// on loopback, else https://)")
+    insecure: bool = Field(
+        default=False,
+        description="allow plain http:// to a hub that is not on loopback (credentials in clear)",
+    )
     ca: Path | None = Field(
         default=None, description="PEM CA bundle the hub's HTTPS certificate is checked against"
     )
@@ -33,6 +46,7 @@ class AgentSettings(BaseSettings):
         default=None,
         description="join token (`aiedge hub token create`, traded once for a credential) or a credential",
     )
+    token_file: Path | None = Field(default=None, description="file holding the join token (read once)")
     port_offset: int = Field(default=0, description="added to every app port (several sites on one host)")
     host: str = Field(default="127.0.0.1", description="address the site ports listen on")
     poll_interval: float = Field(default=5.0, gt=0, description="seconds between heartbeats and resyncs")
@@ -61,6 +75,10 @@ class AgentSettings(BaseSettings):
     remote_write: list[str] = Field(
         default_factory=list, description="extra remote-write URLs the site ships its metrics to"
     )
+    otlp: list[str] = Field(
+        default_factory=list,
+        description="OTLP/HTTP metrics URLs (an OpenTelemetry collector's .../v1/metrics) the site ships to",
+    )
     telemetry_max_age: float = Field(
         default=7 * 24 * 3600.0, gt=0, description="seconds of unsent metrics kept through outages"
     )
@@ -69,6 +87,16 @@ class AgentSettings(BaseSettings):
         default=None,
         gt=0,
         description="bytes per second for all blob downloads together (or a rate: 2MiB/s, 10Mbit/s)",
+    )
+    progress_log_interval: float = Field(
+        default=10.0, gt=0, description="seconds between log lines while a download runs"
+    )
+    unpack_max_expansion: float = Field(
+        default=100.0, gt=0, description="an image may unpack to this many times its layers' size"
+    )
+    unpack_max_entries: int = Field(default=100_000, gt=0, description="entries an image may unpack to")
+    disk_reserve: int = Field(
+        default=256 << 20, ge=0, description="bytes of free disk that downloads and unpacking never use"
     )
     verify_keys: list[Path] = Field(
         default_factory=list,
@@ -79,6 +107,60 @@ class AgentSettings(BaseSettings):
     @classmethod
     def _rate(cls, value: object) -> object:
         return parse_rate(value) if isinstance(value, str) else value
+
+    @field_validator("hub")
+    @classmethod
+    def _hub_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            hint = value.split("://", 1)[-1]
+            raise ValueError(
+                f"{value}: not an http:// or https:// URL; write https://{hint} "
+                f"(or http://{hint} on loopback)"
+            )
+        try:
+            _ = parts.port
+        except ValueError as e:
+            raise ValueError(f"{value}: {e}") from None
+        if parts.query or parts.fragment or not parts.hostname:
+            raise ValueError(f"{value}: a hub URL is scheme://host[:port][/path], with no query")
+        return value.rstrip("/")
+
+    @field_validator("otlp")
+    @classmethod
+    def _otlp_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url}: an OTLP/HTTP URL is http(s)://host[:port]/v1/metrics")
+        return value
+
+    @field_validator("data")
+    @classmethod
+    def _data_folder(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is a file, not a folder (the agent keeps its cache and state there)")
+        return value
+
+    @model_validator(mode="after")
+    def _secure_and_token(self) -> Self:
+        parts = urlsplit(self.hub)
+        if parts.scheme == "http" and not self.insecure and not is_loopback(parts.hostname or ""):
+            raise ValueError(
+                f"hub {self.hub}: plain http:// beyond loopback sends the site's credential and "
+                "digests in clear; use https:// (with --ca for a private CA) or pass --insecure"
+            )
+        if self.token_file is not None and self.token is None:
+            try:
+                token = self.token_file.read_text().strip()
+            except (OSError, UnicodeDecodeError) as e:
+                raise ValueError(f"token file {self.token_file}: cannot read it: {e}") from None
+            if not token:
+                raise ValueError(f"token file {self.token_file} is empty")
+            self.token = token
+        return self
 
     @property
     def blobs_dir(self) -> Path:

@@ -1,5 +1,6 @@
 """One app at the site: its site-port proxies, the server taking traffic, the previous one kept
-warm for rollback, its restart backoff and its condition (reason + message)."""
+warm for rollback, its restart backoff, its condition (a typed reason + a message for people)
+and, while it downloads, its progress."""
 
 from __future__ import annotations
 
@@ -7,12 +8,10 @@ import time
 from dataclasses import dataclass
 
 from aiedge.agent.backoff import Backoff
+from aiedge.agent.progress import DownloadProgress
 from aiedge.agent.proxy import SiteProxy
 from aiedge.agent.runtimes.base import Instance
-
-READY = "Ready"
-PROGRESSING = "Progressing"
-DEGRADED = "Degraded"
+from aiedge.contracts import AppReason
 
 
 @dataclass
@@ -23,12 +22,14 @@ class AppSlot:
     grpc: SiteProxy | None = None
     active: Instance | None = None
     previous: Instance | None = None
-    reason: str = PROGRESSING
+    reason: AppReason = AppReason.PROGRESSING
     message: str = "not started yet"
+    progress: DownloadProgress | None = None  # while downloading
+    target: str | None = None  # the digest being deployed, or last refused; None once it serves
     not_before: float = 0.0  # monotonic time before which no new start is tried
     backoff_digest: str | None = None  # the digest the backoff counts failures for
 
-    def set(self, reason: str, message: str) -> None:
+    def set(self, reason: AppReason, message: str) -> None:
         self.reason = reason
         self.message = message
 

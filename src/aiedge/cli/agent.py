@@ -20,7 +20,16 @@ from aiedge.oci.bandwidth import parse_rate
 
 def agent_command(
     ctx: typer.Context,
-    hub: str | None = typer.Option(None, "--hub", help="Hub base URL, e.g. http://core:8000."),
+    hub: str | None = typer.Option(
+        None,
+        "--hub",
+        help="Hub base URL (required; or AIEDGE_AGENT_HUB): https://core:8443, or http:// on loopback.",
+    ),
+    insecure: bool = typer.Option(
+        False,
+        "--insecure",
+        help="Allow plain http:// to a hub beyond loopback (its credential and digests travel in clear).",
+    ),
     ca: Path | None = typer.Option(
         None, "--ca", help="PEM CA bundle to check the hub's HTTPS certificate with (default: system CAs)."
     ),
@@ -28,10 +37,17 @@ def agent_command(
         None, "--site", help="This site's name at the hub (default: the hostname)."
     ),
     data: Path | None = typer.Option(None, "--data", help="Folder of the cache, state and logs."),
+    token_file: Path | None = typer.Option(
+        None,
+        "--token-file",
+        metavar="FILE",
+        help="File holding the join token from `aiedge hub token create` (or AIEDGE_AGENT_TOKEN); "
+        "used once, the site credential is then kept in DATA.",
+    ),
     token: str | None = typer.Option(
         None,
         "--token",
-        help="Join token from `aiedge hub token create` (used once; the site credential is kept in DATA).",
+        help="The join token on the command line: visible to every user in ps; prefer --token-file.",
     ),
     port_offset: int | None = typer.Option(
         None, "--port-offset", help="Added to every app port (several sites on one host)."
@@ -56,6 +72,13 @@ def agent_command(
         "--remote-write",
         help="Also ship the site's metrics to this Prometheus remote-write URL (repeatable).",
     ),
+    otlp: list[str] | None = typer.Option(
+        None,
+        "--otlp",
+        metavar="URL",
+        help="Also ship the site's metrics as OTLP/HTTP protobuf to this OpenTelemetry collector "
+        "URL, e.g. http://127.0.0.1:4318/v1/metrics (repeatable).",
+    ),
     max_bandwidth: str | None = typer.Option(
         None,
         "--max-bandwidth",
@@ -78,16 +101,19 @@ def agent_command(
         return  # `aiedge agent install ...`: the subcommand runs, not the agent
     overrides: dict[str, Any] = {
         "hub": hub,
+        "insecure": insecure or None,
         "ca": ca,
         "site": site,
         "data": data,
         "token": token,
+        "token_file": token_file,
         "port_offset": port_offset,
         "poll_interval": poll_interval,
         "insecure_registry": insecure_registry or None,
         "host": host,
         "scrape_interval": scrape_interval,
         "remote_write": remote_write or None,
+        "otlp": otlp or None,
         "runtime": runtime,
         "max_bandwidth": _rate_option(max_bandwidth),
         "verify_keys": verify_key or None,
@@ -95,13 +121,28 @@ def agent_command(
     try:
         settings = AgentSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
-        err = e.errors()[0]
-        raise AiedgeError(f"agent settings: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        raise AiedgeError(_setting_error(e)) from None
+    if not settings.hub:
+        raise AiedgeError(
+            "--hub is required: the hub's URL, e.g. https://core:8443 (or set AIEDGE_AGENT_HUB)"
+        )
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if token is not None:
+        logging.getLogger("aiedge.agent").warning(
+            "--token puts the token in every user's ps; use --token-file FILE or AIEDGE_AGENT_TOKEN"
+        )
     asyncio.run(_main(settings))
+
+
+def _setting_error(e: ValidationError) -> str:
+    """One line naming the flag (``--hub``, ``--data``...) and what is wrong with it."""
+    err = e.errors()[0]
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    loc = ".".join(map(str, err["loc"]))
+    return f"--{loc.replace('_', '-')}: {msg}" if loc else msg
 
 
 def _rate_option(text: str | None) -> float | None:

@@ -74,6 +74,8 @@ def _summary(result: BuildResult) -> str:
         lines.append(f"  {p.blobs_mounted} base layer(s) mounted from the base's repository")
     if result.revision:
         lines.append(f"  source {result.source} at {result.revision}")
+    for tag in result.tags:
+        lines.append(f"  also tagged {tag}")
     if result.smoke is not None:
         lines.append("  smoke test passed")
     if result.container is not None:
@@ -97,7 +99,11 @@ def build_command(
         "of a file, .tar.gz or .zip, or s3://BUCKET/PREFIX; '#subdir=PATH' picks a folder inside.",
     ),
     name: str = typer.Option(..., "--name", help="Model name clients use (also models/NAME in the image)."),
-    image: str = typer.Option(..., "--image", help="Where to push: REGISTRY/REPOSITORY[:TAG]."),
+    image: list[str] = typer.Option(
+        ...,
+        "--image",
+        help="Where to push: REGISTRY/REPOSITORY[:TAG]; give it again for more tags (all get the digest).",
+    ),
     insecure: bool = typer.Option(False, "--insecure", help="Plain HTTP to the registry (loopback: always)."),
     ca_file: Path | None = typer.Option(None, "--ca-file", help="CA bundle that signs the registry's TLS."),
     username: str | None = typer.Option(
@@ -114,6 +120,12 @@ def build_command(
         "--test-data",
         help="Smoke test: a ConfigMap (data.json/output.json) or {request, response} JSON.",
     ),
+    exact: bool = typer.Option(
+        False,
+        "--exact",
+        help="The answer must be the expected JSON exactly (no tolerance, no extra keys), as the seed's "
+        "pipeline compares; the App's test gets rtol 0, atol 0.",
+    ),
     protocol: str | None = typer.Option(
         None,
         "--protocol",
@@ -122,7 +134,20 @@ def build_command(
     gitops: Path | None = typer.Option(
         None, "--gitops", help="GitOps repo work tree to commit the digest to."
     ),
-    app: str | None = typer.Option(None, "--app", help="The App in --gitops to point at the new image."),
+    app: str | None = typer.Option(
+        None, "--app", help="The App in --gitops to point at the new image (and --test-data's test)."
+    ),
+    allow_pickle: bool = typer.Option(
+        False,
+        "--allow-pickle",
+        help="Unpickle a scikit-learn model (that runs any code in the file) to export it to ONNX; "
+        "the image holds the checked ONNX export, never the pickle.",
+    ),
+    update_model_name: bool = typer.Option(
+        False,
+        "--update-model-name",
+        help="Write --name into the App's spec.model when they differ (otherwise that is an error).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (last line of stdout)."),
     s3_endpoint: str | None = typer.Option(
         None, "--s3-endpoint", help="S3 endpoint URL for s3:// sources (MinIO, Ceph...)."
@@ -147,7 +172,7 @@ def build_command(
     ),
 ) -> None:
     """Package a model into an OCI image, smoke-test it, push it and (optionally) record it in GitOps."""
-    ref = ImageReference.parse(image)
+    ref, *extra = [ImageReference.parse(text) for text in image]
     credentials = Credentials(username, password or "") if username else None
     if not is_remote(path) and not Path(path).exists():
         raise SourceError(f"{path}: no such file or folder")
@@ -155,10 +180,12 @@ def build_command(
         model=path if is_remote(path) else Path(path),
         name=name,
         image=ref,
+        extra_images=tuple(extra),
         insecure=True if insecure else None,
         ca_file=ca_file,
         credentials=credentials,
         test_data=test_data,
+        exact=exact,
         protocol=protocol,
         gitops_dir=gitops,
         app=app,
@@ -168,6 +195,8 @@ def build_command(
         base=ImageReference.parse(base) if base else None,
         provenance=provenance,
         test_container=test_container,
+        update_model_name=update_model_name,
+        allow_pickle=allow_pickle,
     )
     result = asyncio.run(run_build(request, _ConsoleReporter(quiet=False)))
     if as_json:

@@ -3,7 +3,11 @@
 It starts, on loopback: a real OCI registry (Debian's ``docker-registry``), a Git repo made from
 ``examples/gitops/``, a build and push of the model (whose digest ``aiedge build`` commits into
 that repo), a hub, and three agents (three sites) that pull, verify, smoke-test and serve the
-model. It runs until Ctrl-C or SIGTERM, then stops everything it started.
+model. It runs until Ctrl-C or SIGTERM, then stops everything it started. When one of its
+processes dies (the hub, an agent, the registry) it says so and how to start it again, and keeps
+the others running: a dead hub leaves every site serving, which is the point of the design.
+Join tokens reach the agents in their environment (``AIEDGE_AGENT_TOKEN``), never on their
+command line.
 
 With ``--runtime podman``, site-a runs its app under podman: the demo takes aiedge's base image
 (built with debootstrap once and cached under ``~/.cache/aiedge/base/images``), pushes it to the
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import shutil
 import signal
 import subprocess
@@ -30,7 +35,7 @@ import typer
 
 from aiedge.cli.demo_gitops import APP_NAME, PODMAN_APP_NAME, SITES, prepare_gitops
 from aiedge.cli.ports import free_port, free_port_pair
-from aiedge.cli.processes import Supervisor
+from aiedge.cli.processes import Child, Supervisor
 from aiedge.containers.base import cached_base
 from aiedge.containers.engine import Podman
 from aiedge.containers.push import push_layout
@@ -96,10 +101,8 @@ def demo_command(
         _run(root, sup, model, name, test_data, started, runtime, base_layout)
         while True:
             time.sleep(1)
-            for child in sup.dead():
-                raise AiedgeError(
-                    f"{child.name} stopped unexpectedly; its log ({child.log}):\n{child.log_tail()}"
-                )
+            for child in sup.newly_dead():
+                _say(_died(child))
     except _Stop:
         _say("stopping ...")
     finally:
@@ -194,7 +197,7 @@ def _run(
         if token.returncode != 0:
             raise AiedgeError(f"could not create a join token for {site}: {token.stderr.strip()}")
         offset = free_port_pair() - 8080  # the site listens on PORT (HTTP) and PORT+1 (gRPC)
-        agent_cmd = [*aiedge, "agent", "--hub", hub_url, "--site", site, "--token", token.stdout.strip()]
+        agent_cmd = [*aiedge, "agent", "--hub", hub_url, "--site", site]
         if site in podman_sites:
             agent_cmd += ["--runtime", "podman"]
         sup.start(
@@ -208,6 +211,7 @@ def _run(
                 "--poll-interval",
                 "2",
             ],
+            env={"AIEDGE_AGENT_TOKEN": token.stdout.strip()},  # not argv: every user sees that in ps
         )
     ready: set[str] = set()
 
@@ -282,6 +286,27 @@ def _wait(check: Any, sup: Supervisor, what: str, interval: float = 0.2) -> None
             pass
         time.sleep(interval)
     raise AiedgeError(f"timed out after {READY_TIMEOUT_S:.0f} s waiting for {what}; logs in {sup.log_dir}")
+
+
+_WHAT_IT_MEANS = {
+    "hub": "every site keeps serving what it runs, without its hub (no new revisions, no status)",
+    "registry": "the sites keep serving; new downloads fail until it is back",
+}
+
+
+def _died(child: Child) -> str:
+    """What to tell when ``child`` died: what that means, its log's tail, how to restart it."""
+    meaning = _WHAT_IT_MEANS.get(
+        child.name, f"{child.name.removeprefix('agent-')} stops serving until its agent is back; "
+        "the other sites keep serving"
+    )  # fmt: skip
+    return (
+        f"{child.name} stopped unexpectedly ({child.exit_description}); the demo keeps running: "
+        f"{meaning}.\n"
+        f"last lines of its log ({child.log}):\n{child.log_tail(8)}\n"
+        f"start it again (in another terminal; Ctrl-C here still stops the rest) with:\n"
+        f"  {shlex.join(child.cmd)}"
+    )
 
 
 def _say(text: str) -> None:

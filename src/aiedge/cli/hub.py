@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 
 from aiedge.errors import AiedgeError
+from aiedge.gitops import GitopsRepo, load_repo, read_source
 from aiedge.hub.clock import system_clock
-from aiedge.hub.enrolment import create_join_token
+from aiedge.hub.enrolment import check_defined, create_join_token
+from aiedge.hub.fleet import published_repo
 from aiedge.hub.settings import HubSettings
-from aiedge.hub.store import Store, open_engine
+from aiedge.hub.store import Store, check_url, open_engine
 
 app = typer.Typer(help="Run the hub (the core) and manage site enrolment.", invoke_without_command=True)
 token_app = typer.Typer(help="One-time join tokens for enrolling sites.", no_args_is_help=True)
@@ -26,8 +29,14 @@ app.add_typer(site_app, name="site")
 
 
 def _settings(**given: Any) -> HubSettings:
-    """Settings from the environment (AIEDGE_HUB_*) overridden by the flags given."""
-    return HubSettings(**{k: v for k, v in given.items() if v is not None})
+    """Settings from the environment (AIEDGE_HUB_*) overridden by the flags given; a bad value is
+    one line naming the setting."""
+    try:
+        return HubSettings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as e:
+        err = e.errors()[0]
+        name = ".".join(str(p) for p in err["loc"]) or "settings"
+        raise AiedgeError(f"--{name.replace('_', '-')}: {err['msg']}") from None
 
 
 @app.callback()
@@ -67,11 +76,6 @@ def hub_command(
     ctx.obj = {"data": data, "db": db}
     if ctx.invoked_subcommand is not None:
         return
-    if (tls_cert is None) != (tls_key is None):
-        raise AiedgeError("--tls-cert and --tls-key go together")
-    for f in (tls_cert, tls_key):
-        if f is not None and not f.is_file():
-            raise AiedgeError(f"{f}: no such file")
     settings = _settings(
         gitops=gitops,
         data=data,
@@ -99,8 +103,17 @@ def hub_command(
 def _store(ctx: typer.Context, data: Path | None) -> Store:
     given = ctx.obj if isinstance(ctx.obj, dict) else {}
     settings = _settings(data=data or given.get("data"), database_url=given.get("db"))
+    check_url(settings.db_url())
     settings.data.mkdir(parents=True, exist_ok=True)
     return Store(open_engine(settings.db_url()))
+
+
+def _repo(store: Store, gitops: Path | None) -> GitopsRepo | None:
+    """The revision the hub serves; the repo itself when given and the hub published none yet."""
+    repo = published_repo(store)
+    if repo is None and gitops is not None:
+        repo = load_repo(read_source(gitops))
+    return repo
 
 
 @token_app.command("create")
@@ -111,13 +124,18 @@ def token_create(
         None, "--data", help="The hub's data folder (same as the hub's --data)."
     ),
     ttl: float = typer.Option(86400.0, "--ttl", help="Seconds the token stays valid."),
+    gitops: Path | None = typer.Option(
+        None, "--gitops", help="The GitOps repo, to check SITE before the hub has published a revision."
+    ),
 ) -> None:
-    """Print a one-time join token for SITE (kept hashed; give it to the site's agent)."""
+    """Print a one-time join token for SITE (kept hashed; give it to the site's agent). SITE must
+    be defined in the GitOps repo the hub serves."""
     store = _store(ctx, data)
     try:
+        check_defined(_repo(store, gitops), site)
         typer.echo(create_join_token(store, site, system_clock(), ttl))
     finally:
-        store.engine.dispose()
+        store.close()
 
 
 @site_app.command("revoke")
@@ -131,9 +149,14 @@ def site_revoke(
     """Revoke SITE's credentials and unused join tokens; it must enrol again with a new token."""
     store = _store(ctx, data)
     try:
+        repo = published_repo(store)
+        if (repo is None or site not in repo.sites) and not store.enrolled(site):
+            raise AiedgeError(
+                f"site {site!r} is unknown here: not in the GitOps repo the hub serves, never enrolled"
+            )
         n = store.revoke_site(site, system_clock())
     finally:
-        store.engine.dispose()
+        store.close()
     typer.echo(f"revoked {n} credential{'' if n == 1 else 's'} of site {site}")
 
 

@@ -10,7 +10,7 @@ import sys
 import typer
 
 from aiedge import __version__
-from aiedge.cli import agent, build, containers, demo, hub, secret, serve, status, validate
+from aiedge.cli import agent, build, containers, demo, hub, importer, secret, serve, status, validate
 from aiedge.errors import AiedgeError
 
 app = typer.Typer(
@@ -45,6 +45,7 @@ app.command("verify")(build.verify_command)
 app.command("validate")(validate.validate_command)
 app.command("render")(validate.render_command)
 app.command("schema")(validate.schema_command)
+app.command("import")(importer.import_command)
 app.add_typer(hub.app, name="hub")
 # `aiedge agent [OPTIONS]` runs the agent; `aiedge agent install --quadlet DIR` writes its units
 agent_app = typer.Typer(context_settings={"help_option_names": ["-h", "--help"]})

@@ -2,6 +2,8 @@
 
 Each child runs in its own session, so a terminal's Ctrl-C reaches only us and we stop the
 children in order (agents first, then the hub, then the registry), by PID: SIGTERM, then SIGKILL.
+A child that dies on its own is reported once (:meth:`Supervisor.newly_dead`), with the command
+that starts it again; the others keep running.
 """
 
 from __future__ import annotations
@@ -20,9 +22,18 @@ class Child:
     popen: subprocess.Popen[bytes]
     log: Path
     _fh: IO[bytes]
+    cmd: list[str] = field(default_factory=list)
+    reported: bool = False  # its death was told already
 
     def alive(self) -> bool:
         return self.popen.poll() is None
+
+    @property
+    def exit_description(self) -> str:
+        code = self.popen.returncode
+        if code is None:
+            return "running"
+        return f"killed by signal {-code}" if code < 0 else f"exit code {code}"
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -51,12 +62,19 @@ class Supervisor:
             env={**os.environ, **(env or {})},
             start_new_session=True,
         )
-        child = Child(name, popen, log, fh)
+        child = Child(name, popen, log, fh, list(cmd))
         self.children.append(child)
         return child
 
     def dead(self) -> list[Child]:
         return [c for c in self.children if not c.alive()]
+
+    def newly_dead(self) -> list[Child]:
+        """Children that died since the last call (each is returned once)."""
+        found = [c for c in self.dead() if not c.reported]
+        for c in found:
+            c.reported = True
+        return found
 
     def stop_all(self, timeout: float = 20.0) -> None:
         for child in reversed(self.children):

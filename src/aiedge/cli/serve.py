@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from aiedge.errors import AiedgeError
-from aiedge.serve.loader import ONNX_RUNTIMES
+from aiedge.serve.loader import ONNX_RUNTIMES, refuse_pickles
 from aiedge.serve.server import build_registry, expand_sources, run
-from aiedge.serve.settings import ServeSettings
+from aiedge.serve.settings import load_settings
 
 
 def serve_command(
@@ -22,25 +23,46 @@ def serve_command(
     version: str | None = typer.Option(
         None, "--version", help="Version of an unversioned model (default 1)."
     ),
-    http_port: int = typer.Option(8080, "--http-port", help="REST port."),
-    grpc_port: int = typer.Option(8081, "--grpc-port", help="gRPC port (Open Inference Protocol); 0: none."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    precision: str = typer.Option("f32", "--precision", help="OpenVINO precision: f32, bf16, f16."),
-    onnx_runtime: str = typer.Option(
-        "onnxruntime", "--onnx-runtime", help="Runtime for .onnx models: onnxruntime or openvino."
+    http_port: int | None = typer.Option(None, "--http-port", help="REST port (default 8080)."),
+    grpc_port: int | None = typer.Option(
+        None, "--grpc-port", help="gRPC port, Open Inference Protocol (default 8081); 0: none."
+    ),
+    host: str | None = typer.Option(None, "--host", help="Address to listen on (default 127.0.0.1)."),
+    precision: str | None = typer.Option(
+        None, "--precision", help="OpenVINO precision: f32 (default), bf16, f16."
+    ),
+    onnx_runtime: str | None = typer.Option(
+        None, "--onnx-runtime", help="Runtime for .onnx models: onnxruntime (default) or openvino."
+    ),
+    allow_pickle: bool = typer.Option(
+        False,
+        "--allow-pickle",
+        help="Load pickled models (scikit-learn .joblib/.pkl): that runs any code in the file; "
+        "only for files you trust.",
     ),
 ) -> None:
-    """Serve models: KServe V2 (/v2/...), TF-Serving v1 (/v1/models/NAME:predict), MLflow (/invocations)."""
-    if precision not in ("f32", "bf16", "f16"):
+    """Serve models: KServe V2 (/v2/...), TF-Serving v1 (/v1/models/NAME:predict), MLflow (/invocations).
+
+    Flags win over AIEDGE_SERVE_* variables (limits, queue, timeouts: see the README)."""
+    if precision not in (None, "f32", "bf16", "f16"):
         raise typer.BadParameter("choose f32, bf16 or f16", param_hint="--precision")
-    if onnx_runtime not in ONNX_RUNTIMES:
+    if onnx_runtime is not None and onnx_runtime not in ONNX_RUNTIMES:
         raise typer.BadParameter(f"choose {' or '.join(ONNX_RUNTIMES)}", param_hint="--onnx-runtime")
-    settings = ServeSettings(
-        host=host, http_port=http_port, grpc_port=grpc_port, precision=precision, onnx_runtime=onnx_runtime
-    )
+    if http_port is not None and not 1 <= http_port <= 65535:
+        raise AiedgeError(f"--http-port: {http_port} is not a port (1-65535)")
+    if grpc_port is not None and not 0 <= grpc_port <= 65535:
+        raise AiedgeError(f"--grpc-port: {grpc_port} is not a port (1-65535, or 0 for no gRPC)")
+    given: dict[str, Any] = {
+        "host": host,
+        "http_port": http_port,
+        "grpc_port": grpc_port,
+        "precision": precision,
+        "onnx_runtime": onnx_runtime,
+        "allow_pickle": allow_pickle or None,
+    }
+    settings = load_settings(**{k: v for k, v in given.items() if v is not None})
     sources = expand_sources(paths, names, version)
-    build_registry(sources)  # bad paths fail here, as one line, before the server starts
-    try:
-        run(sources, settings)
-    except OSError as e:
-        raise AiedgeError(f"cannot listen on {host}:{http_port}: {e.strerror or e}") from e
+    registry = build_registry(sources)  # bad paths fail here, as one line, before the server starts
+    named = {s.name for s in sources if not s.from_repository}  # a repository's pickles load as failed
+    refuse_pickles([mv.path for n in named for mv in registry.models[n].values()], settings.load_options())
+    run(sources, settings)

@@ -14,7 +14,9 @@ class GitopsError(AiedgeError):
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One error at one place; ``file`` is relative to the repo root, line and col are 1-based."""
+    """One error at one place; ``file`` is relative to the repo root, line and col are 1-based.
+    A problem of the whole revision (no aiedge documents at all, too many bytes) has no file and
+    line 0."""
 
     file: str
     line: int
@@ -22,7 +24,12 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if not self.file:
+            return self.message
         return f"{self.file}:{self.line}:{self.col}: {self.message}"
+
+    def to_json(self) -> dict[str, str | int]:
+        return {"file": self.file, "line": self.line, "col": self.col, "message": self.message}
 
 
 class RepoInvalid(GitopsError):
@@ -38,6 +45,10 @@ class RepoInvalid(GitopsError):
         first = str(self.problems[0]) if self.problems else "invalid"
         more = len(self.problems) - 1
         return first + (f" (and {more} more)" if more > 0 else "")
+
+
+class GitTimeout(GitopsError):
+    """A git command gave no answer in time (a stalled disk or network filesystem); it was killed."""
 
 
 class UnknownSite(GitopsError):

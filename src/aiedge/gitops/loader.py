@@ -1,6 +1,9 @@
 """Loading a :class:`Snapshot` into a :class:`GitopsRepo`: parse every YAML document with
-ruamel.yaml (keeping positions), validate our kinds with the pydantic models, check references,
-and report every error as ``file:line:col: message``. Documents of other apiVersions are ignored."""
+ruamel.yaml (keeping positions, refusing aliases; see :mod:`aiedge.gitops.parse`), validate our
+kinds with the pydantic models, check references, and report every error as
+``file:line:col: message``. Documents of other API groups are ignored (the files holding only
+such documents are listed in ``GitopsRepo.ignored``); an unknown version of ours is an error, and
+so is a revision without a single document of ours."""
 
 from __future__ import annotations
 
@@ -9,13 +12,42 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from aiedge.gitops.errors import Problem, RepoInvalid
+from aiedge.gitops.limits import DEFAULT_LIMITS, ReadLimits, size_text
+from aiedge.gitops.parse import (
+    Document,
+    YamlRefused,
+    api_version,
+    in_group,
+    mentions_group,
+    read_documents,
+    reference_problem,
+)
 from aiedge.gitops.schema import API_VERSION, KINDS, App, Kind, Placement, Site, SiteSecret
 from aiedge.gitops.source import Snapshot
+
+# fields whose position is kept after loading, for warnings and checks made later
+ORIGIN_FIELDS: dict[str, tuple[str, ...]] = {
+    "App": ("metadata.name", "spec.model", "spec.image.digest"),
+    "Placement": ("metadata.name", "spec.siteSelector"),
+    "Site": ("metadata.name",),
+    "SiteSecret": ("metadata.name",),
+}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an object was defined: its file, and the 1-based (line, col) of some of its fields."""
+
+    file: str
+    fields: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def problem(self, dotted: str, message: str) -> Problem:
+        """A problem at field ``dotted`` (at metadata.name, or the file's start, when not kept)."""
+        line, col = self.fields.get(dotted) or self.fields.get("metadata.name") or (1, 1)
+        return Problem(self.file, line, col, message)
 
 
 @dataclass(frozen=True)
@@ -28,6 +60,10 @@ class GitopsRepo:
     placements: dict[str, Placement] = field(default_factory=dict)
     secrets: dict[tuple[str, str], SiteSecret] = field(default_factory=dict)
     """SiteSecrets by (site, app): at most one per pair."""
+    origins: dict[str, Origin] = field(default_factory=dict, compare=False)
+    """where each object (``Kind/name``) is defined"""
+    ignored: dict[str, str] = field(default_factory=dict, compare=False)
+    """YAML files that gave no object of ours, and why (no aiedge documents, a link...)"""
 
     def summary(self) -> str:
         def n(count: int, word: str) -> str:
@@ -106,53 +142,121 @@ class _Loaded:
     node: Any
 
 
-def _parse_file(path: str, data: bytes, problems: list[Problem], broken: set[str]) -> list[_Loaded]:
-    yaml = YAML(typ="rt")
-    out: list[_Loaded] = []
+@dataclass
+class _Reading:
+    """What the files of one snapshot gave so far."""
+
+    limits: ReadLimits
+    problems: list[Problem] = field(default_factory=list)
+    loaded: list[_Loaded] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)
+    ignored: dict[str, str] = field(default_factory=dict)
+    parsed_bytes: int = 0
+    ours: int = 0  # documents in our API group, valid or not
+
+
+def _parse_file(path: str, data: bytes, r: _Reading) -> None:
+    if not mentions_group(data):
+        r.ignored[path] = "no aiedge.io documents"
+        return
+    r.parsed_bytes += len(data)
+    if r.parsed_bytes > r.limits.max_parsed_bytes:
+        message = (
+            f"the revision's aiedge documents exceed {size_text(r.limits.max_parsed_bytes)} "
+            "(this file and the ones after it were not read)"
+        )
+        raise YamlRefused(Problem(path, 1, 1, message))
     try:
-        docs = list(yaml.load_all(data))
-    except MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problems.append(Problem(path, line, col, f"invalid YAML: {e.problem or e.context}"))
-        return out
-    except YAMLError as e:
-        problems.append(Problem(path, 1, 1, f"invalid YAML: {e}"))
-        return out
+        docs = read_documents(path, data, r.limits)
+    except YamlRefused as e:
+        r.problems.append(e.problem)
+        r.ours += 1  # it may well hold some: never call such a tree empty
+        return
+    before = r.ours
     for doc in docs:
-        if not isinstance(doc, CommentedMap) or doc.get("apiVersion") != API_VERSION:
-            continue
-        kind = doc.get("kind")
-        model = KINDS.get(kind) if isinstance(kind, str) else None
-        if model is None:
-            line, col = position(doc, ["kind"])
-            problems.append(
-                Problem(path, line, col, f"kind: unknown kind {kind!r}, expected one of {sorted(KINDS)}")
-            )
-            continue
-        try:
-            obj = model.model_validate(plain(doc))
-        except ValidationError as e:
-            meta = doc.get("metadata")
-            if isinstance(meta, dict) and isinstance(meta.get("name"), str):
-                broken.add(f"{kind}/{meta['name']}")  # so references to it don't pile on
-            for err in e.errors():
-                is_key = bool(err["loc"]) and err["loc"][-1] == "[key]"
-                loc = err["loc"][:-1] if is_key else err["loc"]
-                line, col = position(doc, loc, key_of_last=is_key or err["type"] == "extra_forbidden")
-                problems.append(Problem(path, line, col, f"{kind}: {_message(err)}"))
-            continue
-        out.append(_Loaded(obj, path, doc))
-    return out
+        _check_document(path, doc, r)
+    if r.ours == before:
+        r.ignored[path] = "no aiedge.io documents"
 
 
-def load_repo(snapshot: Snapshot) -> GitopsRepo:
+def _check_document(path: str, document: Document, r: _Reading) -> None:
+    doc = document.data
+    version = api_version(doc)
+    if not in_group(version):
+        return
+    r.ours += 1
+    if document.reference is not None:
+        r.problems.append(reference_problem(path, document.reference))
+        _mark_broken(doc, r)
+        return
+    if version != API_VERSION:
+        line, col = position(doc, ["apiVersion"])
+        r.problems.append(
+            Problem(path, line, col, f"apiVersion: unknown version {version!r}, expected {API_VERSION!r}")
+        )
+        _mark_broken(doc, r)
+        return
+    kind = doc.get("kind")
+    model = KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        line, col = position(doc, ["kind"])
+        r.problems.append(
+            Problem(path, line, col, f"kind: unknown kind {kind!r}, expected one of {sorted(KINDS)}")
+        )
+        return
+    try:
+        obj = model.model_validate(plain(doc))
+    except ValidationError as e:
+        _mark_broken(doc, r)
+        for err in e.errors():
+            is_key = bool(err["loc"]) and err["loc"][-1] == "[key]"
+            loc = err["loc"][:-1] if is_key else err["loc"]
+            line, col = position(doc, loc, key_of_last=is_key or err["type"] == "extra_forbidden")
+            r.problems.append(Problem(path, line, col, f"{kind}: {_message(err)}"))
+        return
+    r.loaded.append(_Loaded(obj, path, doc))
+
+
+def _mark_broken(doc: Any, r: _Reading) -> None:
+    """Note a refused object's kind/name, so that references to it don't pile on."""
+    meta, kind = doc.get("metadata"), doc.get("kind")
+    if isinstance(meta, dict) and isinstance(meta.get("name"), str) and isinstance(kind, str):
+        r.broken.add(f"{kind}/{meta['name']}")
+
+
+def _origin(item: _Loaded) -> Origin:
+    fields = {}
+    for dotted in ORIGIN_FIELDS.get(item.obj.kind, ()):
+        loc = dotted.split(".")
+        if _has(item.node, loc):
+            fields[dotted] = position(item.node, loc)
+    return Origin(item.file, fields)
+
+
+def _has(node: Any, loc: list[str]) -> bool:
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def load_repo(snapshot: Snapshot, limits: ReadLimits = DEFAULT_LIMITS) -> GitopsRepo:
     """Validate every file of the snapshot; raise :class:`RepoInvalid` with all problems found."""
-    problems: list[Problem] = []
-    loaded: list[_Loaded] = []
-    broken: set[str] = set()
-    for path in sorted(snapshot.files):
-        loaded.extend(_parse_file(path, snapshot.files[path], problems, broken))
+    r = _Reading(limits, ignored=dict(snapshot.skipped))
+    try:
+        for path in sorted(snapshot.files):
+            _parse_file(path, snapshot.files[path], r)
+    except YamlRefused as e:
+        r.problems.append(e.problem)
+    if r.ours == 0 and not r.problems:
+        count = len(snapshot.files) + len(snapshot.skipped)
+        message = (
+            f"no {API_VERSION} documents (App, Site, Placement, SiteSecret) in the "
+            f"{count} YAML file{'' if count == 1 else 's'} read"
+        )
+        raise RepoInvalid([Problem("", 0, 0, message)], snapshot.revision)
+    problems, loaded, broken = r.problems, r.loaded, r.broken
 
     tables: dict[str, dict[str, _Loaded]] = {kind: {} for kind in KINDS}
     for item in loaded:
@@ -192,6 +296,10 @@ def load_repo(snapshot: Snapshot) -> GitopsRepo:
         sites={n: i.obj for n, i in sorted(tables["Site"].items()) if isinstance(i.obj, Site)},
         placements={n: i.obj for n, i in sorted(tables["Placement"].items()) if isinstance(i.obj, Placement)},
         secrets=secrets,
+        origins={
+            f"{kind}/{name}": _origin(item) for kind, table in tables.items() for name, item in table.items()
+        },
+        ignored=dict(sorted(r.ignored.items())),
     )
 
 

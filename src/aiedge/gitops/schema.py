@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aiedge.gitops.age import check_armored, check_recipient
+from aiedge.gitops.schema_kubernetes import KubernetesSpec
 
 API_VERSION = "aiedge.io/v1alpha1"
 NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -77,6 +78,7 @@ class AppSpec(_Spec):
     port: int = Field(default=8080, ge=1, le=65535)
     grpc_port: int | None = Field(default=None, alias="grpcPort", ge=1, le=65535)
     test: TestSpec | None = None
+    kubernetes: KubernetesSpec | None = Field(default=None, description="layout for `aiedge render`")
 
 
 class SelectorOperator(StrEnum):

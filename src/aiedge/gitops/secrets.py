@@ -10,22 +10,19 @@ again, say after a site's key changed, can be fixed with this very command.
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from aiedge.gitops.age import encrypt
-from aiedge.gitops.edit import round_trip_yaml
 from aiedge.gitops.errors import GitopsError
 from aiedge.gitops.loader import plain
 from aiedge.gitops.schema import API_VERSION, ENV_NAME_RE, NAME_RE, SiteSecret
-from aiedge.gitops.source import YAML_SUFFIXES
+from aiedge.gitops.worktree import WorkDoc, named, work_tree_documents
 
 
 @dataclass(frozen=True)
@@ -37,40 +34,6 @@ class Written:
     recipient: str
     encrypted: list[str]
     names: list[str]
-
-
-@dataclass
-class _Doc:
-    path: Path
-    text: str
-    docs: list[Any]
-    doc: CommentedMap
-
-
-def _ours(repo_dir: Path) -> list[_Doc]:
-    """Every document of our apiVersion in the repo's YAML files (broken files are skipped:
-    reporting them is ``aiedge validate``'s job)."""
-    found: list[_Doc] = []
-    for path in sorted(repo_dir.rglob("*")):
-        rel = path.relative_to(repo_dir)
-        if any(part.startswith(".") for part in rel.parts) or not path.name.endswith(YAML_SUFFIXES):
-            continue
-        text = path.read_text()
-        if API_VERSION not in text:
-            continue
-        try:
-            docs = list(round_trip_yaml(text).load_all(text))
-        except YAMLError:
-            continue
-        for doc in docs:
-            if isinstance(doc, CommentedMap) and doc.get("apiVersion") == API_VERSION:
-                found.append(_Doc(path, text, docs, doc))
-    return found
-
-
-def _named(doc: CommentedMap, kind: str, name: str) -> bool:
-    meta = doc.get("metadata")
-    return doc.get("kind") == kind and isinstance(meta, dict) and meta.get("name") == name
 
 
 def _spec(doc: CommentedMap) -> dict[str, Any]:
@@ -100,8 +63,8 @@ def encrypt_site_secret(
         raise GitopsError("give at least one KEY=VALUE to encrypt")
     if not repo_dir.is_dir():
         raise GitopsError(f"{repo_dir} is not a directory")
-    docs = _ours(repo_dir)
-    sites = [d for d in docs if _named(d.doc, "Site", site)]
+    docs = work_tree_documents(repo_dir)
+    sites = [d for d in docs if named(d.doc, "Site", site)]
     if not sites:
         raise GitopsError(f"no Site named {site!r} in the GitOps repo {repo_dir}")
     recipient = _spec(sites[0].doc).get("ageRecipient")
@@ -110,7 +73,7 @@ def encrypt_site_secret(
             f"Site {site!r} ({sites[0].path.relative_to(repo_dir)}) has no spec.ageRecipient: print the "
             "site's recipient with `aiedge agent recipient --data DIR` at the site and set it there"
         )
-    if not any(_named(d.doc, "App", app) for d in docs):
+    if not any(named(d.doc, "App", app) for d in docs):
         raise GitopsError(f"no App named {app!r} in the GitOps repo {repo_dir}")
     existing = next(
         (
@@ -140,10 +103,7 @@ def encrypt_site_secret(
     for name, ciphertext in ciphertexts.items():
         data[name] = LiteralScalarString(ciphertext)
     SiteSecret.model_validate(plain(target.doc))  # never write a file validate would refuse
-    buf = io.StringIO()
-    round_trip_yaml(target.text).dump_all(target.docs, buf)
-    target.path.parent.mkdir(parents=True, exist_ok=True)
-    target.path.write_text(buf.getvalue())
+    target.write()
     return Written(
         path=target.path.relative_to(repo_dir).as_posix(),
         recipient=recipient,
@@ -152,7 +112,7 @@ def encrypt_site_secret(
     )
 
 
-def _check_kept(target: _Doc, recipient: str, given: set[str], replace: bool) -> None:
+def _check_kept(target: WorkDoc, recipient: str, given: set[str], replace: bool) -> None:
     spec = _spec(target.doc)
     old = spec.get("recipient")
     data = spec.get("data")
@@ -167,7 +127,7 @@ def _check_kept(target: _Doc, recipient: str, given: set[str], replace: bool) ->
         raise GitopsError(f"{target.path.name}: SiteSecret has no spec mapping")
 
 
-def _new_document(repo_dir: Path, site: str, app: str) -> _Doc:
+def _new_document(repo_dir: Path, site: str, app: str) -> WorkDoc:
     path = repo_dir / "secrets" / site / f"{app}.yaml"
     if path.exists():
         raise GitopsError(f"{path} exists but holds no SiteSecret for site {site!r} and app {app!r}")
@@ -176,4 +136,4 @@ def _new_document(repo_dir: Path, site: str, app: str) -> _Doc:
     doc["kind"] = "SiteSecret"
     doc["metadata"] = CommentedMap(name=_secret_name(site, app))
     doc["spec"] = CommentedMap(site=site, app=app)
-    return _Doc(path, "", [doc], doc)
+    return WorkDoc(path, "", [doc], doc)

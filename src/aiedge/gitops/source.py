@@ -1,28 +1,38 @@
 """Reading the repo's YAML files at one revision: Git HEAD through the git CLI (never the work
-tree), or a plain directory. Owns the revision string; knows nothing of the kinds."""
+tree), or a plain directory. Owns the revision string; knows nothing of the kinds.
+
+A read is bounded: every git command is killed after ``ReadLimits.git_timeout``, the YAML files'
+sizes are added up before any is read, and links and other non-files are never followed (a link
+could lead out of the repo, a FIFO would block for ever); they are listed in ``skipped``."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiedge.gitops.errors import GitopsError
+from aiedge.gitops.errors import GitopsError, GitTimeout, Problem, RepoInvalid
+from aiedge.gitops.limits import DEFAULT_LIMITS, ReadLimits, size_text
 
 YAML_SUFFIXES = (".yaml", ".yml")
+_LINK = "a symbolic link (not followed)"
+_GIT_LINK_MODE = "120000"
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The YAML files of the repo at one revision, by path relative to the root."""
+    """The YAML files of the repo at one revision, by path relative to the root; ``skipped``
+    names the YAML paths that were not read, and why."""
 
     revision: str
     files: dict[str, bytes]
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
-def _git(repo: Path, *args: str, stdin: bytes | None = None) -> bytes:
+def _git(repo: Path, *args: str, stdin: bytes | None = None, limits: ReadLimits = DEFAULT_LIMITS) -> bytes:
     try:
         proc = subprocess.run(
             ["git", "-C", str(repo), *args],
@@ -30,60 +40,89 @@ def _git(repo: Path, *args: str, stdin: bytes | None = None) -> bytes:
             capture_output=True,
             check=False,
             env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+            timeout=limits.git_timeout,
         )
     except FileNotFoundError as e:
         raise GitopsError("git is not installed (the GitOps repo is read with the git CLI)") from e
+    except subprocess.TimeoutExpired as e:
+        raise GitTimeout(f"git {args[0]} in {repo}: no answer within {limits.git_timeout:g} s") from e
     if proc.returncode != 0:
         msg = proc.stderr.decode(errors="replace").strip()
         raise GitopsError(f"git {args[0]} in {repo}: {msg}")
     return proc.stdout
 
 
-def is_git_repo(path: Path) -> bool:
+def is_git_repo(path: Path, limits: ReadLimits = DEFAULT_LIMITS) -> bool:
     """True when ``path`` is the top of a Git work tree or a bare repository (a folder inside
     some other repo's work tree is a plain directory)."""
     try:
-        if _git(path, "rev-parse", "--is-bare-repository").decode().strip() == "true":
+        if _git(path, "rev-parse", "--is-bare-repository", limits=limits).decode().strip() == "true":
             return True
-        top = _git(path, "rev-parse", "--show-toplevel").decode().strip()
+        top = _git(path, "rev-parse", "--show-toplevel", limits=limits).decode().strip()
+    except GitTimeout:
+        raise
     except GitopsError:
         return False
     return Path(top).resolve() == path.resolve()
 
 
-def head_sha(repo: Path) -> str:
+def head_sha(repo: Path, limits: ReadLimits = DEFAULT_LIMITS) -> str:
     """The full sha of HEAD (cheap: what the hub polls)."""
     try:
-        return _git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}").decode().strip()
+        return _git(repo, "rev-parse", "--verify", "-q", "HEAD^{commit}", limits=limits).decode().strip()
+    except GitTimeout:
+        raise
     except GitopsError as e:
         raise GitopsError(f"{repo} has no commit at HEAD yet: {e}") from e
 
 
-def head_revision(repo: Path, sha: str) -> str:
+def head_revision(repo: Path, sha: str, limits: ReadLimits = DEFAULT_LIMITS) -> str:
     """Flux style: ``BRANCH@sha1:SHA`` (``HEAD@sha1:...`` when detached)."""
     try:
-        branch = _git(repo, "symbolic-ref", "-q", "--short", "HEAD").decode().strip()
+        branch = _git(repo, "symbolic-ref", "-q", "--short", "HEAD", limits=limits).decode().strip()
+    except GitTimeout:
+        raise
     except GitopsError:
         branch = "HEAD"
     return f"{branch}@sha1:{sha}"
 
 
-def read_git_head(repo: Path, sha: str | None = None) -> Snapshot:
+def _check_total(total: int, revision: str, limits: ReadLimits) -> None:
+    if total > limits.max_repo_bytes:
+        message = (
+            f"the YAML files of the repo add up to {size_text(total)}, more than the "
+            f"{size_text(limits.max_repo_bytes)} aiedge reads"
+        )
+        raise RepoInvalid([Problem("", 0, 0, message)], revision)
+
+
+def read_git_head(repo: Path, sha: str | None = None, *, limits: ReadLimits = DEFAULT_LIMITS) -> Snapshot:
     """The YAML files committed at HEAD (or at ``sha``), read with ``ls-tree`` and ``cat-file --batch``."""
-    sha = sha or head_sha(repo)
-    listing = _git(repo, "ls-tree", "-r", "-z", "--full-tree", sha)
+    sha = sha or head_sha(repo, limits)
+    listing = _git(repo, "ls-tree", "-r", "-z", "-l", "--full-tree", sha, limits=limits)
     wanted: list[tuple[str, str]] = []
+    skipped: dict[str, str] = {}
+    total = 0
     for entry in listing.split(b"\0"):
         if not entry:
             continue
         meta, _, path_b = entry.partition(b"\t")
-        _mode, kind, obj = meta.decode().split(" ")
+        mode, kind, obj, listed_size = meta.decode().split()
         path = path_b.decode(errors="surrogateescape")
-        if kind == "blob" and path.endswith(YAML_SUFFIXES):
-            wanted.append((path, obj))
+        if kind != "blob" or not path.endswith(YAML_SUFFIXES):
+            continue
+        if mode == _GIT_LINK_MODE:
+            skipped[path] = _LINK
+            continue
+        wanted.append((path, obj))
+        total += int(listed_size)
+    revision = head_revision(repo, sha, limits)
+    _check_total(total, revision, limits)
     files: dict[str, bytes] = {}
     if wanted:
-        out = _git(repo, "cat-file", "--batch", stdin="".join(f"{o}\n" for _, o in wanted).encode())
+        out = _git(
+            repo, "cat-file", "--batch", stdin="".join(f"{o}\n" for _, o in wanted).encode(), limits=limits
+        )
         pos = 0
         for path, obj in wanted:
             nl = out.index(b"\n", pos)
@@ -93,30 +132,45 @@ def read_git_head(repo: Path, sha: str | None = None) -> Snapshot:
             size = int(header[2])
             files[path] = out[nl + 1 : nl + 1 + size]
             pos = nl + 1 + size + 1
-    return Snapshot(head_revision(repo, sha), files)
+    return Snapshot(revision, files, skipped)
 
 
-def read_directory(root: Path) -> Snapshot:
+def read_directory(root: Path, *, limits: ReadLimits = DEFAULT_LIMITS) -> Snapshot:
     """The YAML files under a plain directory (hidden folders such as .git skipped); the revision
     is a content hash, so it only changes when a file does."""
     if not root.is_dir():
         raise GitopsError(f"{root} is not a directory")
-    files: dict[str, bytes] = {}
+    found: list[tuple[str, Path]] = []
+    skipped: dict[str, str] = {}
+    total = 0
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if name.endswith(YAML_SUFFIXES):
-                path = Path(dirpath) / name
-                files[path.relative_to(root).as_posix()] = path.read_bytes()
+            if not name.endswith(YAML_SUFFIXES):
+                continue
+            path = Path(dirpath) / name
+            rel = path.relative_to(root).as_posix()
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                skipped[rel] = _LINK
+            elif not stat.S_ISREG(info.st_mode):
+                skipped[rel] = "not a regular file"
+            else:
+                found.append((rel, path))
+                total += info.st_size
+    _check_total(total, f"{root}", limits)
+    files = {rel: path.read_bytes() for rel, path in found}
     h = hashlib.sha256()
     for rel in sorted(files):
         h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
-    return Snapshot(f"sha256:{h.hexdigest()}", files)
+    return Snapshot(f"sha256:{h.hexdigest()}", files, skipped)
 
 
-def read_source(path: Path) -> Snapshot:
+def read_source(path: Path, *, limits: ReadLimits = DEFAULT_LIMITS) -> Snapshot:
     """HEAD of a Git repo when ``path`` is one, else the directory's files."""
-    return read_git_head(path) if is_git_repo(path) else read_directory(path)
+    if is_git_repo(path, limits):
+        return read_git_head(path, limits=limits)
+    return read_directory(path, limits=limits)
 
 
 def revision_sha(revision: str) -> str | None:
@@ -125,7 +179,7 @@ def revision_sha(revision: str) -> str | None:
     return sha if sep else None
 
 
-def is_ancestor(repo: Path, older: str, newer: str) -> bool:
+def is_ancestor(repo: Path, older: str, newer: str, limits: ReadLimits = DEFAULT_LIMITS) -> bool:
     """True when commit ``older`` is an ancestor of ``newer`` in ``repo`` (False when either is
     unknown there): a hub that lags behind another must not publish its older HEAD."""
     try:
@@ -134,7 +188,10 @@ def is_ancestor(repo: Path, older: str, newer: str) -> bool:
             capture_output=True,
             check=False,
             env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+            timeout=limits.git_timeout,
         )
     except FileNotFoundError:
         return False
+    except subprocess.TimeoutExpired as e:
+        raise GitTimeout(f"git merge-base in {repo}: no answer within {limits.git_timeout:g} s") from e
     return proc.returncode == 0

@@ -1,8 +1,6 @@
 """Site enrolment and credentials: one-time join tokens (made by ``aiedge hub token create``)
 traded at ``POST /api/v1/enroll`` for a per-site credential; both are stored as SHA-256 hashes.
-
-The request and response bodies are defined here until they move to :mod:`aiedge.contracts`.
-"""
+The request and response bodies are :mod:`aiedge.contracts`' ``EnrollRequest``/``EnrollResponse``."""
 
 from __future__ import annotations
 
@@ -12,7 +10,8 @@ import secrets
 from datetime import datetime, timedelta
 
 from aiedge.contracts import EnrollRequest, EnrollResponse
-from aiedge.hub.errors import EnrolmentRefused, Forbidden, NotAuthenticated
+from aiedge.gitops import GitopsRepo
+from aiedge.hub.errors import EnrolmentRefused, Forbidden, NotAuthenticated, UnknownSiteName
 from aiedge.hub.store import Store
 
 TOKEN_PREFIX = "aiedge-join-"  # noqa: S105 - a prefix, not a secret
@@ -21,6 +20,21 @@ CREDENTIAL_PREFIX = "aiedge-site-"
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_defined(repo: GitopsRepo | None, site: str) -> None:
+    """A join token is only made for a site the GitOps repo defines (``repo``: the revision the
+    hub serves, or the repo itself before the hub published one)."""
+    if repo is None:
+        raise UnknownSiteName(
+            f"cannot check that site {site!r} exists: the hub has published no revision yet "
+            "(start it first, or pass --gitops DIR)"
+        )
+    if site not in repo.sites:
+        known = ", ".join(sorted(repo.sites)[:10]) or "none"
+        raise UnknownSiteName(
+            f"site {site!r} is not defined in the GitOps repo at {repo.revision} (sites: {known})"
+        )
 
 
 def create_join_token(store: Store, site: str, now: datetime, ttl_seconds: float) -> str:

@@ -23,3 +23,17 @@ class Forbidden(HubError):
 
 class EnrolmentRefused(HubError):
     """A join token that is unknown, used, expired, revoked or for another site."""
+
+
+class ShuttingDown(HubError):
+    """The hub is stopping: a held long poll is answered at once (the agent polls again later)."""
+
+    retry_after = 1
+
+
+class HubConfigError(HubError):
+    """A setting the hub cannot start with (no repo, an unsupported database, a port in use)."""
+
+
+class UnknownSiteName(HubError):
+    """An enrolment command for a site the GitOps repo does not define (nor ever enrolled)."""

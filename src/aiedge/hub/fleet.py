@@ -17,13 +17,10 @@ import contextlib
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from aiedge.contracts import DesiredApp, DesiredState, StatusReport
+from aiedge.contracts import DesiredApp, DesiredState
 from aiedge.gitops import (
     GitopsError,
     GitopsRepo,
@@ -44,8 +41,9 @@ from aiedge.gitops.source import (
 )
 from aiedge.hub import rollouts as ro
 from aiedge.hub.clock import Clock
-from aiedge.hub.errors import NoRevision
-from aiedge.hub.store import SiteReportRow, Store, _utc
+from aiedge.hub.errors import NoRevision, ShuttingDown
+from aiedge.hub.rollouts.model import FAILED, PROGRESSING, SUPERSEDED
+from aiedge.hub.store import Store, Transaction
 
 log = logging.getLogger("aiedge.hub")
 
@@ -74,6 +72,14 @@ def _pack(files: dict[str, bytes]) -> bytes:
 def _unpack(blob: bytes) -> dict[str, bytes]:
     raw: dict[str, str] = orjson.loads(blob)
     return {p: base64.b64decode(b) for p, b in raw.items()}
+
+
+def published_repo(store: Store) -> GitopsRepo | None:
+    """Blocking: the revision the hubs on this database serve; None before the first publish."""
+    revision, files, _ = store.fleet_files()
+    if revision is None or files is None:
+        return None
+    return load_repo(Snapshot(revision, _unpack(files)))
 
 
 class Revision:
@@ -122,7 +128,7 @@ class Fleet:
         self._waiters: set[asyncio.Future[bool]] = set()
         self._sync_wanted = asyncio.Event()
         self._sync_lock = asyncio.Lock()
-        self.rollout_sites: set[str] = set()
+        self._closing = False
 
     @property
     def revision(self) -> str | None:
@@ -191,26 +197,35 @@ class Fleet:
         """Blocking: make ``repo`` the published revision unless it already is, or another hub
         already published a newer commit; start rollouts for changed digests."""
         now = self.clock()
-        with Session(self.store.engine) as s, s.begin():
-            row = Store.lock_fleet(s)
-            if row.revision == repo.revision:
+        with self.store.transaction() as tx:
+            published = tx.lock_fleet()
+            if published.revision == repo.revision:
                 return
-            if self._older_than_published(row.revision, repo.revision):
-                log.info("revision %s is older than the published %s", repo.revision, row.revision)
+            if self._older_than_published(published.revision, repo.revision):
+                log.info("revision %s is older than the published %s", repo.revision, published.revision)
                 return
-            old = self._published_repo(row.revision, row.files)
-            for r in ro.start_rollouts(s, old, repo, now):
+            old = self._published_repo(published.revision, published.files)
+            under_way = tx.rollouts((PROGRESSING,))
+            started = ro.start_rollouts(old, repo, under_way, now)
+            for r in under_way:
+                if r.state == SUPERSEDED:
+                    tx.save_rollout(r)
+            for r in started:
+                tx.add_rollout(r)
                 log.info("rollout of %s started: %s -> %s", r.app, r.from_digest, r.to_digest)
-            s.flush()
-            self._write_states(s, row, repo, None)
-            row.revision, row.files, row.published_at = repo.revision, _pack(snapshot.files), now
+            self._write_states(tx, repo, None)
+            tx.publish(repo.revision, _pack(snapshot.files), now)
         waiting = awaiting_build(repo)
         note = f"; awaiting first build: {', '.join(waiting)}" if waiting else ""
         log.info("published revision %s (%s)%s", repo.revision, repo.summary(), note)
 
-    def _write_states(self, s: Session, row: Any, repo: GitopsRepo, only: set[str] | None) -> None:
-        holdbacks = ro.Holdbacks(ro.relevant(s, repo))
-        known = Store.desired_digests(s)
+    @staticmethod
+    def _relevant(tx: Transaction, repo: GitopsRepo) -> list[ro.Rollout]:
+        return ro.relevant(tx.rollouts((PROGRESSING, FAILED)), repo)
+
+    def _write_states(self, tx: Transaction, repo: GitopsRepo, only: set[str] | None) -> None:
+        holdbacks = ro.Holdbacks(self._relevant(tx, repo))
+        known = tx.desired_digests()
         changed: dict[str, tuple[str, str]] = {}
         for site in repo.sites if only is None else only:
             if site not in repo.sites:
@@ -220,41 +235,37 @@ class Fleet:
             if known.get(site) != digest:
                 changed[site] = (digest, _apps_json(apps))
         removed = [n for n in known if n not in repo.sites] if only is None else []
-        Store.write_desired(s, row, changed, removed)
+        tx.write_desired(changed, removed)
 
     # -- rollouts ------------------------------------------------------------------------------
 
     def _step_rollouts(self) -> bool:
         """Blocking: one step of every rollout under way; True when desired states changed."""
         cur = self.current
-        with Session(self.store.engine) as s:
-            if cur is None or not ro.any_progressing(s):
+        if cur is None:
+            return False
+        with self.store.transaction() as tx:
+            if not tx.any_rollout_in((PROGRESSING,)):
                 return False
         now = self.clock()
-        with Session(self.store.engine) as s, s.begin():
-            row = Store.lock_fleet(s)
-            if row.revision != cur.repo.revision:
+        with self.store.transaction() as tx:
+            if tx.lock_fleet().revision != cur.repo.revision:
                 return False  # a newer revision is being synced; step after it
-            rows = [r for r in ro.relevant(s, cur.repo) if r.state == ro.PROGRESSING]
+            rollouts = [r for r in self._relevant(tx, cur.repo) if r.state == PROGRESSING]
             sites: set[str] = set()
-            for r in rows:
-                sites.update(orjson.loads(r.sites))
-            reports = self._reports(s, sites)
-            digests = Store.desired_digests(s)
+            for r in rollouts:
+                sites.update(r.sites)
+            reports = tx.reports_of(sites)
+            digests = tx.desired_digests()
             moved = False
-            for r in rows:
+            for r in rollouts:
                 moved |= ro.step(r, reports, digests, now)
-                if r.state != ro.PROGRESSING:
+                tx.save_rollout(r)
+                if r.state != PROGRESSING:
                     log.info("rollout of %s to %s: %s", r.app, r.to_digest, r.state)
             if moved:
-                s.flush()
-                self._write_states(s, row, cur.repo, sites)
+                self._write_states(tx, cur.repo, sites)
         return moved
-
-    @staticmethod
-    def _reports(s: Session, sites: set[str]) -> dict[str, tuple[datetime, StatusReport]]:
-        rows = s.scalars(select(SiteReportRow).where(SiteReportRow.site.in_(sites))).all()
-        return {r.site: (_utc(r.last_seen), StatusReport.model_validate_json(r.report)) for r in rows}
 
     async def step_rollouts(self) -> None:
         if await asyncio.to_thread(self._step_rollouts):
@@ -278,13 +289,6 @@ class Fleet:
             repo = self._published_repo(revision, files)
             if repo is not None:
                 fresh = Revision(repo, self.clock(), self._apps)
-        with Session(self.store.engine) as s:
-            self.rollout_sites = set()
-            if fresh is not None or self.current is not None:
-                repo_now = fresh.repo if fresh is not None else self.current.repo  # type: ignore[union-attr]
-                for r in ro.relevant(s, repo_now):
-                    if r.state == ro.PROGRESSING:
-                        self.rollout_sites.update(orjson.loads(r.sites))
         return fresh, generation, rows
 
     async def sync(self) -> bool:
@@ -307,6 +311,19 @@ class Fleet:
                 if not w.done():
                     w.set_result(True)
             return True
+
+    @property
+    def held_polls(self) -> int:
+        """Long polls waiting for a change now."""
+        return len(self._waiters)
+
+    def close(self) -> None:
+        """The hub is stopping: every held long poll (and any new one) ends with :class:`ShuttingDown`."""
+        self._closing = True
+        waiters, self._waiters = self._waiters, set()
+        for w in waiters:
+            if not w.done():
+                w.set_result(False)
 
     def want_sync(self) -> None:
         """Ask the run loop to sync now (a NOTIFY from another hub)."""
@@ -352,6 +369,8 @@ class Fleet:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:
+            if self._closing:
+                raise ShuttingDown("the hub is shutting down: poll again")
             state, digest = self.desired(site)
             if digest != after:
                 return state, digest
@@ -363,6 +382,8 @@ class Fleet:
             self._waiters.add(waiter)
             try:
                 if not await waiter:
+                    if self._closing:
+                        raise ShuttingDown("the hub is shutting down: poll again")
                     return None
             finally:
                 timer.cancel()

@@ -4,21 +4,25 @@ Owns the arithmetic: counters become increases (a drop in value is a restart: th
 the increase, as Prometheus' ``increase()`` does), attributed to the minute of the later sample;
 errors are requests with outcome ``error`` or ``unavailable`` (the server's fault, not the
 client's); p50/p99 come from the request-duration histogram buckets by linear interpolation
-within the bucket (Prometheus' ``histogram_quantile``). Storage is :mod:`aiedge.hub.metrics_store`.
+within the bucket (Prometheus' ``histogram_quantile``). Storage is :mod:`aiedge.hub.store.metrics`.
 
-Each series' last value is kept in memory; after a hub restart the first sample of a series
-only sets the baseline (one scrape interval is not counted), as in Prometheus.
+Each series' last value is kept in memory (:mod:`aiedge.hub.series`, bounded per site and
+expired when idle); after a hub restart the first sample of a series only sets the baseline (one
+scrape interval is not counted), as in Prometheus. Only series of an app and model the site's
+desired state runs are folded: a site cannot make the hub keep rows or series for names it makes up.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
-from aiedge.hub.metrics_store import MetricsStore, Minute
-from aiedge.telemetry.samples import Labels, Series, label_value
+from aiedge.hub.series import NOT_DESIRED, UNKNOWN_SITE, SeriesTable
+from aiedge.hub.store import MetricsStore, Minute
+from aiedge.telemetry.errors import BadWriteRequest
+from aiedge.telemetry.samples import Series, label_value
 
 REQUESTS = "aiedge_serve_requests_total"
 DURATION = "aiedge_serve_request_duration_seconds"
@@ -32,6 +36,8 @@ _KINDS = {
 _KEEP_OPEN_MINUTES = 15
 
 Key = tuple[str, str, str, int]
+Allowed = Callable[[str], Collection[tuple[str, str]] | None]
+"""A site's ``(app, model)`` pairs whose series are folded; None for a site not defined."""
 
 
 def histogram_quantile(q: float, buckets: dict[float, float]) -> float | None:
@@ -68,16 +74,23 @@ class _Increase:
 class History:
     """Ingests series into minute rows; thread-safe (ingest runs in worker threads)."""
 
-    def __init__(self, store: MetricsStore) -> None:
+    def __init__(self, store: MetricsStore, series: SeriesTable | None = None) -> None:
         self.store = store
-        self._last: dict[Labels, tuple[int, float]] = {}
+        self.series = series if series is not None else SeriesTable()
         self._open: dict[Key, Minute] = {}
         self._lock = threading.Lock()
 
-    def ingest(self, series: Iterable[Series]) -> int:
-        """Fold ``series`` into the history; how many minute rows changed."""
+    def ingest(self, series: Iterable[Series], allowed: Allowed | None = None) -> int:
+        """Fold ``series`` into the history; how many minute rows changed. With ``allowed``, the
+        series of other apps, models or sites are left out (and counted)."""
+        series = list(series)
+        check(series)
+        pairs: dict[str, Collection[tuple[str, str]] | None] = {}
         with self._lock:
-            increases = [inc for s in series for inc in self._increases(s)]
+            self.series.expire()
+            increases: list[_Increase] = []
+            for s in series:
+                increases += self._increases(s, allowed, pairs)
             if not increases:
                 return 0
             missing = {i.key for i in increases if i.key not in self._open}
@@ -98,7 +111,9 @@ class History:
                 del self._open[k]
             return len(touched)
 
-    def _increases(self, s: Series) -> list[_Increase]:
+    def _increases(
+        self, s: Series, allowed: Allowed | None, pairs: dict[str, Collection[tuple[str, str]] | None]
+    ) -> list[_Increase]:
         kind = _KINDS.get(s.name or "")
         if kind is None:
             return []
@@ -106,15 +121,23 @@ class History:
         if not site or not app:
             return []
         model = label_value(s.labels, "model") or ""
+        if allowed is not None:
+            if site not in pairs:
+                pairs[site] = allowed(site)
+            runs = pairs[site]
+            if runs is None or (app, model) not in runs:
+                self.series.drop(site, UNKNOWN_SITE if runs is None else NOT_DESIRED)
+                return []
+        if not self.series.admit(site, s.labels):
+            return []
         version = label_value(s.labels, "version") or ""
         outcome = label_value(s.labels, "outcome")
-        le_text = label_value(s.labels, "le")
-        le = None if le_text is None else float(le_text)
+        le = bucket_bound(s) if kind == "bucket" else None
         out: list[_Increase] = []
-        last = self._last.get(s.labels)
+        last = self.series.last(s.labels)
         for ts, value in s.samples:
-            if math.isnan(value):
-                continue
+            if not math.isfinite(value):
+                continue  # NaN is a staleness marker; an infinite count is nobody's traffic
             if last is not None and ts <= last[0]:
                 continue  # a resent or out-of-order sample: already counted
             if last is not None:
@@ -123,14 +146,39 @@ class History:
                     out.append(_Increase((site, app, model, ts // 60_000), version, kind, delta, outcome, le))
             last = (ts, value)
         if last is not None:
-            self._last[s.labels] = last
+            self.series.set(site, s.labels, *last)
         return out
 
     def forget_site(self, site: str) -> None:
         """Drop the in-memory baselines of a site (e.g. revoked)."""
         with self._lock:
-            for labels in [lb for lb in self._last if label_value(lb, "site") == site]:
-                del self._last[labels]
+            self.series.forget_site(site)
+
+    def series_counts(self, site: str) -> dict[str, int]:
+        """How many of ``site``'s series are followed, and how many were turned away by reason."""
+        with self._lock:
+            return {**self.series.dropped(site), "followed": self.series.followed(site)}
+
+
+def bucket_bound(s: Series) -> float | None:
+    """The ``le`` of a histogram bucket series; :class:`BadWriteRequest` when it is not a number."""
+    text = label_value(s.labels, "le")
+    if text is None:
+        return None
+    try:
+        le = float(text)
+    except ValueError:
+        le = math.nan
+    if math.isnan(le):
+        raise BadWriteRequest(f"{s.name}: le={text[:40]!r} is not a number (a bucket's upper bound)")
+    return le
+
+
+def check(series: Iterable[Series]) -> None:
+    """Refuse a request the history cannot fold, before any of it is folded."""
+    for s in series:
+        if s.name == f"{DURATION}_bucket":
+            bucket_bound(s)
 
 
 def _apply(m: Minute, inc: _Increase) -> None:

@@ -1,6 +1,6 @@
 """Cross-process wake-ups for hubs sharing one PostgreSQL database: a LISTEN on the fleet channel
 (the publisher's NOTIFY is sent in the transaction that changed the published desired states, see
-:meth:`aiedge.hub.store.Store.write_desired`); each notification asks the fleet to sync, which
+:meth:`aiedge.hub.store.Transaction.write_desired`); each notification asks the fleet to sync, which
 wakes the long polls this process holds. On SQLite (one hub) nothing listens: the fleet's own
 periodic sync is enough.
 """

@@ -1,10 +1,8 @@
-"""The hub's observability: the remote-write receiver sites ship metrics to, the per-minute history
-behind the metrics API, alerts (evaluated on a timer, sent to an Alertmanager webhook), forwarding
-to a real TSDB, and the dashboard's routes.
+"""The hub's observability core: the per-minute history that remote-write feeds, alerts
+(evaluated on a timer, sent to an Alertmanager webhook) and forwarding to a real TSDB.
 
-Owns the HTTP routes under ``/api/v1`` for metrics, apps, alerts and rollouts, and the background
-loop. :mod:`aiedge.hub.server` mounts it with :meth:`Observability.mount` and runs
-:meth:`Observability.run`; the arithmetic lives in :mod:`aiedge.hub.history`, the rules in
+:mod:`aiedge.hub.api` serves its routes (metrics, apps, alerts); :mod:`aiedge.hub.server` runs
+:meth:`Observability.run`. The arithmetic lives in :mod:`aiedge.hub.history`, the rules in
 :mod:`aiedge.hub.alerts`.
 """
 
@@ -14,75 +12,44 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import re
 from datetime import datetime
-from typing import Any
 
 import httpx
-import orjson
-from sqlalchemy import Engine
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from aiedge.contracts import SiteSummary
+from aiedge.gitops.desired import apps_for_site
 from aiedge.hub import alerts as al
 from aiedge.hub.clock import Clock
-from aiedge.hub.dashboard import dashboard_routes
-from aiedge.hub.enrolment import credential_owner
-from aiedge.hub.errors import Forbidden, HubError
+from aiedge.hub.errors import Forbidden
 from aiedge.hub.fleet import Fleet
-from aiedge.hub.history import History, Totals, point, totals
-from aiedge.hub.metrics_store import MetricsStore
+from aiedge.hub.history import History, Totals, totals
+from aiedge.hub.series import SeriesTable
 from aiedge.hub.settings import HubSettings
 from aiedge.hub.store import Store
 from aiedge.hub.summary import site_summary
-from aiedge.telemetry.receiver import make_write_endpoint
 from aiedge.telemetry.samples import Sample, Series, label_value
 from aiedge.telemetry.shipper import Destination, Shipper, make_client
 from aiedge.telemetry.wal import Wal
 
 log = logging.getLogger("aiedge.hub")
 
-_RANGE = re.compile(r"^(\d+)([mhd])$")
-_UNIT = {"m": 60, "h": 3600, "d": 86400}
-SUMMARY_WINDOW_MIN = 5
 
-
-class BadRange(HubError):
-    """A ``range`` query that is not ``<n>m``, ``<n>h`` or ``<n>d``."""
-
-
-def parse_range(text: str, longest_s: float) -> int:
-    m = _RANGE.match(text.strip())
-    if m is None:
-        raise BadRange(f"range: want e.g. 15m, 1h, 24h or 7d, got {text!r}")
-    seconds = int(m.group(1)) * _UNIT[m.group(2)]
-    if seconds <= 0:
-        raise BadRange("range: must be positive")
-    return int(min(seconds, longest_s))
-
-
-def _json(body: Any) -> Response:
-    return Response(orjson.dumps(body), media_type="application/json")
-
-
-def _minute(t: datetime) -> int:
+def minute_of(t: datetime) -> int:
+    """Minutes since the epoch, as the history numbers them."""
     return int(t.timestamp()) // 60
 
 
 class Observability:
-    """Everything above over one engine, store and fleet."""
+    """Everything above over one store and fleet."""
 
-    def __init__(
-        self, settings: HubSettings, fleet: Fleet, store: Store, engine: Engine, clock: Clock
-    ) -> None:
+    def __init__(self, settings: HubSettings, fleet: Fleet, store: Store, clock: Clock) -> None:
         self.settings = settings
         self.fleet = fleet
         self.store = store
         self.clock = clock
-        self.history = History(MetricsStore(engine))
+        self.history = History(
+            store.metrics, SeriesTable(settings.metrics_max_series_per_site, settings.metrics_series_idle)
+        )
         self.alerts = al.Alerts(
             al.Thresholds(
                 site_unknown_after=settings.alert_site_unknown_after,
@@ -99,61 +66,39 @@ class Observability:
         ]
         self._pending: list[al.Alert] = []
 
-    # -- wiring ------------------------------------------------------------------------------
-
-    def mount(self, app: Starlette) -> None:
-        """Add the routes to the hub's app (a rollouts route already there wins over ours)."""
-        taken = {getattr(r, "path", None) for r in app.router.routes}
-        app.router.routes.extend(r for r in self.routes() if getattr(r, "path", None) not in taken)
-
-    def routes(self) -> list[BaseRoute]:
-        return [
-            Route("/api/v1/metrics/write", self.write, methods=["POST"]),
-            Route("/api/v1/metrics/summary", self.summary, methods=["GET"]),
-            Route("/api/v1/sites/{site}/metrics", self.site_metrics, methods=["GET"]),
-            Route("/api/v1/apps", self.apps, methods=["GET"]),
-            Route("/api/v1/apps/{app}", self.one_app, methods=["GET"]),
-            Route("/api/v1/alerts", self.alerts_json, methods=["GET"]),
-            Route("/api/v1/rollouts", self.rollouts, methods=["GET"]),
-            *dashboard_routes(),
-        ]
-
     async def run(self) -> None:
-        """Alerts every ``alert_interval``, retention hourly, forwarding shippers; until cancelled."""
-        tasks: list[asyncio.Task[None]] = []
-        clients: list[httpx.AsyncClient] = []
-        if self.forward:
-            self.forward_wal = wal = await asyncio.to_thread(Wal, self.settings.data / "forward")
-            for d in self.forward:
-                client = make_client(d)
-                clients.append(client)
-                tasks.append(asyncio.create_task(Shipper(wal, d, client).run(asyncio.Event())))
-        try:
-            async with httpx.AsyncClient(trust_env=False) as http:
-                last_retention = 0.0
-                loop = asyncio.get_running_loop()
-                while True:
-                    await asyncio.sleep(self.settings.alert_interval)
-                    try:
-                        await self.evaluate_alerts(http)
-                        if loop.time() - last_retention > 3600:
-                            last_retention = loop.time()
-                            await asyncio.to_thread(self.retention)
-                    except Exception:  # a bad evaluation must not end the loop
-                        log.exception("alert evaluation failed")
-        finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
-            for c in clients:
-                await c.aclose()
-            if self.forward_wal is not None:
-                await asyncio.to_thread(self.forward_wal.close)
+        """Alerts every ``alert_interval``, retention hourly, forwarding shippers; until cancelled
+        (the task group then cancels the shippers and waits for them)."""
+        async with contextlib.AsyncExitStack() as stack:  # closed after the task group ends
+            http = await stack.enter_async_context(httpx.AsyncClient(trust_env=False))
+            shippers: list[Shipper] = []
+            if self.forward:
+                self.forward_wal = wal = await asyncio.to_thread(Wal, self.settings.data / "forward")
+                stack.push_async_callback(asyncio.to_thread, wal.close)
+                for d in self.forward:
+                    client = make_client(d)
+                    stack.push_async_callback(client.aclose)
+                    shippers.append(Shipper(wal, d, client))
+            async with asyncio.TaskGroup() as tg:
+                for shipper in shippers:
+                    tg.create_task(shipper.run(asyncio.Event()))
+                await self._evaluate_forever(http)
+
+    async def _evaluate_forever(self, http: httpx.AsyncClient) -> None:
+        last_retention = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.settings.alert_interval)
+            try:
+                await self.evaluate_alerts(http)
+                if loop.time() - last_retention > 3600:
+                    last_retention = loop.time()
+                    await asyncio.to_thread(self.retention)
+            except Exception:  # a bad evaluation must not end the loop
+                log.exception("alert evaluation failed")
 
     def retention(self) -> None:
-        oldest = _minute(self.clock()) - int(self.settings.metrics_retention // 60)
+        oldest = minute_of(self.clock()) - int(self.settings.metrics_retention // 60)
         n = self.history.store.delete_before(oldest)
         if n:
             log.info("metrics history: dropped %d minutes past retention", n)
@@ -201,125 +146,29 @@ class Observability:
         return await asyncio.to_thread(build)
 
     async def window_totals(self, seconds: float) -> dict[tuple[str, str], Totals]:
-        since = _minute(self.clock()) - max(1, int(seconds // 60)) + 1
+        since = minute_of(self.clock()) - max(1, int(seconds // 60)) + 1
         rows = await asyncio.to_thread(self.history.store.query, since)
         return totals(rows)
 
-    # -- endpoints -----------------------------------------------------------------------------
-
-    async def write(self, request: Request) -> Response:
-        owner: str | None = None
-        if not self.settings.insecure_no_auth:
-            owner = await credential_owner(self.store, request.headers.get("authorization"))
-
-        async def sink(series: list[Series]) -> None:
-            if owner is not None:
-                for s in series:
-                    site = label_value(s.labels, "site")
-                    if site != owner:
-                        raise Forbidden(
-                            f"this credential belongs to site {owner!r}; a series is labelled site={site!r}"
-                        )
-            await asyncio.to_thread(self.history.ingest, series)
-            if self.forward_wal is not None:
-                samples = [Sample(s.labels, t, v) for s in series for t, v in s.samples]
-                await asyncio.to_thread(self.forward_wal.append, samples)
-
-        return await make_write_endpoint(sink)(request)
-
-    async def summary(self, _request: Request) -> Response:
-        """Per site and app over the last few minutes: requests/s, error rate, p50/p99."""
-        window = await self.window_totals(SUMMARY_WINDOW_MIN * 60)
-        sites: dict[str, dict[str, Any]] = {}
-        for (site, app), tot in window.items():
-            sites.setdefault(site, {})[app] = tot.as_json(SUMMARY_WINDOW_MIN)
-        return _json({"window_s": SUMMARY_WINDOW_MIN * 60, "sites": sites})
-
-    def _range(self, request: Request) -> int:
-        return parse_range(request.query_params.get("range", "1h"), self.settings.metrics_retention)
-
-    async def site_metrics(self, request: Request) -> Response:
-        site = request.path_params["site"]
-        self.fleet.desired(site)  # 404 for a site the repo does not define
-        seconds = self._range(request)
-        since = _minute(self.clock()) - seconds // 60
-        rows = await asyncio.to_thread(self.history.store.query, since, site)
-        apps: dict[tuple[str, str], dict[str, Any]] = {}
-        for m in rows:
-            entry = apps.setdefault((m.app, m.model), {"app": m.app, "model": m.model, "points": []})
-            entry["version"] = m.version
-            entry["points"].append(point(m))
-        return _json({"site": site, "range_s": seconds, "step_s": 60, "apps": list(apps.values())})
-
-    async def _apps(self) -> dict[str, dict[str, Any]]:
+    def _runs(self, site: str) -> set[tuple[str, str]] | None:
+        """The ``(app, model)`` pairs placed on ``site`` in the revision served (awaiting their
+        first build or not); None for a site it does not define."""
         cur = self.fleet.current
-        if cur is None:
-            return {}
-        out: dict[str, dict[str, Any]] = {}
-        for name in cur.repo.apps:
-            out[name] = {"name": name, "sites": []}
-        for s in await self.site_summaries():
-            observed = {a.name: a for a in s.apps}
-            for want in cur.desired(s.name)[0].apps:
-                entry = out.setdefault(want.name, {"name": want.name, "sites": []})
-                entry.setdefault("model", want.model)
-                entry.setdefault("image", want.image)
-                seen = observed.get(want.name)
-                entry["sites"].append(
-                    {
-                        "site": s.name,
-                        "site_status": s.status.value,
-                        "desired_digest": want.digest,
-                        "digest": seen.digest if seen else None,
-                        "health": seen.health.value if seen else None,
-                        "message": seen.message if seen else "",
-                        "url": seen.url if seen else None,
-                    }
-                )
-        return out
+        if cur is None or site not in cur.repo.sites:
+            return None
+        return {(a.metadata.name, a.spec.model) for a in apps_for_site(cur.repo, site)}
 
-    async def apps(self, _request: Request) -> Response:
-        apps = await self._apps()
-        window = await self.window_totals(SUMMARY_WINDOW_MIN * 60)
-        body = []
-        for name, a in sorted(apps.items()):
-            tot = Totals()
-            for (_, app), t in window.items():
-                if app == name:
-                    tot.requests += t.requests
-                    tot.errors += t.errors
-                    for le, c in (t.buckets or {}).items():
-                        tot.buckets = tot.buckets or {}
-                        tot.buckets[le] = tot.buckets.get(le, 0.0) + c
-            a["placed"] = len(a["sites"])
-            a["healthy"] = sum(1 for s in a["sites"] if s["health"] == "healthy")
-            a["recent"] = tot.as_json(SUMMARY_WINDOW_MIN)
-            body.append(a)
-        return _json(body)
-
-    async def one_app(self, request: Request) -> Response:
-        name = request.path_params["app"]
-        apps = await self._apps()
-        if name not in apps:
-            return Response(
-                orjson.dumps({"error": f"no app {name!r} in the current GitOps revision"}),
-                404,
-                media_type="application/json",
-            )
-        seconds = self._range(request)
-        since = _minute(self.clock()) - seconds // 60
-        rows = await asyncio.to_thread(self.history.store.query, since, None, name)
-        series: dict[str, dict[str, Any]] = {}
-        for m in rows:
-            entry = series.setdefault(m.site, {"site": m.site, "points": []})
-            entry["version"] = m.version
-            entry["points"].append(point(m))
-        body = apps[name]
-        body.update(range_s=seconds, step_s=60, series=list(series.values()))
-        return _json(body)
-
-    async def alerts_json(self, _request: Request) -> Response:
-        return _json(self.alerts.as_json())
-
-    async def rollouts(self, _request: Request) -> Response:
-        return _json([])
+    async def ingest(self, series: list[Series], owner: str | None) -> None:
+        """Remote-written series into the history (and the forwarding buffer); with ``owner`` (the
+        credential's site) every series must be labelled with that site."""
+        if owner is not None:
+            for s in series:
+                site = label_value(s.labels, "site")
+                if site != owner:
+                    raise Forbidden(
+                        f"this credential belongs to site {owner!r}; a series is labelled site={site!r}"
+                    )
+        await asyncio.to_thread(self.history.ingest, series, self._runs)
+        if self.forward_wal is not None:
+            samples = [Sample(s.labels, t, v) for s in series for t, v in s.samples]
+            await asyncio.to_thread(self.forward_wal.append, samples)

@@ -1,31 +1,29 @@
 """Running the hub process: open the store, load the first revision, serve the API with uvicorn
-and poll the repo until SIGTERM/SIGINT."""
+and poll the repo until SIGTERM/SIGINT. Every background loop runs in one task group with the
+server: when the server stops, the group cancels them and waits for each."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Generator
-from typing import Any
+import socket
+from collections.abc import Generator
 
-import orjson
 import uvicorn
-from sqlalchemy.orm import Session
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from aiedge.hub.api import build_app
+from aiedge.hub.api import Services, build_app
+from aiedge.hub.api.limits import http_protocol
 from aiedge.hub.clock import Clock, system_clock
+from aiedge.hub.errors import HubConfigError
 from aiedge.hub.fleet import Fleet
 from aiedge.hub.notify import Listener
 from aiedge.hub.observability import Observability
-from aiedge.hub.rollouts import list_rollouts
 from aiedge.hub.settings import HubSettings
-from aiedge.hub.store import Store, is_postgres, open_engine
+from aiedge.hub.store import Store, check_url, open_engine
 
 log = logging.getLogger("aiedge.hub")
 
@@ -39,20 +37,70 @@ class _Server(uvicorn.Server):
         yield
 
 
+class _Stopped(Exception):
+    """The server has stopped: ends the task group (and so every background loop)."""
+
+
+def check_settings(settings: HubSettings) -> None:
+    """Refuse, in one line each, what the hub cannot start with; nothing has started yet."""
+    if settings.gitops is None:
+        raise HubConfigError("no GitOps repo: pass --gitops DIR (a Git repo or a folder of YAML)")
+    if not settings.gitops.exists():
+        raise HubConfigError(f"--gitops {settings.gitops}: no such repo or folder")
+    check_url(settings.db_url())
+    for f in (settings.tls_cert, settings.tls_key):
+        if f is not None and not f.is_file():
+            raise HubConfigError(f"{f}: no such file")
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise HubConfigError("--tls-cert and --tls-key go together")
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts, so a port in use is one clear
+    line instead of a traceback after the repo was read."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        why = (
+            "is in use by another process"
+            if e.errno == errno.EADDRINUSE
+            else f"cannot be bound: {e.strerror}"
+        )
+        raise HubConfigError(f"--host {host} --port {port}: {host}:{port} {why}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
 async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
-    """Run until a stop signal; uvicorn handles SIGTERM and SIGINT."""
-    settings.data.mkdir(parents=True, exist_ok=True)
-    engine = await asyncio.to_thread(open_engine, settings.db_url())
-    store = Store(engine)
+    """Run until a stop signal (SIGTERM or SIGINT)."""
+    check_settings(settings)
+    sock = listen(settings.host, settings.port)
+    try:
+        settings.data.mkdir(parents=True, exist_ok=True)
+        store = Store(await asyncio.to_thread(open_engine, settings.db_url()))
+        try:
+            await _run(settings, clock, store, sock)
+        finally:
+            store.close()
+    finally:
+        sock.close()
+    log.info("hub stopped")
+
+
+async def _run(settings: HubSettings, clock: Clock, store: Store, sock: socket.socket) -> None:
+    assert settings.gitops is not None  # check_settings said so
     fleet = Fleet(settings.gitops, clock, store)
     await fleet.refresh()
     await fleet.sync()  # another hub may have published already
     if settings.insecure_no_auth:
         log.warning("--insecure-no-auth: sites are served without credentials")
-    app = build_app(settings, fleet, store, clock)
-    app.router.routes.append(Route("/api/v1/rollouts", _rollouts_endpoint(store), methods=["GET"]))
-    observability = await asyncio.to_thread(Observability, settings, fleet, store, engine, clock)
-    observability.mount(app)
+    observability = Observability(settings, fleet, store, clock)
+    app = build_app(Services(settings, fleet, store, observability, clock))
     # A fleet of thousands keeps ~10^6 long-lived objects (connections, held long polls, parsed
     # reports); a full pass of the cyclic collector over them stalls every request for 0.5-1 s.
     # Requests leave no cyclic garbage (no exception per long poll, statements built once), so:
@@ -69,58 +117,46 @@ async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
         lifespan="off",
         access_log=False,
         timeout_graceful_shutdown=2,
-        timeout_keep_alive=75,
+        http=http_protocol(settings.header_timeout, settings.max_header_bytes),
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=settings.keep_alive_timeout,
         log_config=None,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
     )
     server = _Server(config)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _stop, server, sig)
+    scheme = "https" if settings.tls_cert else "http"
 
     async def announce() -> None:
         while not server.started:  # noqa: ASYNC110 - uvicorn only exposes a flag
             await asyncio.sleep(0.05)
         log.info("hub ready at %s://%s:%d", scheme, settings.host, settings.port)
 
-    scheme = "https" if settings.tls_cert else "http"
-    tasks = [
-        asyncio.create_task(fleet.run(settings.poll_interval, settings.rollout_interval)),
-        asyncio.create_task(announce()),
-        asyncio.create_task(observability.run()),
-    ]
-    if is_postgres(engine):
-        tasks.append(asyncio.create_task(Listener(settings.db_url(), fleet.want_sync).run()))
+    async def serve_then_stop() -> None:
+        await server.serve(sockets=[sock])
+        raise _Stopped
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _stop, server, fleet, sig)
     try:
-        await server.serve()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(serve_then_stop())
+            tg.create_task(fleet.run(settings.poll_interval, settings.rollout_interval))
+            tg.create_task(announce())
+            tg.create_task(observability.run())
+            if store.postgres:
+                tg.create_task(Listener(settings.db_url(), fleet.want_sync).run())
+    except* _Stopped:
+        pass
     finally:
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        engine.dispose()
-    log.info("hub stopped")
 
 
-def _rollouts_endpoint(store: Store) -> Callable[[Request], Awaitable[Response]]:
-    """``GET /api/v1/rollouts``: the newest rollouts, their waves, state and per-site progress."""
-
-    def read() -> list[dict[str, Any]]:
-        with Session(store.engine) as s:
-            return list_rollouts(s)
-
-    async def rollouts(_request: Request) -> Response:
-        return Response(orjson.dumps(await asyncio.to_thread(read)), media_type="application/json")
-
-    return rollouts
-
-
-def _stop(server: uvicorn.Server, sig: signal.Signals) -> None:
+def _stop(server: uvicorn.Server, fleet: Fleet, sig: signal.Signals) -> None:
     log.info("%s: stopping", sig.name)
+    fleet.close()  # held long polls answer 503 + Retry-After now, so uvicorn has none to wait for
     if server.should_exit:
         server.force_exit = True
     server.should_exit = True

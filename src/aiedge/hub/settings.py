@@ -13,13 +13,15 @@ class HubSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AIEDGE_HUB_", extra="forbid")
 
-    gitops: Path = Field(default=Path("gitops"), description="GitOps repo (read at Git HEAD) or a folder")
+    gitops: Path | None = Field(
+        default=None, description="GitOps repo (read at Git HEAD) or a folder; required"
+    )
     data: Path = Field(default=Path("hub-data"), description="folder of the hub's state (hub.db)")
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default sqlite:///DATA/hub.db"
     )
     host: str = Field(default="127.0.0.1", description="address to listen on")
-    port: int = Field(default=8000, description="port to listen on")
+    port: int = Field(default=8000, ge=0, le=65535, description="port to listen on")
     poll_interval: float = Field(default=5.0, gt=0, description="seconds between checks of the repo's HEAD")
     stale_after: float = Field(default=30.0, gt=0, description="seconds of silence before a site is unknown")
     max_wait: float = Field(default=300.0, ge=0, description="longest long poll a site may ask for, seconds")
@@ -45,6 +47,47 @@ class HubSettings(BaseSettings):
     alert_p99: float = Field(default=1.0, gt=0, description="p99 latency in seconds that raises an alert")
     alert_min_requests: float = Field(default=10.0, ge=0, description="requests needed before rate alerts")
     alert_window: float = Field(default=300.0, ge=60, description="seconds the rate alerts look back")
+
+    # limits (aiedge.hub.limits, aiedge.telemetry.receiver): what one request may make the hub hold
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="body bytes of a status report, webhook or admin call"
+    )
+    enroll_max_body_bytes: int = Field(
+        default=16 * 1024, ge=1024, description="body bytes of an enrolment (no credential needed)"
+    )
+    body_budget_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024 * 1024, description="body bytes all requests may hold at once"
+    )
+    body_timeout: float = Field(default=30.0, gt=0, description="seconds a client may take to send a body")
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=4096, description="bytes of a request's line and headers"
+    )
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="seconds from connecting (or a request's first byte) to its headers"
+    )
+    keep_alive_timeout: int = Field(
+        default=75, ge=1, description="seconds an idle keep-alive connection stays open"
+    )
+    max_connections: int = Field(
+        default=32768, ge=1, description="open connections (about two per site: a long poll and a post)"
+    )
+    metrics_max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="compressed bytes of one remote-write request"
+    )
+    metrics_max_decoded_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="bytes of one remote-write request after snappy"
+    )
+    metrics_max_series: int = Field(default=20_000, ge=1, description="series in one remote-write request")
+    metrics_max_samples: int = Field(default=50_000, ge=1, description="samples in one remote-write request")
+    metrics_max_series_per_site: int = Field(
+        default=10_000, ge=1, description="series the metrics history follows per site"
+    )
+    metrics_series_idle: float = Field(
+        default=3600.0, gt=0, description="seconds without a sample before a series is forgotten"
+    )
+    metrics_decode_slots: int = Field(
+        default=2, ge=1, description="remote-write bodies decoded at once (worker threads)"
+    )
 
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data / 'hub.db'}"

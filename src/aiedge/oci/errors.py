@@ -17,6 +17,10 @@ class RegistryError(OciError):
     """The registry refused or failed a request, or could not be reached."""
 
 
+class NotFoundInRegistry(RegistryError):
+    """The registry answered 404: it has no manifest or blob by that name (a push can fix it)."""
+
+
 class AuthError(RegistryError):
     """The registry wants credentials we do not have, or rejected the ones we sent."""
 
@@ -31,6 +35,15 @@ class ImageFormatError(OciError):
 
 class UnsafeLayer(OciError):
     """A layer entry that would write outside the destination, or a device/fifo."""
+
+
+class ArchiveTooLarge(UnsafeLayer):
+    """An archive or layer that unpacks past a limit; ``limit`` says which: ``"bytes"`` or
+    ``"entries"``."""
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class SigningKeyError(OciError):

@@ -1,21 +1,32 @@
 """Reading OCI images: manifest and config documents, and safe unpacking of layers.
 
 Writing lives in ``oci/layers.py`` (tar+gzip layers) and ``oci/manifest.py`` (config, manifest).
-Unpacking trusts nothing in a layer: no absolute paths, no ``..``, no devices, no links (or
-writes through links) that leave the destination; OCI whiteouts are applied.
+Unpacking trusts nothing in a layer: it goes through :class:`~aiedge.oci.extract.Extraction`
+(nothing leaves the destination, no writes through links, bounded sizes); OCI whiteouts are
+applied here.
 """
 
 from __future__ import annotations
 
+import errno
+import gzip
 import json
-import os
-import shutil
 import tarfile
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiedge.oci.digest import check_digest
 from aiedge.oci.errors import ImageFormatError, UnsafeLayer
+from aiedge.oci.extract import (
+    MAX_HEADER_BYTES,
+    BoundedReader,
+    Extraction,
+    FileDigest,
+    Limits,
+    disk_limits,
+)
 
 MODEL_NAME_LABEL = "io.aiedge.model.name"
 MODEL_FORMAT_LABEL = "io.aiedge.model.format"
@@ -30,6 +41,15 @@ LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 DOCKER_MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LAYER_MEDIA_TYPE = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 _LAYER_TYPES = (LAYER_MEDIA_TYPE, DOCKER_LAYER_MEDIA_TYPE)
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A blob a manifest points at: its digest and the size the manifest declares."""
+
+    digest: str
+    size: int
+    media_type: str = ""
 
 
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
@@ -85,83 +105,78 @@ def read_config_labels(config: bytes) -> dict[str, str]:
     return dict(labels)
 
 
-def unpack_layers(layers: list[Path], dest: Path) -> None:
-    """Extract gzip'd tar layers in order into ``dest``, refusing absolute paths, ``..``, devices
-    and links that leave ``dest``; applies OCI whiteouts."""
-    dest.mkdir(parents=True, exist_ok=True)
-    root = Path(os.path.realpath(dest))
+def read_manifest_descriptors(manifest: bytes) -> tuple[Descriptor, list[Descriptor]]:
+    """(config, layers in order) of an OCI image manifest, with the sizes it declares."""
+    read_manifest_layers(manifest)  # the shape checks
+    doc = _json_object(manifest, "manifest")
+
+    def descriptor(desc: dict[str, Any], what: str) -> Descriptor:
+        size = desc.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ImageFormatError(f"{what} has no valid size: {size!r}")
+        return Descriptor(desc["digest"], size, str(desc.get("mediaType", "")))
+
+    layers = [descriptor(d, f"manifest layer {i}") for i, d in enumerate(doc["layers"])]
+    return descriptor(doc["config"], "manifest config"), layers
+
+
+def unpack_layers(
+    layers: list[Path], dest: Path, *, limits: Limits | None = None, whiteouts: bool = True
+) -> dict[str, FileDigest]:
+    """Extract gzip'd tar layers in order into ``dest`` through one :class:`Extraction` (see
+    ``oci/extract.py`` for what it refuses), applying OCI whiteouts (unless ``whiteouts`` is off:
+    a plain ``.tar.gz``); returns each regular file's digest (relative path -> sha256, size) as
+    unpacked. ``limits`` default to the free disk."""
+    out = Extraction(dest, limits or disk_limits(dest), "layer")
+    stream_left = out.limits.max_stream_bytes
     for layer in layers:
+        out.what = f"layer {layer.name}"
         try:
-            with tarfile.open(layer, mode="r:gz") as tar:
-                for member in tar:
-                    _extract(tar, member, root, layer)
-        except (tarfile.TarError, OSError, EOFError) as e:
-            raise ImageFormatError(f"layer {layer.name}: not a readable tar+gzip: {e}") from e
+            with gzip.open(layer, "rb") as gz:
+                reader = BoundedReader(gz, stream_left, out.what, out.limits.why)
+                with tarfile.open(fileobj=reader, mode="r|", tarinfo=_BoundedTarInfo) as tar:  # type: ignore[call-overload]
+                    for member in tar:
+                        _extract(tar, member, out, whiteouts)
+                stream_left = reader.left
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise
+            raise ImageFormatError(f"{out.what}: not a readable tar+gzip: {e}") from e
+        except (tarfile.TarError, EOFError, zlib.error) as e:
+            raise ImageFormatError(f"{out.what}: not a readable tar+gzip: {e}") from e
+    out.what = "image"
+    return out.finish()
 
 
-def _inside(root: Path, path: Path) -> bool:
-    return path == root or path.is_relative_to(root)
+class _BoundedTarInfo(tarfile.TarInfo):
+    """Refuses a PAX or GNU long-name header larger than any real one before tarfile reads it
+    whole into memory (a 2 GiB header would otherwise be held in RAM)."""
+
+    def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _HEADER_TYPES and self.size > MAX_HEADER_BYTES:
+            raise UnsafeLayer(f"a tar header of {self.size} bytes (over {MAX_HEADER_BYTES}); refused")
+        proc: Any = super()._proc_member  # type: ignore[misc]
+        return proc(tar)  # type: ignore[no-any-return]
 
 
-def _target(root: Path, name: str, layer: Path) -> Path:
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if name.startswith("/") or ".." in parts:
-        raise UnsafeLayer(f"layer {layer.name}: entry {name!r} leaves the destination")
-    if not parts:
-        return root
-    # Resolve the parent through any links earlier entries made: writing through a link must stay inside.
-    parent = Path(os.path.realpath(root.joinpath(*parts[:-1])))
-    if not _inside(root, parent):
-        raise UnsafeLayer(f"layer {layer.name}: entry {name!r} goes through a link out of the destination")
-    return parent / parts[-1]
+_HEADER_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE)
 
 
-def _remove(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        shutil.rmtree(path)
-
-
-def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path, layer: Path) -> None:
-    target = _target(root, member.name, layer)
-    base = target.name
-    if base.startswith(".wh."):
-        if base == ".wh..wh..opq":
-            for child in list(target.parent.iterdir()) if target.parent.is_dir() else []:
-                _remove(child)
-        else:
-            _remove(target.parent / base[len(".wh.") :])
-        return
-    if member.isdir():
-        if target.exists() and not target.is_dir():
-            _remove(target)
-        target.mkdir(parents=True, exist_ok=True)
-        target.chmod((member.mode & 0o777) | 0o700)
-        return
-    if not (member.isfile() or member.issym() or member.islnk()):
-        raise UnsafeLayer(f"layer {layer.name}: entry {member.name!r} is a device or fifo; refused")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists() or target.is_symlink():
-        _remove(target)
-    if member.issym():
-        resolved = Path(os.path.normpath(target.parent / member.linkname))
-        if member.linkname.startswith("/") or not _inside(root, resolved):
-            raise UnsafeLayer(
-                f"layer {layer.name}: link {member.name!r} -> {member.linkname!r} leaves the destination"
-            )
-        target.symlink_to(member.linkname)
-    elif member.islnk():
-        source = _target(root, member.linkname, layer)
-        if not source.is_file() or source.is_symlink():
-            raise UnsafeLayer(
-                f"layer {layer.name}: hard link {member.name!r} -> {member.linkname!r} has no file"
-            )
-        os.link(source, target)
-    else:
+def _extract(tar: tarfile.TarFile, member: tarfile.TarInfo, out: Extraction, whiteouts: bool) -> None:
+    name = member.name
+    if whiteouts and name.rstrip("/").rsplit("/", 1)[-1].startswith(".wh."):
+        out.whiteout(name)
+    elif member.isdir():
+        out.directory(name, member.mode)
+    elif member.isreg():
         src = tar.extractfile(member)
         if src is None:
-            raise ImageFormatError(f"layer {layer.name}: entry {member.name!r} has no data")
-        with src, target.open("wb") as out:
-            shutil.copyfileobj(src, out, 1 << 20)
-        target.chmod(member.mode & 0o755 | 0o600)
+            raise ImageFormatError(f"{out.what}: entry {name!r} has no data")
+        with src:
+            out.file(name, src, member.mode)
+    elif member.issym():
+        out.symlink(name, member.linkname)
+    elif member.islnk():
+        out.hardlink(name, member.linkname)
+    else:
+        out.refuse(name, "device or fifo")

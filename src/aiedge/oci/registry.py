@@ -4,7 +4,9 @@ Pushes upload blobs in chunks (``POST`` then ``PATCH`` with ``Content-Range``, t
 ?digest=``); a cut connection resumes from the offset the registry reports, or starts the upload
 again when the registry lost it. Pulls stream to ``dest.partial`` and resume with ``Range``, through
 the ``limiter`` (a :class:`~aiedge.oci.bandwidth.TokenBucket` shared by the process) when there is
-one. Every byte read is hashed on the way; nothing is held in memory whole.
+one, reporting bytes as they land (``progress``) and never taking more than the manifest said.
+Every byte read is hashed on the way; nothing is held in memory whole. A 404 is
+:class:`~aiedge.oci.errors.NotFoundInRegistry`, naming ``REGISTRY/REPOSITORY@DIGEST``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import httpx
 from aiedge.oci.auth import Credentials, RegistryAuth
 from aiedge.oci.bandwidth import TokenBucket
 from aiedge.oci.digest import CHUNK, check_digest, sha256_bytes, sha256_file
-from aiedge.oci.errors import DigestMismatch, RegistryError
+from aiedge.oci.errors import DigestMismatch, NotFoundInRegistry, RegistryError
 from aiedge.oci.image import DOCKER_MANIFEST_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
 
 _ACCEPT = ", ".join(
@@ -310,7 +312,10 @@ class RegistryClient:
         """(body, media type); verifies the body's digest when ``reference`` is a digest."""
         found = await self.find_manifest(repository, reference)
         if found is None:
-            raise RegistryError(f"{self.registry}: GET manifest {reference} of {repository}: HTTP 404")
+            sep = "@" if reference.startswith("sha256:") else ":"
+            raise NotFoundInRegistry(
+                f"not found in the registry: {self.registry}/{repository}{sep}{reference}"
+            )
         return found
 
     async def find_manifest(self, repository: str, reference: str) -> tuple[bytes, str] | None:
@@ -363,17 +368,32 @@ class RegistryClient:
         return bytes(data)
 
     async def fetch_blob(
-        self, repository: str, digest: str, dest: Path, *, progress: Progress | None = None
+        self,
+        repository: str,
+        digest: str,
+        dest: Path,
+        *,
+        progress: Progress | None = None,
+        size: int | None = None,
     ) -> None:
         """Stream the blob to ``dest`` (via ``dest.partial``, resuming with Range when it exists),
-        verify its sha256, then rename into place. Raises DigestMismatch / RegistryError."""
+        verify its sha256, then rename into place. ``progress`` gets the change in bytes held for
+        this blob: first what a partial file already has, then each piece as it lands (negative
+        when a registry ignores the Range and the blob starts over). With ``size`` (what the
+        manifest says) a registry sending more is cut off. Raises DigestMismatch / RegistryError
+        (NotFoundInRegistry for a 404)."""
         check_digest(digest)
         partial = dest.with_name(dest.name + ".partial")
+        if progress and (have := await asyncio.to_thread(_file_size, partial)):
+            progress(have)
         failures = 0
         while True:
             try:
-                await self._fetch_once(repository, digest, partial, progress)
+                await self._fetch_once(repository, digest, partial, progress, size)
                 break
+            except DigestMismatch:
+                partial.unlink(missing_ok=True)
+                raise
             except httpx.TransportError as e:
                 failures += 1
                 if failures > self.retries:
@@ -388,7 +408,7 @@ class RegistryClient:
         partial.replace(dest)
 
     async def _fetch_once(
-        self, repository: str, digest: str, partial: Path, progress: Progress | None
+        self, repository: str, digest: str, partial: Path, progress: Progress | None, size: int | None
     ) -> None:
         have = await asyncio.to_thread(_file_size, partial)
         headers = {"Range": f"bytes={have}-"} if have else {}
@@ -398,14 +418,28 @@ class RegistryClient:
         try:
             if r.status_code == 416 and have:
                 return  # we already have every byte; the digest check decides
+            if r.status_code == 404:
+                await r.aread()
+                raise NotFoundInRegistry(
+                    f"not found in the registry: blob {self.registry}/{repository}@{digest}"
+                )
             if r.status_code not in (200, 206):
                 await r.aread()
                 raise self._fail(f"GET blob {digest[:19]} of {repository}", r)
             mode = "ab" if r.status_code == 206 else "wb"
+            if mode == "wb" and have and progress:
+                progress(-have)  # the registry ignored the Range: the blob starts over
+            held = have if mode == "ab" else 0
             with partial.open(mode) as f:
                 async for data in r.aiter_bytes(self._read_size()):
                     if self.limiter is not None:
                         await self.limiter.take(len(data))
+                    held += len(data)
+                    if size is not None and held > size:
+                        raise DigestMismatch(
+                            f"{self.registry}/{repository}: blob {digest[:19]} is larger than the "
+                            f"{size} bytes its manifest says"
+                        )
                     await asyncio.to_thread(f.write, data)
                     if progress:
                         progress(len(data))

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.rest import mlflow, repository, tfserving, v2
+from aiedge.serve.rest.body import Bodies
 from aiedge.serve.rest.jsonio import json_response
 from aiedge.serve.runtimes.base import LoadOptions
 
@@ -39,12 +40,13 @@ def create_app(
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(dp.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    bodies = Bodies(dp.limits)
     return Starlette(
         routes=[
-            *v2.routes(dp),
-            *tfserving.routes(dp),
-            *mlflow.routes(dp),
-            *repository.routes(dp, options or LoadOptions()),
+            *v2.routes(dp, bodies),
+            *tfserving.routes(dp, bodies),
+            *mlflow.routes(dp, bodies),
+            *repository.routes(dp, options or LoadOptions(), bodies),
             Route("/metrics", metrics),
         ],
         lifespan=lifespan,

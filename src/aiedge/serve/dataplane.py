@@ -10,14 +10,15 @@ import asyncio
 import time
 from typing import Any
 
-import numpy as np
 from prometheus_client import CollectorRegistry
 
 from aiedge import __version__
-from aiedge.serve.errors import BadRequest, InferenceError, ModelNotReady, Overloaded
+from aiedge.serve.errors import InferenceError, ModelNotReady, Overloaded
+from aiedge.serve.limits import Limits
 from aiedge.serve.metrics import ServeMetrics
 from aiedge.serve.registry import FAILED, LOADING, READY, UNLOADED, ModelRegistry, ModelVersion
-from aiedge.serve.runtimes.base import V2_TO_NUMPY, Array, LoadOptions, TensorSpec
+from aiedge.serve.runtimes.base import Array, LoadOptions
+from aiedge.serve.tensors import check_inputs, tabular_input
 
 SERVER_NAME = "aiedge"
 # A model whose predict averages under this runs on the event loop: a 6 us ONNX tree ensemble would
@@ -64,10 +65,16 @@ class Admission:
 
 class DataPlane:
     def __init__(
-        self, registry: ModelRegistry, metrics: ServeMetrics | None = None, slots: int = 4, queue: int = 128
+        self,
+        registry: ModelRegistry,
+        metrics: ServeMetrics | None = None,
+        slots: int = 4,
+        queue: int = 128,
+        limits: Limits | None = None,
     ) -> None:
         self.registry = registry
         self.metrics = metrics or ServeMetrics(CollectorRegistry())
+        self.limits = limits or Limits()
         self._slots, self._queue = slots, queue
         self._admission = {name: Admission(name, slots, queue, self.metrics) for name in registry.models}
 
@@ -159,12 +166,16 @@ class DataPlane:
         self.registry.unload(name)
         self.record_loaded()
 
-    async def infer(self, mv: ModelVersion, inputs: dict[str, Array]) -> dict[str, Array]:
+    async def infer(
+        self, mv: ModelVersion, inputs: dict[str, Array], checked: bool = False
+    ) -> dict[str, Array]:
+        """Run one request. ``checked``: the transport already checked what the request declared
+        (``tensors.check_declared``) and decoded exactly that, so only tabular casting is left."""
         assert mv.model is not None
         sig = mv.model.signature
         if sig.tabular:
             inputs = tabular_input(sig.inputs[0], inputs)
-        else:
+        elif not checked:
             check_inputs(sig.inputs, inputs)
         async with self._admission[mv.name]:
             t0 = time.perf_counter()
@@ -180,84 +191,3 @@ class DataPlane:
             mv.mean_predict_s += (elapsed - mv.mean_predict_s) * 0.05
             self.metrics.inference_seconds.labels(mv.name, mv.version).observe(elapsed)
             return result
-
-
-def check_inputs(specs: tuple[TensorSpec, ...], inputs: dict[str, Array]) -> None:
-    """Names, datatypes and shapes against the signature (``-1`` matches any size)."""
-    expected = {s.name: s for s in specs}
-    for name in inputs:
-        if name not in expected:
-            raise BadRequest(f"inputs: unknown input {name!r}; the model takes {', '.join(expected)}")
-    for spec in specs:
-        if spec.name not in inputs:
-            raise BadRequest(f"inputs: missing input {spec.name!r}")
-        arr = inputs[spec.name]
-        want = V2_TO_NUMPY[spec.datatype]
-        if arr.dtype != want and not (spec.datatype == "BYTES" and arr.dtype.kind in "OSU"):
-            raise BadRequest(f"inputs[{spec.name}].datatype: expected {spec.datatype}")
-        if spec.shape and spec.shape != (-1,) and not _shape_fits(spec.shape, arr.shape):
-            raise BadRequest(
-                f"inputs[{spec.name}].shape: {list(arr.shape)} does not match the model's {list(spec.shape)}"
-            )
-
-
-def tabular_input(spec: TensorSpec, inputs: dict[str, Array]) -> dict[str, Array]:
-    """A tabular model's one input, whatever its name: numeric, [N, F], cast to the model's dtype."""
-    if len(inputs) != 1:
-        raise BadRequest(f"inputs: this model takes one [N, {spec.shape[1]}] input, got {len(inputs)}")
-    ((name, arr),) = inputs.items()
-    if arr.dtype.kind not in "biuf":
-        raise BadRequest(f"inputs[{name}].datatype: expected a numeric datatype")
-    if arr.ndim == 1 and spec.shape[1] in (-1, arr.shape[0]):
-        arr = arr.reshape(1, -1)
-    if arr.ndim != 2 or spec.shape[1] not in (-1, arr.shape[1]):
-        raise BadRequest(
-            f"inputs[{name}].shape: {list(arr.shape)} does not match the model's [N, {spec.shape[1]}]"
-        )
-    return {spec.name: arr.astype(V2_TO_NUMPY[spec.datatype], copy=False)}
-
-
-def _shape_fits(want: tuple[int, ...], got: tuple[int, ...]) -> bool:
-    return len(want) == len(got) and all(w in (-1, g) for w, g in zip(want, got, strict=True))
-
-
-def as_dtype(value: Any, datatype: str, field: str) -> Array:
-    """A JSON value as an array of a V2 datatype; a clear BadRequest when it does not fit: text for
-    a number, a fraction for an integer, or a value out of the datatype's range (never wrapped)."""
-    dtype = V2_TO_NUMPY.get(datatype)
-    if dtype is None:
-        raise BadRequest(f"{field}.datatype: unknown datatype {datatype!r}")
-    try:
-        if datatype == "BYTES":
-            return np.asarray(value, dtype=np.object_)
-        arr = np.asarray(value)
-    except (ValueError, TypeError, OverflowError) as e:
-        raise BadRequest(f"{field}.data: cannot read as {datatype}: {e}") from e
-    kind = arr.dtype.kind
-    if kind not in "biuf":
-        raise BadRequest(f"{field}.data: values are not {datatype}")
-    if dtype.kind in "iu" and kind in "iuf" and arr.size:
-        info = np.iinfo(dtype.str)
-        if kind == "f":  # fractions, or integers beyond int64 that numpy read as float64
-            if not np.all(np.mod(arr, 1) == 0):
-                raise BadRequest(f"{field}.data: values are not {datatype} (fractions)")
-            try:  # read again exactly: float64 cannot tell 2**64 - 1 from 2**64
-                return np.asarray(value, dtype=dtype)
-            except (OverflowError, ValueError, TypeError) as e:
-                raise BadRequest(
-                    f"{field}.data: a value is out of the {datatype} range [{info.min}, {info.max}]"
-                ) from e
-        low, high = arr.min(), arr.max()
-        if low < info.min or high > info.max:
-            bad = low if low < info.min else high
-            raise BadRequest(f"{field}.data: {bad} is out of the {datatype} range [{info.min}, {info.max}]")
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = arr.astype(dtype, casting="unsafe")
-    if dtype.kind == "f" and kind == "f" and dtype.itemsize < arr.dtype.itemsize:
-        overflow = ~np.isfinite(out) & np.isfinite(arr)
-        if overflow.any():
-            raise BadRequest(
-                f"{field}.data: {arr[overflow].flat[0]} is out of the {datatype} range "
-                f"(largest {float(np.finfo(dtype.str).max):g})"
-            )
-    return out

@@ -18,6 +18,27 @@ class ModelLoadError(ServeError):
     """A model's files are there but its runtime could not load them."""
 
 
+class PickleRefused(ModelLoadError):
+    """A pickled model (scikit-learn joblib/pkl) without the opt-in: unpickling runs any code the
+    file holds, so it is refused before the file is opened."""
+
+    def __init__(self, path: object) -> None:
+        super().__init__(
+            f"{path}: a pickled scikit-learn model; loading a pickle runs any code it holds, so it is "
+            "refused. Trust the file? Serve it with --allow-pickle (AIEDGE_SERVE_ALLOW_PICKLE=true), or "
+            "build it with `aiedge build --allow-pickle`: the image then holds an ONNX export and sites "
+            "never unpickle"
+        )
+
+
+class BadSettings(ServeError):
+    """A setting (an ``AIEDGE_SERVE_*`` variable) has a value the server cannot run with."""
+
+
+class CannotListen(ServeError):
+    """A port is taken, out of range, or the address is not this machine's."""
+
+
 class ModelNotFound(ServeError):
     """No model (or no such version of it) is served under that name."""
 
@@ -36,3 +57,12 @@ class InferenceError(ServeError):
 
 class Overloaded(ServeError):
     """A model's queue is full; the client should retry shortly."""
+
+
+class TooLarge(ServeError):
+    """A request is bigger than a configured limit (body bytes, tensor elements); the message names
+    the limit and the setting that raises it."""
+
+
+class RequestTimeout(ServeError):
+    """A client took longer than the configured time to send its request."""

@@ -12,7 +12,8 @@ import importlib
 from pathlib import Path
 
 from aiedge.serve import formats
-from aiedge.serve.errors import ModelLoadError
+from aiedge.serve.errors import ModelLoadError, PickleRefused
+from aiedge.serve.mlmodel import SKLEARN_ONNX
 from aiedge.serve.runtimes.base import Array, LoadedModel, LoadOptions, ModelSignature, Runtime
 
 # format -> runtime module under aiedge.serve.runtimes; ONNX follows LoadOptions.onnx_runtime
@@ -22,7 +23,9 @@ _RUNTIME_MODULES = {
     formats.TF_SAVEDMODEL: "openvino",
     formats.LIGHTGBM: "lightgbm",
     formats.SKLEARN: "sklearn",
+    SKLEARN_ONNX: "sklearn",
 }
+PICKLED = frozenset({formats.SKLEARN})  # formats whose loading unpickles (runs the file's code)
 ONNX_RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino"}
 
 
@@ -43,15 +46,30 @@ def runtime_for(fmt: str, options: LoadOptions | None = None) -> Runtime:
     return runtime
 
 
+def refuse_pickles(paths: list[Path], options: LoadOptions) -> None:
+    """PickleRefused for the first of ``paths`` (model versions) that is a pickle, unless allowed:
+    for servers that should not start at all rather than serve the model as failed."""
+    if options.allow_pickle:
+        return
+    for path in paths:
+        resolved = formats.resolve(path)
+        if resolved.format in PICKLED:
+            raise PickleRefused(resolved.path)
+
+
 def load_model(path: Path, *, precision: str = "f32", options: LoadOptions | None = None) -> LoadedModel:
     """Detect the format at ``path`` (one version: a file or directory) and load it.
 
     ONNX -> ONNX Runtime (or OpenVINO with ``onnx_runtime="openvino"``); OpenVINO IR and TF
     SavedModel -> OpenVINO; LightGBM -> LightGBM; scikit-learn -> ONNX Runtime after a checked
-    conversion (or sklearn itself). ``options`` win over ``precision`` when given.
+    conversion (or sklearn itself), and only with ``options.allow_pickle`` (PickleRefused before
+    the file is opened otherwise); its ONNX export -> ONNX Runtime, no pickle. ``options`` win
+    over ``precision`` when given.
     """
     options = options or LoadOptions(precision=precision)
     resolved = formats.resolve(path)
+    if resolved.format in PICKLED and not options.allow_pickle:
+        raise PickleRefused(resolved.path)
     model = runtime_for(resolved.format, options).load(resolved.path, options)
     if resolved.columns and not model.signature.columns:
         return _WithColumns(model, resolved.columns)

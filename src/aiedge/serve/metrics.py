@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
+from aiedge.serve.metrics_ovms import SeedNamesCollector
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 OUTCOMES = {200: "success", 400: "bad_request", 404: "not_found", 503: "unavailable"}
 
@@ -31,6 +33,7 @@ class ServeMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         ProcessCollector(registry=registry)
+        registry.register(SeedNamesCollector(registry))  # the seed's OVMS/MLServer names, at scrape time
         self.requests = Counter(
             "aiedge_serve_requests",
             "Inference requests",

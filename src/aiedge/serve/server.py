@@ -19,8 +19,9 @@ from aiedge.serve.app import create_app
 from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.errors import UnknownModelFormat
 from aiedge.serve.formats import detect_format
-from aiedge.serve.grpc import service as grpc_service
+from aiedge.serve.listen import bind, check_free
 from aiedge.serve.metrics import ServeMetrics
+from aiedge.serve.protocol import with_header_timeout
 from aiedge.serve.registry import READY, ModelRegistry
 from aiedge.serve.repository import discover_versions
 from aiedge.serve.settings import ServeSettings
@@ -83,9 +84,19 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # ports first: a taken port is one line now, not a traceback after every model has loaded
+    http_socket = bind(settings.host, settings.http_port, "HTTP")
+    if settings.grpc_port:
+        check_free(settings.host, settings.grpc_port, "gRPC")
     registry = build_registry(sources)
     registry.roots = sorted({src.path.parent for src in sources if src.from_repository})
-    dp = DataPlane(registry, ServeMetrics(CollectorRegistry()), slots=settings.slots, queue=settings.queue)
+    dp = DataPlane(
+        registry,
+        ServeMetrics(CollectorRegistry()),
+        slots=settings.slots,
+        queue=settings.queue,
+        limits=settings.limits(),
+    )
     url = f"http://{settings.host}:{settings.http_port}"
     log.info("loading %d model(s): %s", len(registry.models), ", ".join(registry.models))
 
@@ -110,7 +121,14 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
 
         app.state.loader = asyncio.create_task(task())
         if settings.grpc_port:
-            app.state.grpc = await grpc_service.start(dp, settings.host, settings.grpc_port)
+            # imported here: grpc is costly to import, and the generated messages register the
+            # protocol's "inference.*" names process-wide, which clients in the same process
+            # (tritonclient, kserve) also register; importing the CLI must not claim them
+            from aiedge.serve.grpc import service as grpc_service
+
+            app.state.grpc = await grpc_service.start(
+                dp, settings.host, settings.grpc_port, settings.max_connections
+            )
             log.info("gRPC (Open Inference Protocol) at %s:%d", settings.host, settings.grpc_port)
 
     async def stop() -> None:
@@ -126,10 +144,12 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
         log_level="warning",
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        http=with_header_timeout(settings.header_timeout),
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=settings.keep_alive_timeout,
         timeout_graceful_shutdown=30,
     )
-    _Server(config).run()
+    _Server(config).run(sockets=[http_socket])
 
 
 class _Server(uvicorn.Server):

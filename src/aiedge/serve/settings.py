@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aiedge.serve.errors import BadSettings
+from aiedge.serve.limits import Limits, MiB, setting
 from aiedge.serve.runtimes.base import LoadOptions
 
 
@@ -12,8 +16,10 @@ class ServeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AIEDGE_SERVE_")
 
     host: str = Field(default="127.0.0.1", description="address to listen on")
-    http_port: int = Field(default=8080, description="REST port (V2, TF-Serving)")
-    grpc_port: int = Field(default=8081, description="gRPC port (Open Inference Protocol); 0 turns gRPC off")
+    http_port: int = Field(default=8080, ge=1, le=65535, description="REST port (V2, TF-Serving)")
+    grpc_port: int = Field(
+        default=8081, ge=0, le=65535, description="gRPC port (Open Inference Protocol); 0 turns gRPC off"
+    )
     precision: str = Field(default="f32", description="OpenVINO inference precision: f32, bf16 or f16")
     onnx_runtime: str = Field(
         default="onnxruntime", description="runtime for .onnx models: onnxruntime or openvino"
@@ -23,9 +29,46 @@ class ServeSettings(BaseSettings):
         default=True,
         description="serve scikit-learn models through a checked ONNX conversion (false: sklearn itself)",
     )
+    allow_pickle: bool = Field(
+        default=False,
+        description="load pickled models (scikit-learn joblib/pkl, MLflow sklearn): unpickling runs any "
+        "code in the file, so only for files you trust",
+    )
     slots: int = Field(default=4, description="requests one model runs at once")
     queue: int = Field(default=128, description="requests that may wait per model before 503 + Retry-After")
     log_level: str = Field(default="info", description="log level of the server")
+    # what one request may make the server hold (see serve/limits.py); every refusal names its setting
+    max_body_bytes: int = Field(
+        default=32 * MiB, gt=0, description="largest inference body (binary tensor data, gRPC message)"
+    )
+    max_json_bytes: int = Field(
+        default=8 * MiB, gt=0, description="largest JSON or CSV body (or JSON part of a binary one)"
+    )
+    max_string_elements: int = Field(
+        default=1024 * 1024, gt=0, description="BYTES elements in one request (each is a Python object)"
+    )
+    body_budget_bytes: int = Field(
+        default=128 * MiB, gt=0, description="request body bytes all requests may hold at once; then 503"
+    )
+    body_timeout: float = Field(default=30.0, gt=0, description="seconds a client may take to send a body")
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="seconds from connecting (or starting a request) to its headers"
+    )
+    keep_alive_timeout: int = Field(default=5, gt=0, description="seconds an idle connection stays open")
+    max_connections: int = Field(
+        default=1024,
+        gt=0,
+        description="connections (and gRPC calls) at once; more get 503 / RESOURCE_EXHAUSTED",
+    )
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_body_bytes=self.max_body_bytes,
+            max_json_bytes=self.max_json_bytes,
+            max_string_elements=self.max_string_elements,
+            body_budget_bytes=self.body_budget_bytes,
+            body_timeout=self.body_timeout,
+        )
 
     def load_options(self) -> LoadOptions:
         return LoadOptions(
@@ -33,4 +76,16 @@ class ServeSettings(BaseSettings):
             threads=self.threads,
             convert_tabular=self.convert_tabular,
             onnx_runtime=self.onnx_runtime,
+            allow_pickle=self.allow_pickle,
         )
+
+
+def load_settings(**overrides: Any) -> ServeSettings:
+    """The settings from the environment, ``overrides`` (the command line's) winning; a bad value is
+    one ``BadSettings`` line naming its environment variable."""
+    try:
+        return ServeSettings(**overrides)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else ""
+        raise BadSettings(f"{setting(field)}: {err.get('input')!r}: {err['msg']}") from e

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
 
 from aiedge.agent.cache import ImageCache, digest_hex
-from aiedge.agent.errors import FetchFailed, ImageInvalid, StartFailed
+from aiedge.agent.errors import ImageInvalid, StartFailed
+from aiedge.agent.progress import DownloadProgress
 from aiedge.agent.registries import RegistryPool
 from aiedge.agent.runtimes.process import ProcessInstance, _death_signal_hook
 from aiedge.agent.settings import AgentSettings
@@ -30,18 +30,10 @@ from aiedge.containers.errors import ContainerError
 from aiedge.containers.layout import link_layout
 from aiedge.contracts import DesiredApp
 from aiedge.errors import AiedgeError
-from aiedge.oci.image import read_manifest_layers
+from aiedge.oci.image import read_manifest_descriptors
 
 APP_LABEL = "io.aiedge.app"
 DIGEST_LABEL = "io.aiedge.digest"
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
 
 
 class PodmanImageCache(ImageCache):
@@ -51,15 +43,21 @@ class PodmanImageCache(ImageCache):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.layouts_dir = layouts_dir
 
-    async def ensure(self, app: DesiredApp) -> Path:
+    async def ensure(self, app: DesiredApp, progress: DownloadProgress | None = None) -> Path:
         manifest = await self._manifest(app)
         try:
-            config_digest, layer_digests = read_manifest_layers(manifest)
+            config_desc, layer_descs = read_manifest_descriptors(manifest)
         except AiedgeError as e:
             raise ImageInvalid(f"{app.image}: bad manifest: {e}") from e
-        blobs = [(d, await self._blob(app, d)) for d in [*layer_digests, config_digest]]
-        await asyncio.to_thread(_verify, blobs)
-        config = json.loads(await asyncio.to_thread(blobs[-1][1].read_bytes))
+        wanted = [*layer_descs, config_desc]
+        if progress is not None:
+            cached = [d for d in wanted if self.blob_path(d.digest).exists()]
+            progress.begin(sum(d.size for d in wanted), sum(d.size for d in cached))
+        # every blob hashed again (cached ones too) before podman is pointed at the cache
+        blobs = [await self._blob(app, d, progress) for d in wanted]
+        if progress is not None:
+            progress.finish()
+        config = json.loads(await asyncio.to_thread(blobs[-1].read_bytes))
         if not (config.get("config") or {}).get("Entrypoint"):
             raise ImageInvalid(
                 f"{app.image}: the image has no entrypoint, so podman cannot run it; "
@@ -69,13 +67,6 @@ class PodmanImageCache(ImageCache):
         return await asyncio.to_thread(
             lambda: link_layout(layout, self.blobs_dir, app.digest, tag=digest_hex(app.digest)[:32]).path
         )
-
-
-def _verify(blobs: list[tuple[str, Path]]) -> None:
-    for digest, path in blobs:
-        if _sha256_file(path) != digest:
-            path.unlink(missing_ok=True)
-            raise FetchFailed(f"cached blob {digest[:19]} was corrupt; removed, will download again")
 
 
 class PodmanInstance(ProcessInstance):

@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 
 from aiedge import __version__
-from aiedge.serve.dataplane import DataPlane, as_dtype
+from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.errors import (
     BadRequest,
     InferenceError,
@@ -19,19 +19,24 @@ from aiedge.serve.errors import (
     ModelNotReady,
     Overloaded,
     ServeError,
+    TooLarge,
 )
 from aiedge.serve.grpc.proto import open_inference_pb2 as pb
 from aiedge.serve.grpc.proto import open_inference_pb2_grpc as pb_grpc
+from aiedge.serve.limits import Limits
 from aiedge.serve.registry import READY
 from aiedge.serve.rest.binary import read_tensor, tensor_bytes
-from aiedge.serve.runtimes.base import NUMPY_TO_V2, Array
+from aiedge.serve.runtimes.base import NUMPY_TO_V2, Array, ModelSignature
+from aiedge.serve.tensors import as_dtype, check_declared
 
-STATUS: list[tuple[type[ServeError], grpc.StatusCode]] = [
-    (BadRequest, grpc.StatusCode.INVALID_ARGUMENT),
-    (InferenceError, grpc.StatusCode.INVALID_ARGUMENT),
-    (ModelNotFound, grpc.StatusCode.NOT_FOUND),
-    (ModelNotReady, grpc.StatusCode.UNAVAILABLE),
-    (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+# serve error -> gRPC status, and the HTTP status the request counts as in the metrics' outcome
+STATUS: list[tuple[type[ServeError], grpc.StatusCode, int]] = [
+    (BadRequest, grpc.StatusCode.INVALID_ARGUMENT, 400),
+    (InferenceError, grpc.StatusCode.INVALID_ARGUMENT, 400),
+    (ModelNotFound, grpc.StatusCode.NOT_FOUND, 404),
+    (ModelNotReady, grpc.StatusCode.UNAVAILABLE, 503),
+    (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED, 503),
+    (TooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED, 413),
 ]
 _CONTENTS = {
     "BOOL": "bool_contents",
@@ -49,33 +54,46 @@ _CONTENTS = {
 }
 
 
+def _status(err: ServeError) -> tuple[grpc.StatusCode, int]:
+    return next(
+        ((code, http) for kind, code, http in STATUS if isinstance(err, kind)),
+        (grpc.StatusCode.INTERNAL, 500),
+    )
+
+
 def _code(err: ServeError) -> grpc.StatusCode:
-    return next((code for kind, code in STATUS if isinstance(err, kind)), grpc.StatusCode.INTERNAL)
+    return _status(err)[0]
 
 
-def decode(request: pb.ModelInferRequest) -> dict[str, Array]:
+def decode(request: pb.ModelInferRequest, sig: ModelSignature, limits: Limits) -> dict[str, Array]:
+    """The request's tensors, checked against ``sig`` as declared before any data is decoded."""
     if not request.inputs:
         raise BadRequest("inputs: expected at least one tensor")
     raw = list(request.raw_input_contents)
     if raw and len(raw) != len(request.inputs):
         raise BadRequest(f"raw_input_contents: {len(raw)} entries for {len(request.inputs)} inputs")
-    inputs: dict[str, Array] = {}
+    declared: list[tuple[str, str, str, list[int]]] = []
     for i, t in enumerate(request.inputs):
         field = f"inputs[{t.name or i}]"
         shape = list(t.shape)
         if any(d < 0 for d in shape):
             raise BadRequest(f"{field}.shape: dimensions must be non-negative")
+        declared.append((field, t.name, t.datatype, shape))
+    check_declared(sig, declared, limits)
+    inputs: dict[str, Array] = {}
+    for i, (t, (field, _, _, shape)) in enumerate(zip(request.inputs, declared, strict=True)):
         if raw:
             inputs[t.name] = read_tensor(raw[i], t.datatype, shape, field)
             continue
         attr = _CONTENTS.get(t.datatype)
         if attr is None:
             raise BadRequest(f"{field}.datatype: {t.datatype!r} needs raw_input_contents or is unknown")
-        values: Any = list(getattr(t.contents, attr))
-        arr = as_dtype(values, t.datatype, field)
-        if arr.size != math.prod(shape):
-            raise BadRequest(f"{field}.contents: {arr.size} values do not fill shape {shape}")
-        inputs[t.name] = arr.reshape(shape)
+        contents = getattr(t.contents, attr)
+        # counted before they become Python objects: protobuf holds them compactly until then
+        if len(contents) != math.prod(shape):
+            raise BadRequest(f"{field}.contents: {len(contents)} values do not fill shape {shape}")
+        values: Any = list(contents)
+        inputs[t.name] = as_dtype(values, t.datatype, field).reshape(shape)
     return inputs
 
 
@@ -124,7 +142,9 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         try:
             mv = self.dp.loaded(request.model_name, version)
             version = mv.version
-            outputs = await self.dp.infer(mv, decode(request))
+            assert mv.model is not None
+            inputs = decode(request, mv.model.signature, self.dp.limits)
+            outputs = await self.dp.infer(mv, inputs, checked=True)
             names = [o.name for o in request.outputs] or list(outputs)
             unknown = [n for n in names if n not in outputs]
             if unknown:
@@ -139,28 +159,22 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                 )
                 response.raw_output_contents.append(tensor_bytes(arr))
         except ServeError as e:
-            self.dp.observe(
-                "grpc",
-                request.model_name,
-                version,
-                400
-                if _code(e) == grpc.StatusCode.INVALID_ARGUMENT
-                else 404
-                if _code(e) == grpc.StatusCode.NOT_FOUND
-                else 503,
-                t0,
-            )
-            await context.abort(_code(e), str(e))
+            code, http = _status(e)
+            self.dp.observe("grpc", request.model_name, version, http, t0)
+            await context.abort(code, str(e))
         self.dp.observe("grpc", request.model_name, version, 200, t0)
         return response
 
 
-async def start(dp: DataPlane, host: str, port: int) -> grpc.aio.Server:
+async def start(dp: DataPlane, host: str, port: int, max_concurrent: int) -> grpc.aio.Server:
+    """The service on ``host:port``: messages up to the body limit (gRPC refuses bigger ones itself,
+    RESOURCE_EXHAUSTED, before they reach us), at most ``max_concurrent`` calls at once."""
     server = grpc.aio.server(
         options=[
-            ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+            ("grpc.max_receive_message_length", dp.limits.max_body_bytes),
             ("grpc.max_send_message_length", 256 * 1024 * 1024),
-        ]
+        ],
+        maximum_concurrent_rpcs=max_concurrent,
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(dp), server)  # type: ignore[no-untyped-call]
     if server.add_insecure_port(f"{host}:{port}") == 0:

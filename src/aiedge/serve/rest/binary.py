@@ -13,40 +13,52 @@ import struct
 
 import numpy as np
 
-from aiedge.serve.errors import BadRequest
+from aiedge.serve.errors import BadRequest, TooLarge
+from aiedge.serve.limits import setting
 from aiedge.serve.runtimes.base import V2_TO_NUMPY, Array
 
 HEADER = "inference-header-content-length"
 
 
-def split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
-    """(JSON part, binary part) of a request body."""
+def split_body(body: bytes, header_length: str | None, max_json: int) -> tuple[bytes, memoryview]:
+    """(JSON part, binary part) of a request body; the JSON part is at most ``max_json`` bytes. The
+    binary part is a view: tensors are read from the body without copying it."""
     if header_length is None:
-        return body, b""
-    try:
-        n = int(header_length)
-    except ValueError as e:
-        raise BadRequest(f"Inference-Header-Content-Length: {header_length!r} is not a number") from e
-    if not 0 <= n <= len(body):
+        return body, memoryview(b"")
+    if not header_length.isdigit():
+        raise BadRequest(f"Inference-Header-Content-Length: {header_length[:40]!r} is not a number")
+    n = int(header_length)
+    if n > len(body):
         raise BadRequest(f"Inference-Header-Content-Length: {n} is outside the body ({len(body)} bytes)")
-    return body[:n], body[n:]
+    if n > max_json:
+        raise TooLarge(
+            f"Inference-Header-Content-Length: {n} bytes of JSON is more than this server takes "
+            f"({max_json} bytes, {setting('max_json_bytes')})"
+        )
+    view = memoryview(body)
+    return bytes(view[:n]), view[n:]
 
 
-def read_tensor(raw: bytes, datatype: str, shape: list[int], field: str) -> Array:
+def read_tensor(raw: bytes | memoryview, datatype: str, shape: list[int], field: str) -> Array:
+    """The tensor in ``raw``, exactly ``shape`` (already checked against the limits: a BYTES tensor
+    reads no more elements than its shape declares, however many the data holds)."""
     if datatype == "BYTES":
-        items: list[bytes] = []
+        count = math.prod(shape)
+        if count * 4 > len(raw):  # every element has a 4-byte length
+            raise BadRequest(f"{field}: {len(raw)} bytes cannot hold the shape's {count} BYTES elements")
+        arr = np.empty(count, dtype=np.object_)
         pos = 0
-        while pos < len(raw):
+        for i in range(count):
             if pos + 4 > len(raw):
-                raise BadRequest(f"{field}: truncated BYTES element length")
+                raise BadRequest(f"{field}: {i} BYTES elements in the data, the shape needs {count}")
             (length,) = struct.unpack_from("<I", raw, pos)
             pos += 4
             if pos + length > len(raw):
-                raise BadRequest(f"{field}: BYTES element runs past the data")
-            items.append(raw[pos : pos + length])
+                raise BadRequest(f"{field}: BYTES element {i} runs past the data")
+            arr[i] = bytes(raw[pos : pos + length])
             pos += length
-        arr = np.empty(len(items), dtype=np.object_)
-        arr[:] = items
+        if pos != len(raw):
+            raise BadRequest(f"{field}: more BYTES data than the shape's {count} elements")
     else:
         dtype = V2_TO_NUMPY.get(datatype)
         if dtype is None:

@@ -10,7 +10,9 @@ from aiedge.serve.errors import (
     ModelNotFound,
     ModelNotReady,
     Overloaded,
+    RequestTimeout,
     ServeError,
+    TooLarge,
 )
 from aiedge.serve.rest.jsonio import json_response
 
@@ -20,12 +22,17 @@ STATUS: list[tuple[type[ServeError], int]] = [
     (ModelNotFound, 404),
     (ModelNotReady, 503),
     (Overloaded, 503),
+    (TooLarge, 413),
+    (RequestTimeout, 408),
 ]
+# Retry a full server shortly; close a connection whose client is too slow. A refused large body
+# keeps its connection: uvicorn throws the rest of it away unbuffered, so a client that sends its
+# whole body before reading (most do) gets the 413 instead of a connection reset.
+_HEADERS = {503: {"Retry-After": "1"}, 408: {"Connection": "close"}}
 
 
 def error_response(err: ServeError) -> Response:
     for kind, status in STATUS:
         if isinstance(err, kind):
-            headers = {"Retry-After": "1"} if status == 503 else None
-            return json_response({"error": str(err)}, status, headers)
+            return json_response({"error": str(err)}, status, _HEADERS.get(status))
     return json_response({"error": str(err)}, 500)

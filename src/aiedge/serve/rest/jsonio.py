@@ -10,15 +10,13 @@ from typing import Any
 
 import numpy as np
 import orjson
-from starlette.requests import Request
 from starlette.responses import Response
 
 from aiedge.serve.errors import BadRequest
 from aiedge.serve.runtimes.base import Array
 
 
-async def read_json(request: Request) -> Any:
-    body = await request.body()
+def parse_json(body: bytes) -> Any:
     if not body:
         raise BadRequest("body: empty; expected a JSON object")
     try:

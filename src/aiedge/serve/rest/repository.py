@@ -11,26 +11,26 @@ from starlette.routing import Route
 
 from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.errors import BadRequest, ServeError
+from aiedge.serve.limits import CONTROL_BODY_BYTES
+from aiedge.serve.rest.body import Bodies
 from aiedge.serve.rest.errors import error_response
-from aiedge.serve.rest.jsonio import json_response, read_json
+from aiedge.serve.rest.jsonio import json_response, parse_json
 from aiedge.serve.runtimes.base import LoadOptions
 
 
-def routes(dp: DataPlane, options: LoadOptions) -> list[Route]:
+def routes(dp: DataPlane, options: LoadOptions, bodies: Bodies) -> list[Route]:
     async def index(request: Request) -> Response:
-        ready_only = False
-        if await request.body():
-            try:
-                body = await read_json(request)
-                if not isinstance(body, dict):
-                    raise BadRequest('body: expected a JSON object such as {"ready": true}')
-                ready = body.get("ready", False)
-                if not isinstance(ready, bool):
-                    raise BadRequest("ready: expected true or false")
-            except ServeError as e:
-                return error_response(e)
-            ready_only = ready
-        return json_response(dp.repository_index(ready_only))
+        try:
+            async with bodies.read(request, "", CONTROL_BODY_BYTES) as raw:
+                doc = parse_json(raw) if raw else {}
+            if not isinstance(doc, dict):
+                raise BadRequest('body: expected a JSON object such as {"ready": true}')
+            ready = doc.get("ready", False)
+            if not isinstance(ready, bool):
+                raise BadRequest("ready: expected true or false")
+        except ServeError as e:
+            return error_response(e)
+        return json_response(dp.repository_index(ready))
 
     async def load(request: Request) -> Response:
         try:

@@ -12,12 +12,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from aiedge.serve.dataplane import DataPlane, as_dtype
+from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.errors import BadRequest, ModelNotFound, ServeError
 from aiedge.serve.registry import READY
+from aiedge.serve.rest.body import Bodies
 from aiedge.serve.rest.errors import error_response
-from aiedge.serve.rest.jsonio import json_response, read_json, to_json_value
+from aiedge.serve.rest.jsonio import json_response, parse_json, to_json_value
 from aiedge.serve.runtimes.base import Array, TensorSpec
+from aiedge.serve.tensors import as_dtype
 
 _PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<tail>:predict|/metadata)?$")
 _STATES = {"ready": "AVAILABLE", "loading": "LOADING", "failed": "END", "unloaded": "END"}
@@ -74,7 +76,7 @@ def encode(outputs: dict[str, Array], row: bool) -> dict[str, Any]:
     }
 
 
-def routes(dp: DataPlane) -> list[Route]:
+def routes(dp: DataPlane, bodies: Bodies) -> list[Route]:
     def parse(request: Request) -> tuple[str, str | None, str]:
         m = _PATH.match(request.path_params["rest"])
         if not m:
@@ -126,8 +128,9 @@ def routes(dp: DataPlane) -> list[Route]:
             mv = dp.loaded(name, version)
             version = mv.version
             assert mv.model is not None
-            inputs, row = decode(await read_json(request), mv.model.signature.inputs)
-            response = json_response(encode(await dp.infer(mv, inputs), row))
+            async with bodies.read(request, "max_json_bytes") as body:
+                inputs, row = decode(parse_json(body), mv.model.signature.inputs)
+                response = json_response(encode(await dp.infer(mv, inputs), row))
         except ServeError as e:
             response = error_response(e)
         dp.observe("tfserving", name, version, response.status_code, t0)

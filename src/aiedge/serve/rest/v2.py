@@ -12,12 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from aiedge.serve.dataplane import DataPlane, as_dtype
+from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.errors import BadRequest, ServeError
+from aiedge.serve.limits import Limits
 from aiedge.serve.rest.binary import HEADER, read_tensor, split_body, tensor_bytes
+from aiedge.serve.rest.body import Bodies
 from aiedge.serve.rest.errors import error_response
 from aiedge.serve.rest.jsonio import json_response, to_json_value
-from aiedge.serve.runtimes.base import NUMPY_TO_V2, Array
+from aiedge.serve.runtimes.base import NUMPY_TO_V2, Array, ModelSignature
+from aiedge.serve.tensors import as_dtype, check_declared
 
 
 @dataclass
@@ -29,8 +32,9 @@ class V2Request:
     id: str | None
 
 
-def decode_request(body: bytes, header_length: str | None) -> V2Request:
-    head, binary = split_body(body, header_length)
+def decode_request(body: bytes, header_length: str | None, sig: ModelSignature, limits: Limits) -> V2Request:
+    """The request's tensors, checked against ``sig`` as declared before any data is decoded."""
+    head, binary = split_body(body, header_length, limits.max_json_bytes)
     if not head:
         raise BadRequest("body: empty; expected a JSON object with 'inputs'")
     try:
@@ -42,13 +46,12 @@ def decode_request(body: bytes, header_length: str | None) -> V2Request:
     raw = doc.get("inputs")
     if not isinstance(raw, list) or not raw:
         raise BadRequest("inputs: expected a non-empty list of tensors")
-    inputs: dict[str, Array] = {}
-    offset = 0
+    declared: list[tuple[str, str, str, list[int]]] = []
     for i, t in enumerate(raw):
         field = f"inputs[{i}]"
         if not isinstance(t, dict):
             raise BadRequest(f"{field}: expected an object with name, shape, datatype, data")
-        name, shape, datatype, data = t.get("name"), t.get("shape"), t.get("datatype"), t.get("data")
+        name, shape, datatype = t.get("name"), t.get("shape"), t.get("datatype")
         if not isinstance(name, str):
             raise BadRequest(f"{field}.name: expected a string")
         field = f"inputs[{name}]"
@@ -56,15 +59,21 @@ def decode_request(body: bytes, header_length: str | None) -> V2Request:
             raise BadRequest(f"{field}.shape: expected a list of non-negative integers")
         if not isinstance(datatype, str):
             raise BadRequest(f"{field}.datatype: expected a string such as FP32")
+        declared.append((field, name, datatype, shape))
+    check_declared(sig, declared, limits)
+    inputs: dict[str, Array] = {}
+    offset = 0
+    for t, (field, name, datatype, shape) in zip(raw, declared, strict=True):
         size = _params(t, field).get("binary_data_size")
         if size is not None:
-            if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+            if type(size) is not int or size < 0 or offset + size > len(binary):
                 raise BadRequest(
                     f"{field}.parameters.binary_data_size: {size!r} does not fit the binary data"
                 )
             inputs[name] = read_tensor(binary[offset : offset + size], datatype, shape, field)
             offset += size
             continue
+        data = t.get("data")
         if data is None:
             raise BadRequest(f"{field}.data: missing")
         arr = as_dtype(data, datatype, field)
@@ -124,7 +133,7 @@ def encode_response(head: dict[str, Any], outputs: dict[str, Array], req: V2Requ
     )
 
 
-def routes(dp: DataPlane) -> list[Route]:
+def routes(dp: DataPlane, bodies: Bodies) -> list[Route]:
     async def live(_: Request) -> Response:
         return json_response({"live": dp.live()})
 
@@ -160,8 +169,13 @@ def routes(dp: DataPlane) -> list[Route]:
         try:
             mv = dp.loaded(p["name"], version)
             version = mv.version
-            req = decode_request(await request.body(), request.headers.get(HEADER))
-            outputs = await dp.infer(mv, req.inputs)
+            assert mv.model is not None
+            header_length = request.headers.get(HEADER)
+            # binary tensor data is read zero-copy; only JSON needs the tighter limit
+            limit = "max_json_bytes" if header_length is None else "max_body_bytes"
+            async with bodies.read(request, limit) as body:
+                req = decode_request(body, header_length, mv.model.signature, dp.limits)
+                outputs = await dp.infer(mv, req.inputs, checked=True)
             head: dict[str, Any] = {"model_name": mv.name, "model_version": mv.version}
             if req.id is not None:
                 head["id"] = req.id

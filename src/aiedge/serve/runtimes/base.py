@@ -67,6 +67,7 @@ class LoadOptions:
     threads: int = 1  # intra-op threads per request (one request per thread scales best on small CPUs)
     convert_tabular: bool = True  # serve scikit-learn models through a checked ONNX conversion
     onnx_runtime: str = "onnxruntime"  # which runtime runs .onnx models: onnxruntime or openvino
+    allow_pickle: bool = False  # load pickled models (scikit-learn joblib/pkl): that runs their code
 
 
 class LoadedModel(ABC):

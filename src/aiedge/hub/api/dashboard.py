@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from starlette.requests import Request
@@ -11,14 +12,14 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(str(resources.files("aiedge.hub") / "static"))
 
 
 async def index(_request: Request) -> Response:
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
-def dashboard_routes() -> list[BaseRoute]:
+def routes() -> list[BaseRoute]:
     return [
         Route("/", index, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),

@@ -1,9 +1,8 @@
 """The hub's compact metrics history: one row per site, app, model and minute (requests, errors,
 latency histogram buckets and the p50/p99 read from them), with retention.
 
-Owns its table (created on the hub's engine beside :mod:`aiedge.hub.store`'s, on its own
-metadata so the two schemas evolve apart) and the reads and writes of it. Turning remote-write
-series into minute rows is :mod:`aiedge.hub.history`'s job. Every method blocks; async callers
+The reads and writes of the ``metric_minutes`` table. Turning remote-write series into minute
+rows is :mod:`aiedge.hub.history`'s job. Every method blocks; async callers
 go through ``asyncio.to_thread``.
 """
 
@@ -13,30 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
-from sqlalchemy import Engine, Float, Integer, String, Text, delete, select, tuple_
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import Engine, delete, select, tuple_
+from sqlalchemy.orm import Session
 
-
-class _Base(DeclarativeBase):
-    pass
-
-
-class MinuteRow(_Base):
-    __tablename__ = "metric_minutes"
-    site: Mapped[str] = mapped_column(String(253), primary_key=True)
-    app: Mapped[str] = mapped_column(String(253), primary_key=True)
-    model: Mapped[str] = mapped_column(String(253), primary_key=True)
-    minute: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
-    """Minutes since the epoch (UTC)."""
-    version: Mapped[str] = mapped_column(String(80), default="")
-    requests: Mapped[float] = mapped_column(Float, default=0.0)
-    errors: Mapped[float] = mapped_column(Float, default=0.0)
-    latency_sum: Mapped[float] = mapped_column(Float, default=0.0)
-    latency_count: Mapped[float] = mapped_column(Float, default=0.0)
-    buckets: Mapped[str] = mapped_column(Text, default="{}")
-    """JSON ``{le: count}`` of the request-duration histogram's increase in this minute."""
-    p50: Mapped[float | None] = mapped_column(Float, nullable=True)
-    p99: Mapped[float | None] = mapped_column(Float, nullable=True)
+from aiedge.hub.store.rows import MinuteRow
 
 
 @dataclass(slots=True)
@@ -61,10 +40,6 @@ class Minute:
         return (self.site, self.app, self.model, self.minute)
 
 
-def create_schema(engine: Engine) -> None:
-    _Base.metadata.create_all(engine)
-
-
 def _from_row(r: MinuteRow) -> Minute:
     buckets = {float(k): float(v) for k, v in orjson.loads(r.buckets).items()}
     return Minute(
@@ -78,7 +53,6 @@ class MetricsStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        create_schema(engine)
 
     def load(self, keys: Iterable[tuple[str, str, str, int]]) -> dict[tuple[str, str, str, int], Minute]:
         keys = list(keys)

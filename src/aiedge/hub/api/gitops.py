@@ -1,0 +1,41 @@
+"""The GitOps side of the API: ``/api/v1/health`` (the revision served, the last rejected one) and
+the Git webhook that asks for a poll at once."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from aiedge.gitops import awaiting_build
+from aiedge.hub.api.http import ErrorTable, Services, json, route
+
+ERRORS: ErrorTable = ()
+
+
+def routes(hub: Services) -> list[BaseRoute]:
+    fleet, settings = hub.fleet, hub.settings
+
+    async def health(_request: Request) -> Response:
+        cur = fleet.current
+        return json(
+            {
+                "status": "ok" if fleet.error is None and cur else "degraded",
+                "revision": fleet.revision,
+                "error": fleet.error,
+                "error_revision": fleet.error_revision,
+                "sites": len(cur.repo.sites) if cur else 0,
+                "awaiting_build": awaiting_build(cur.repo) if cur else [],
+                "auth": not settings.insecure_no_auth,
+                "held_polls": fleet.held_polls,
+            }
+        )
+
+    async def webhook(_request: Request) -> Response:
+        fleet.poll_now()
+        return json({"status": "polling"}, 202)
+
+    return [
+        route("/api/v1/health", health, "GET", ERRORS),
+        route("/api/v1/webhook/git", webhook, "POST", ERRORS),
+    ]

@@ -1,0 +1,107 @@
+"""The sites' side of the API (:mod:`aiedge.contracts.v1`): a site's desired state (long poll),
+its status reports, and the fleet view of every site."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from aiedge.contracts import StatusReport
+from aiedge.hub.api.http import SITE_ERRORS, BadRequest, Services, body, invalid, json, route
+from aiedge.hub.enrolment import check_owner, credential_owner
+from aiedge.hub.errors import NoRevision
+from aiedge.hub.reports import ReportWriter
+from aiedge.hub.summary import site_summary
+
+
+def _wait(text: str, longest: float) -> float:
+    """The ``wait`` query: seconds, finite (a NaN or infinite timer would corrupt the event loop's
+    timers for every site), not negative, at most ``longest``."""
+    try:
+        wait = float(text)
+    except ValueError:
+        raise BadRequest("wait: must be a number of seconds") from None
+    if not math.isfinite(wait):
+        raise BadRequest(f"wait: must be a finite number of seconds, got {text[:40]!r}")
+    if wait < 0:
+        raise BadRequest("wait: must not be negative")
+    return min(wait, longest)
+
+
+def routes(hub: Services) -> list[BaseRoute]:
+    settings, fleet, store, clock = hub.settings, hub.fleet, hub.store, hub.clock
+    writer = ReportWriter(store)
+
+    async def check_site(request: Request, site: str) -> None:
+        if not settings.insecure_no_auth:
+            check_owner(await credential_owner(store, request.headers.get("authorization")), site)
+
+    async def desired(request: Request) -> Response:
+        site = request.path_params["site"]
+        await check_site(request, site)
+        after = request.query_params.get("after")
+        wait = _wait(request.query_params.get("wait", "0"), settings.max_wait)
+        found = await fleet.wait_desired(site, after, wait if after else 0)
+        if found is None:
+            return Response(status_code=304, headers={"ETag": f'"{after}"'})
+        state, digest = found
+        return Response(
+            state.model_dump_json().encode(),
+            headers={"ETag": f'"{digest}"', "X-Aiedge-Digest": digest},
+            media_type="application/json",
+        )
+
+    async def status(request: Request) -> Response:
+        site = request.path_params["site"]
+        await check_site(request, site)
+        try:
+            report = StatusReport.model_validate_json(await body(request))
+        except ValidationError as e:
+            return invalid(e)
+        if report.site != site:
+            raise BadRequest(f"site: the report is for {report.site!r} but was posted to {site!r}")
+        fleet.desired(site)  # 404 for a site the repo doesn't define
+        await writer.save(report, clock())
+        return Response(status_code=204)
+
+    def summaries(reports: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:
+        cur = fleet.current
+        if cur is None:
+            raise NoRevision(f"no valid GitOps revision loaded yet: {fleet.error or 'not read yet'}")
+        now = clock()
+        return [
+            site_summary(
+                n,
+                cur.repo.sites[n].metadata.labels,
+                cur.desired(n)[0],
+                reports.get(n),
+                now,
+                settings.stale_after,
+                cur.repo.sites[n].spec.age_recipient,
+            ).model_dump(mode="json")
+            for n in names
+        ]
+
+    async def sites(_request: Request) -> Response:
+        reports = await asyncio.to_thread(store.reports)
+        names = list(fleet.current.repo.sites) if fleet.current else []
+        return json(summaries(reports, names))
+
+    async def one_site(request: Request) -> Response:
+        site = request.path_params["site"]
+        fleet.desired(site)
+        seen = await asyncio.to_thread(store.report, site)
+        return json(summaries({site: seen} if seen else {}, [site])[0])
+
+    return [
+        route("/api/v1/sites/{site}/desired", desired, "GET", SITE_ERRORS),
+        route("/api/v1/sites/{site}/status", status, "POST", SITE_ERRORS),
+        route("/api/v1/sites/{site}", one_site, "GET", SITE_ERRORS),
+        route("/api/v1/sites", sites, "GET", SITE_ERRORS),
+    ]

@@ -1,0 +1,213 @@
+"""The one owner of the hub's tables: the last report per site, join tokens and site credentials
+(both stored hashed), the published fleet state every hub serves from (the current good revision
+with its files, each site's rendered desired apps, numbered by a generation), the rollouts and
+the per-minute metrics (:attr:`Store.metrics`).
+
+Every method is blocking; async callers go through ``asyncio.to_thread``. Several steps that must
+agree go inside one ``with store.transaction() as tx:``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from aiedge.contracts import StatusReport
+from aiedge.hub.rollouts.model import Rollout
+from aiedge.hub.store.engine import is_postgres
+from aiedge.hub.store.metrics import MetricsStore
+from aiedge.hub.store.rows import (
+    CredentialRow,
+    DesiredRow,
+    FleetStateRow,
+    JoinTokenRow,
+    SiteReportRow,
+    utc,
+)
+from aiedge.hub.store.transaction import Transaction, lock_fleet_row, notify, read_rollouts
+
+
+class Store:
+    """Reads and writes of the hub's tables over one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.metrics = MetricsStore(engine)
+        # each site's last report as read, parsed once: reports() reads all rows but parses only
+        # the ones whose text changed (thousands of sites, most unchanged between two reads)
+        self._parsed: dict[str, tuple[str, StatusReport]] = {}
+        self._parsed_lock = threading.Lock()
+        # credential hash -> site, of credentials checked since the last generation change
+        self._credentials: dict[str, str] = {}
+        self._credentials_generation = -1
+        # built once: a statement built per write leaves its columns and aliases as garbage cycles
+        insert_ = pg_insert if is_postgres(engine) else sqlite_insert
+        upsert = insert_(SiteReportRow)
+        self._report_upsert = upsert.on_conflict_do_update(
+            index_elements=[SiteReportRow.site],
+            set_={"last_seen": upsert.excluded.last_seen, "report": upsert.excluded.report},
+        )
+
+    @property
+    def postgres(self) -> bool:
+        return is_postgres(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A unit of work: committed when the block ends, rolled back when it raises."""
+        with Session(self.engine) as s, s.begin():
+            yield Transaction(s)
+
+    # -- status reports ------------------------------------------------------------------------
+
+    def save_report(self, report: StatusReport, seen: datetime) -> None:
+        self.save_reports([(report.site, seen, report.model_dump_json())])
+
+    def save_reports(self, rows: list[tuple[str, datetime, str]]) -> None:
+        """Upsert many sites' last reports (site, seen, report JSON) in one transaction."""
+        if not rows:
+            return
+        values = [{"site": site, "last_seen": seen, "report": body} for site, seen, body in rows]
+        with self.engine.begin() as conn:
+            conn.execute(self._report_upsert, values)
+
+    def _parse(self, site: str, body: str) -> StatusReport:
+        with self._parsed_lock:
+            hit = self._parsed.get(site)
+        if hit is not None and hit[0] == body:
+            return hit[1]
+        report = StatusReport.model_validate_json(body)
+        with self._parsed_lock:
+            self._parsed[site] = (body, report)
+        return report
+
+    def reports(self) -> dict[str, tuple[datetime, StatusReport]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(SiteReportRow.site, SiteReportRow.last_seen, SiteReportRow.report)
+            ).all()
+        found = {site: (utc(seen), self._parse(site, body)) for site, seen, body in rows}
+        with self._parsed_lock:
+            for gone in self._parsed.keys() - found.keys():
+                del self._parsed[gone]
+        return found
+
+    def report(self, site: str) -> tuple[datetime, StatusReport] | None:
+        with Session(self.engine) as s:
+            r = s.get(SiteReportRow, site)
+            return None if r is None else (utc(r.last_seen), StatusReport.model_validate_json(r.report))
+
+    # -- enrolment -----------------------------------------------------------------------------
+
+    def add_join_token(self, token_hash: str, site: str, now: datetime, expires: datetime) -> None:
+        with Session(self.engine) as s, s.begin():
+            s.add(JoinTokenRow(token_hash=token_hash, site=site, created_at=now, expires_at=expires))
+
+    def use_join_token(
+        self, token_hash: str, now: datetime, credential_hash: str, site: str | None = None
+    ) -> str | None:
+        """Mark the token used and record a credential for its site, in one transaction; the
+        site's name, or None when the token is unknown, used, expired or (given ``site``) for
+        another site."""
+        with Session(self.engine) as s, s.begin():
+            match = [
+                JoinTokenRow.token_hash == token_hash,
+                JoinTokenRow.used_at.is_(None),
+                JoinTokenRow.expires_at > now,
+            ]
+            if site is not None:
+                match.append(JoinTokenRow.site == site)
+            done = s.execute(update(JoinTokenRow).where(*match).values(used_at=now))
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            site = s.scalars(select(JoinTokenRow.site).where(JoinTokenRow.token_hash == token_hash)).one()
+            s.add(CredentialRow(credential_hash=credential_hash, site=site, created_at=now))
+            return site
+
+    def cached_site_of_credential(self, credential_hash: str) -> str | None:
+        """The site of a credential this process has already checked, without a query; None
+        when not known here (ask :meth:`site_of_credential`). Forgotten whenever the fleet
+        generation moves, which every revocation does."""
+        return self._credentials.get(credential_hash)
+
+    def site_of_credential(self, credential_hash: str) -> str | None:
+        with Session(self.engine) as s:
+            row = s.get(CredentialRow, credential_hash)
+            site = None if row is None or row.revoked_at is not None else row.site
+        if site is not None:
+            self._credentials[credential_hash] = site
+        return site
+
+    def enrolled(self, site: str) -> bool:
+        """Whether ``site`` was ever given a join token or a credential here."""
+        with Session(self.engine) as s:
+            token = s.scalars(
+                select(JoinTokenRow.token_hash).where(JoinTokenRow.site == site).limit(1)
+            ).first()
+            cred = s.scalars(select(CredentialRow.site).where(CredentialRow.site == site).limit(1)).first()
+            return token is not None or cred is not None
+
+    def revoke_site(self, site: str, now: datetime) -> int:
+        """Revoke every credential of ``site`` and expire its unused join tokens; how many
+        credentials were revoked. Bumps the fleet generation (and NOTIFYs on PostgreSQL) so that
+        every hub drops the credentials it had checked at its next sync, within a second."""
+        with Session(self.engine) as s, s.begin():
+            fleet = lock_fleet_row(s)
+            fleet.generation += 1
+            notify(s, fleet.generation)
+            done = s.execute(
+                update(CredentialRow)
+                .where(CredentialRow.site == site, CredentialRow.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            s.execute(
+                update(JoinTokenRow)
+                .where(JoinTokenRow.site == site, JoinTokenRow.used_at.is_(None))
+                .values(expires_at=now)
+            )
+            return int(done.rowcount)  # type: ignore[attr-defined]
+
+    # -- the published fleet state (see aiedge.hub.fleet) -------------------------------------
+
+    def fleet_state(self) -> tuple[str | None, int]:
+        """The published revision and generation (a new generation also empties the cache of
+        checked credentials: it may be a revocation)."""
+        with Session(self.engine) as s:
+            row = s.get_one(FleetStateRow, 1)
+            revision, generation = row.revision, row.generation
+        if generation != self._credentials_generation:
+            self._credentials = {}
+            self._credentials_generation = generation
+        return revision, generation
+
+    def fleet_files(self) -> tuple[str | None, bytes | None, int]:
+        with Session(self.engine) as s:
+            row = s.get_one(FleetStateRow, 1)
+            return row.revision, row.files, row.generation
+
+    def desired_since(self, generation: int) -> list[tuple[str, str, str]]:
+        """``(site, digest, apps JSON)`` of every row changed after ``generation``."""
+        with Session(self.engine) as s:
+            rows = s.execute(
+                select(DesiredRow.site, DesiredRow.digest, DesiredRow.apps).where(
+                    DesiredRow.generation > generation
+                )
+            ).all()
+            return [(r[0], r[1], r[2]) for r in rows]
+
+    # -- rollouts ------------------------------------------------------------------------------
+
+    def recent_rollouts(self, limit: int = 100) -> list[Rollout]:
+        """The newest rollouts, newest first."""
+        with Session(self.engine) as s:
+            return read_rollouts(s, limit=limit)

@@ -1,0 +1,182 @@
+"""One unit of work on the hub's tables (``with store.transaction() as tx:``): every read and write
+of the published fleet state, the desired states and the rollouts inside one database transaction,
+as plain data in and out. Committed when the block ends, rolled back when it raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from aiedge.contracts import DesiredApp, StatusReport
+from aiedge.gitops.schema import RolloutSpec
+from aiedge.hub.rollouts.model import Rollout, SiteProgress
+from aiedge.hub.store.engine import NOTIFY_CHANNEL
+from aiedge.hub.store.rows import DesiredRow, FleetStateRow, RolloutRow, SiteReportRow, utc
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedFleet:
+    """The fleet row as read: the revision every hub serves, its files, and the generation."""
+
+    revision: str | None
+    files: bytes | None
+    generation: int
+
+
+def lock_fleet_row(s: Session) -> FleetStateRow:
+    """The fleet row, locked for the transaction (PostgreSQL: every publisher queues here)."""
+    return s.scalars(select(FleetStateRow).where(FleetStateRow.id == 1).with_for_update()).one()
+
+
+def notify(s: Session, generation: int) -> None:
+    """Tell every hub on PostgreSQL that the generation moved (sent at commit)."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_notify(:c, :g)"), {"c": NOTIFY_CHANNEL, "g": str(generation)})
+
+
+def _rollout(row: RolloutRow) -> Rollout:
+    progress = {
+        site: SiteProgress(
+            p["state"],
+            utc(datetime.fromisoformat(p["since"])) if p.get("since") else None,
+            p.get("message", ""),
+        )
+        for site, p in orjson.loads(row.progress).items()
+    }
+    return Rollout(
+        placement=row.placement,
+        app=row.app,
+        revision=row.revision,
+        from_digest=row.from_digest,
+        to_digest=row.to_digest,
+        from_app=DesiredApp.model_validate_json(row.from_app),
+        spec=RolloutSpec.model_validate_json(row.spec),
+        sites=orjson.loads(row.sites),
+        progress=progress,
+        state=row.state,
+        wave=row.wave,
+        started_at=utc(row.started_at),
+        updated_at=utc(row.updated_at),
+        id=row.id,
+    )
+
+
+def _fill(row: RolloutRow, r: Rollout) -> None:
+    row.placement, row.app, row.revision = r.placement, r.app, r.revision
+    row.from_digest, row.to_digest = r.from_digest, r.to_digest
+    row.from_app = r.from_app.model_dump_json()
+    row.spec = r.spec.model_dump_json(by_alias=True)
+    row.sites = orjson.dumps(r.sites).decode()
+    row.progress = orjson.dumps(
+        {
+            n: {"state": p.state, "since": p.since.isoformat() if p.since else None, "message": p.message}
+            for n, p in r.progress.items()
+        }
+    ).decode()
+    row.state, row.wave = r.state, r.wave
+    row.started_at, row.updated_at = r.started_at, r.updated_at
+
+
+def read_rollouts(
+    s: Session, states: tuple[str, ...] | None = None, limit: int | None = None
+) -> list[Rollout]:
+    q = select(RolloutRow)
+    if states is not None:
+        q = q.where(RolloutRow.state.in_(states))
+    q = q.order_by(RolloutRow.id.desc())
+    if limit is not None:
+        q = q.limit(limit)
+    return [_rollout(r) for r in s.scalars(q).all()]
+
+
+class Transaction:
+    """The reads and writes of one transaction; get one from :meth:`Store.transaction`."""
+
+    def __init__(self, session: Session) -> None:
+        self._s = session
+        self._fleet: FleetStateRow | None = None
+
+    # -- the published fleet state --------------------------------------------------------------
+
+    def lock_fleet(self) -> PublishedFleet:
+        """Read the fleet row and lock it until the end of the transaction."""
+        self._fleet = row = lock_fleet_row(self._s)
+        return PublishedFleet(row.revision, row.files, row.generation)
+
+    def _locked(self) -> FleetStateRow:
+        if self._fleet is None:
+            self._fleet = lock_fleet_row(self._s)
+        return self._fleet
+
+    def publish(self, revision: str, files: bytes, now: datetime) -> None:
+        """Make ``revision`` (with its packed files) the one every hub serves."""
+        row = self._locked()
+        row.revision, row.files, row.published_at = revision, files, now
+
+    def desired_digests(self) -> dict[str, str]:
+        """Every site's published desired-state digest."""
+        return {r[0]: r[1] for r in self._s.execute(select(DesiredRow.site, DesiredRow.digest)).all()}
+
+    def write_desired(self, changed: dict[str, tuple[str, str]], removed: list[str]) -> None:
+        """Bump the generation, write the changed rows ``{site: (digest, apps JSON)}``, drop the
+        removed sites' rows and tell every hub (PostgreSQL NOTIFY, sent at commit)."""
+        fleet = self._locked()
+        fleet.generation += 1
+        if changed:  # one upsert for all of them: a new image digest may touch every site
+            insert = pg_insert if self._s.get_bind().dialect.name == "postgresql" else sqlite_insert
+            stmt = insert(DesiredRow)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[DesiredRow.site],
+                set_={
+                    "digest": stmt.excluded.digest,
+                    "apps": stmt.excluded.apps,
+                    "generation": stmt.excluded.generation,
+                },
+            )
+            self._s.execute(
+                stmt,
+                [
+                    {"site": site, "digest": digest, "apps": apps, "generation": fleet.generation}
+                    for site, (digest, apps) in changed.items()
+                ],
+            )
+        for site in removed:
+            row = self._s.get(DesiredRow, site)
+            if row is not None:
+                self._s.delete(row)
+        notify(self._s, fleet.generation)
+
+    def reports_of(self, sites: set[str]) -> dict[str, tuple[datetime, StatusReport]]:
+        """The last report (and when it came) of each of ``sites`` that has reported."""
+        rows = self._s.scalars(select(SiteReportRow).where(SiteReportRow.site.in_(sites))).all()
+        return {r.site: (utc(r.last_seen), StatusReport.model_validate_json(r.report)) for r in rows}
+
+    # -- rollouts ------------------------------------------------------------------------------
+
+    def rollouts(self, states: tuple[str, ...] | None = None, limit: int | None = None) -> list[Rollout]:
+        """Rollouts (in ``states``, when given), newest first."""
+        return read_rollouts(self._s, states, limit)
+
+    def any_rollout_in(self, states: tuple[str, ...]) -> bool:
+        q = select(RolloutRow.id).where(RolloutRow.state.in_(states)).limit(1)
+        return self._s.scalars(q).first() is not None
+
+    def add_rollout(self, r: Rollout) -> None:
+        """Keep a new rollout; sets its ``id``."""
+        row = RolloutRow()
+        _fill(row, r)
+        self._s.add(row)
+        self._s.flush()
+        r.id = row.id
+
+    def save_rollout(self, r: Rollout) -> None:
+        """Write back what the rules changed in a rollout read from this store."""
+        row = self._s.get_one(RolloutRow, r.id)
+        _fill(row, r)
+        self._s.flush()

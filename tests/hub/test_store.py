@@ -1,0 +1,112 @@
+"""The hub's store over a real database (SQLite and PostgreSQL): a unit of work commits as a
+whole or not at all, the published fleet state and its generation, desired states written and
+read back since a generation, rollouts kept and read back as plain data, status reports, and a
+revocation that moves the generation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aiedge.contracts import AppHealth, AppStatus, StatusReport
+from aiedge.gitops import Snapshot, load_repo
+from aiedge.hub.rollouts import start_rollouts
+from aiedge.hub.rollouts.model import FAILED, PROGRESSING, SITE_FAILED
+from aiedge.hub.store import Store, open_engine
+from tests.hub.helpers import fleet_files
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+WAVES = "  rollout:\n    waves: [{sites: 1}, {percent: 100}]\n"
+
+
+@pytest.fixture
+def store(tmp_path: Path, hub_db: str) -> Iterator[Store]:
+    url = f"sqlite:///{tmp_path / 'hub.db'}" if hub_db == "sqlite" else hub_db
+    s = Store(open_engine(url))
+    yield s
+    s.close()
+
+
+def test_a_transaction_commits_as_a_whole(store: Store) -> None:
+    assert store.fleet_state() == (None, 0)
+    with store.transaction() as tx:
+        assert tx.lock_fleet().generation == 0
+        tx.write_desired({"site-a": ("sha256:a", "[]"), "site-b": ("sha256:b", "[]")}, [])
+        tx.publish("main@sha1:1", b"{}", T0)
+    assert store.fleet_state() == ("main@sha1:1", 1)
+    assert store.fleet_files() == ("main@sha1:1", b"{}", 1)
+    assert sorted(store.desired_since(0)) == [("site-a", "sha256:a", "[]"), ("site-b", "sha256:b", "[]")]
+    with store.transaction() as tx:
+        assert tx.desired_digests() == {"site-a": "sha256:a", "site-b": "sha256:b"}
+        tx.write_desired({"site-a": ("sha256:a2", "[1]")}, ["site-b"])
+    assert store.desired_since(1) == [("site-a", "sha256:a2", "[1]")]
+    with store.transaction() as tx:
+        assert tx.desired_digests() == {"site-a": "sha256:a2"}
+
+
+def test_a_transaction_that_raises_writes_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.write_desired({"site-a": ("sha256:a", "[]")}, [])
+        tx.publish("main@sha1:1", b"{}", T0)
+        raise RuntimeError("halfway")
+    assert store.fleet_state() == (None, 0)
+    assert store.desired_since(-1) == []
+
+
+def test_rollouts_are_kept_as_plain_data(store: Store) -> None:
+    old = load_repo(Snapshot("main@sha1:1", fleet_files(D1, rollout=WAVES)))
+    new = load_repo(Snapshot("main@sha1:2", fleet_files(D2, rollout=WAVES)))
+    (r,) = start_rollouts(old, new, [], T0)
+    with store.transaction() as tx:
+        tx.add_rollout(r)
+    assert r.id is not None
+    with store.transaction() as tx:
+        (back,) = tx.rollouts((PROGRESSING,))
+        assert back == r
+        assert tx.any_rollout_in((PROGRESSING,)) and not tx.any_rollout_in((FAILED,))
+        back.state, back.wave = FAILED, 1
+        back.progress["site-a"].state, back.progress["site-a"].since = SITE_FAILED, T0 + timedelta(seconds=1)
+        back.progress["site-a"].message = "SmokeTestFailed: wrong"
+        tx.save_rollout(back)
+    (failed,) = store.recent_rollouts()
+    assert failed == back and failed.progress["site-a"].since == T0 + timedelta(seconds=1)
+    (second,) = start_rollouts(old, new, [], T0)
+    with store.transaction() as tx:
+        tx.add_rollout(second)
+    assert [x.id for x in store.recent_rollouts()] == [second.id, r.id]
+    assert [x.id for x in store.recent_rollouts(limit=1)] == [second.id]
+
+
+def test_status_reports(store: Store) -> None:
+    def report(site: str, rev: str) -> StatusReport:
+        apps = [AppStatus(name="housing", digest=D1, health=AppHealth.HEALTHY)]
+        return StatusReport(site=site, observed_revision=rev, apps=apps, time=T0)
+
+    store.save_report(report("site-a", "r1"), T0)
+    store.save_reports([("site-a", T0 + timedelta(seconds=1), report("site-a", "r2").model_dump_json())])
+    store.save_reports([("site-b", T0, report("site-b", "r1").model_dump_json())])
+    seen = store.reports()
+    assert {n: (t, r.observed_revision) for n, (t, r) in seen.items()} == {
+        "site-a": (T0 + timedelta(seconds=1), "r2"),
+        "site-b": (T0, "r1"),
+    }
+    assert store.report("site-c") is None
+    with store.transaction() as tx:
+        assert set(tx.reports_of({"site-a", "site-c"})) == {"site-a"}
+
+
+def test_revoking_a_site_moves_the_generation(store: Store) -> None:
+    store.add_join_token("t" * 64, "site-a", T0, T0 + timedelta(hours=1))
+    assert store.use_join_token("t" * 64, T0, "c" * 64, "site-a") == "site-a"
+    assert store.use_join_token("t" * 64, T0, "d" * 64) is None  # spent
+    assert store.site_of_credential("c" * 64) == "site-a"
+    assert store.cached_site_of_credential("c" * 64) == "site-a"
+    _, before = store.fleet_state()
+    assert store.revoke_site("site-a", T0) == 1
+    assert store.fleet_state()[1] == before + 1
+    assert store.cached_site_of_credential("c" * 64) is None  # forgotten with the generation
+    assert store.site_of_credential("c" * 64) is None
