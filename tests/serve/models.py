@@ -38,3 +38,44 @@ def identity_model(path: Path, datatypes: tuple[str, ...] = tuple(ONNX_TYPES)) -
     model.ir_version = 8
     path.parent.mkdir(parents=True)
     onnx.save(model, str(path))
+
+
+def cnn_model(path: Path, seed: int = 0, batch: int | str = "N") -> None:
+    """A small image model: x [batch, 1, 28, 28] -> y [batch, 10] (Conv, Relu, global average
+    pool, Gemm), fixed random weights; ``batch`` "N" is variable."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(seed)
+    weights = [
+        numpy_helper.from_array(rng.standard_normal((8, 1, 3, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "b"),
+        numpy_helper.from_array(rng.standard_normal((8, 10)).astype(np.float32), "g"),
+        numpy_helper.from_array(rng.standard_normal(10).astype(np.float32), "c"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["h1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["h1"], ["h2"]),
+        helper.make_node("GlobalAveragePool", ["h2"], ["h3"]),
+        helper.make_node("Flatten", ["h3"], ["h4"]),
+        helper.make_node("Gemm", ["h4", "g", "c"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "cnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 1, 28, 28])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 10])],
+        initializer=weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+
+
+def openvino_ir(onnx_path: Path, ir_path: Path) -> None:
+    """The ONNX model at ``onnx_path`` converted to OpenVINO IR (``.xml`` + ``.bin``)."""
+    import openvino as ov
+
+    ir_path.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(ov.convert_model(str(onnx_path)), str(ir_path))

@@ -30,6 +30,7 @@ from aiedge.build.provenance import PREDICATE_TYPE, ProvenanceInput, model_diges
 from aiedge.build.push import PushReport, push_image
 from aiedge.build.smoke import smoke_test_model
 from aiedge.build.sources import FetchedSource, fetch_source
+from aiedge.build.sources.mlflow import IMAGE_TAG, MlflowAccess, tag_version
 from aiedge.build.tags import check_extra_images, tag_image
 from aiedge.containers.check import ContainerCheck, check_container, pull_image
 from aiedge.containers.engine import Podman
@@ -93,6 +94,7 @@ class BuildRequest:
     allow_pickle: bool = False  # unpickle a scikit-learn model (runs its code) to export it to ONNX
     extra_images: tuple[ImageReference, ...] = ()  # more names for the image (--image given again)
     exact: bool = False  # the smoke test's answer must equal the expected one (no tolerance)
+    mlflow: MlflowAccess | None = None  # the MLflow registry of models:/ sources
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ class BuildResult:
     container: ContainerCheck | None = None
     container_seconds: float = 0.0  # pull + run + ready + smoke test
     tags: tuple[str, ...] = ()  # the other names given with --image, now on this digest
+    model_version: str | None = None  # models:/NAME/VERSION tagged with the image, for registry sources
 
 
 def check_request(req: BuildRequest) -> None:
@@ -214,7 +217,7 @@ async def _build(
 ) -> BuildResult:
     client = clients[req.image.registry]
     fetched = await asyncio.to_thread(
-        fetch_source, str(req.model), workdir / "source", rep, s3_endpoint=req.s3_endpoint
+        fetch_source, str(req.model), workdir / "source", rep, s3_endpoint=req.s3_endpoint, mlflow=req.mlflow
     )
     source, revision = req.source or fetched.url, req.revision or fetched.revision
     chosen = await asyncio.to_thread(select_model, fetched.path, req.name)
@@ -275,6 +278,11 @@ async def _build(
         att = await attach_attestation(client, pinned_ref, statement, PREDICATE_TYPE, key)
         att_tag = att.tag
         rep.step(f"provenance {'(signed) ' if key else ''}attached: {att_tag}")
+    if fetched.model_version is not None and req.mlflow is not None:
+        await asyncio.to_thread(
+            tag_version, req.mlflow, fetched.model_version, pinned_ref.pinned, report.digest
+        )
+        rep.step(f"MLflow registry: {fetched.model_version.uri} tagged {IMAGE_TAG}={pinned_ref.pinned}")
     commit = None
     if req.gitops_dir is not None and req.app is not None:
         commit = await asyncio.to_thread(_record, req, report.digest, source, smoke)
@@ -294,6 +302,7 @@ async def _build(
         container,
         container_seconds,
         tuple(str(x) for x in req.extra_images),
+        fetched.model_version.uri if fetched.model_version is not None else None,
     )
 
 

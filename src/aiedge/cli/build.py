@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -19,6 +20,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TransferS
 from aiedge.build.errors import SourceError
 from aiedge.build.pipeline import BuildRequest, BuildResult, run_build
 from aiedge.build.sources import is_remote
+from aiedge.build.sources.mlflow import MlflowAccess
 from aiedge.oci.auth import Credentials
 from aiedge.oci.cosign import verify_signature
 from aiedge.oci.errors import SignatureError
@@ -76,6 +78,8 @@ def _summary(result: BuildResult) -> str:
         lines.append(f"  source {result.source} at {result.revision}")
     for tag in result.tags:
         lines.append(f"  also tagged {tag}")
+    if result.model_version:
+        lines.append(f"  {result.model_version} tagged with the image")
     if result.smoke is not None:
         lines.append("  smoke test passed")
     if result.container is not None:
@@ -90,6 +94,17 @@ def _summary(result: BuildResult) -> str:
     if result.gitops_commit:
         lines.append(f"  GitOps commit {result.gitops_commit}")
     return "\n".join(lines)
+
+
+def _mlflow_access(
+    uri: str | None, token: str | None, username: str | None, password: str | None
+) -> MlflowAccess | None:
+    if not uri:
+        return None
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SourceError(f"--mlflow-uri {uri}: an http(s):// URL of the MLflow tracking server")
+    return MlflowAccess(uri, token or None, username or None, password or None)
 
 
 def build_command(
@@ -152,6 +167,16 @@ def build_command(
     s3_endpoint: str | None = typer.Option(
         None, "--s3-endpoint", help="S3 endpoint URL for s3:// sources (MinIO, Ceph...)."
     ),
+    mlflow_uri: str | None = typer.Option(
+        None,
+        "--mlflow-uri",
+        envvar="MLFLOW_TRACKING_URI",
+        help="MLflow tracking server of models:/NAME/VERSION and models:/NAME@ALIAS sources "
+        "(login: MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME/PASSWORD).",
+    ),
+    mlflow_token: str | None = typer.Option(None, envvar="MLFLOW_TRACKING_TOKEN", hidden=True),
+    mlflow_username: str | None = typer.Option(None, envvar="MLFLOW_TRACKING_USERNAME", hidden=True),
+    mlflow_password: str | None = typer.Option(None, envvar="MLFLOW_TRACKING_PASSWORD", hidden=True),
     sign: Path | None = typer.Option(
         None, "--sign", help="Private key (aiedge keygen) to sign the image and its provenance with."
     ),
@@ -186,6 +211,7 @@ def build_command(
         credentials=credentials,
         test_data=test_data,
         exact=exact,
+        mlflow=_mlflow_access(mlflow_uri, mlflow_token, mlflow_username, mlflow_password),
         protocol=protocol,
         gitops_dir=gitops,
         app=app,

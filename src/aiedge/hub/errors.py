@@ -37,3 +37,7 @@ class HubConfigError(HubError):
 
 class UnknownSiteName(HubError):
     """An enrolment command for a site the GitOps repo does not define (nor ever enrolled)."""
+
+
+class NoSuchRollout(HubError):
+    """An operator command for an app with no rollout that shapes desired states now."""

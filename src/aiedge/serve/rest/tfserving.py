@@ -8,21 +8,19 @@ import time
 from typing import Any
 
 import numpy as np
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from aiedge.serve.dataplane import DataPlane
-from aiedge.serve.errors import BadRequest, ModelNotFound, ServeError
+from aiedge.serve.errors import BadRequest, ModelNotFound, ModelNotReady, ServeError
 from aiedge.serve.registry import READY
+from aiedge.serve.rest.asgi import Request, Response, Route, json_response
 from aiedge.serve.rest.body import Bodies
 from aiedge.serve.rest.errors import error_response
-from aiedge.serve.rest.jsonio import json_response, parse_json, to_json_value
-from aiedge.serve.runtimes.base import Array, TensorSpec
+from aiedge.serve.rest.jsonio import parse_json, to_json_value
+from aiedge.serve.runtimes.base import Array, ModelSignature, TensorSpec
 from aiedge.serve.tensors import as_dtype
+from aiedge.serve.tfnames import DEFAULT_SIGNATURE, PREDICT_METHOD, STATES, V2_TO_DT, version_of
 
 _PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<tail>:predict|/metadata)?$")
-_STATES = {"ready": "AVAILABLE", "loading": "LOADING", "failed": "END", "unloaded": "END"}
 
 
 def decode(body: Any, specs: tuple[TensorSpec, ...]) -> tuple[dict[str, Array], bool]:
@@ -76,12 +74,39 @@ def encode(outputs: dict[str, Array], row: bool) -> dict[str, Any]:
     }
 
 
+def signature_def_map(sig: ModelSignature) -> dict[str, Any]:
+    """The model's signature as TF Serving writes a ``SignatureDefMap`` in REST metadata."""
+
+    def infos(specs: tuple[TensorSpec, ...]) -> dict[str, Any]:
+        return {
+            s.name: {
+                "dtype": V2_TO_DT.get(s.datatype, ("DT_INVALID", 0))[0],
+                "tensorShape": {"dim": [{"size": str(d), "name": ""} for d in s.shape]},
+                "name": s.name,
+            }
+            for s in specs
+        }
+
+    return {
+        "@type": "type.googleapis.com/tensorflow.serving.SignatureDefMap",
+        "signatureDef": {
+            DEFAULT_SIGNATURE: {
+                "inputs": infos(sig.inputs),
+                "outputs": infos(sig.outputs),
+                "methodName": PREDICT_METHOD,
+            }
+        },
+    }
+
+
 def routes(dp: DataPlane, bodies: Bodies) -> list[Route]:
+    json_limit = bodies.limit("max_json_bytes")
+
     def parse(request: Request) -> tuple[str, str | None, str]:
         m = _PATH.match(request.path_params["rest"])
         if not m:
             raise ModelNotFound(
-                f"{request.url.path}: not a TF-Serving path (/v1/models/NAME[/versions/V][:predict])"
+                f"{request.path}: not a TF-Serving path (/v1/models/NAME[/versions/V][:predict])"
             )
         return m["name"], m["version"], m["tail"] or ""
 
@@ -90,22 +115,24 @@ def routes(dp: DataPlane, bodies: Bodies) -> list[Route]:
             name, version, tail = parse(request)
             if tail == ":predict":
                 return json_response({"error": "use POST for :predict"}, 405)
+            version = version_of(dp.registry, name, version)
             mv = dp.registry.get(name, version)
             if tail == "/metadata":
-                meta = dp.model_metadata(name, mv.version)
+                if mv.model is None:
+                    raise ModelNotReady(f"model {name!r} version {mv.version} is {mv.state}")
                 return json_response(
                     {
-                        "model_spec": {"name": name, "version": mv.version},
-                        "metadata": {"signature_def": {"inputs": meta["inputs"], "outputs": meta["outputs"]}},
+                        "modelSpec": {"name": name, "signatureName": "", "version": mv.version},
+                        "metadata": {"signature_def": signature_def_map(mv.model.signature)},
                     }
                 )
-            versions = [dp.registry.get(name, version)] if version else dp.registry.models[name].values()
+            versions = [mv] if version else dp.registry.models[name].values()
             return json_response(
                 {
                     "model_version_status": [
                         {
                             "version": v.version,
-                            "state": _STATES.get(v.state, "UNKNOWN"),
+                            "state": STATES.get(v.state, ("UNKNOWN", 0))[0],
                             "status": {
                                 "error_code": "OK" if v.state == READY else "UNAVAILABLE",
                                 "error_message": v.reason,
@@ -124,19 +151,19 @@ def routes(dp: DataPlane, bodies: Bodies) -> list[Route]:
         try:
             name, version, tail = parse(request)
             if tail != ":predict":
-                raise ModelNotFound(f"{request.url.path}: only :predict takes POST here")
-            mv = dp.loaded(name, version)
+                raise ModelNotFound(f"{request.path}: only :predict takes POST here")
+            mv = dp.loaded(name, version_of(dp.registry, name, version))
             version = mv.version
             assert mv.model is not None
-            async with bodies.read(request, "max_json_bytes") as body:
-                inputs, row = decode(parse_json(body), mv.model.signature.inputs)
+            held = await bodies.read(request, *json_limit)
+            try:
+                inputs, row = decode(parse_json(request.body), mv.model.signature.inputs)
                 response = json_response(encode(await dp.infer(mv, inputs), row))
+            finally:
+                bodies.release(held)
         except ServeError as e:
             response = error_response(e)
         dp.observe("tfserving", name, version, response.status_code, t0)
         return response
 
-    return [
-        Route("/v1/models/{rest:path}", get, methods=["GET"]),
-        Route("/v1/models/{rest:path}", post, methods=["POST"]),
-    ]
+    return [Route("/v1/models/{rest:path}", get), Route("/v1/models/{rest:path}", post, ("POST",))]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,10 @@ class ModelSignature:
     tabular: bool = False
     columns: tuple[str, ...] = ()
 
+    @cached_property
+    def inputs_by_name(self) -> dict[str, TensorSpec]:
+        return {s.name: s for s in self.inputs}
+
 
 @dataclass(frozen=True)
 class LoadOptions:
@@ -68,6 +73,7 @@ class LoadOptions:
     convert_tabular: bool = True  # serve scikit-learn models through a checked ONNX conversion
     onnx_runtime: str = "onnxruntime"  # which runtime runs .onnx models: onnxruntime or openvino
     allow_pickle: bool = False  # load pickled models (scikit-learn joblib/pkl): that runs their code
+    shape_auto: bool = False  # OpenVINO models with fixed input shapes take others (OVMS --shape auto)
 
 
 class LoadedModel(ABC):
