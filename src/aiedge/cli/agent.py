@@ -137,6 +137,14 @@ app = typer.Typer(
                 "aiedge.cli.secret:recipient_command",
                 "Print this site's age recipient (age1...), making its identity in DATA on first use.",
             ),
+            "hold": Lazy(
+                "aiedge.cli.agent_ops:hold_command",
+                "Defer every switch to a new version at this site until `aiedge agent release`.",
+            ),
+            "release": Lazy(
+                "aiedge.cli.agent_ops:release_command",
+                "End the site-local hold: deferred versions switch on the agent's next pass.",
+            ),
         }
     ),
     context_settings={"help_option_names": ["-h", "--help"]},
