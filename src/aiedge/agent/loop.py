@@ -22,6 +22,7 @@ from functools import partial
 import httpx
 
 from aiedge.agent.backoff import Backoff, jittered
+from aiedge.agent.bundle import IMPORTED, local_source, read_imported
 from aiedge.agent.cache import ImageCache, UnpackPolicy
 from aiedge.agent.enrolment import site_credential
 from aiedge.agent.errors import AgentError, Stalled, Waiting
@@ -79,9 +80,12 @@ class Agent:
         self._latest: DesiredState | None = None
         self._wake = asyncio.Event()
         self._reconciler: Reconciler | None = None
+        self._import_seen: int | None = None  # mtime of the imported bundle last looked at
+        self._import_error: str | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         state = await asyncio.to_thread(load_state, self.settings.state_file)
+        self._import_seen = await asyncio.to_thread(_applied_import, self.settings)
         self._latest = state.desired
         if state.desired is not None:
             log.info(
@@ -177,10 +181,34 @@ class Agent:
             log.warning("%s (still serving what runs; retrying)", message)
         self.hub_error = message
 
+    async def _check_import(self) -> None:
+        """A bundle imported since the last look (``aiedge agent import``) becomes the desired
+        state, hub or no hub; the hub's, when it is reached and differs, wins again."""
+        try:
+            found = await asyncio.to_thread(read_imported, self.settings)
+        except AgentError as e:
+            if str(e) != self._import_error:
+                log.warning("imported bundle not applied: %s", e)
+            self._import_error = str(e)
+            return
+        self._import_error = None
+        if found is None or found[1] == self._import_seen:
+            return
+        state, self._import_seen = found
+        if self._latest is None or state.digest != self._latest.digest:
+            log.info(
+                "imported bundle: desired state %s (%s, %d apps)",
+                state.revision,
+                state.digest[:19],
+                len(state.apps),
+            )
+            self._latest = state
+
     async def _reconcile_loop(self) -> None:
         assert self._reconciler is not None
         while True:
             self._wake.clear()
+            await self._check_import()
             desired = self._latest
             if desired is not None:
                 try:
@@ -208,6 +236,17 @@ class Agent:
             log.debug("status report not sent: %s", e)
 
 
+def _applied_import(settings: AgentSettings) -> int | None:
+    """The imported bundle's mtime when the saved state is newer (it was applied, or the hub's
+    state replaced it since): not applied again at start."""
+    try:
+        stamp = (settings.import_dir / IMPORTED).stat().st_mtime_ns
+        saved = settings.state_file.stat().st_mtime_ns
+    except OSError:
+        return None
+    return stamp if saved > stamp else None
+
+
 async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
     """Run the agent until ``stop`` is set; the HTTP clients live exactly as long as this call."""
     keys = await asyncio.to_thread(read_keys, settings.verify_keys)  # a bad key fails now, not later
@@ -218,7 +257,9 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
     async with (
         hub_http_client(settings.ca) as hub_http,
         httpx.AsyncClient(trust_env=False) as local_http,
-        RegistryPool(insecure=True if settings.insecure_registry else None, limiter=limiter) as registries,
+        RegistryPool(
+            insecure=True if settings.insecure_registry else None, limiter=limiter, mirrors=settings.mirrors
+        ) as registries,
     ):
         credential = await site_credential(
             hub_http,
@@ -228,11 +269,12 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             settings.credential_file,
             stop,
             age_recipient=identity.recipient,
+            hub_key_file=settings.learned_hub_key_file,
         )
         if stop.is_set():
             return
         hub = HubClient(hub_http, settings.hub, settings.site, credential)
-        gate = SignatureGate(registries, keys) if keys else None
+        gate = SignatureGate(registries, keys, local=local_source(settings)) if keys else None
         if limiter is not None:
             log.info("downloads limited to %s", format_rate(limiter.rate))
         if gate is not None:

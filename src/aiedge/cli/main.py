@@ -61,6 +61,7 @@ COMMANDS = {
         "aiedge.cli.agent:app",
         "Run a site's agent: pull the desired state, fetch and smoke-test models, serve them, report.",
     ),
+    "bundle": Lazy("aiedge.cli.bundle:app", "Offline bundles for sites with no network: export."),
     "secret": Lazy(
         "aiedge.cli.secret:app",
         "App secrets, encrypted in Git to each site's age key (decrypted only at the site).",
