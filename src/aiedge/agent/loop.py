@@ -21,12 +21,14 @@ from functools import partial
 
 import httpx
 
+from aiedge.agent.answers import SiteView, answer_request
 from aiedge.agent.backoff import Backoff, jittered
 from aiedge.agent.bundle import IMPORTED, local_source, read_imported
 from aiedge.agent.cache import ImageCache, UnpackPolicy
 from aiedge.agent.enrolment import site_credential
 from aiedge.agent.errors import AgentError, Stalled, Waiting
 from aiedge.agent.hub_client import HubClient, hub_http_client
+from aiedge.agent.logbook import LogBook
 from aiedge.agent.prune import DiskLimits, Kept
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.registries import RegistryPool
@@ -55,6 +57,7 @@ class Agent:
         credential: str | None = None,
         signatures: SignatureGate | None = None,
         identity: SiteIdentity | None = None,
+        logbook: LogBook | None = None,
     ) -> None:
         self.settings = settings
         self.identity = identity
@@ -80,6 +83,7 @@ class Agent:
         self._latest: DesiredState | None = None
         self._wake = asyncio.Event()
         self._reconciler: Reconciler | None = None
+        self.logbook = logbook or LogBook()
         self._import_seen: int | None = None  # mtime of the imported bundle last looked at
         self._import_error: str | None = None
 
@@ -107,6 +111,7 @@ class Agent:
             asyncio.create_task(self._poll(), name="poll"),
             asyncio.create_task(self._reconcile_loop(), name="reconcile"),
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(self._answer_requests(), name="requests"),
             asyncio.create_task(
                 Telemetry(self.settings, self._scrape_targets, self.http, self.credential).run(stop),
                 name="telemetry",
@@ -222,6 +227,38 @@ class Agent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), jittered(self.settings.poll_interval))
 
+    async def _answer_requests(self) -> None:
+        """Operators' requests (logs, diagnose) over the agent's own connection: a long poll the
+        hub wakes when one is queued; each is answered at once, bounded and redacted."""
+        assert self._reconciler is not None
+        backoff = Backoff(self.settings.backoff_min, self.settings.backoff_max)
+        while True:
+            try:
+                found = await self.hub.fetch_requests(self.settings.requests_wait)
+            except AgentError as e:
+                # a hub without this route (older) answers 404: ask again rarely
+                await asyncio.sleep(
+                    self.settings.backoff_max if isinstance(e, Waiting) else backoff.next_delay()
+                )
+                continue
+            backoff.reset()
+            for request in found:
+                view = SiteView(
+                    self.settings, self._reconciler, self.cache, self.logbook, self.hub_error, self.credential
+                )
+                answer = await answer_request(request, view)
+                try:
+                    await self.hub.post_answer(request.id, answer)
+                except AgentError as e:
+                    log.warning("answer to request %d not sent: %s", request.id, e)
+                else:
+                    log.info(
+                        "answered request %d (%s%s)",
+                        request.id,
+                        request.kind,
+                        f" {request.app}" if request.app else "",
+                    )
+
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(jittered(self.settings.poll_interval))
@@ -249,6 +286,15 @@ def _applied_import(settings: AgentSettings) -> int | None:
 
 async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
     """Run the agent until ``stop`` is set; the HTTP clients live exactly as long as this call."""
+    logbook = LogBook()  # the agent's recent lines, for `aiedge logs SITE` through the hub
+    logging.getLogger().addHandler(logbook)
+    try:
+        await _run_agent(settings, stop, logbook)
+    finally:
+        logging.getLogger().removeHandler(logbook)
+
+
+async def _run_agent(settings: AgentSettings, stop: asyncio.Event, logbook: LogBook) -> None:
     keys = await asyncio.to_thread(read_keys, settings.verify_keys)  # a bad key fails now, not later
     identity = await asyncio.to_thread(load_identity, settings.age_identity_file)
     log.info("site %s: age recipient for its secrets: %s", settings.site, identity.recipient)
@@ -280,5 +326,12 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
         if gate is not None:
             log.info("images must be signed by %s", ", ".join(name for name, _ in keys))
         await Agent(
-            settings, hub, local_http, registries, credential=credential, signatures=gate, identity=identity
+            settings,
+            hub,
+            local_http,
+            registries,
+            credential=credential,
+            signatures=gate,
+            identity=identity,
+            logbook=logbook,
         ).run(stop)

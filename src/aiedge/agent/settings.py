@@ -109,6 +109,11 @@ class AgentSettings(BaseSettings):
         ge=0,
         description="free bytes on the data disk (or a size: 2GiB) under which unkept versions are pruned",
     )
+    requests_wait: float = Field(
+        default=240.0,
+        gt=0,
+        description="seconds the hub may hold the poll for operators' requests (logs, diagnose)",
+    )
     hub_key: Path | None = Field(
         default=None,
         description="the hub's bundle-signing public key (PEM); default: the one it sent at enrolment",
