@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from aiedge.cli.spelling import REGISTRY_INSECURE
 from aiedge.contracts import DesiredState
 from aiedge.errors import AiedgeError
 from aiedge.gitops import RepoInvalid, desired_for_site, load_repo, read_source
@@ -40,9 +41,7 @@ def export_command(
     data: Path = typer.Option(
         ..., "--data", "-d", metavar="DIR", help="The hub's data folder: its signing key is there."
     ),
-    insecure_registry: bool = typer.Option(
-        False, "--insecure-registry", help="Plain HTTP to every registry (loopback registries: always)."
-    ),
+    insecure: bool = REGISTRY_INSECURE,
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Write SITE's desired state at the GitOps HEAD, signed with the hub's key (DATA/hub-signing.key,
@@ -66,7 +65,7 @@ def export_command(
         raise AiedgeError(f"--gitops {gitops}: HEAD is not valid ({first}); nothing was bundled") from None
     state = desired_for_site(repo, site)
     key = signing_key(data)
-    report = asyncio.run(_export(state, key, out, insecure_registry, only))
+    report = asyncio.run(_export(state, key, out, insecure, only))
     if json_out:
         typer.echo(json.dumps({"file": str(out), **report.__dict__}))
         return
