@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.helpers import enrolled_agent
 from tests.gitops.conftest import git
 from tests.support import Proc, aiedge_cmd, free_port, start_registry, wait_http, wait_until
 
@@ -118,25 +119,14 @@ def test_an_air_gapped_site_serves_the_seed_from_a_bundle(tmp_path: Path, shared
     data = tmp_path / "site-a"
     try:
         wait_http(f"{hub_url}/api/v1/health")
-        token = tmp_path / "token"
-        token.write_text(_ok("hub", "token", "create", "--site", "site-a", "--data", str(hub_data)).strip())
-        agent = Proc(
-            aiedge_cmd(
-                "agent",
-                "--hub",
-                hub_url,
-                "--site",
-                "site-a",
-                "--data",
-                str(data),
-                "--token-file",
-                str(token),
-                "--poll-interval",
-                "0.5",
-                "--verify-key",
-                str(keys / "cosign.pub"),
-            ),
+        agent = enrolled_agent(
+            hub_url,
+            hub_data,
+            "site-a",
+            data,
             tmp_path / "agent.log",
+            "--verify-key",
+            str(keys / "cosign.pub"),
         )
         wait_until((data / "hub-key.pub").exists, timeout=60, what="enrolled, hub key kept")
         assert (data / "hub-key.pub").read_text() == (hub_data / "hub-signing.pub").read_text()

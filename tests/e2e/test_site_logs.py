@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.conftest import build_demo, demo_source, predict_demo
+from tests.e2e.helpers import enrolled_agent
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 
 
@@ -39,27 +40,8 @@ def test_logs_and_diagnose_travel_over_the_sites_own_connection(tmp_path: Path, 
     data = tmp_path / "site-a"
     try:
         wait_http(f"{hub_url}/api/v1/health")
-        token = tmp_path / "token"
-        token.write_text(
-            _cli("hub", "token", "create", "--site", "site-a", "--data", str(hub_data)).stdout.strip()
-        )
-        agent = Proc(
-            aiedge_cmd(
-                "agent",
-                "--hub",
-                hub_url,
-                "--site",
-                "site-a",
-                "--data",
-                str(data),
-                "--token-file",
-                str(token),
-                "--port-offset",
-                str(site_port - 8080),
-                "--poll-interval",
-                "1",
-            ),
-            tmp_path / "agent.log",
+        agent = enrolled_agent(
+            hub_url, hub_data, "site-a", data, tmp_path / "agent.log", "--port-offset", str(site_port - 8080)
         )
         procs.append(agent)
         url = f"http://127.0.0.1:{site_port}"

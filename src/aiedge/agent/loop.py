@@ -163,7 +163,12 @@ class Agent:
                 await asyncio.sleep(jittered(self.settings.poll_interval))
 
     def _kept(self) -> Kept:
-        return self._reconciler.kept() if self._reconciler is not None else Kept()
+        """What pruning leaves: the reconciler's, and the desired state not yet applied (from
+        the hub or an imported bundle, whose blobs may already be in the cache)."""
+        kept = self._reconciler.kept() if self._reconciler is not None else Kept()
+        for app in self._latest.apps if self._latest is not None else []:
+            kept.add(app.name, app.digest)
+        return kept
 
     def _scrape_targets(self) -> list[Target]:
         """The apps serving now, each reached through its site port."""
