@@ -1,11 +1,14 @@
 """Helpers of the hub tests (imported by tests; fixtures stay in conftest.py): starting a real
-`aiedge hub` process and waiting for it."""
+`aiedge hub` process and waiting for it, enrolling a site, making an operator token."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 
@@ -80,3 +83,24 @@ def fleet_files(
             f"apiVersion: aiedge.io/v1alpha1\nkind: Site\nmetadata:\n  name: {name}\n  labels:\n{lines}"
         )
     return {p: text.encode() for p, text in files.items()}
+
+
+def operator_token(hub_data: Path, role: str = "admin", name: str | None = None) -> str:
+    """A new operator token for the hub of ``hub_data``, made as an operator makes one
+    (``aiedge hub operator create``)."""
+    name = name or f"{role}-op"
+    cmd = aiedge_cmd("hub", "operator", "create", name, "--role", role, "--data", str(hub_data))
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def enroll(hub: Hub, site: str) -> str:
+    """``site``'s credential: a join token (``aiedge hub token create``) traded at the hub."""
+    cmd = aiedge_cmd("hub", "token", "create", "--site", site, "--data", str(hub.data))
+    join = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+    r = httpx.post(f"{hub.url}/api/v1/enroll", json={"token": join}, timeout=30)
+    assert r.status_code == 200, r.text
+    return str(r.json()["credential"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

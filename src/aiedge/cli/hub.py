@@ -53,7 +53,9 @@ def hub_command(
         None, "--stale-after", help="Seconds of silence before a site shows as unknown [default: 30]."
     ),
     insecure_no_auth: bool = typer.Option(
-        False, "--insecure-no-auth", help="Serve sites without credentials (development only)."
+        False,
+        "--insecure-no-auth",
+        help="No credentials at all: sites, operators, webhooks (local demos only).",
     ),
     forward_remote_write: list[str] | None = typer.Option(
         None,
@@ -71,6 +73,11 @@ def hub_command(
     ),
     tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Serve HTTPS with this PEM certificate."),
     tls_key: Path | None = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
+    webhook_secret_file: Path | None = typer.Option(
+        None,
+        "--webhook-secret-file",
+        help="Take Git webhook calls signed with the secret in this file (GitHub, Gitea, GitLab).",
+    ),
 ) -> None:
     """Run the hub: serve each site its desired state from the GitOps repo, take status reports."""
     ctx.obj = {"data": data, "db": db}
@@ -89,6 +96,7 @@ def hub_command(
         database_url=db,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        webhook_secret_file=webhook_secret_file,
     )
     logging.basicConfig(
         level=settings.log_level.upper(),

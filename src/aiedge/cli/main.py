@@ -10,7 +10,19 @@ import sys
 import typer
 
 from aiedge import __version__
-from aiedge.cli import agent, build, containers, demo, hub, importer, secret, serve, status, validate
+from aiedge.cli import (
+    agent,
+    build,
+    containers,
+    demo,
+    hub,
+    importer,
+    operators,
+    secret,
+    serve,
+    status,
+    validate,
+)
 from aiedge.errors import AiedgeError
 
 app = typer.Typer(
@@ -46,6 +58,7 @@ app.command("validate")(validate.validate_command)
 app.command("render")(validate.render_command)
 app.command("schema")(validate.schema_command)
 app.command("import")(importer.import_command)
+hub.app.add_typer(operators.app, name="operator")
 app.add_typer(hub.app, name="hub")
 # `aiedge agent [OPTIONS]` runs the agent; `aiedge agent install --quadlet DIR` writes its units
 agent_app = typer.Typer(context_settings={"help_option_names": ["-h", "--help"]})

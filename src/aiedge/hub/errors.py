@@ -18,7 +18,8 @@ class NotAuthenticated(HubError):
 
 
 class Forbidden(HubError):
-    """A valid credential used for another site."""
+    """A valid credential used for what it may not do: another site, the operator API with a
+    site's credential, an admin call with a read token."""
 
 
 class EnrolmentRefused(HubError):
@@ -37,3 +38,11 @@ class HubConfigError(HubError):
 
 class UnknownSiteName(HubError):
     """An enrolment command for a site the GitOps repo does not define (nor ever enrolled)."""
+
+
+class BadOperator(HubError):
+    """An operator token asked for with a name or role the hub does not take."""
+
+
+class BadWebhook(HubError):
+    """A Git webhook call without a valid signature (or any, when the hub has no secret)."""

@@ -30,6 +30,9 @@ class HubSettings(BaseSettings):
     log_level: str = Field(default="info", description="log level of the hub process")
     tls_cert: Path | None = Field(default=None, description="PEM certificate (chain) to serve HTTPS with")
     tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
+    webhook_secret_file: Path | None = Field(
+        default=None, description="file holding the secret Git webhook calls are signed with"
+    )
     rollout_interval: float = Field(default=1.0, gt=0, description="seconds between rollout steps")
     # observability (aiedge.hub.observability)
     forward_remote_write: list[str] = Field(

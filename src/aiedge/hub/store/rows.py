@@ -98,3 +98,14 @@ class MinuteRow(Base):
     """JSON ``{le: count}`` of the request-duration histogram's increase in this minute."""
     p50: Mapped[float | None] = mapped_column(Float, nullable=True)
     p99: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class OperatorTokenRow(Base):
+    """An operator's API token (``aiedge hub operator create``), kept as its SHA-256 hash."""
+
+    __tablename__ = "operator_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(253), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
