@@ -60,8 +60,8 @@ def wait_ready(url: str, p: subprocess.Popen[bytes], timeout: float = 180.0) -> 
     raise RuntimeError(f"{url} not ready after {timeout}s")
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MB."""
+def _tree(pid: int) -> list[int]:
+    """A process and all its descendants."""
     children: dict[int, list[int]] = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
@@ -70,10 +70,18 @@ def tree_rss_mb(pid: int) -> float:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(d.name))
-    total, todo = 0, [pid]
+    out, todo = [], [pid]
     while todo:
         p = todo.pop()
+        out.append(p)
         todo.extend(children.get(p, []))
+    return out
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB."""
+    total = 0
+    for p in _tree(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -83,19 +91,39 @@ def tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its live descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 @dataclass
 class WrkResult:
     rps: float
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 def wrk(
-    url: str, body: bytes, connections: int, seconds: int, tmp: Path, content_type: str = "application/json"
+    url: str,
+    body: bytes,
+    connections: int,
+    seconds: int,
+    tmp: Path,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
 ) -> WrkResult:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
@@ -105,7 +133,8 @@ def wrk(
     script.write_text(
         'wrk.method = "POST"\n'
         f'wrk.headers["Content-Type"] = "{content_type}"\n'
-        f'local f = io.open("{tmp / "body.bin"}", "rb"); wrk.body = f:read("*all"); f:close()\n'
+        + "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in (headers or {}).items())
+        + f'local f = io.open("{tmp / "body.bin"}", "rb"); wrk.body = f:read("*all"); f:close()\n'
     )
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
@@ -124,4 +153,5 @@ def wrk(
         errors += int(m.group(1))
     if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
         errors += sum(int(x) for x in m.groups())
-    return WrkResult(rps, pct("50"), pct("99"), errors)
+    done = re.search(r"(\d+) requests in", out)
+    return WrkResult(rps, pct("50"), pct("99"), errors, int(done.group(1)) if done else 0)

@@ -1,13 +1,21 @@
-"""Benchmark: `aiedge serve` against Seldon MLServer 1.7 on the same model, machine and run.
+"""Benchmark: `aiedge serve` against the ceiling of its own stack (and Seldon MLServer 1.7).
 
-A 100-tree GradientBoostingRegressor on 8 float32 features (the serve issue's reference case)
-is served by both; wrk drives 1-row V2 REST infer requests at concurrency 1, 8 and 64. The table
-shows req/s, p50, p99, RSS of the whole process tree and time to ready, and our/their ratio.
+The reference case of the serve issues: a 100-tree GradientBoostingRegressor on 8 float32
+features, 1-row requests. aiedge serves its ONNX export (what `aiedge build` packs, so sites never
+unpickle); MLServer (with ``--mlserver``) serves the pickle with its sklearn runtime. The ceiling
+is a bare ASGI app on the same uvicorn, uvloop and httptools that reads the body and answers a
+fixed response (``serve_ceiling_app.py``); for gRPC, a bare ``grpc.aio`` servicer with a fixed
+answer (``serve_grpc_ceiling.py``).
 
-    .venv/bin/python benchmarks/serve_vs_mlserver.py [--seconds 10] [--skip-mlserver]
+wrk drives V2 REST and TF-Serving REST at concurrency 1, 8 and 64, the servers interleaved, for
+``--rounds`` rounds (medians shown). Besides req/s and the fraction of the ceiling measured in the
+same round, the table shows the server's CPU time per request (from /proc): on a machine shared
+with other work, req/s moves with the load, CPU per request much less, so ``cpu %`` (ceiling's CPU
+per request / ours) says what fraction of the ceiling a core of our own would give. gRPC is driven
+by the Python client (8 tasks on one channel). Then: RSS and time to ready of one tabular ONNX
+model served with default flags, and which heavy libraries that process mapped.
 
-MLServer is installed on first use in its own venv (.bench/mlserver) with `uvloop<0.22`
-(MLServer 1.7.1's workers fail to start with newer uvloop).
+    .venv/bin/python benchmarks/serve_vs_mlserver.py [--seconds 8] [--rounds 2] [--mlserver]
 """
 
 from __future__ import annotations
@@ -15,30 +23,80 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import WrkResult, free_port, start, stop, tree_rss_mb, wait_ready, wrk
+from common import free_port, start, stop, tree_cpu_s, tree_rss_mb, wait_ready, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
 MLSERVER_VENV = ROOT / ".bench" / "mlserver"
 CONCURRENCY = (1, 8, 64)
-BODY = json.dumps(
-    {
-        "inputs": [
-            {
-                "name": "input-0",
-                "shape": [1, 8],
-                "datatype": "FP32",
-                "data": [8.3252, 41.0, 6.98, 1.02, 322.0, 2.55, 37.88, -122.23],
-            }
-        ]
-    }
+ROW = [8.3252, 41.0, 6.98, 1.02, 322.0, 2.55, 37.88, -122.23]
+V2_BODY = json.dumps(
+    {"inputs": [{"name": "input_0", "shape": [1, 8], "datatype": "FP32", "data": ROW}]}
 ).encode()
+TF_BODY = json.dumps({"instances": [ROW]}).encode()
+HEAVY = (
+    "openvino",
+    "lightgbm",
+    "sklearn",
+    "skl2onnx",
+    "sqlalchemy",
+    "psycopg",
+    "boto",
+    "grpc",
+    "cryptography",
+)
+
+
+@dataclass
+class Target:
+    name: str  # row label
+    url: str
+    body: bytes
+    pid: int
+    rows: dict[int, list[tuple[float, float, float, float]]] = field(
+        default_factory=dict
+    )  # rps, p50, p99, cpu
+
+
+def train(dest: Path) -> None:
+    """The model, pickled (for MLServer) and exported to ONNX (for aiedge)."""
+    import joblib
+    import numpy as np
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 8)).astype(np.float32)
+    y = (x @ rng.normal(size=8) + rng.normal(scale=0.1, size=2000)).astype(np.float32)
+    model = GradientBoostingRegressor(n_estimators=100, random_state=0).fit(x, y)
+    (dest / "mlserver").mkdir(parents=True)
+    joblib.dump(model, dest / "mlserver/model.joblib")
+    (dest / "mlserver/model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "gbr",
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib", "version": "1"},
+            }
+        )
+    )
+    onx = convert_sklearn(
+        model,
+        initial_types=[("input_0", FloatTensorType([None, 8]))],
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    (dest / "onnx/1").mkdir(parents=True)
+    (dest / "onnx/1/model.onnx").write_bytes(onx.SerializeToString())
 
 
 def ensure_mlserver() -> Path:
@@ -50,97 +108,73 @@ def ensure_mlserver() -> Path:
 
         subprocess.run(
             [
-                str(py),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "mlserver==1.7.*",
-                "mlserver-sklearn==1.7.*",
-                "uvloop<0.22",
-                f"scikit-learn=={sklearn.__version__}",
+                *(str(py), "-m", "pip", "install", "-q", "mlserver==1.7.*", "mlserver-sklearn==1.7.*"),
+                *("uvloop<0.22", f"scikit-learn=={sklearn.__version__}"),
             ],
             check=True,
         )
     return MLSERVER_VENV / "bin" / "mlserver"
 
 
-def train(dest: Path) -> float:
-    """Train and save the model; returns the in-process predict time (us) of the runtime aiedge uses."""
-    import joblib
-    import numpy as np
-    from sklearn.ensemble import GradientBoostingRegressor
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(2000, 8)).astype(np.float32)
-    y = (x @ rng.normal(size=8) + rng.normal(scale=0.1, size=2000)).astype(np.float32)
-    model = GradientBoostingRegressor(n_estimators=100, random_state=0).fit(x, y)
-    dest.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, dest / "model.joblib")
-    (dest / "model-settings.json").write_text(
-        json.dumps(
-            {
-                "name": "gbr",
-                "implementation": "mlserver_sklearn.SKLearnModel",
-                "parameters": {"uri": "./model.joblib", "version": "1"},
-            }
-        )
-    )
-    t0 = time.perf_counter()
-    row = x[:1]
-    for _ in range(1000):
-        model.predict(row)
-    print(f"in-process sklearn predict, 1 row: {(time.perf_counter() - t0) * 1000:.0f} us", file=sys.stderr)
-    from aiedge.serve.loader import load_model
-    from aiedge.serve.runtimes.base import LoadOptions
-
-    converted = load_model(dest / "model.joblib", options=LoadOptions(allow_pickle=True))  # we wrote it
-    feed = {"input-0": row.astype(np.float64)}
-    converted.predict(feed)
-    t0 = time.perf_counter()
-    for _ in range(2000):
-        converted.predict(feed)
-    return (time.perf_counter() - t0) / 2000 * 1e6
+def aiedge_cmd(model: Path, port: int, grpc_port: int, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "aiedge",
+        "serve",
+        str(model),
+        "--name",
+        "gbr",
+        "--http-port",
+        str(port),
+        "--grpc-port",
+        str(grpc_port),
+        *extra,
+    ]
 
 
-def measure(
-    name: str,
-    cmd: list[str],
-    port: int,
-    work: Path,
-    seconds: int,
-    grpc_port: int,
-    env: dict[str, str] | None = None,
-) -> dict[str, object]:
-    proc = start(cmd, work / f"{name}.log", env=env)
-    try:
-        ready_s = wait_ready(f"http://127.0.0.1:{port}/v2/models/gbr/ready", proc)
-        url = f"http://127.0.0.1:{port}/v2/models/gbr/infer"
-        wrk(url, BODY, 4, 2, work / "wrk")  # warm-up
-        rows = {}
-        handler_us = None
+def drive(targets: list[Target], seconds: int, rounds: int, work: Path) -> None:
+    for t in targets:  # warm-up
+        wrk(t.url, t.body, 4, 2, work / "wrk")
+    for _ in range(rounds):
         for c in CONCURRENCY:
-            before = _histogram_sums(port) if name == "aiedge" and c == 1 else None
-            rows[c] = wrk(url, BODY, c, seconds, work / "wrk")
-            if before is not None:
-                handler_us = server_overhead_us(before, _histogram_sums(port))
-        grpc_rps = asyncio.run(grpc_load(f"127.0.0.1:{grpc_port}", seconds, 8))
-        rss = tree_rss_mb(proc.pid)
-    finally:
-        stop(proc)
-    return {"ready_s": ready_s, "rss_mb": rss, "rows": rows, "grpc_rps": grpc_rps, "handler_us": handler_us}
+            for t in targets:
+                cpu0 = tree_cpu_s(t.pid)
+                r = wrk(t.url, t.body, c, seconds, work / "wrk")
+                cpu_us = (tree_cpu_s(t.pid) - cpu0) / max(r.requests, 1) * 1e6
+                if r.errors:
+                    print(f"  {t.name} c={c}: {r.errors} errors", file=sys.stderr)
+                t.rows.setdefault(c, []).append((r.rps, r.p50_ms, r.p99_ms, cpu_us))
 
 
-async def grpc_load(addr: str, seconds: int, concurrency: int) -> float:
+def print_rest(targets: list[Target]) -> None:
+    ceiling = targets[0]
+    print(
+        f"\n{'server':<22} {'conc':>4} {'req/s':>8} {'% ceil':>7} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'CPU us/req':>10} {'cpu %':>6}"
+    )
+    for t in targets:
+        for c, rows in t.rows.items():
+            rps = statistics.median(r[0] for r in rows)
+            # the fraction of the ceiling in each round, then the median: rounds differ in load
+            frac = statistics.median(r[0] / ce[0] for r, ce in zip(rows, ceiling.rows[c], strict=True))
+            cpu = statistics.median(r[3] for r in rows)
+            cpu_frac = statistics.median(ce[3] for ce in ceiling.rows[c]) / cpu
+            p50 = statistics.median(r[1] for r in rows)
+            p99 = statistics.median(r[2] for r in rows)
+            cells = f"{rps:>8.0f} {frac:>7.0%} {p50:>7.2f} {p99:>7.2f} {cpu:>10.1f} {cpu_frac:>6.0%}"
+            print(f"{t.name:<22} {c:>4} {cells}")
+
+
+async def grpc_rate(addr: str, seconds: int, concurrency: int = 8) -> float:
     """Requests/s of 1-row V2 gRPC infers from ``concurrency`` tasks on one channel (Python client)."""
     import grpc
 
     from aiedge.serve.grpc.proto import open_inference_pb2 as pb
     from aiedge.serve.grpc.proto import open_inference_pb2_grpc as pb_grpc
 
-    row = json.loads(BODY)["inputs"][0]["data"]
     tensor = pb.ModelInferRequest.InferInputTensor(
-        name="input-0", datatype="FP32", shape=[1, 8], contents=pb.InferTensorContents(fp32_contents=row)
+        name="input_0", datatype="FP32", shape=[1, 8], contents=pb.InferTensorContents(fp32_contents=ROW)
     )
     request = pb.ModelInferRequest(model_name="gbr", inputs=[tensor])
     async with grpc.aio.insecure_channel(addr) as channel:
@@ -160,136 +194,76 @@ async def grpc_load(addr: str, seconds: int, concurrency: int) -> float:
         return done / (time.monotonic() - t0)
 
 
-def _histogram_sums(port: int) -> dict[str, float]:
-    import httpx
-    from prometheus_client.parser import text_string_to_metric_families
-
-    sums: dict[str, float] = {}
-    for family in text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{port}/metrics").text):
-        for smp in family.samples:
-            if smp.name.endswith(("_sum", "_count")) and smp.labels.get("model") == "gbr":
-                sums[smp.name] = sums.get(smp.name, 0.0) + smp.value
-    return sums
-
-
-def server_overhead_us(before: dict[str, float], after: dict[str, float]) -> float:
-    """Mean time our handlers spend around the runtime's predict (decode, checks, encode) between two
-    snapshots of the server's own histograms: request duration minus inference duration."""
-
-    def mean(name: str) -> float:
-        n = after[f"{name}_count"] - before.get(f"{name}_count", 0.0)
-        return (after[f"{name}_sum"] - before.get(f"{name}_sum", 0.0)) / n
-
-    req = mean("aiedge_serve_request_duration_seconds")
-    inf = mean("aiedge_serve_inference_duration_seconds")
-    return (req - inf) * 1e6
-
-
-def mnist_row(seconds: int, work: Path) -> WrkResult | None:
-    """aiedge serving the seed's ONNX mnist (when ../shared is there), V2 JSON, c=8."""
-    model = ROOT.parent / "shared" / "seed-models" / "onnx-mnist"
-    if not model.is_dir():
-        return None
+def startup(model: Path, work: Path) -> tuple[float, float, list[str]]:
+    """(seconds from process start to ready, RSS MB, heavy libraries mapped) with default flags."""
     port = free_port()
-    proc = start(
-        [
-            str(ROOT / ".venv/bin/aiedge"),
-            "serve",
-            str(model),
-            "--name",
-            "mnist",
-            "--http-port",
-            str(port),
-            "--grpc-port",
-            "0",
-        ],
-        work / "mnist.log",
-    )
+    proc = start(aiedge_cmd(model, port, free_port()), work / "startup.log")
     try:
-        wait_ready(f"http://127.0.0.1:{port}/v2/models/mnist/ready", proc)
-        body = json.dumps(
-            {"inputs": [{"name": "Input3", "shape": [1, 1, 28, 28], "datatype": "FP32", "data": [0.5] * 784}]}
-        ).encode()
-        url = f"http://127.0.0.1:{port}/v2/models/mnist/infer"
-        wrk(url, body, 4, 2, work / "wrk")
-        return wrk(url, body, 8, seconds, work / "wrk")
+        ready = wait_ready(f"http://127.0.0.1:{port}/v2/models/gbr/ready", proc)
+        time.sleep(1)
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+        return ready, tree_rss_mb(proc.pid), [h for h in HEAVY if f"/{h}" in maps]
     finally:
         stop(proc)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=int, default=10, help="wrk duration per concurrency level")
-    ap.add_argument("--skip-mlserver", action="store_true", help="measure aiedge only")
+    ap.add_argument("--seconds", type=int, default=8, help="wrk duration per run")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds (medians are shown)")
+    ap.add_argument("--mlserver", action="store_true", help="also measure MLServer 1.7 (installs it once)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aiedge-bench-"))
-    model_dir = work / "gbr"
-    predict_us = train(model_dir)
-    results: dict[str, dict[str, object]] = {}
-    if not args.skip_mlserver:
-        mlserver = ensure_mlserver()
+    train(work / "model")
+    procs, targets = [], []
+    try:
+        port = free_port()
+        procs.append(
+            start([sys.executable, str(HERE / "serve_ceiling_app.py"), str(port)], work / "ceiling.log")
+        )
+        wait_ready(f"http://127.0.0.1:{port}/", procs[-1])
+        targets.append(Target("ceiling (bare ASGI)", f"http://127.0.0.1:{port}/", V2_BODY, procs[-1].pid))
         port, grpc_port = free_port(), free_port()
-        (model_dir / "settings.json").write_text(
-            json.dumps(
-                {"http_port": port, "grpc_port": grpc_port, "metrics_port": free_port(), "host": "127.0.0.1"}
+        procs.append(start(aiedge_cmd(work / "model/onnx", port, grpc_port), work / "aiedge.log"))
+        wait_ready(f"http://127.0.0.1:{port}/v2/models/gbr/ready", procs[-1])
+        pid = procs[-1].pid
+        targets.append(Target("aiedge V2", f"http://127.0.0.1:{port}/v2/models/gbr/infer", V2_BODY, pid))
+        targets.append(
+            Target("aiedge TF-Serving", f"http://127.0.0.1:{port}/v1/models/gbr:predict", TF_BODY, pid)
+        )
+        if args.mlserver:
+            mport = free_port()
+            (work / "model/mlserver/settings.json").write_text(
+                json.dumps({"http_port": mport, "grpc_port": free_port(), "metrics_port": free_port()})
             )
+            procs.append(
+                start([str(ensure_mlserver()), "start", str(work / "model/mlserver")], work / "mls.log")
+            )
+            wait_ready(f"http://127.0.0.1:{mport}/v2/models/gbr/ready", procs[-1])
+            url = f"http://127.0.0.1:{mport}/v2/models/gbr/infer"
+            targets.append(Target("MLServer 1.7 V2", url, V2_BODY, procs[-1].pid))
+        drive(targets, args.seconds, args.rounds, work)
+        print_rest(targets)
+        gport = free_port()
+        procs.append(
+            start([sys.executable, str(HERE / "serve_grpc_ceiling.py"), str(gport)], work / "gceil.log")
         )
-        results["mlserver"] = measure(
-            "mlserver", [str(mlserver), "start", str(model_dir)], port, work, args.seconds, grpc_port
+        time.sleep(2)
+        ours = [asyncio.run(grpc_rate(f"127.0.0.1:{grpc_port}", args.seconds)) for _ in range(args.rounds)]
+        bare = [asyncio.run(grpc_rate(f"127.0.0.1:{gport}", args.seconds)) for _ in range(args.rounds)]
+        g, b = statistics.median(ours), statistics.median(bare)
+        print(
+            f"\ngRPC, Python client, c=8: aiedge {g:.0f} req/s, bare grpc.aio servicer {b:.0f} req/s", end=""
         )
-        (model_dir / "settings.json").unlink()
-    port, grpc_port = free_port(), free_port()
-    cmd = [
-        str(ROOT / ".venv/bin/aiedge"),
-        "serve",
-        str(model_dir),
-        "--name",
-        "gbr",
-        "--http-port",
-        str(port),
-        "--grpc-port",
-        str(grpc_port),
-        "--allow-pickle",  # the benchmark's own model, the same pickle MLServer loads
-    ]
-    results["aiedge"] = measure("aiedge", cmd, port, work, args.seconds, grpc_port)
-    print_table(results)
-    ours = results["aiedge"]
-    p50_us = ours["rows"][1].p50_ms * 1000  # type: ignore[index]
+        print(f" ({g / b:.0%})")
+    finally:
+        for p in procs:
+            stop(p)
+    ready, rss, heavy = startup(work / "model/onnx", work)
     print(
-        f"\nc=1 overhead over the runtime's in-process predict ({predict_us:.1f} us): "
-        f"{p50_us - predict_us:.0f} us end to end (wrk p50, loopback, client included), "
-        f"{ours['handler_us']:.0f} us inside our handlers"
+        f"one tabular ONNX model, default flags (gRPC on): ready {ready:.2f} s after process start, "
+        f"RSS {rss:.0f} MB, heavy libraries mapped: {', '.join(heavy) or 'none'}"
     )
-    mnist = mnist_row(args.seconds, work)
-    if mnist is not None:
-        print(
-            f"aiedge, seed mnist ONNX, V2 JSON, c=8: {mnist.rps:.0f} req/s, p50 {mnist.p50_ms:.2f} ms, "
-            f"p99 {mnist.p99_ms:.2f} ms"
-        )
-
-
-def print_table(results: dict[str, dict[str, object]]) -> None:
-    names = list(results)
-    print(f"\n{'server':<10} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
-    for n in names:
-        for c, r in results[n]["rows"].items():  # type: ignore[attr-defined]
-            print(f"{n:<10} {c:>4} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>6}")
-    for n in names:
-        print(
-            f"{n:<10} ready {results[n]['ready_s']:.1f} s, RSS {results[n]['rss_mb']:.0f} MB (process tree)"
-        )
-    if len(names) == 2:
-        ours, theirs = results["aiedge"], results["mlserver"]
-        print(f"\n{'conc':>4} {'req/s ratio (aiedge/mlserver)':>30} {'p99 ratio':>10}")
-        for c in CONCURRENCY:
-            a, b = ours["rows"][c], theirs["rows"][c]  # type: ignore[index]
-            print(f"{c:>4} {a.rps / b.rps:>30.2f} {a.p99_ms / b.p99_ms:>10.2f}")
-        g_ours, g_theirs = float(ours["grpc_rps"]), float(theirs["grpc_rps"])  # type: ignore[arg-type]
-        print(
-            f"gRPC, Python client, c=8: aiedge {g_ours:.0f} req/s, MLServer {g_theirs:.0f} req/s, "
-            f"ratio {g_ours / g_theirs:.2f}"
-        )
-        print(f"RSS ratio {float(ours['rss_mb']) / float(theirs['rss_mb']):.2f}")  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

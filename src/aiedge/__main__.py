@@ -1,3 +1,3 @@
-from aiedge.cli.main import main
+from aiedge.cli.entry import main
 
 main()

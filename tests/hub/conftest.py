@@ -10,7 +10,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from tests.gitops.conftest import make_repo
-from tests.hub.helpers import Hub, StartHub, launch_hub
+from tests.hub.helpers import FakeAgent, Hub, StartHub, launch_hub
 from tests.support import Proc, free_port
 
 
@@ -111,3 +111,17 @@ def hub_db(request: pytest.FixtureRequest) -> str:
         return "sqlite"
     url: str = request.getfixturevalue("pg_url")
     return url
+
+
+@pytest.fixture
+def agents() -> Iterator[Callable[..., FakeAgent]]:
+    """Fake agents (threads speaking the real wire contract to a real hub), stopped at the end."""
+    made: list[FakeAgent] = []
+
+    def make(hub: str, site: str, broken: set[str] | None = None, **kw: Any) -> FakeAgent:
+        made.append(FakeAgent(hub, site, broken or set(), **kw))
+        return made[-1]
+
+    yield make
+    for a in made:
+        a.stop()

@@ -44,6 +44,7 @@ def test_long_poll_wakes_on_a_new_commit(repo: Path, start_hub: StartHub, hub_db
         "awaiting_build": ["housing"],
         "auth": False,
         "held_polls": 0,
+        "banner": None,
     }
     first = _desired(hub.url, "site-a")
     assert first.status_code == 200

@@ -218,3 +218,30 @@ def test_operator_names_are_checked(tmp_path: Path, name: str) -> None:
             create_operator_token(store, name, READ, system_clock())
     finally:
         store.close()
+
+
+def test_rollout_commands_need_an_admin_token(start_hub: StartHub, repo: Path) -> None:
+    hub = start_hub(repo)
+    read, admin = operator_token(hub.data, READ), operator_token(hub.data, ADMIN)
+    pause = f"{hub.url}/api/v1/rollouts/housing/pause"
+    assert httpx.post(pause).status_code == 401
+    refused = httpx.post(pause, headers=bearer(read))
+    assert refused.status_code == 403 and "needs an admin token" in refused.json()["error"]
+    # an admin gets through to the rollouts, which have none for housing yet
+    passed = httpx.post(pause, headers=bearer(admin))
+    assert passed.status_code == 404 and "no rollout" in passed.json()["error"]
+    # the dashboard's cookie alone cannot make the change (a cross-site form could send that)
+    with httpx.Client(base_url=hub.url) as browser:
+        assert browser.post("/api/v1/login", json={"token": admin}).status_code == 200
+        csrf = browser.post("/api/v1/rollouts/housing/pause")
+        assert csrf.status_code == 403 and "x-requested-by" in csrf.json()["error"]
+        assert (
+            browser.post("/api/v1/rollouts/housing/pause", headers={"X-Requested-By": "x"}).status_code == 404
+        )
+    # the CLI: the token from the environment, read refused in one line, admin through
+    cli = _run("rollout", "pause", "housing", "--hub", hub.url, env={"AIEDGE_TOKEN": read})
+    assert cli.returncode == 1 and "needs an admin token" in cli.stderr and cli.stderr.count("\n") == 1
+    cli = _run("rollout", "pause", "housing", "--hub", hub.url, env={"AIEDGE_TOKEN": admin})
+    assert cli.returncode == 1 and "no rollout of app 'housing'" in cli.stderr, cli.stderr
+    none = _run("rollout", "status", "housing", "--hub", hub.url, env={"AIEDGE_TOKEN": ""})
+    assert none.returncode == 1 and "needs an operator token" in none.stderr

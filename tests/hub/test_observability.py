@@ -40,12 +40,11 @@ def _write(url: str, series: list[Series], credential: str | None) -> httpx.Resp
     return httpx.post(f"{url}/api/v1/metrics/write", content=encode_series(series), headers=headers)
 
 
-def _report(url: str, credential: str, message: str) -> None:
+def _report(url: str, credential: str, reason: str, message: str) -> None:
+    app = {"name": "housing", "digest": "sha256:" + "ab" * 32, "health": "degraded", "reason": reason}
     body = {
         "site": "site-a",
-        "apps": [
-            {"name": "housing", "digest": "sha256:" + "ab" * 32, "health": "degraded", "message": message}
-        ],
+        "apps": [{**app, "message": f"{reason}: {message}"}],
         "time": datetime.now(UTC).isoformat(),
     }
     r = httpx.post(
@@ -110,7 +109,7 @@ def test_metrics_alerts_and_dashboard(repo: Path, tmp_path: Path, webhook: Any) 
         assert op.get(f"{url}/api/v1/rollouts").json() == []
 
         # a failed smoke test fires, at the API and the webhook; a good report resolves it
-        _report(url, credential, "SmokeTestFailed: $.predictions[0]: expected 6.5, got 7")
+        _report(url, credential, "SmokeTestFailed", "$.predictions[0]: expected 6.5, got 7")
 
         def firing() -> list[dict[str, Any]]:
             body: list[dict[str, Any]] = op.get(f"{url}/api/v1/alerts").json()["firing"]
@@ -119,7 +118,7 @@ def test_metrics_alerts_and_dashboard(repo: Path, tmp_path: Path, webhook: Any) 
         wait_until(lambda: len(firing()) == 1, timeout=15, what="the smoke-test alert")
         assert firing()[0]["labels"] == {"site": "site-a", "app": "housing"}
         wait_until(lambda: any(b["status"] == "firing" for b in received), timeout=15, what="the webhook")
-        _report(url, credential, "Ready: serving")
+        _report(url, credential, "Ready", "serving")
         wait_until(lambda: not firing(), timeout=15, what="the alert to resolve")
         wait_until(lambda: any(b["status"] == "resolved" for b in received), timeout=15, what="resolved")
         (resolved,) = [b for b in received if b["status"] == "resolved"]

@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,82 +22,16 @@ import pytest
 
 from aiedge.gitops import RepoInvalid, load_repo, read_directory, set_app_image
 from tests.gitops.conftest import git
-from tests.hub.helpers import StartHub
+from tests.hub.helpers import FakeAgent, StartHub, dashboard_texts
 from tests.support import aiedge_cmd, wait_until
 
 REPOSITORY = "127.0.0.1:5000/aiedge/tensorflow-housing"
-CHROMIUM = "/usr/bin/chromium"
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
 ROLLOUT = """  rollout:
     waves: [{sites: 1}, {percent: 100}]
     soakSeconds: 0.5
     maxFailures: 0
 """
-
-
-class FakeAgent:
-    """One site: long-polls its desired state and reports, as the real agent, what it serves:
-    a digest in ``broken`` is refused (``refusal``: its smoke test fails, or its signature), so the
-    previous one keeps serving."""
-
-    def __init__(self, hub: str, site: str, broken: set[str], refusal: str = "SmokeTestFailed") -> None:
-        self.hub, self.site, self.broken, self.refusal = hub, site, broken, refusal
-        self.seen: list[str] = []  # image digests received, in order
-        self.serving: str | None = None
-        self.message = "Ready: serving"
-        self.state_digest: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _report(self, http: httpx.Client) -> None:
-        health = "healthy" if self.message.startswith("Ready") else "degraded"
-        apps = [{"name": "housing", "digest": self.serving, "health": health, "message": self.message}]
-        body: dict[str, Any] = {
-            "site": self.site,
-            "desired_digest": self.state_digest,
-            "apps": apps if self.serving else [],
-            "time": datetime.now(UTC).isoformat(),
-        }
-        http.post(f"{self.hub}/api/v1/sites/{self.site}/status", json=body)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=30) as http:
-            while not self._stop.is_set():
-                params = {"after": self.state_digest, "wait": "0.3"} if self.state_digest else {}
-                try:
-                    r = http.get(f"{self.hub}/api/v1/sites/{self.site}/desired", params=params)
-                    if r.status_code == 200:
-                        self.state_digest = r.headers["X-Aiedge-Digest"]
-                        for app in r.json()["apps"]:
-                            digest = app["image"].split("@", 1)[1]
-                            self.seen.append(digest)
-                            if digest in self.broken:
-                                self.message = f"{self.refusal}: {digest} refused"
-                            else:
-                                self.serving, self.message = digest, "Ready: serving"
-                    self._report(http)
-                except httpx.HTTPError:
-                    self._stop.wait(0.2)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(30)
-
-
-@pytest.fixture
-def agents() -> Iterator[Callable[..., FakeAgent]]:
-    made: list[FakeAgent] = []
-
-    def make(
-        hub: str, site: str, broken: set[str] | None = None, refusal: str = "SmokeTestFailed"
-    ) -> FakeAgent:
-        made.append(FakeAgent(hub, site, broken or set(), refusal))
-        return made[-1]
-
-    yield make
-    for a in made:
-        a.stop()
 
 
 def _rollouts(url: str) -> list[dict[str, Any]]:
@@ -179,7 +112,7 @@ def test_status_shows_each_apps_rollout(
     wait_until(lambda: _rollouts(hub.url)[0]["phase"] == "soaking", what="wave 1 soaking")
     (soaking,) = _rollouts(hub.url)
     assert (soaking["state"], soaking["wave"], soaking["total_waves"]) == ("progressing", 1, 2)
-    assert soaking["counts"] == {"done": 0, "failed": 0, "updating": 1, "pending": 2}
+    assert soaking["counts"] == {"done": 0, "failed": 0, "updating": 1, "pending": 2, "skipped": 0}
     since = datetime.fromisoformat(soaking["sites"]["site-a"]["since"])
     assert datetime.fromisoformat(soaking["soak_until"]) == since + timedelta(seconds=600)
     as_json = _status(hub.url, "--rollouts", "--json")
@@ -200,18 +133,20 @@ def test_status_shows_each_apps_rollout(
     assert "0 done · 0 failed · 1 updating · 2 pending" in shown_in_browser[0]
 
     # D3 is refused by site-a (its signature): the D2 rollout is superseded, D3's stops at wave 1
+    # and site-a goes back to what it ran (D2, soaking), b and c stay on D1
     set_app_image(repo, "housing", REPOSITORY, D3, "build 3")
     wait_until(lambda: _rollouts(hub.url)[0]["phase"] == "stopped", what="the D3 rollout to stop")
     stopped = _rollouts(hub.url)[0]
-    assert stopped["counts"] == {"done": 0, "failed": 1, "updating": 0, "pending": 2}
+    assert stopped["counts"] == {"done": 0, "failed": 1, "updating": 0, "pending": 2, "skipped": 0}
     assert stopped["sites"]["site-a"]["message"].startswith("SignatureInvalid: ")
     assert stopped["soak_until"] is None and stopped["from_digest"] == D1
-    wait_until(lambda: fleet["site-a"].seen[-1] == D1, what="site-a back on D1")
+    assert stopped["sites"]["site-a"]["from_digest"] == D2 and stopped["sites"]["site-b"]["from_digest"] == D1
+    wait_until(lambda: fleet["site-a"].seen[-1] == D2, what="site-a back on D2")
     (shown,) = json.loads(_status(hub.url, "--rollouts", "--json").stdout)  # superseded D2 left out
     assert (shown["to_digest"], shown["phase"]) == (D3, "stopped")
     only = _status(hub.url, "--rollouts")
     assert only.returncode == 0 and "site-b" not in only.stdout, only.stderr
-    assert f"stopped: 1 failed (max 0); failed sites back on {D1[:19]}" in only.stdout
+    assert f"stopped: 1 failed (max 0); failed sites back on {D2[:19]}" in only.stdout
     assert "site-a: SignatureInvalid: " in only.stdout
     refused = _status(hub.url, "site-a", "--rollouts")
     assert refused.returncode == 1 and "leave out SITE" in refused.stderr
@@ -263,20 +198,4 @@ def test_the_json_schema_knows_rollouts() -> None:
 
 def _dashboard_rollouts(hub: str) -> list[str]:
     """The rows of the fleet page's rollouts card, as a real headless Chromium shows them."""
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: apt-get install -y chromium", pytrace=False)
-    errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{hub}/")
-            page.wait_for_selector("#rollouts tr[data-rollout]", timeout=20_000)
-            rows = page.locator("#rollouts tr[data-rollout]").all_inner_texts()
-        finally:
-            browser.close()
-    assert not errors, errors
-    return [" ".join(r.split()) for r in rows]
+    return dashboard_texts(hub, "#rollouts tr[data-rollout]")

@@ -55,6 +55,8 @@ def test_every_route_of_the_hub_is_in_one_table(tmp_path: Path) -> None:
             ("GET", "/api/v1/health"),
             ("GET", "/api/v1/metrics/summary"),
             ("GET", "/api/v1/rollouts"),
+            ("GET", "/api/v1/rollouts/{app}"),
+            ("POST", "/api/v1/rollouts/{app}/{action}"),
             ("GET", "/api/v1/sites"),
             ("GET", "/api/v1/sites/{site}"),
             ("GET", "/api/v1/sites/{site}/desired"),

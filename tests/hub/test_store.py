@@ -60,7 +60,7 @@ def test_a_transaction_that_raises_writes_nothing(store: Store) -> None:
 def test_rollouts_are_kept_as_plain_data(store: Store) -> None:
     old = load_repo(Snapshot("main@sha1:1", fleet_files(D1, rollout=WAVES)))
     new = load_repo(Snapshot("main@sha1:2", fleet_files(D2, rollout=WAVES)))
-    (r,) = start_rollouts(old, new, [], T0)
+    (r,) = start_rollouts(old, new, [], {}, {}, T0)
     with store.transaction() as tx:
         tx.add_rollout(r)
     assert r.id is not None
@@ -74,7 +74,7 @@ def test_rollouts_are_kept_as_plain_data(store: Store) -> None:
         tx.save_rollout(back)
     (failed,) = store.recent_rollouts()
     assert failed == back and failed.progress["site-a"].since == T0 + timedelta(seconds=1)
-    (second,) = start_rollouts(old, new, [], T0)
+    (second,) = start_rollouts(old, new, [], {}, {}, T0)
     with store.transaction() as tx:
         tx.add_rollout(second)
     assert [x.id for x in store.recent_rollouts()] == [second.id, r.id]

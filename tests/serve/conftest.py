@@ -10,6 +10,12 @@ import pytest
 from tests.support import Proc, aiedge_cmd, free_port, wait_http
 
 Server = Callable[..., str]
+_GRPC: dict[str, str] = {}  # base URL -> its server's gRPC address
+
+
+def grpc_address(url: str) -> str:
+    """The gRPC address (host:port) of a server the ``serve`` fixture started at ``url``."""
+    return _GRPC[url]
 
 
 @pytest.fixture
@@ -18,7 +24,7 @@ def serve(tmp_path: Path) -> Iterator[Server]:
     procs: list[Proc] = []
 
     def start(path: Path, name: str, *args: str, ready: bool = True) -> str:
-        port = free_port()
+        port, grpc_port = free_port(), free_port()
         proc = Proc(
             aiedge_cmd(
                 "serve",
@@ -28,13 +34,14 @@ def serve(tmp_path: Path) -> Iterator[Server]:
                 "--http-port",
                 str(port),
                 "--grpc-port",
-                str(free_port()),
+                str(grpc_port),
                 *args,
             ),
             tmp_path / f"serve-{name}-{port}.log",
         )
         procs.append(proc)
         url = f"http://127.0.0.1:{port}"
+        _GRPC[url] = f"127.0.0.1:{grpc_port}"
         wait_http(f"{url}/v2/health/live", timeout=60)
         if ready:
             wait_http(f"{url}/v2/models/{name}/ready", timeout=60)

@@ -38,3 +38,36 @@ def identity_model(path: Path, datatypes: tuple[str, ...] = tuple(ONNX_TYPES)) -
     model.ir_version = 8
     path.parent.mkdir(parents=True)
     onnx.save(model, str(path))
+
+
+def cnn_model(path: Path, seed: int = 0) -> None:
+    """A small image model with a variable batch: x [N, 1, 28, 28] -> y [N, 10] (Conv, Relu,
+    global average pool, Gemm), fixed random weights."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(seed)
+    weights = [
+        numpy_helper.from_array(rng.standard_normal((8, 1, 3, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "b"),
+        numpy_helper.from_array(rng.standard_normal((8, 10)).astype(np.float32), "g"),
+        numpy_helper.from_array(rng.standard_normal(10).astype(np.float32), "c"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["h1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["h1"], ["h2"]),
+        helper.make_node("GlobalAveragePool", ["h2"], ["h3"]),
+        helper.make_node("Flatten", ["h3"], ["h4"]),
+        helper.make_node("Gemm", ["h4", "g", "c"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "cnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 28, 28])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])],
+        initializer=weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))

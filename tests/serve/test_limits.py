@@ -8,6 +8,7 @@ stays bounded through every attack, where it used to reach 1.49 GB."""
 from __future__ import annotations
 
 import json
+import select
 import socket
 import struct
 from collections.abc import Iterable, Iterator
@@ -278,6 +279,16 @@ def test_slow_clients_are_timed_out(server: Server) -> None:
         reply = sock.recv(1000)
         assert reply.startswith(b"HTTP/1.1 408"), reply
         assert b"AIEDGE_SERVE_BODY_TIMEOUT" in reply
+
+
+def test_headers_over_the_limit_get_431(server: Server) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n")
+        for i in range(200):  # 200 KiB of headers, the default limit is 64 KiB
+            if select.select([sock], [], [], 0.01)[0]:
+                break  # answered: stop sending, so the close is not a reset that loses the answer
+            sock.sendall(b"X-Filler-%d: %s\r\n" % (i, b"a" * 1000))
+        assert sock.recv(1000).startswith(b"HTTP/1.1 431")
 
 
 def test_connections_past_the_limit_get_503(tmp_path: Path) -> None:

@@ -36,3 +36,17 @@ def test_extra_keys_in_the_answer_are_fine() -> None:
 def test_long_lists_are_cut() -> None:
     diffs = compare(list(range(100)), [x + 1 for x in range(100)], rtol=0, atol=0)
     assert len(diffs) == MAX_LINES + 1 and diffs[-1] == f"... and {100 - MAX_LINES} more differences"
+
+
+def test_exact_wants_the_same_document() -> None:
+    assert compare({"predictions": [331]}, {"predictions": [331.0]}, rtol=1e-5, atol=1e-6) == []
+    assert compare({"predictions": [331]}, {"predictions": [331.0]}, rtol=1e-5, atol=1e-6, exact=True) == [
+        "$.predictions[0]: expected 331, got 331.0 (exact: another number type)"
+    ]
+    assert compare({"p": [1.5]}, {"p": [1.5000001]}, rtol=1e-5, atol=1e-6, exact=True) == [
+        "$.p[0]: expected 1.5, got 1.5000001 (off by 1e-07, allowed 0)"
+    ]
+    assert compare({"p": 1}, {"p": 1, "id": "x"}, rtol=0, atol=0, exact=True) == [
+        "$.id: not in the expected response (exact)"
+    ]
+    assert compare({"p": [-28.7639923]}, {"p": [-28.7639923]}, rtol=0, atol=0, exact=True) == []

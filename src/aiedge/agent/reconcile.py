@@ -36,6 +36,7 @@ from aiedge.agent.errors import (
 from aiedge.agent.ports import free_port, site_ports
 from aiedge.agent.progress import DownloadProgress, format_bytes, log_progress
 from aiedge.agent.proxy import SiteProxy
+from aiedge.agent.prune import Kept
 from aiedge.agent.runtimes.base import Instance, Runtime
 from aiedge.agent.secrets import SiteIdentity
 from aiedge.agent.settings import AgentSettings
@@ -104,6 +105,20 @@ class Reconciler:
         await asyncio.to_thread(self._save, self.state)
         return errors
 
+    def kept(self) -> Kept:
+        """What the cache may not prune: per app the version serving and the previous one
+        (running, or on record), and what the pass under way works towards."""
+        kept = Kept()
+        for app in self.apps:
+            kept.add(app.name, app.digest)
+        for applied in (*self.state.inventory.values(), *self.state.previous.values()):
+            kept.add(applied.app.name, applied.app.digest)
+        for slot in self.slots.values():
+            for inst in (slot.active, slot.previous):
+                if inst is not None:
+                    kept.add(inst.app.name, inst.app.digest)
+        return kept
+
     async def shutdown(self) -> None:
         for name in list(self.slots):
             await self._close_slot(self.slots.pop(name))
@@ -168,6 +183,8 @@ class Reconciler:
         slot.set(AppReason.PROGRESSING, f"starting {app.digest}")
         instance = await self._bring_up(app, model_dir)
         await self._switch_or_stop(slot, instance)
+        if (before := self.state.inventory.get(app.name)) is not None and before.app.digest != app.digest:
+            self.state.previous[app.name] = before
         self.state.inventory[app.name] = Applied(app=app, model_dir=model_dir)
         self.state.failed.pop(app.name, None)
         await asyncio.to_thread(self._save, self.state)
@@ -321,6 +338,7 @@ class Reconciler:
         log.info("app %s: no longer desired, stopping it", name)
         await self._close_slot(self.slots.pop(name))
         self.state.inventory.pop(name, None)
+        self.state.previous.pop(name, None)
         self.state.failed.pop(name, None)
 
     async def _close_slot(self, slot: AppSlot) -> None:

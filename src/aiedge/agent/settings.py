@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aiedge.agent.prune import parse_size
 from aiedge.oci.bandwidth import parse_rate
 from aiedge.oci.registry import is_loopback
 
@@ -75,6 +76,10 @@ class AgentSettings(BaseSettings):
     remote_write: list[str] = Field(
         default_factory=list, description="extra remote-write URLs the site ships its metrics to"
     )
+    otlp: list[str] = Field(
+        default_factory=list,
+        description="OTLP/HTTP metrics URLs (an OpenTelemetry collector's .../v1/metrics) the site ships to",
+    )
     telemetry_max_age: float = Field(
         default=7 * 24 * 3600.0, gt=0, description="seconds of unsent metrics kept through outages"
     )
@@ -94,6 +99,16 @@ class AgentSettings(BaseSettings):
     disk_reserve: int = Field(
         default=256 << 20, ge=0, description="bytes of free disk that downloads and unpacking never use"
     )
+    cache_max: int | None = Field(
+        default=None,
+        gt=0,
+        description="bytes the image cache may hold (or a size: 20GiB) before unkept versions are pruned",
+    )
+    min_free: int | None = Field(
+        default=None,
+        ge=0,
+        description="free bytes on the data disk (or a size: 2GiB) under which unkept versions are pruned",
+    )
     verify_keys: list[Path] = Field(
         default_factory=list,
         description="public keys (cosign.pub); when set, only images signed by one of them are fetched",
@@ -103,6 +118,11 @@ class AgentSettings(BaseSettings):
     @classmethod
     def _rate(cls, value: object) -> object:
         return parse_rate(value) if isinstance(value, str) else value
+
+    @field_validator("cache_max", "min_free", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> object:
+        return parse_size(value) if isinstance(value, str) else value
 
     @field_validator("hub")
     @classmethod
@@ -123,6 +143,15 @@ class AgentSettings(BaseSettings):
         if parts.query or parts.fragment or not parts.hostname:
             raise ValueError(f"{value}: a hub URL is scheme://host[:port][/path], with no query")
         return value.rstrip("/")
+
+    @field_validator("otlp")
+    @classmethod
+    def _otlp_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url}: an OTLP/HTTP URL is http(s)://host[:port]/v1/metrics")
+        return value
 
     @field_validator("data")
     @classmethod

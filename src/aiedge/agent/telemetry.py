@@ -52,7 +52,7 @@ def short_digest(digest: str) -> str:
 
 
 def destinations(settings: AgentSettings, credential: str | None) -> list[Destination]:
-    """The hub (with the site's credential) plus every ``--remote-write`` URL.
+    """The hub (with the site's credential), every ``--remote-write`` URL and every ``--otlp`` URL.
 
     An extra destination's cursor is named after a hash of its URL, so reordering the flags
     keeps each one's place in the buffer.
@@ -66,7 +66,16 @@ def destinations(settings: AgentSettings, credential: str | None) -> list[Destin
         Destination(f"rw-{hashlib.sha256(url.encode()).hexdigest()[:12]}", url)
         for url in settings.remote_write
     ]
-    return [hub, *extra]
+    otlp = [
+        Destination(
+            f"otlp-{hashlib.sha256(url.encode()).hexdigest()[:12]}",
+            url,
+            protocol="otlp",
+            resource={"aiedge.site": settings.site},
+        )
+        for url in settings.otlp
+    ]
+    return [hub, *extra, *otlp]
 
 
 class Telemetry:

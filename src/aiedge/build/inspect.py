@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiedge.build.errors import ModelInvalid
+from aiedge.build.layouts import model_versions
 from aiedge.errors import AiedgeError
 from aiedge.serve.formats import detect_format
 from aiedge.serve.loader import load_model
@@ -38,17 +39,26 @@ def version_dir(path: Path) -> Path:
 
 
 def inspect_model(path: Path) -> ModelInfo:
-    """Detect the format and load the model once; raises ModelInvalid with the reason."""
+    """Detect the format and load every version once; raises ModelInvalid with the reason. The
+    signature is the latest version's (the one clients get without asking for a version)."""
     if not path.exists():
         raise ModelInvalid(f"{path}: no such file or directory")
-    target = version_dir(path)
+    versions = model_versions(path)
+    infos = [
+        _load(path, target, version if len(versions) > 1 else None) for version, target in versions.items()
+    ]
+    return infos[-1]
+
+
+def _load(path: Path, target: Path, version: str | None) -> ModelInfo:
+    where = f"{path} (version {version})" if version is not None else str(path)
     try:
         fmt = detect_format(target)
         model = load_model(target, precision="f32")
     except AiedgeError as e:
-        raise ModelInvalid(f"{path}: not a model aiedge can serve: {e}") from e
+        raise ModelInvalid(f"{where}: not a model aiedge can serve: {e}") from e
     except Exception as e:  # runtimes raise their own types for corrupt files
-        raise ModelInvalid(f"{path}: the model does not load: {type(e).__name__}: {e}") from e
+        raise ModelInvalid(f"{where}: the model does not load: {type(e).__name__}: {e}") from e
     try:
         return ModelInfo(fmt, model.signature, target)
     finally:

@@ -23,11 +23,14 @@ from aiedge.build.base import BaseImage, fetch_base
 from aiedge.build.convert import export_pickles
 from aiedge.build.errors import BuildError, SmokeTestFailed
 from aiedge.build.inspect import inspect_model
+from aiedge.build.layouts import select_model
 from aiedge.build.pack import ImageMeta, PackedImage, model_files, pack
 from aiedge.build.provenance import PREDICATE_TYPE, ProvenanceInput, model_digest, provenance_statement
 from aiedge.build.push import PushReport, push_image
 from aiedge.build.smoke import smoke_test_model
 from aiedge.build.sources import FetchedSource, fetch_source
+from aiedge.build.sources.mlflow import IMAGE_TAG, MlflowAccess, tag_version
+from aiedge.build.tags import check_extra_images, tag_image
 from aiedge.containers.check import ContainerCheck, check_container, pull_image
 from aiedge.containers.engine import Podman
 from aiedge.contracts import SmokeTest
@@ -88,6 +91,9 @@ class BuildRequest:
     test_container: bool = False  # after the push: run the image under podman, replay the smoke test
     update_model_name: bool = False  # --gitops: write --name into the App's spec.model when they differ
     allow_pickle: bool = False  # unpickle a scikit-learn model (runs its code) to export it to ONNX
+    extra_images: tuple[ImageReference, ...] = ()  # more names for the image (--image given again)
+    exact: bool = False  # the smoke test's answer must equal the expected one (no tolerance)
+    mlflow: MlflowAccess | None = None  # the MLflow registry of models:/ sources
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,8 @@ class BuildResult:
     attestation_tag: str | None = None
     container: ContainerCheck | None = None
     container_seconds: float = 0.0  # pull + run + ready + smoke test
+    tags: tuple[str, ...] = ()  # the other names given with --image, now on this digest
+    model_version: str | None = None  # models:/NAME/VERSION tagged with the image, for registry sources
 
 
 def check_request(req: BuildRequest) -> None:
@@ -111,12 +119,15 @@ def check_request(req: BuildRequest) -> None:
         raise BuildError(f"model name {req.name!r} must be letters, digits, '.', '_' or '-' (up to 128)")
     if req.image.digest:
         raise BuildError(f"--image {req.image}: give REGISTRY/REPO[:TAG]; the digest is what the build makes")
+    check_extra_images(req.image, req.extra_images)
     if (req.gitops_dir is None) != (req.app is None):
         raise BuildError("--gitops and --app go together: the repo to edit and the App in it")
     if req.test_container and req.base is None:
         raise BuildError("--test-container needs --base: only a runnable image can run under podman")
     if req.test_container and req.test_data is None:
         raise BuildError("--test-container replays the smoke test against the container: give --test-data")
+    if req.exact and req.test_data is None:
+        raise BuildError("--exact is how the smoke test compares: give --test-data")
     if req.update_model_name and req.gitops_dir is None:
         raise BuildError("--update-model-name changes the App in --gitops: give --gitops and --app")
 
@@ -161,6 +172,9 @@ async def run_build(req: BuildRequest, reporter: Reporter | None = None) -> Buil
     await asyncio.to_thread(check_app, req)
     rep = reporter or QuietReporter()
     smoke = load_test_data(req.test_data, model=req.name, protocol=req.protocol) if req.test_data else None
+    if smoke is not None and req.exact:
+        # sites replay the App's test with no tolerance either
+        smoke = smoke.model_copy(update={"rtol": 0.0, "atol": 0.0})
     key = load_private_key(req.sign_key, req.key_password) if req.sign_key else None
     workdir = req.workdir or Path(tempfile.mkdtemp(prefix="aiedge-build-"))
     try:
@@ -171,7 +185,11 @@ async def run_build(req: BuildRequest, reporter: Reporter | None = None) -> Buil
             base_client = client
             if req.base is not None and req.base.registry != req.image.registry:
                 base_client = await stack.enter_async_context(_client(req, req.base.registry, creds=False))
-            return await _build(req, rep, smoke, key, workdir, client, base_client, podman)
+            clients = {req.image.registry: client}
+            for extra in req.extra_images:
+                if extra.registry not in clients:
+                    clients[extra.registry] = await stack.enter_async_context(_client(req, extra.registry))
+            return await _build(req, rep, smoke, key, workdir, clients, base_client, podman)
     finally:
         if req.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -192,14 +210,19 @@ async def _build(
     smoke: SmokeTest | None,
     key: ec.EllipticCurvePrivateKey | None,
     workdir: Path,
-    client: RegistryClient,
+    clients: dict[str, RegistryClient],
     base_client: RegistryClient,
     podman: Podman | None = None,
 ) -> BuildResult:
+    client = clients[req.image.registry]
     fetched = await asyncio.to_thread(
-        fetch_source, str(req.model), workdir / "source", rep, s3_endpoint=req.s3_endpoint
+        fetch_source, str(req.model), workdir / "source", rep, s3_endpoint=req.s3_endpoint, mlflow=req.mlflow
     )
     source, revision = req.source or fetched.url, req.revision or fetched.revision
+    chosen = await asyncio.to_thread(select_model, fetched.path, req.name)
+    if chosen != fetched.path:
+        rep.step(f"model repository {fetched.path}: packing {chosen.name}")
+        fetched = dataclasses.replace(fetched, path=chosen)
     export = await asyncio.to_thread(
         export_pickles, fetched.path, workdir / "export", allow_pickle=req.allow_pickle
     )
@@ -226,7 +249,7 @@ async def _build(
     )
     image = await asyncio.to_thread(pack, fetched.path, meta, workdir / "blobs", base)
     rep.step(f"packed {len(image.layers)} model layer(s), image {image.digest}")
-    result = await _smoke(image, req.name, smoke, workdir, rep) if smoke else None
+    result = await _smoke(image, req.name, smoke, workdir, rep, exact=req.exact) if smoke else None
     report = await _push(req, image, rep, client, base_client)
     pinned_ref = req.image.with_digest(report.digest)
     container, container_seconds = None, 0.0
@@ -234,6 +257,9 @@ async def _build(
         started = time.monotonic()
         container = await _test_container(req, pinned_ref, smoke, podman, rep)
         container_seconds = time.monotonic() - started
+    for extra in req.extra_images:
+        await tag_image(client, pinned_ref, clients[extra.registry], extra)
+        rep.step(f"tagged {extra} -> {report.digest}")
     sig_tag = att_tag = None
     if key is not None:
         sig_tag = (await sign_image(client, pinned_ref, key)).tag
@@ -243,6 +269,11 @@ async def _build(
         att = await attach_attestation(client, pinned_ref, statement, PREDICATE_TYPE, key)
         att_tag = att.tag
         rep.step(f"provenance {'(signed) ' if key else ''}attached: {att_tag}")
+    if fetched.model_version is not None and req.mlflow is not None:
+        await asyncio.to_thread(
+            tag_version, req.mlflow, fetched.model_version, pinned_ref.pinned, report.digest
+        )
+        rep.step(f"MLflow registry: {fetched.model_version.uri} tagged {IMAGE_TAG}={pinned_ref.pinned}")
     commit = None
     if req.gitops_dir is not None and req.app is not None:
         commit = await asyncio.to_thread(_record, req, report.digest, source, smoke)
@@ -261,6 +292,8 @@ async def _build(
         att_tag,
         container,
         container_seconds,
+        tuple(str(x) for x in req.extra_images),
+        fetched.model_version.uri if fetched.model_version is not None else None,
     )
 
 
@@ -276,7 +309,7 @@ async def _test_container(
         podman, ref.pinned, tls_verify=not plain, credentials=creds, ca_file=req.ca_file
     )
     rep.step(f"container test: podman run (runc), then POST {smoke.path}")
-    check = await check_container(image_id, smoke, podman=podman)
+    check = await check_container(image_id, smoke, podman=podman, exact=req.exact)
     if not check.result.ok:
         what = "; ".join(check.result.diffs) or check.result.error or "no answer"
         logs = f" (container log: {check.logs[-400:]})" if check.result.error and check.logs else ""
@@ -315,16 +348,19 @@ async def _provenance(
 
 
 async def _smoke(
-    image: PackedImage, name: str, smoke: SmokeTest, workdir: Path, rep: Reporter
+    image: PackedImage, name: str, smoke: SmokeTest, workdir: Path, rep: Reporter, *, exact: bool = False
 ) -> SmokeResult:
     rootfs = workdir / "rootfs"
     await asyncio.to_thread(shutil.rmtree, rootfs, True)
     await asyncio.to_thread(unpack_layers, [x.path for x in image.layers], rootfs)
     rep.step(f"smoke test: serving the packed model, POST {smoke.path}")
-    result = await smoke_test_model(rootfs / image.model_path, name, smoke, workdir / "serve.log")
+    result = await smoke_test_model(
+        rootfs / image.model_path, name, smoke, workdir / "serve.log", exact=exact
+    )
     if not result.ok:
         raise SmokeTestFailed(f"smoke test of {name} failed: {result.summary()}")
-    rep.step(f"smoke test passed (rtol {smoke.rtol:g}, atol {smoke.atol:g})")
+    how = "exact" if exact else f"rtol {smoke.rtol:g}, atol {smoke.atol:g}"
+    rep.step(f"smoke test passed ({how})")
     return result
 
 

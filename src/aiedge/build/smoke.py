@@ -34,7 +34,13 @@ def _tail(log: Path, lines: int = 5) -> str:
 
 
 async def smoke_test_model(
-    model_dir: Path, name: str, smoke: SmokeTest, log: Path, *, ready_timeout: float = 120.0
+    model_dir: Path,
+    name: str,
+    smoke: SmokeTest,
+    log: Path,
+    *,
+    ready_timeout: float = 120.0,
+    exact: bool = False,
 ) -> SmokeResult:
     """Start ``aiedge serve model_dir --name name``, wait until the model is ready, replay ``smoke``."""
     port = _free_port()
@@ -51,7 +57,7 @@ async def smoke_test_model(
     try:
         async with httpx.AsyncClient(timeout=30.0) as client:
             await _wait_ready(client, f"{base}/v2/models/{name}/ready", proc, log, ready_timeout)
-            return await run_smoke_test(client, base, smoke)
+            return await run_smoke_test(client, base, smoke, exact=exact)
     finally:
         await _stop(proc)
 

@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from aiedge.agent.loop import run_agent
+from aiedge.agent.prune import parse_size
 from aiedge.agent.settings import AgentSettings
 from aiedge.errors import AiedgeError
 from aiedge.oci.bandwidth import parse_rate
@@ -72,12 +73,33 @@ def agent_command(
         "--remote-write",
         help="Also ship the site's metrics to this Prometheus remote-write URL (repeatable).",
     ),
+    otlp: list[str] | None = typer.Option(
+        None,
+        "--otlp",
+        metavar="URL",
+        help="Also ship the site's metrics as OTLP/HTTP protobuf to this OpenTelemetry collector "
+        "URL, e.g. http://127.0.0.1:4318/v1/metrics (repeatable).",
+    ),
     max_bandwidth: str | None = typer.Option(
         None,
         "--max-bandwidth",
         metavar="RATE",
         help="Limit all blob downloads together to this rate, e.g. 2MiB/s, 500KB/s, 10Mbit/s "
         "(KB/MB = 1000, KiB/MiB = 1024; bits as kbit/Mbit). Default: no limit.",
+    ),
+    cache_max: str | None = typer.Option(
+        None,
+        "--cache-max",
+        metavar="SIZE",
+        help="Prune versions neither serving nor kept for rollback, oldest first, once the image "
+        "cache passes this size, e.g. 20GiB (KB/MB = 1000, KiB/MiB = 1024). Default: no limit.",
+    ),
+    min_free: str | None = typer.Option(
+        None,
+        "--min-free",
+        metavar="SIZE",
+        help="Prune the same way while the data disk has less than this free, e.g. 2GiB. "
+        "Default: no floor (downloads still never use the last 256 MiB).",
     ),
     verify_key: list[Path] | None = typer.Option(
         None,
@@ -106,9 +128,12 @@ def agent_command(
         "host": host,
         "scrape_interval": scrape_interval,
         "remote_write": remote_write or None,
+        "otlp": otlp or None,
         "runtime": runtime,
         "max_bandwidth": _rate_option(max_bandwidth),
         "verify_keys": verify_key or None,
+        "cache_max": _size_option("--cache-max", cache_max),
+        "min_free": _size_option("--min-free", min_free),
     }
     try:
         settings = AgentSettings(**{k: v for k, v in overrides.items() if v is not None})
@@ -145,6 +170,15 @@ def _rate_option(text: str | None) -> float | None:
         return parse_rate(text)
     except ValueError as e:
         raise AiedgeError(f"--max-bandwidth: {e}") from None
+
+
+def _size_option(flag: str, text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise AiedgeError(f"{flag}: {e}") from None
 
 
 async def _main(settings: AgentSettings) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -19,6 +20,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TransferS
 from aiedge.build.errors import SourceError
 from aiedge.build.pipeline import BuildRequest, BuildResult, run_build
 from aiedge.build.sources import is_remote
+from aiedge.build.sources.mlflow import MlflowAccess
 from aiedge.oci.auth import Credentials
 from aiedge.oci.cosign import verify_signature
 from aiedge.oci.errors import SignatureError
@@ -74,6 +76,10 @@ def _summary(result: BuildResult) -> str:
         lines.append(f"  {p.blobs_mounted} base layer(s) mounted from the base's repository")
     if result.revision:
         lines.append(f"  source {result.source} at {result.revision}")
+    for tag in result.tags:
+        lines.append(f"  also tagged {tag}")
+    if result.model_version:
+        lines.append(f"  {result.model_version} tagged with the image")
     if result.smoke is not None:
         lines.append("  smoke test passed")
     if result.container is not None:
@@ -90,6 +96,17 @@ def _summary(result: BuildResult) -> str:
     return "\n".join(lines)
 
 
+def _mlflow_access(
+    uri: str | None, token: str | None, username: str | None, password: str | None
+) -> MlflowAccess | None:
+    if not uri:
+        return None
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SourceError(f"--mlflow-uri {uri}: an http(s):// URL of the MLflow tracking server")
+    return MlflowAccess(uri, token or None, username or None, password or None)
+
+
 def build_command(
     path: str = typer.Argument(
         ...,
@@ -97,7 +114,11 @@ def build_command(
         "of a file, .tar.gz or .zip, or s3://BUCKET/PREFIX; '#subdir=PATH' picks a folder inside.",
     ),
     name: str = typer.Option(..., "--name", help="Model name clients use (also models/NAME in the image)."),
-    image: str = typer.Option(..., "--image", help="Where to push: REGISTRY/REPOSITORY[:TAG]."),
+    image: list[str] = typer.Option(
+        ...,
+        "--image",
+        help="Where to push: REGISTRY/REPOSITORY[:TAG]; give it again for more tags (all get the digest).",
+    ),
     insecure: bool = typer.Option(False, "--insecure", help="Plain HTTP to the registry (loopback: always)."),
     ca_file: Path | None = typer.Option(None, "--ca-file", help="CA bundle that signs the registry's TLS."),
     username: str | None = typer.Option(
@@ -113,6 +134,12 @@ def build_command(
         None,
         "--test-data",
         help="Smoke test: a ConfigMap (data.json/output.json) or {request, response} JSON.",
+    ),
+    exact: bool = typer.Option(
+        False,
+        "--exact",
+        help="The answer must be the expected JSON exactly (no tolerance, no extra keys), as the seed's "
+        "pipeline compares; the App's test gets rtol 0, atol 0.",
     ),
     protocol: str | None = typer.Option(
         None,
@@ -140,6 +167,16 @@ def build_command(
     s3_endpoint: str | None = typer.Option(
         None, "--s3-endpoint", help="S3 endpoint URL for s3:// sources (MinIO, Ceph...)."
     ),
+    mlflow_uri: str | None = typer.Option(
+        None,
+        "--mlflow-uri",
+        envvar="MLFLOW_TRACKING_URI",
+        help="MLflow tracking server of models:/NAME/VERSION and models:/NAME@ALIAS sources "
+        "(login: MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME/PASSWORD).",
+    ),
+    mlflow_token: str | None = typer.Option(None, envvar="MLFLOW_TRACKING_TOKEN", hidden=True),
+    mlflow_username: str | None = typer.Option(None, envvar="MLFLOW_TRACKING_USERNAME", hidden=True),
+    mlflow_password: str | None = typer.Option(None, envvar="MLFLOW_TRACKING_PASSWORD", hidden=True),
     sign: Path | None = typer.Option(
         None, "--sign", help="Private key (aiedge keygen) to sign the image and its provenance with."
     ),
@@ -160,7 +197,7 @@ def build_command(
     ),
 ) -> None:
     """Package a model into an OCI image, smoke-test it, push it and (optionally) record it in GitOps."""
-    ref = ImageReference.parse(image)
+    ref, *extra = [ImageReference.parse(text) for text in image]
     credentials = Credentials(username, password or "") if username else None
     if not is_remote(path) and not Path(path).exists():
         raise SourceError(f"{path}: no such file or folder")
@@ -168,10 +205,13 @@ def build_command(
         model=path if is_remote(path) else Path(path),
         name=name,
         image=ref,
+        extra_images=tuple(extra),
         insecure=True if insecure else None,
         ca_file=ca_file,
         credentials=credentials,
         test_data=test_data,
+        exact=exact,
+        mlflow=_mlflow_access(mlflow_uri, mlflow_token, mlflow_username, mlflow_password),
         protocol=protocol,
         gitops_dir=gitops,
         app=app,

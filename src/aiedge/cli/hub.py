@@ -17,7 +17,7 @@ from aiedge.errors import AiedgeError
 from aiedge.gitops import GitopsRepo, load_repo, read_source
 from aiedge.hub.clock import system_clock
 from aiedge.hub.enrolment import check_defined, create_join_token
-from aiedge.hub.fleet import published_repo
+from aiedge.hub.revision import published_repo
 from aiedge.hub.settings import HubSettings
 from aiedge.hub.store import Store, check_url, open_engine
 
@@ -171,18 +171,10 @@ def site_revoke(
 @app.command("alert-rules")
 def alert_rules() -> None:
     """Print Prometheus alerting rules equivalent to the hub's alerts (thresholds from AIEDGE_HUB_*)."""
-    from aiedge.hub.alerts import Thresholds, prometheus_rules
+    from aiedge.hub.alerts import prometheus_rules, thresholds
 
     s = _settings()
     typer.echo(
-        prometheus_rules(
-            Thresholds(
-                site_unknown_after=s.alert_site_unknown_after,
-                error_rate=s.alert_error_rate,
-                p99_seconds=s.alert_p99,
-                min_requests=s.alert_min_requests,
-                window_s=s.alert_window,
-            )
-        ),
+        prometheus_rules(thresholds(s)),
         nl=False,
     )

@@ -1,11 +1,10 @@
-"""Entry point of the ``aiedge`` command: registers every command and maps errors to exit codes.
+"""The ``aiedge`` command: registers every command and maps errors to exit codes (``cli/entry.py``
+runs ``aiedge serve`` without importing the rest).
 
 Exit codes: 0 success, 1 a user error (one line on stderr, no traceback), 2 bad usage.
 """
 
 from __future__ import annotations
-
-import sys
 
 import typer
 
@@ -18,12 +17,13 @@ from aiedge.cli import (
     hub,
     importer,
     operators,
+    rollout,
     secret,
     serve,
     status,
     validate,
 )
-from aiedge.errors import AiedgeError
+from aiedge.cli.entry import run
 
 app = typer.Typer(
     name="aiedge",
@@ -69,14 +69,9 @@ app.add_typer(agent_app, name="agent")
 app.add_typer(secret.app, name="secret")
 app.add_typer(containers.base_app, name="base")
 app.command("status")(status.status_command)
+app.add_typer(rollout.app, name="rollout")
 app.command("demo")(demo.demo_command)
 
 
 def main() -> None:
-    try:
-        app()
-    except AiedgeError as e:
-        typer.echo(f"error: {e}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run(app)

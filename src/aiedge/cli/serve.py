@@ -34,6 +34,15 @@ def serve_command(
     onnx_runtime: str | None = typer.Option(
         None, "--onnx-runtime", help="Runtime for .onnx models: onnxruntime (default) or openvino."
     ),
+    max_batch: int | None = typer.Option(
+        None, "--max-batch", help="Dynamic batching: most rows per predict (default 0: off)."
+    ),
+    batch_delay: float | None = typer.Option(
+        None, "--batch-delay", help="Dynamic batching: longest wait for a batch to fill, s (default 0.002)."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Server processes sharing the ports, one per core (default 1)."
+    ),
     allow_pickle: bool = typer.Option(
         False,
         "--allow-pickle",
@@ -59,8 +68,12 @@ def serve_command(
         "precision": precision,
         "onnx_runtime": onnx_runtime,
         "allow_pickle": allow_pickle or None,
+        "max_batch": max_batch,
+        "batch_delay": batch_delay,
+        "workers": workers,
     }
-    settings = load_settings(**{k: v for k, v in given.items() if v is not None})
+    flags = {k: "--" + k.replace("_", "-") for k in given}
+    settings = load_settings(flags, **{k: v for k, v in given.items() if v is not None})
     sources = expand_sources(paths, names, version)
     registry = build_registry(sources)  # bad paths fail here, as one line, before the server starts
     named = {s.name for s in sources if not s.from_repository}  # a repository's pickles load as failed

@@ -1,8 +1,11 @@
 """`aiedge status --hub URL`: the fleet as a table (site, status, last seen, revision, app
-digests, health) and, below it, the rollouts (one line per app being rolled out: target digest,
-wave, sites done/failed/updating/pending, state), or ``--json`` for the list of SiteSummary;
-``--rollouts`` shows only the rollouts (``--json``: their list); ``--watch`` redraws every 2 s;
-`aiedge status SITE` shows one site: its apps, digests, health, last error and recent metrics."""
+digests, health, downloads under way) and, below it, the rollouts (one line per app being rolled
+out: target digest, wave, sites done/failed/updating/pending, state), or ``--json`` for the list
+of SiteSummary; ``--rollouts`` shows only the rollouts (``--json``: their list); ``--watch``
+redraws every 2 s; `aiedge status SITE` shows one site: its apps, digests, health, downloads,
+last error and recent metrics (server errors and rejected requests apart). Above any of them, a
+banner when the GitOps repo's HEAD is not what the hub serves (invalid, or held), with
+file:line:col and the revision still served."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from aiedge.cli.credentials import TOKEN_FILE, call, load_token
-from aiedge.contracts import SiteSummary
+from aiedge.contracts import AppStatus, SiteSummary
 from aiedge.errors import AiedgeError
 
 _STYLE = {"healthy": "green", "progressing": "yellow", "degraded": "red", "unknown": "magenta"}
@@ -77,6 +80,64 @@ def fetch_rollouts(hub: str, token: str | None = None) -> list[dict[str, Any]]:
     return out
 
 
+def fetch_banner(hub: str) -> dict[str, Any] | None:
+    """Why the hub does not serve the repo's HEAD (``/api/v1/health``), or None."""
+    banner = _get(hub, "/api/v1/health").json().get("banner")
+    return banner if isinstance(banner, dict) else None
+
+
+_BANNER_WHAT = {
+    "held": "is held: it would remove apps from sites",
+    "invalid": "is invalid",
+    "unreadable": "cannot be read",
+}
+
+
+def banner_text(b: dict[str, Any]) -> str:
+    """The banner as rich markup: what is wrong with HEAD, where, and what is still served."""
+    what = _BANNER_WHAT.get(b["kind"], b["kind"])
+    lines = [
+        f"[bold red]GitOps revision {escape(_short(b.get('revision')))} {what}; "
+        f"still serving {escape(_short(b.get('serving')))}[/bold red]"
+    ]
+    problems = b.get("problems") or [{"message": b.get("message", "")}]
+    for p in problems[:5]:
+        at = f"{p['file']}:{p['line']}:{p['col']}: " if p.get("file") else ""
+        text = p["message"] if p["message"].startswith(at) else at + p["message"]
+        lines.append(f"[red]  {escape(text)}[/red]")
+    return "\n".join(lines)
+
+
+def _bytes(n: float | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def progress_text(a: AppStatus) -> str:
+    """A download under way: bytes done of total (share), rate and time left; "" when none."""
+    p = a.progress
+    if p is None:
+        return ""
+    text = f"downloading {_bytes(p.done_bytes)} / {_bytes(p.total_bytes)}"
+    if p.total_bytes:
+        text += f" ({min(100, int(100 * p.done_bytes / p.total_bytes))}%)"
+    if p.rate_bps is not None:
+        text += f", {_bytes(p.rate_bps)}/s"
+    if p.eta_seconds is not None:
+        text += f", ETA {int(p.eta_seconds)}s"
+    return text
+
+
+def _with_banner(hub: str, view: RenderableType) -> RenderableType:
+    b = fetch_banner(hub)
+    return Group(banner_text(b), view) if b else view
+
+
 def status_command(
     site: str | None = typer.Argument(None, help="Show this one site in detail."),
     hub: str = typer.Option(..., "--hub", help="The hub's URL, e.g. http://127.0.0.1:8000"),
@@ -108,12 +169,12 @@ def status_command(
 
     def draw() -> RenderableType:
         if site:
-            return _site_view(hub, site, token)
+            return _with_banner(hub, _site_view(hub, site, token))
         if rollouts:
-            return _rollouts_table(hub, fetch_rollouts(hub, token))
+            return _with_banner(hub, rollouts_table(hub, fetch_rollouts(hub, token)))
         found = fetch_rollouts(hub, token)
         fleet = _fleet_table(hub, token)
-        return Group(fleet, _rollouts_table(hub, found)) if found else fleet
+        return _with_banner(hub, Group(fleet, rollouts_table(hub, found)) if found else fleet)
 
     console = Console()
     if not watch:
@@ -171,14 +232,16 @@ def _site_view(hub: str, name: str, token: str | None = None) -> RenderableType:
     for col in ("app", "digest", "health", "url", "condition"):
         apps.add_column(col)
     for a in s.apps:
-        apps.add_row(a.name, a.digest or "-", a.health.value, a.url or "-", escape(a.message))
+        condition = escape(a.message) + (f"\n[cyan]{progress_text(a)}[/cyan]" if a.progress else "")
+        apps.add_row(a.name, a.digest or "-", a.health.value, a.url or "-", condition)
     recent = Table(title="last 5 minutes")
-    for col in ("app", "req/s", "p50", "p99", "errors"):
+    for col in ("app", "req/s", "p50", "p99", "errors (5xx)", "rejected (4xx)"):
         recent.add_column(col, justify="left" if col == "app" else "right")
     for series in detail["metrics"]["apps"]:
         points = series["points"][-5:]
         req = sum(p["requests"] for p in points)
         err = sum(p["errors"] for p in points)
+        rejected = sum(p.get("rejected", 0) for p in points)
         p50 = max((p["p50_ms"] for p in points if p["p50_ms"] is not None), default=None)
         p99 = max((p["p99_ms"] for p in points if p["p99_ms"] is not None), default=None)
         recent.add_row(
@@ -187,9 +250,10 @@ def _site_view(hub: str, name: str, token: str | None = None) -> RenderableType:
             _fmt_ms(p50),
             _fmt_ms(p99),
             f"{(err / req if req else 0):.1%}",
+            f"{(rejected / req if req else 0):.1%}",
         )
     if not detail["metrics"]["apps"]:
-        recent.add_row("-", "no metrics yet", "", "", "")
+        recent.add_row("-", "no metrics yet", "", "", "", "")
     return Group(head, apps, recent)
 
 
@@ -202,7 +266,12 @@ def _fleet_table(hub: str, token: str | None = None) -> Table:
     for s in sites:
         style = _STYLE.get(s.status.value, "")
         apps = "\n".join(f"{a.name} {(a.digest or '-')[:19]}" for a in s.apps) or "-"
-        health = "\n".join(a.health.value for a in s.apps) or "-"
+        health = (
+            "\n".join(
+                a.health.value + (f" [cyan]{progress_text(a)}[/cyan]" if a.progress else "") for a in s.apps
+            )
+            or "-"
+        )
         if s.last_error:
             health += f"\n[red]{escape(s.last_error)}[/red]"
         table.add_row(
@@ -219,7 +288,7 @@ def _fleet_table(hub: str, token: str | None = None) -> Table:
 _ROLLOUT_STYLE = {"progressing": "yellow", "soaking": "cyan", "stopped": "red", "complete": "green"}
 
 
-def _rollouts_table(hub: str, rollouts: list[dict[str, Any]]) -> Table:
+def rollouts_table(hub: str, rollouts: list[dict[str, Any]]) -> Table:
     now = datetime.now(UTC)
     table = Table(title=f"rollouts at {hub}")
     for col in ("app", "placement", "target digest", "wave", "sites", "state"):
@@ -227,6 +296,8 @@ def _rollouts_table(hub: str, rollouts: list[dict[str, Any]]) -> Table:
     for r in rollouts:
         c = r["counts"]
         sites = f"{c['done']} done, {c['failed']} failed, {c['updating']} updating, {c['pending']} pending"
+        if c.get("skipped"):
+            sites += f", {c['skipped']} skipped"
         table.add_row(
             r["app"],
             r["placement"],
@@ -248,13 +319,20 @@ def _rollout_state(r: dict[str, Any], now: datetime) -> str:
         left = max(0, int((until - now).total_seconds()))
         text = f"soaking until {until.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%SZ')} ({left}s left)"
     elif phase == "stopped":
-        text = (
-            f"stopped: {r['failures']} failed (max {r['maxFailures']}); "
-            f"failed sites back on {r['from_digest'][:19]}"
-        )
+        budget = r.get("failure_budget", r["maxFailures"])
+        shown = f"{budget} = {r['maxFailures']}" if isinstance(r["maxFailures"], str) else str(budget)
         failed = [(n, p) for n, p in r["sites"].items() if p["state"] == "failed"]
+        back = {p.get("from_digest") or r["from_digest"] for _, p in failed} or {r["from_digest"]}
+        text = (
+            f"stopped: {r['failures']} failed (max {shown}); failed sites back on "
+            f"{', '.join(sorted(d[:19] for d in back))}; `aiedge rollout retry {r['app']}` or a new commit"
+        )
         if failed:  # why, from the first site that failed
             name, p = failed[0]
             text += f"\n{name}: {p['message'][:120]}"
+    elif phase == "paused":
+        text = f"paused ({'in Git' if r.get('paused_by') == 'git' else 'by an operator'})"
+    elif phase == "aborted":
+        text = "aborted: every site back on what it ran before"
     style = _ROLLOUT_STYLE.get(phase)
     return f"[{style}]{escape(text)}[/{style}]" if style else escape(text)

@@ -85,6 +85,7 @@ async def check_container(
     podman: Podman,
     network: str = "publish",
     ready_timeout: float = 120.0,
+    exact: bool = False,
 ) -> ContainerCheck:
     """Run ``image_ref`` under podman, wait until ready, replay ``smoke``; the container is removed."""
     image = await load_image(podman, image_ref)
@@ -99,7 +100,7 @@ async def check_container(
     try:
         async with httpx.AsyncClient(trust_env=False, timeout=10.0) as client:
             ready = await _wait_ready(podman, client, cid, base, ready_timeout)
-            result = await run_smoke_test(client, base, smoke)
+            result = await run_smoke_test(client, base, smoke, exact=exact)
         logs = "" if result.ok else await _logs(podman, cid)
         return ContainerCheck(result, ready - started, logs)
     finally:

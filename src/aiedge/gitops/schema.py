@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from aiedge.gitops.age import check_armored, check_recipient
 from aiedge.gitops.schema_kubernetes import KubernetesSpec
+from aiedge.gitops.schema_rollout import RolloutSpec
 
 API_VERSION = "aiedge.io/v1alpha1"
 NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -108,42 +109,11 @@ class SiteSelector(_Spec):
     match_expressions: list[SelectorRequirement] = Field(default_factory=list, alias="matchExpressions")
 
 
-class Wave(_Spec):
-    """One wave of a rollout: the sites it reaches, counted from the start of the rollout (``sites``
-    a number of sites, ``percent`` a share of the placement's sites, rounded up); exactly one."""
-
-    sites: int | None = Field(default=None, ge=1, description="sites reached by the end of this wave")
-    percent: float | None = Field(
-        default=None, gt=0, le=100, description="share of the sites reached by the end of this wave"
-    )
-
-    @model_validator(mode="after")
-    def _one(self) -> Wave:
-        if (self.sites is None) == (self.percent is None):
-            raise ValueError("a wave takes exactly one of sites or percent")
-        return self
-
-
-class RolloutSpec(_Spec):
-    """How a new digest of the placement's apps reaches its sites: wave by wave, each wave after
-    the last one's sites have been healthy on the new digest for ``soakSeconds``."""
-
-    waves: list[Wave] = Field(min_length=1)
-    soak_seconds: float = Field(default=60.0, ge=0, alias="soakSeconds")
-    max_failures: int = Field(default=0, ge=0, alias="maxFailures")
-
-    @model_validator(mode="after")
-    def _covers_all(self) -> RolloutSpec:
-        if self.waves[-1].percent != 100:
-            raise ValueError("the last wave must be {percent: 100} so every site is reached")
-        return self
-
-
 class PlacementSpec(_Spec):
     site_selector: SiteSelector = Field(alias="siteSelector")
     apps: list[str] = Field(min_length=1)
     rollout: RolloutSpec | None = Field(
-        default=None, description="waves for new digests; default all at once"
+        default=None, description="waves for new versions; default all at once"
     )
 
 

@@ -4,11 +4,18 @@ notifications, and the equivalent Prometheus alerting rules over our metric name
 Rules (thresholds from :class:`~aiedge.hub.settings.HubSettings`):
 
 - ``EdgeSiteUnknown``: a site silent for longer than ``alert_site_unknown_after``;
-- ``EdgeInferenceErrorRateHigh``: an app's share of failed requests (outcome ``error`` or
-  ``unavailable``) over the last ``alert_window`` above ``alert_error_rate`` (with at least
-  ``alert_min_requests`` requests);
+- ``EdgeInferenceErrorRateHigh``: an app's share of requests failed by the server (outcome
+  ``error`` or ``unavailable``: 5xx) over the last ``alert_window`` above ``alert_error_rate``
+  (with at least ``alert_min_requests`` requests);
+- ``EdgeInferenceRejectedRateHigh``: its share of requests refused as the client's mistake
+  (``bad_request``, ``not_found``: 4xx) above ``alert_rejected_rate``; a separate rate;
 - ``EdgeInferenceLatencyHigh``: an app's p99 request latency over the window above ``alert_p99``;
-- ``EdgeSmokeTestFailed``: an app whose status message starts with ``SmokeTestFailed``.
+- ``EdgeSmokeTestFailed``: an app whose reason is ``SmokeTestFailed`` (the typed reason, never
+  the message);
+- ``EdgeRolloutStopped``: a rollout stopped by more failed sites than its ``maxFailures``;
+- ``GitopsRevisionRejected``: the repo's HEAD does not validate (the last good one is served);
+- ``GitopsRemovalHeld``: the repo's HEAD would take an app off more sites than allowed without
+  an acknowledgement (the last good one is served).
 
 Active alerts live in memory: after a hub restart they fire again (with a new ``startsAt``),
 which Alertmanager deduplicates by labels. Evaluating is pure (:meth:`Alerts.evaluate`);
@@ -27,8 +34,9 @@ from typing import Any
 import httpx
 import orjson
 
-from aiedge.contracts import SiteSummary
+from aiedge.contracts import AppReason, SiteSummary
 from aiedge.hub.history import Totals
+from aiedge.hub.settings import HubSettings
 
 log = logging.getLogger("aiedge.hub")
 
@@ -42,6 +50,41 @@ class Thresholds:
     p99_seconds: float = 1.0
     min_requests: float = 10.0
     window_s: float = 300.0
+    rejected_rate: float = 0.25
+
+
+def thresholds(settings: HubSettings) -> Thresholds:
+    """The thresholds a hub is configured with (``AIEDGE_HUB_ALERT_*``)."""
+    return Thresholds(
+        site_unknown_after=settings.alert_site_unknown_after,
+        error_rate=settings.alert_error_rate,
+        p99_seconds=settings.alert_p99,
+        min_requests=settings.alert_min_requests,
+        window_s=settings.alert_window,
+        rejected_rate=settings.alert_rejected_rate,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoppedRollout:
+    """A rollout stopped by its failures, as the alert tells it."""
+
+    app: str
+    placement: str
+    to_digest: str
+    failures: int
+    why: str  # the first failed site's reason
+
+
+@dataclass(frozen=True, slots=True)
+class GitopsProblem:
+    """The repo's HEAD is not served: ``rejected`` (it does not validate) or ``held`` (an
+    unacknowledged removal); ``serving`` is the revision still served."""
+
+    kind: str
+    revision: str | None
+    message: str
+    serving: str | None
 
 
 @dataclass(slots=True)
@@ -80,11 +123,46 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-def check(
-    sites: Iterable[SiteSummary], totals: dict[tuple[str, str], Totals], now: datetime, t: Thresholds
-) -> list[Alert]:
-    """Every alert whose condition holds now (no lifecycle)."""
+def _fleet_alerts(rollouts: Iterable[StoppedRollout], gitops: GitopsProblem | None) -> list[Alert]:
     out: list[Alert] = []
+    for r in rollouts:
+        out.append(
+            Alert(
+                "EdgeRolloutStopped",
+                {"app": r.app, "placement": r.placement},
+                f"rollout of {r.app} ({r.placement}) to {r.to_digest[:19]} stopped: "
+                f"{r.failures} sites failed",
+                f"{r.why}; failed sites went back to what they ran. Fix it in Git (a new commit "
+                f"retries) or `aiedge rollout retry {r.app}`",
+                "critical",
+            )
+        )
+    if gitops is not None:
+        name = "GitopsRevisionRejected" if gitops.kind == "rejected" else "GitopsRemovalHeld"
+        what = "is invalid" if gitops.kind == "rejected" else "is held: it would remove apps from sites"
+        out.append(
+            Alert(
+                name,
+                {},
+                f"GitOps revision {gitops.revision or '?'} {what}; "
+                f"still serving {gitops.serving or 'nothing'}",
+                gitops.message,
+                "critical",
+            )
+        )
+    return out
+
+
+def check(
+    sites: Iterable[SiteSummary],
+    totals: dict[tuple[str, str], Totals],
+    now: datetime,
+    t: Thresholds,
+    rollouts: Iterable[StoppedRollout] = (),
+    gitops: GitopsProblem | None = None,
+) -> list[Alert]:
+    """Every alert whose condition holds now (no lifecycle); pure."""
+    out: list[Alert] = _fleet_alerts(rollouts, gitops)
     for s in sites:
         if s.last_seen is not None and (now - s.last_seen).total_seconds() > t.site_unknown_after:
             out.append(
@@ -98,7 +176,7 @@ def check(
                 )
             )
         for a in s.apps:
-            if a.message.startswith("SmokeTestFailed"):
+            if a.reason == AppReason.SMOKE_TEST_FAILED:
                 out.append(
                     Alert(
                         "EdgeSmokeTestFailed",
@@ -114,9 +192,20 @@ def check(
                     "EdgeInferenceErrorRateHigh",
                     {"site": site, "app": app},
                     f"{app} at {site}: {tot.error_rate:.1%} of requests failing",
-                    f"{tot.errors:.0f} of {tot.requests:.0f} requests failed over the last "
-                    f"{t.window_s / 60:.0f} min (threshold {t.error_rate:.1%})",
+                    f"{tot.errors:.0f} of {tot.requests:.0f} requests failed on the server's side (5xx) "
+                    f"over the last {t.window_s / 60:.0f} min (threshold {t.error_rate:.1%})",
                     "critical",
+                )
+            )
+        if tot.requests >= t.min_requests and tot.rejected_rate > t.rejected_rate:
+            out.append(
+                Alert(
+                    "EdgeInferenceRejectedRateHigh",
+                    {"site": site, "app": app},
+                    f"{app} at {site}: {tot.rejected_rate:.1%} of requests rejected",
+                    f"{tot.rejected:.0f} of {tot.requests:.0f} requests were refused as the client's "
+                    f"mistake (4xx) over the last {t.window_s / 60:.0f} min (threshold "
+                    f"{t.rejected_rate:.1%}): clients send what the model does not take",
                 )
             )
         p99 = tot.p99
@@ -143,10 +232,16 @@ class Alerts:
     resolved: list[Alert] = field(default_factory=list)
 
     def evaluate(
-        self, sites: Iterable[SiteSummary], totals: dict[tuple[str, str], Totals], now: datetime
+        self,
+        sites: Iterable[SiteSummary],
+        totals: dict[tuple[str, str], Totals],
+        now: datetime,
+        rollouts: Iterable[StoppedRollout] = (),
+        gitops: GitopsProblem | None = None,
     ) -> list[Alert]:
         """Update the lifecycle; the alerts that started firing or resolved in this evaluation."""
-        current = {a.fingerprint: a for a in check(sites, totals, now, self.thresholds)}
+        found = check(sites, totals, now, self.thresholds, rollouts, gitops)
+        current = {a.fingerprint: a for a in found}
         changed: list[Alert] = []
         for fp, alert in current.items():
             known = self.active.get(fp)
@@ -250,7 +345,22 @@ groups:
           severity: critical
         annotations:
           summary: "{{{{ $labels.app }}}} at {{{{ $labels.site }}}}: errors over {t.error_rate:.0%}"
-          description: "{{{{ $value | humanizePercentage }}}} of requests failing"
+          description: "{{{{ $value | humanizePercentage }}}} of requests failing on the server's side (5xx)"
+      - alert: EdgeInferenceRejectedRateHigh
+        # requests refused as the client's mistake (4xx): a rate of their own, apart from errors
+        expr: |
+          (
+            sum by (site, app) (
+              increase(aiedge_serve_requests_total{{outcome=~"bad_request|not_found"}}[{window}])
+            )
+            / sum by (site, app) (increase(aiedge_serve_requests_total[{window}]))
+          ) > {t.rejected_rate}
+          and sum by (site, app) (increase(aiedge_serve_requests_total[{window}])) >= {t.min_requests:.0f}
+        labels:
+          severity: warning
+        annotations:
+          summary: "{{{{ $labels.app }}}} at {{{{ $labels.site }}}}: rejected over {t.rejected_rate:.0%}"
+          description: "{{{{ $value | humanizePercentage }}}} of requests rejected (4xx)"
       - alert: EdgeInferenceLatencyHigh
         expr: |
           histogram_quantile(0.99,
@@ -264,8 +374,8 @@ groups:
           description: "p99 request latency {{{{ $value | humanizeDuration }}}}"
       - alert: EdgeAppMetricsDown
         # the agent scrapes each serving app through its site port; 0 means it did not answer.
-        # (EdgeSmokeTestFailed has no metric: it comes from the agent's status report, so only
-        # the hub raises it.)
+        # (EdgeSmokeTestFailed, EdgeRolloutStopped and the GitOps alerts have no metric: they
+        # come from status reports and the repo, so only the hub raises them.)
         expr: max by (site, app) (up{{app!=""}}) == 0
         for: 5m
         labels:

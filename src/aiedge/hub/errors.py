@@ -40,6 +40,10 @@ class UnknownSiteName(HubError):
     """An enrolment command for a site the GitOps repo does not define (nor ever enrolled)."""
 
 
+class NoSuchRollout(HubError):
+    """An operator command for an app with no rollout that shapes desired states now."""
+
+
 class BadOperator(HubError):
     """An operator token asked for with a name or role the hub does not take."""
 

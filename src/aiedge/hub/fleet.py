@@ -12,14 +12,10 @@ hub needs lives only in memory here.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import math
-from datetime import datetime
 from pathlib import Path
-
-import orjson
 
 from aiedge.contracts import DesiredApp, DesiredState
 from aiedge.gitops import (
@@ -27,9 +23,7 @@ from aiedge.gitops import (
     GitopsRepo,
     RepoInvalid,
     Snapshot,
-    UnknownSite,
     awaiting_build,
-    desired_for_site,
     load_repo,
 )
 from aiedge.gitops.source import (
@@ -40,17 +34,18 @@ from aiedge.gitops.source import (
     read_git_head,
     revision_sha,
 )
+from aiedge.hub import banner as bn
 from aiedge.hub import rollouts as ro
+from aiedge.hub.banner import Banner
 from aiedge.hub.clock import Clock
-from aiedge.hub.errors import NoRevision, ShuttingDown
-from aiedge.hub.rollouts.model import FAILED, PROGRESSING, SUPERSEDED
+from aiedge.hub.errors import NoRevision, NoSuchRollout, ShuttingDown
+from aiedge.hub.removals import Guard, HeldRemoval, held_removals
+from aiedge.hub.revision import Revision, apps_digest, apps_json, pack_files, parse_apps, unpack_files
+from aiedge.hub.rollouts import RolloutCommandRefused
+from aiedge.hub.rollouts.model import PROGRESSING, SHAPING, SUPERSEDED
 from aiedge.hub.store import Store, Transaction
 
 log = logging.getLogger("aiedge.hub")
-
-
-def _apps_json(apps: list[DesiredApp]) -> str:
-    return orjson.dumps([a.model_dump(mode="json") for a in apps]).decode()
 
 
 def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
@@ -58,65 +53,16 @@ def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
         waiter.set_result(value)
 
 
-def _parse_apps(apps: str) -> list[DesiredApp]:
-    return [DesiredApp.model_validate(a) for a in orjson.loads(apps)]
-
-
-def _digest(apps: list[DesiredApp]) -> str:
-    return DesiredState(site="-", revision="-", apps=apps).digest
-
-
-def _pack(files: dict[str, bytes]) -> bytes:
-    return orjson.dumps({p: base64.b64encode(b).decode() for p, b in files.items()})
-
-
-def _unpack(blob: bytes) -> dict[str, bytes]:
-    raw: dict[str, str] = orjson.loads(blob)
-    return {p: base64.b64decode(b) for p, b in raw.items()}
-
-
-def published_repo(store: Store) -> GitopsRepo | None:
-    """Blocking: the revision the hubs on this database serve; None before the first publish."""
-    revision, files, _ = store.fleet_files()
-    if revision is None or files is None:
-        return None
-    return load_repo(Snapshot(revision, _unpack(files)))
-
-
-class Revision:
-    """The published revision and each site's desired state at it (built once per sync)."""
-
-    def __init__(self, repo: GitopsRepo, loaded_at: datetime, apps: dict[str, tuple[list[DesiredApp], str]]):
-        self.repo = repo
-        self.loaded_at = loaded_at
-        self._apps = apps
-        self._desired: dict[str, tuple[DesiredState, str]] = {}
-
-    def desired(self, site: str) -> tuple[DesiredState, str]:
-        """The site's desired state and its digest; :class:`UnknownSite` if not defined."""
-        hit = self._desired.get(site)
-        if hit is None:
-            if site not in self.repo.sites:
-                raise UnknownSite(site, self.repo.revision)
-            found = self._apps.get(site)
-            if found is None:  # published after this sync began: render it (no rollout applies)
-                state = desired_for_site(self.repo, site)
-                hit = (state, state.digest)
-            else:
-                state = DesiredState(site=site, revision=self.repo.revision, apps=found[0])
-                hit = (state, found[1])
-            self._desired[site] = hit
-        return hit
-
-
 class Fleet:
     """Follows the GitOps source, publishes into the store, and wakes long polls on changes."""
 
-    def __init__(self, source: Path, clock: Clock, store: Store) -> None:
+    def __init__(self, source: Path, clock: Clock, store: Store, guard: Guard | None = None) -> None:
         self.source = source
         self.clock = clock
         self.store = store
+        self.guard = guard or Guard()
         self.current: Revision | None = None
+        self.banner: Banner | None = None  # why HEAD is not what is served, when it is not
         self.error: str | None = None
         self.error_revision: str | None = None
         self._attempted: str | None = None
@@ -153,18 +99,23 @@ class Fleet:
             self._attempted = snapshot.revision
         return load_repo(snapshot), snapshot
 
+    def _say(self, banner: Banner | None) -> None:
+        self.banner = banner
+        self.error = banner.message if banner else None
+        self.error_revision = banner.revision if banner else None
+
     async def refresh(self) -> bool:
         """One poll: True when a new valid revision was published and is now served."""
         try:
             found = await asyncio.to_thread(self._read)
         except RepoInvalid as e:
-            self.error, self.error_revision = e.summary(), e.revision
+            self._say(bn.invalid(e, self.revision))
             log.error(
                 "revision %s is invalid, still serving %s:\n%s", e.revision, self.revision or "nothing", e
             )
             return False
         except GitopsError as e:
-            self.error, self.error_revision = str(e), None
+            self._say(bn.unreadable(e, self.revision))
             log.error("cannot read the GitOps repo %s: %s", self.source, e)
             self._attempted = None  # try again on the next poll
             return False
@@ -172,8 +123,12 @@ class Fleet:
             return False
         repo, snapshot = found
         self._last_read = repo
-        self.error = self.error_revision = None
-        await asyncio.to_thread(self._publish, repo, snapshot)
+        held = await asyncio.to_thread(self._publish, repo, snapshot)
+        if held:
+            self._say(bn.held(repo.revision, held, self.revision))
+            log.error("revision %s is held, still serving %s: %s", repo.revision, self.revision, self.error)
+            return False
+        self._say(None)
         before = self.revision
         await self.sync()
         return self.revision != before
@@ -191,39 +146,51 @@ class Fleet:
             if known is not None and known.revision == revision:
                 return known
         try:
-            return load_repo(Snapshot(revision, _unpack(files)))
+            return load_repo(Snapshot(revision, unpack_files(files)))
         except GitopsError:
             return None
 
-    def _publish(self, repo: GitopsRepo, snapshot: Snapshot) -> None:
-        """Blocking: make ``repo`` the published revision unless it already is, or another hub
-        already published a newer commit; start rollouts for changed digests."""
+    def _publish(self, repo: GitopsRepo, snapshot: Snapshot) -> list[HeldRemoval]:
+        """Blocking: make ``repo`` the published revision unless it already is, another hub
+        already published a newer commit, or it removes apps without saying so (those removals
+        are returned, nothing is published); start rollouts for changed versions."""
         now = self.clock()
         with self.store.transaction() as tx:
             published = tx.lock_fleet()
             if published.revision == repo.revision:
-                return
+                return []
             if self._older_than_published(published.revision, repo.revision):
                 log.info("revision %s is older than the published %s", repo.revision, published.revision)
-                return
+                return []
             old = self._published_repo(published.revision, published.files)
-            under_way = tx.rollouts((PROGRESSING,))
-            started = ro.start_rollouts(old, repo, under_way, now)
-            for r in under_way:
+            held = held_removals(old, repo, self.guard)
+            if held:
+                return held
+            shaping = tx.rollouts(SHAPING)
+            reports = tx.reports_of()
+            serving = {site: {a.name: a.digest for a in rep.apps} for site, (_, rep) in reports.items()}
+            started = ro.start_rollouts(old, repo, shaping, tx.desired_apps(), serving, now)
+            for r in shaping:
                 if r.state == SUPERSEDED:
                     tx.save_rollout(r)
             for r in started:
                 tx.add_rollout(r)
                 log.info("rollout of %s started: %s -> %s", r.app, r.from_digest, r.to_digest)
             self._write_states(tx, repo, None)
-            tx.publish(repo.revision, _pack(snapshot.files), now)
+            tx.publish(repo.revision, pack_files(snapshot.files), now)
         waiting = awaiting_build(repo)
         note = f"; awaiting first build: {', '.join(waiting)}" if waiting else ""
         log.info("published revision %s (%s)%s", repo.revision, repo.summary(), note)
+        return []
 
     @staticmethod
     def _relevant(tx: Transaction, repo: GitopsRepo) -> list[ro.Rollout]:
-        return ro.relevant(tx.rollouts((PROGRESSING, FAILED)), repo)
+        found = ro.relevant(tx.rollouts(SHAPING), repo)
+        for r in found:  # the policy as Git says now (paused, deadlines, budget)
+            spec = repo.placements[r.placement].spec.rollout
+            if spec is not None and spec != r.spec and len(spec.waves) == len(r.spec.waves):
+                r.spec = spec
+        return found
 
     def _write_states(self, tx: Transaction, repo: GitopsRepo, only: set[str] | None) -> None:
         holdbacks = ro.Holdbacks(self._relevant(tx, repo))
@@ -233,9 +200,9 @@ class Fleet:
             if site not in repo.sites:
                 continue
             apps = holdbacks.apps_for(repo, site)
-            digest = _digest(apps)
+            digest = apps_digest(apps)
             if known.get(site) != digest:
-                changed[site] = (digest, _apps_json(apps))
+                changed[site] = (digest, apps_json(apps))
         removed = [n for n in known if n not in repo.sites] if only is None else []
         tx.write_desired(changed, removed)
 
@@ -273,6 +240,37 @@ class Fleet:
         if await asyncio.to_thread(self._step_rollouts):
             await self.sync()
 
+    def _command(self, app: str, action: str, placement: str | None) -> tuple[list[str], list[ro.Rollout]]:
+        """Blocking: apply an operator's ``action`` to the rollouts of ``app`` that shape desired
+        states now (one placement's, when given); what happened and the rollouts after it."""
+        cur = self.current
+        if cur is None:
+            raise NoRevision(f"no valid GitOps revision loaded yet: {self.error or 'not read yet'}")
+        now = self.clock()
+        with self.store.transaction() as tx:
+            if tx.lock_fleet().revision != cur.repo.revision:
+                raise RolloutCommandRefused("a new GitOps revision is being published: try again")
+            found = [r for r in self._relevant(tx, cur.repo) if r.app == app]
+            if placement is not None:
+                found = [r for r in found if r.placement == placement]
+            if not found:
+                raise NoSuchRollout(f"no rollout of app {app!r} under way, stopped or aborted")
+            said = [ro.apply(action, r, now) for r in found]
+            sites: set[str] = set()
+            for r in found:
+                tx.save_rollout(r)
+                sites.update(r.sites)
+                log.info("%s", said[found.index(r)])
+            self._write_states(tx, cur.repo, sites)
+        return said, found
+
+    async def command(
+        self, app: str, action: str, placement: str | None = None
+    ) -> tuple[list[str], list[ro.Rollout]]:
+        said, found = await asyncio.to_thread(self._command, app, action, placement)
+        await self.sync()
+        return said, found
+
     # -- serving what is published -------------------------------------------------------------
 
     def _load(self) -> tuple[Revision | None, int, list[tuple[str, str, list[DesiredApp]]]] | None:
@@ -282,7 +280,7 @@ class Fleet:
             return None
         parsed: dict[str, list[DesiredApp]] = {}  # sites mostly share their apps: parse each once
         rows = [
-            (site, digest, parsed.get(apps) or parsed.setdefault(apps, _parse_apps(apps)))
+            (site, digest, parsed.get(apps) or parsed.setdefault(apps, parse_apps(apps)))
             for site, digest, apps in self.store.desired_since(self._generation)
         ]
         fresh: Revision | None = None

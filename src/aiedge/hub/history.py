@@ -2,9 +2,10 @@
 
 Owns the arithmetic: counters become increases (a drop in value is a restart: the new value is
 the increase, as Prometheus' ``increase()`` does), attributed to the minute of the later sample;
-errors are requests with outcome ``error`` or ``unavailable`` (the server's fault, not the
-client's); p50/p99 come from the request-duration histogram buckets by linear interpolation
-within the bucket (Prometheus' ``histogram_quantile``). Storage is :mod:`aiedge.hub.store.metrics`.
+errors are requests with outcome ``error`` or ``unavailable`` (the server's fault: 5xx), rejected
+requests those with ``bad_request`` or ``not_found`` (the client's: 4xx), two separate rates;
+p50/p99 come from the request-duration histogram buckets by linear interpolation within the
+bucket (Prometheus' ``histogram_quantile``). Storage is :mod:`aiedge.hub.store.metrics`.
 
 Each series' last value is kept in memory (:mod:`aiedge.hub.series`, bounded per site and
 expired when idle); after a hub restart the first sample of a series only sets the baseline (one
@@ -27,6 +28,7 @@ from aiedge.telemetry.samples import Series, label_value
 REQUESTS = "aiedge_serve_requests_total"
 DURATION = "aiedge_serve_request_duration_seconds"
 ERROR_OUTCOMES = frozenset({"error", "unavailable"})
+REJECTED_OUTCOMES = frozenset({"bad_request", "not_found"})
 _KINDS = {
     REQUESTS: "requests",
     f"{DURATION}_bucket": "bucket",
@@ -188,6 +190,8 @@ def _apply(m: Minute, inc: _Increase) -> None:
         m.requests += inc.value
         if inc.outcome in ERROR_OUTCOMES:
             m.errors += inc.value
+        elif inc.outcome in REJECTED_OUTCOMES:
+            m.rejected += inc.value
     elif inc.kind == "bucket" and inc.le is not None:
         m.buckets[inc.le] = m.buckets.get(inc.le, 0.0) + inc.value
     elif inc.kind == "sum":
@@ -202,8 +206,10 @@ def point(m: Minute) -> dict[str, float | int | None]:
         "t": m.minute * 60_000,
         "requests": m.requests,
         "errors": m.errors,
+        "rejected": m.rejected,
         "rps": m.requests / 60.0,
         "error_rate": (m.errors / m.requests) if m.requests else 0.0,
+        "rejected_rate": (m.rejected / m.requests) if m.requests else 0.0,
         "p50_ms": None if m.p50 is None else m.p50 * 1000,
         "p99_ms": None if m.p99 is None else m.p99 * 1000,
     }
@@ -216,18 +222,26 @@ class Totals:
     requests: float = 0.0
     errors: float = 0.0
     buckets: dict[float, float] | None = None
+    rejected: float = 0.0
 
-    def add(self, m: Minute) -> None:
+    def add(self, m: Minute | Totals) -> None:
         self.requests += m.requests
         self.errors += m.errors
+        self.rejected += m.rejected
         buckets = self.buckets if self.buckets is not None else {}
-        for le, c in m.buckets.items():
+        for le, c in (m.buckets or {}).items():
             buckets[le] = buckets.get(le, 0.0) + c
         self.buckets = buckets
 
     @property
     def error_rate(self) -> float:
+        """Share of requests that failed on the server's side (5xx)."""
         return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def rejected_rate(self) -> float:
+        """Share of requests refused as the client's mistake (4xx)."""
+        return self.rejected / self.requests if self.requests else 0.0
 
     @property
     def p99(self) -> float | None:
@@ -243,6 +257,7 @@ class Totals:
             "requests": self.requests,
             "rps": self.requests / (minutes * 60.0),
             "error_rate": self.error_rate,
+            "rejected_rate": self.rejected_rate,
             "p50_ms": None if p50 is None else p50 * 1000,
             "p99_ms": None if p99 is None else p99 * 1000,
         }

@@ -19,10 +19,13 @@ import httpx
 from aiedge.contracts import SiteSummary
 from aiedge.gitops.desired import apps_for_site
 from aiedge.hub import alerts as al
+from aiedge.hub.banner import HELD
 from aiedge.hub.clock import Clock
 from aiedge.hub.errors import Forbidden
 from aiedge.hub.fleet import Fleet
 from aiedge.hub.history import History, Totals, totals
+from aiedge.hub.rollouts import relevant
+from aiedge.hub.rollouts.model import FAILED, SITE_FAILED
 from aiedge.hub.series import SeriesTable
 from aiedge.hub.settings import HubSettings
 from aiedge.hub.store import Store
@@ -50,15 +53,7 @@ class Observability:
         self.history = History(
             store.metrics, SeriesTable(settings.metrics_max_series_per_site, settings.metrics_series_idle)
         )
-        self.alerts = al.Alerts(
-            al.Thresholds(
-                site_unknown_after=settings.alert_site_unknown_after,
-                error_rate=settings.alert_error_rate,
-                p99_seconds=settings.alert_p99,
-                min_requests=settings.alert_min_requests,
-                window_s=settings.alert_window,
-            )
-        )
+        self.alerts = al.Alerts(al.thresholds(settings))
         self.forward_wal: Wal | None = None
         self.forward = [
             Destination(f"fw-{hashlib.sha256(u.encode()).hexdigest()[:12]}", u)
@@ -105,11 +100,33 @@ class Observability:
         if self.forward_wal is not None:
             self.forward_wal.enforce_retention()
 
+    def _stopped_rollouts(self) -> list[al.StoppedRollout]:
+        cur = self.fleet.current
+        if cur is None:
+            return []
+        out = []
+        for r in relevant(self.store.recent_rollouts(), cur.repo):
+            if r.state == FAILED:
+                failed = [p.message for p in r.progress.values() if p.state == SITE_FAILED]
+                out.append(
+                    al.StoppedRollout(
+                        r.app, r.placement, r.to_digest, len(failed), failed[0] if failed else ""
+                    )
+                )
+        return out
+
+    def _gitops_problem(self) -> al.GitopsProblem | None:
+        b = self.fleet.banner
+        if b is None:
+            return None
+        return al.GitopsProblem("held" if b.kind == HELD else "rejected", b.revision, b.message, b.serving)
+
     async def evaluate_alerts(self, http: httpx.AsyncClient) -> list[al.Alert]:
         now = self.clock()
         sites = await self.site_summaries()
         window = await self.window_totals(self.settings.alert_window)
-        changed = self.alerts.evaluate(sites, window, now)
+        stopped = await asyncio.to_thread(self._stopped_rollouts)
+        changed = self.alerts.evaluate(sites, window, now, stopped, self._gitops_problem())
         for a in changed:
             log.info("alert %s %s: %s", a.name, "resolved" if a.ends_at else "firing", a.summary)
         url = self.settings.alert_webhook

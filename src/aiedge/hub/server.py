@@ -22,6 +22,7 @@ from aiedge.hub.errors import HubConfigError
 from aiedge.hub.fleet import Fleet
 from aiedge.hub.notify import Listener
 from aiedge.hub.observability import Observability
+from aiedge.hub.removals import Guard
 from aiedge.hub.settings import HubSettings
 from aiedge.hub.store import Store, check_url, open_engine
 from aiedge.hub.webhooks import read_secret
@@ -97,7 +98,8 @@ async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
 
 async def _run(settings: HubSettings, clock: Clock, store: Store, sock: socket.socket) -> None:
     assert settings.gitops is not None  # check_settings said so
-    fleet = Fleet(settings.gitops, clock, store)
+    guard = Guard(settings.removal_guard_sites, settings.removal_guard_share)
+    fleet = Fleet(settings.gitops, clock, store, guard)
     await fleet.refresh()
     await fleet.sync()  # another hub may have published already
     if settings.insecure_no_auth:

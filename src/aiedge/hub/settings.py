@@ -34,6 +34,12 @@ class HubSettings(BaseSettings):
         default=None, description="file holding the secret Git webhook calls are signed with"
     )
     rollout_interval: float = Field(default=1.0, gt=0, description="seconds between rollout steps")
+    removal_guard_sites: int = Field(
+        default=1, ge=0, description="a revision removing an app from more sites than this (and..."
+    )
+    removal_guard_share: float = Field(
+        default=0.10, ge=0, le=1, description="...more than this share of those serving it) is held"
+    )
     # observability (aiedge.hub.observability)
     forward_remote_write: list[str] = Field(
         default_factory=list, description="remote-write URLs the received metrics are forwarded to"
@@ -46,7 +52,12 @@ class HubSettings(BaseSettings):
     alert_site_unknown_after: float = Field(
         default=300.0, gt=0, description="seconds of silence before a site raises EdgeSiteUnknown"
     )
-    alert_error_rate: float = Field(default=0.05, ge=0, description="error share that raises an alert")
+    alert_error_rate: float = Field(
+        default=0.05, ge=0, description="share of server errors (5xx) that raises an alert"
+    )
+    alert_rejected_rate: float = Field(
+        default=0.25, ge=0, description="share of rejected requests (4xx) that raises an alert"
+    )
     alert_p99: float = Field(default=1.0, gt=0, description="p99 latency in seconds that raises an alert")
     alert_min_requests: float = Field(default=10.0, ge=0, description="requests needed before rate alerts")
     alert_window: float = Field(default=300.0, ge=60, description="seconds the rate alerts look back")

@@ -1,21 +1,16 @@
-"""The ASGI application: every REST transport mounted over one data plane."""
+"""The ASGI application: every REST transport's routes in one table, over one data plane."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.rest import mlflow, repository, tfserving, v2
+from aiedge.serve.rest.asgi import App, Request, Response, Route
 from aiedge.serve.rest.body import Bodies
-from aiedge.serve.rest.jsonio import json_response
+from aiedge.serve.rest.errors import error_response
 from aiedge.serve.runtimes.base import LoadOptions
 
 
@@ -24,31 +19,20 @@ def create_app(
     on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     options: LoadOptions | None = None,
-) -> Starlette:
-    @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if on_startup is not None:
-            await on_startup()
-        yield
-        if on_shutdown is not None:
-            await on_shutdown()
-
-    async def http_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        return json_response({"error": exc.detail}, exc.status_code)
-
+) -> App:
     async def metrics(_: Request) -> Response:
-        return Response(generate_latest(dp.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(dp.metrics.registry), media_type=CONTENT_TYPE_LATEST.encode())
 
     bodies = Bodies(dp.limits)
-    return Starlette(
-        routes=[
+    return App(
+        [
             *v2.routes(dp, bodies),
             *tfserving.routes(dp, bodies),
             *mlflow.routes(dp, bodies),
             *repository.routes(dp, options or LoadOptions(), bodies),
             Route("/metrics", metrics),
         ],
-        lifespan=lifespan,
-        exception_handlers={HTTPException: http_error},
+        on_error=error_response,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
     )

@@ -7,18 +7,22 @@ loop. It knows nothing of HTTP: it raises serve errors, and transports map them 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from aiedge import __version__
+from aiedge.serve.batching import Batcher, batchable
 from aiedge.serve.errors import InferenceError, ModelNotReady, Overloaded
 from aiedge.serve.limits import Limits
 from aiedge.serve.metrics import ServeMetrics
 from aiedge.serve.registry import FAILED, LOADING, READY, UNLOADED, ModelRegistry, ModelVersion
 from aiedge.serve.runtimes.base import Array, LoadOptions
 from aiedge.serve.tensors import check_inputs, tabular_input
+
+log = logging.getLogger("aiedge.serve")
 
 SERVER_NAME = "aiedge"
 # A model whose predict averages under this runs on the event loop: a 6 us ONNX tree ensemble would
@@ -71,26 +75,31 @@ class DataPlane:
         slots: int = 4,
         queue: int = 128,
         limits: Limits | None = None,
+        max_batch: int = 0,
+        batch_delay: float = 0.002,
     ) -> None:
         self.registry = registry
         self.metrics = metrics or ServeMetrics(CollectorRegistry())
         self.limits = limits or Limits()
         self._slots, self._queue = slots, queue
         self._admission = {name: Admission(name, slots, queue, self.metrics) for name in registry.models}
+        self._max_batch, self._batch_delay = max_batch, batch_delay
+        self._batchers: dict[tuple[str, str], Batcher] = {}
 
     def observe(self, protocol: str, name: str, version: str | None, status: int, t0: float) -> None:
-        """Count one request; names the server does not serve count as ``_unknown``."""
-        known = name in self.registry.models
-        self.metrics.observe_request(
-            name if known else "_unknown",
-            (version or "") if known else "",
-            protocol,
-            status,
-            time.perf_counter() - t0,
-        )
+        """Count one request; names the server does not serve count as ``_unknown``, versions it
+        does not have as ``""`` (a client must not be able to make up label values)."""
+        versions = self.registry.models.get(name)
+        if versions is None:
+            name, version = "_unknown", ""
+        elif version not in versions:
+            version = ""
+        self.metrics.observe_request(name, version or "", protocol, status, time.perf_counter() - t0)
 
     def record_loaded(self) -> None:
+        """After (re)loading: the ready and load-time gauges, and a batcher per batchable version."""
         for mv in self.registry.all_versions():
+            self._batcher(mv)
             self.metrics.ready.labels(mv.name, mv.version).set(1 if mv.state == READY else 0)
             if mv.state == READY:
                 self.metrics.load_seconds.labels(mv.name, mv.version).set(mv.load_seconds)
@@ -177,17 +186,50 @@ class DataPlane:
             inputs = tabular_input(sig.inputs[0], inputs)
         elif not checked:
             check_inputs(sig.inputs, inputs)
-        async with self._admission[mv.name]:
+        batcher = self._batchers.get(mv.key)
+        if batcher is not None:
+            return await batcher.submit(inputs)
+        return await self._run(mv, inputs)
+
+    def _batcher(self, mv: ModelVersion) -> None:
+        """Gather this version's requests into batches, when batching is on and the model allows it."""
+        self._batchers.pop(mv.key, None)
+        if self._max_batch > 1 and mv.model is not None:
+            if batchable(mv.model.signature):
+                self._batchers[mv.key] = Batcher(
+                    lambda inputs: self._run(mv, inputs), self._max_batch, self._batch_delay
+                )
+            else:
+                log.info("model %s version %s: not batched (a fixed first dimension)", mv.name, mv.version)
+
+    async def _run(self, mv: ModelVersion, inputs: dict[str, Array]) -> dict[str, Array]:
+        if mv.predict_s < INLINE_PREDICT_S:
+            # cheaper than the hop to a worker thread; and with the loop's one thread running it,
+            # no other request is in the runtime meanwhile, so there is nothing to admit
             t0 = time.perf_counter()
-            try:
-                if mv.mean_predict_s < INLINE_PREDICT_S:
-                    result = mv.model.predict(inputs)  # cheaper than the hop to a worker thread
-                else:
-                    result = await asyncio.to_thread(mv.model.predict, inputs)
-            except Exception as e:  # the runtime's own error: the input passed our checks but not its own
-                reason = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
-                raise InferenceError(f"model {mv.name!r} rejected the input: {reason}") from e
+            result = _predict(mv, inputs)
             elapsed = time.perf_counter() - t0
-            mv.mean_predict_s += (elapsed - mv.mean_predict_s) * 0.05
-            self.metrics.inference_seconds.labels(mv.name, mv.version).observe(elapsed)
-            return result
+        else:
+            async with self._admission[mv.name]:
+                result, elapsed = await asyncio.to_thread(_timed_predict, mv, inputs)
+        # a slower call (the machine busy, a bigger batch) moves the estimate up slowly, a faster
+        # one down fast: a loaded machine must not push a 5 us model onto threads for good
+        mv.predict_s += (elapsed - mv.predict_s) * (0.5 if elapsed < mv.predict_s else 0.02)
+        self.metrics.observe_inference(mv.name, mv.version, elapsed)
+        return result
+
+
+def _predict(mv: ModelVersion, inputs: dict[str, Array]) -> dict[str, Array]:
+    assert mv.model is not None
+    try:
+        return mv.model.predict(inputs)
+    except Exception as e:  # the runtime's own error: the input passed our checks but not its own
+        reason = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+        raise InferenceError(f"model {mv.name!r} rejected the input: {reason}") from e
+
+
+def _timed_predict(mv: ModelVersion, inputs: dict[str, Array]) -> tuple[dict[str, Array], float]:
+    """``_predict`` timed on the thread that runs it (the hop to the thread is not the model's)."""
+    t0 = time.perf_counter()
+    result = _predict(mv, inputs)
+    return result, time.perf_counter() - t0

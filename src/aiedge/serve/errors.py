@@ -62,7 +62,3 @@ class Overloaded(ServeError):
 class TooLarge(ServeError):
     """A request is bigger than a configured limit (body bytes, tensor elements); the message names
     the limit and the setting that raises it."""
-
-
-class RequestTimeout(ServeError):
-    """A client took longer than the configured time to send its request."""

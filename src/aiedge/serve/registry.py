@@ -29,7 +29,12 @@ class ModelVersion:
     reason: str = ""
     model: LoadedModel | None = None
     load_seconds: float = 0.0
-    mean_predict_s: float = 1.0  # running mean of predict time; starts high, so first calls use threads
+    # estimate of predict time (see DataPlane.infer); starts high, so first calls use threads
+    predict_s: float = 1.0
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.name, self.version)
 
 
 @dataclass
@@ -37,8 +42,11 @@ class ModelRegistry:
     models: dict[str, dict[str, ModelVersion]] = field(default_factory=dict)
     roots: list[Path] = field(default_factory=list)  # repository folders: ``load`` finds new models there
 
+    latest_version: dict[str, str] = field(default_factory=dict)  # model -> its latest version
+
     def add(self, name: str, versions: dict[str, Path]) -> None:
         self.models[name] = {v: ModelVersion(name, v, p) for v, p in versions.items()}
+        self.latest_version[name] = latest(versions)
 
     def load_all(self, options: LoadOptions) -> None:
         """Load every version (blocking); failures are recorded, not raised."""
@@ -97,7 +105,7 @@ class ModelRegistry:
                 f"model {name!r} is not served here (models: {', '.join(self.models) or 'none'})"
             )
         if version is None:
-            return versions[latest({v: mv.path for v, mv in versions.items()})]
+            return versions[self.latest_version[name]]
         if version not in versions:
             raise ModelNotFound(
                 f"model {name!r} has no version {version!r} (versions: {', '.join(versions)})"

@@ -8,9 +8,12 @@ import contextlib
 import gc
 import logging
 import signal
+import socket
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -21,10 +24,12 @@ from aiedge.serve.errors import UnknownModelFormat
 from aiedge.serve.formats import detect_format
 from aiedge.serve.listen import bind, check_free
 from aiedge.serve.metrics import ServeMetrics
-from aiedge.serve.protocol import with_header_timeout
-from aiedge.serve.registry import READY, ModelRegistry
+from aiedge.serve.metrics_workers import WorkersMetrics
+from aiedge.serve.protocol import with_timeouts
+from aiedge.serve.registry import LOADING, READY, ModelRegistry
 from aiedge.serve.repository import discover_versions
 from aiedge.serve.settings import ServeSettings
+from aiedge.serve.workers import supervise
 
 log = logging.getLogger("aiedge.serve")
 
@@ -84,25 +89,59 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    many = settings.workers > 1
     # ports first: a taken port is one line now, not a traceback after every model has loaded
-    http_socket = bind(settings.host, settings.http_port, "HTTP")
+    http_socket = bind(settings.host, settings.http_port, "HTTP", reuse_port=many)
     if settings.grpc_port:
         check_free(settings.host, settings.grpc_port, "gRPC")
+    if not many:
+        _serve(sources, settings, http_socket)
+        return
+    http_socket.close()  # each worker binds its own (SO_REUSEPORT: the kernel spreads connections)
+    with tempfile.TemporaryDirectory(prefix="aiedge-serve-metrics-") as folder:
+
+        def worker(index: int) -> None:
+            _serve(sources, settings, None, (Path(folder), index))
+
+        code = supervise(settings.workers, worker)
+    if code:
+        raise SystemExit(code)
+
+
+def _serve(
+    sources: list[ModelSource],
+    settings: ServeSettings,
+    http_socket: socket.socket | None,
+    workers: tuple[Path, int] | None = None,
+) -> None:
+    """One server process: load the models, serve HTTP on ``http_socket`` and gRPC, until stopped.
+    A lone server listens at once (live while it loads); a worker (``http_socket`` None) loads
+    first and then joins the port, so connections never reach a worker that cannot answer yet."""
     registry = build_registry(sources)
     registry.roots = sorted({src.path.parent for src in sources if src.from_repository})
+    metrics = ServeMetrics(CollectorRegistry(), workers)
     dp = DataPlane(
         registry,
-        ServeMetrics(CollectorRegistry()),
+        metrics,
         slots=settings.slots,
         queue=settings.queue,
         limits=settings.limits(),
+        max_batch=settings.max_batch,
+        batch_delay=settings.batch_delay,
     )
     url = f"http://{settings.host}:{settings.http_port}"
     log.info("loading %d model(s): %s", len(registry.models), ", ".join(registry.models))
 
+    state: dict[str, Any] = {}  # what start-up makes and shutdown stops
+
+    if http_socket is None:
+        registry.load_all(settings.load_options())
+        http_socket = bind(settings.host, settings.http_port, "HTTP", reuse_port=True)
+
     async def load() -> None:
         async def task() -> None:
-            await asyncio.to_thread(registry.load_all, settings.load_options())
+            if any(mv.state == LOADING for mv in registry.all_versions()):
+                await asyncio.to_thread(registry.load_all, settings.load_options())
             dp.record_loaded()
             # the runtimes leave large object graphs behind; move them out of the collector's way so
             # full collections stay short and don't show up as tail latency
@@ -119,20 +158,22 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
                         mv.load_seconds,
                     )
 
-        app.state.loader = asyncio.create_task(task())
+        state["loader"] = asyncio.create_task(task())
+        if metrics.workers is not None:
+            state["metrics"] = asyncio.create_task(_write_metrics(metrics.workers))
         if settings.grpc_port:
             # imported here: grpc is costly to import, and the generated messages register the
             # protocol's "inference.*" names process-wide, which clients in the same process
             # (tritonclient, kserve) also register; importing the CLI must not claim them
             from aiedge.serve.grpc import service as grpc_service
 
-            app.state.grpc = await grpc_service.start(
+            state["grpc"] = await grpc_service.start(
                 dp, settings.host, settings.grpc_port, settings.max_connections
             )
             log.info("gRPC (Open Inference Protocol) at %s:%d", settings.host, settings.grpc_port)
 
     async def stop() -> None:
-        grpc_server = getattr(app.state, "grpc", None)
+        grpc_server = state.get("grpc")
         if grpc_server is not None:
             await grpc_server.stop(grace=5)
 
@@ -144,12 +185,20 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
         log_level="warning",
         access_log=False,
         loop="uvloop",
-        http=with_header_timeout(settings.header_timeout),
+        http=with_timeouts(settings.header_timeout, settings.body_timeout, settings.max_header_bytes),
+        proxy_headers=False,  # nothing here reads client addresses; the middleware costs every request
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=settings.keep_alive_timeout,
         timeout_graceful_shutdown=30,
     )
     _Server(config).run(sockets=[http_socket])
+
+
+async def _write_metrics(workers: WorkersMetrics) -> None:
+    """This worker's series for the others to merge, once a second (a scrape reaches only one)."""
+    while True:
+        await asyncio.to_thread(workers.write)
+        await asyncio.sleep(1.0)
 
 
 class _Server(uvicorn.Server):

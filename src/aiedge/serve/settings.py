@@ -37,6 +37,15 @@ class ServeSettings(BaseSettings):
     slots: int = Field(default=4, description="requests one model runs at once")
     queue: int = Field(default=128, description="requests that may wait per model before 503 + Retry-After")
     log_level: str = Field(default="info", description="log level of the server")
+    max_batch: int = Field(
+        default=0, ge=0, description="dynamic batching: most rows in one predict (0 or 1: off)"
+    )
+    batch_delay: float = Field(
+        default=0.002, gt=0, le=1, description="dynamic batching: longest a request waits for others (s)"
+    )
+    workers: int = Field(
+        default=1, ge=1, le=256, description="server processes sharing the ports (SO_REUSEPORT)"
+    )
     # what one request may make the server hold (see serve/limits.py); every refusal names its setting
     max_body_bytes: int = Field(
         default=32 * MiB, gt=0, description="largest inference body (binary tensor data, gRPC message)"
@@ -53,6 +62,9 @@ class ServeSettings(BaseSettings):
     body_timeout: float = Field(default=30.0, gt=0, description="seconds a client may take to send a body")
     header_timeout: float = Field(
         default=10.0, gt=0, description="seconds from connecting (or starting a request) to its headers"
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024, gt=0, description="largest request line and headers of one request; then 431"
     )
     keep_alive_timeout: int = Field(default=5, gt=0, description="seconds an idle connection stays open")
     max_connections: int = Field(
@@ -80,12 +92,13 @@ class ServeSettings(BaseSettings):
         )
 
 
-def load_settings(**overrides: Any) -> ServeSettings:
+def load_settings(flags: dict[str, str] | None = None, **overrides: Any) -> ServeSettings:
     """The settings from the environment, ``overrides`` (the command line's) winning; a bad value is
-    one ``BadSettings`` line naming its environment variable."""
+    one ``BadSettings`` line naming its flag (``flags``: field -> flag) or environment variable."""
     try:
         return ServeSettings(**overrides)
     except ValidationError as e:
         err = e.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else ""
-        raise BadSettings(f"{setting(field)}: {err.get('input')!r}: {err['msg']}") from e
+        where = (flags or {}).get(field) if field in overrides else None
+        raise BadSettings(f"{where or setting(field)}: {err.get('input')!r}: {err['msg']}") from e

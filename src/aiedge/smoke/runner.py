@@ -26,8 +26,11 @@ class SmokeResult:
         return f"the answer differs from the expected response in {len(self.diffs)} place(s):\n  {lines}"
 
 
-async def run_smoke_test(client: httpx.AsyncClient, base_url: str, smoke: SmokeTest) -> SmokeResult:
-    """POST ``smoke.request`` to ``base_url + smoke.path`` and compare with ``smoke.response``."""
+async def run_smoke_test(
+    client: httpx.AsyncClient, base_url: str, smoke: SmokeTest, *, exact: bool = False
+) -> SmokeResult:
+    """POST ``smoke.request`` to ``base_url + smoke.path`` and compare with ``smoke.response``
+    (``exact``: the same JSON document, see :func:`aiedge.smoke.compare.compare`)."""
     url = base_url.rstrip("/") + smoke.path
     try:
         r = await client.post(url, json=smoke.request)
@@ -44,5 +47,5 @@ async def run_smoke_test(client: httpx.AsyncClient, base_url: str, smoke: SmokeT
         return SmokeResult(
             False, status_code=200, error=f"POST {url}: the answer is not JSON: {r.text[:200]!r}"
         )
-    diffs = compare(smoke.response, answer, rtol=smoke.rtol, atol=smoke.atol)
+    diffs = compare(smoke.response, answer, rtol=smoke.rtol, atol=smoke.atol, exact=exact)
     return SmokeResult(not diffs, diffs, 200)

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import httpx
 
+from aiedge.telemetry import otlp
 from aiedge.telemetry.errors import RejectedBatchError, RetryableSendError, SendError
 from aiedge.telemetry.remote_write import REMOTE_WRITE_HEADERS, encode_samples
 from aiedge.telemetry.samples import Sample
@@ -57,6 +58,10 @@ class Destination:
     headers: dict[str, str] = field(default_factory=dict)
     """Extra headers, e.g. ``X-Scope-OrgID`` for Mimir or ``THANOS-TENANT`` for Thanos Receive."""
     timeout_s: float = 30.0
+    protocol: str = "remote-write"
+    """``remote-write`` (Prometheus remote-write 1.0) or ``otlp`` (OTLP/HTTP protobuf metrics)."""
+    resource: dict[str, str] = field(default_factory=dict)
+    """OTLP only: resource attributes of every export (e.g. the site)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +94,20 @@ def make_client(destination: Destination) -> httpx.AsyncClient:
 
 
 def request_headers(destination: Destination) -> dict[str, str]:
-    headers = {**destination.headers, **REMOTE_WRITE_HEADERS, "User-Agent": "aiedge-agent"}
+    wire = otlp.OTLP_HEADERS if destination.protocol == "otlp" else REMOTE_WRITE_HEADERS
+    headers = {**destination.headers, **wire, "User-Agent": "aiedge-agent"}
     if destination.bearer_token:
         headers["Authorization"] = f"Bearer {destination.bearer_token}"
     return headers
 
 
 async def send(client: httpx.AsyncClient, destination: Destination, samples: list[Sample]) -> None:
-    """POST one remote-write request; raises :class:`RetryableSendError` or :class:`RejectedBatchError`."""
-    body = await asyncio.to_thread(encode_samples, samples)
+    """POST one remote-write (or OTLP) request; raises :class:`RetryableSendError` or
+    :class:`RejectedBatchError`."""
+    if destination.protocol == "otlp":
+        body = await asyncio.to_thread(otlp.encode_samples, samples, destination.resource)
+    else:
+        body = await asyncio.to_thread(encode_samples, samples)
     headers = request_headers(destination)
     try:
         try:

@@ -9,16 +9,21 @@ Spec forms, each with an optional ``#subdir=PATH`` naming the model folder insid
 - ``git+https://host/repo.git@REF``, ``git+file:///path/repo@REF`` (REF: branch, tag or commit)
 - ``https://host/model.onnx``, ``https://host/model.tar.gz``, ``https://host/model.zip``
 - ``s3://bucket/prefix`` (endpoint and credentials: ``--s3-endpoint`` and the AWS variables)
+- ``models:/NAME/VERSION``, ``models:/NAME@ALIAS``: a version in an MLflow model registry
+  (``--mlflow-uri``); no ``#subdir``, the version's artifacts are the model
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from aiedge.build.errors import SourceError
+
+if TYPE_CHECKING:
+    from aiedge.build.sources.mlflow import MlflowAccess, ModelVersionRef
 
 
 class TransferProgress(Protocol):
@@ -35,9 +40,10 @@ class FetchedSource:
     revision: str | None = None  # Git commit SHA
     epoch: int | None = None  # commit time, the default SOURCE_DATE_EPOCH
     digest: str | None = None  # sha256 of a downloaded file or archive, when there was one
+    model_version: ModelVersionRef | None = None  # a model registry's version, tagged after the push
 
 
-REMOTE_PREFIXES = ("git+", "http://", "https://", "s3://")
+REMOTE_PREFIXES = ("git+", "http://", "https://", "s3://", "models:/")
 
 
 def is_remote(spec: str) -> bool:
@@ -77,7 +83,12 @@ def within(root: Path, subdir: str | None, spec: str) -> Path:
 
 
 def fetch_source(
-    spec: str, dest: Path, progress: TransferProgress, *, s3_endpoint: str | None = None
+    spec: str,
+    dest: Path,
+    progress: TransferProgress,
+    *,
+    s3_endpoint: str | None = None,
+    mlflow: MlflowAccess | None = None,
 ) -> FetchedSource:
     """Fetch ``spec`` into the empty-or-missing folder ``dest``; local paths are used in place."""
     if not is_remote(spec):
@@ -85,6 +96,11 @@ def fetch_source(
         if not path.exists():
             raise SourceError(f"{spec}: no such file or folder")
         return FetchedSource(path, None)
+    if spec.startswith("models:/"):
+        from aiedge.build.sources.mlflow import fetch_mlflow
+
+        dest.mkdir(parents=True, exist_ok=True)
+        return fetch_mlflow(spec, dest, progress, mlflow, s3_endpoint=s3_endpoint)
     url, subdir = split_subdir(spec)
     dest.mkdir(parents=True, exist_ok=True)
     if url.startswith("git+"):

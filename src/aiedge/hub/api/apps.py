@@ -55,11 +55,7 @@ def routes(hub: Services) -> list[BaseRoute]:
             tot = Totals()
             for (_, app), t in window.items():
                 if app == name:
-                    tot.requests += t.requests
-                    tot.errors += t.errors
-                    for le, c in (t.buckets or {}).items():
-                        tot.buckets = tot.buckets or {}
-                        tot.buckets[le] = tot.buckets.get(le, 0.0) + c
+                    tot.add(t)
             a["placed"] = len(a["sites"])
             a["healthy"] = sum(1 for s in a["sites"] if s["health"] == "healthy")
             a["recent"] = tot.as_json(SUMMARY_WINDOW_MIN)

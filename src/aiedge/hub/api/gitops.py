@@ -32,6 +32,7 @@ def routes(hub: Services) -> list[BaseRoute]:
                 "awaiting_build": awaiting_build(cur.repo) if cur else [],
                 "auth": not settings.insecure_no_auth,
                 "held_polls": fleet.held_polls,
+                "banner": fleet.banner.as_json() if fleet.banner else None,
             }
         )
 

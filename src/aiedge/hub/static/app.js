@@ -52,6 +52,46 @@ function num(v, digits = 1) {
 }
 function ms(v) { return v == null ? "–" : v < 1 ? v.toFixed(2) + " ms" : v < 100 ? v.toFixed(1) + " ms" : Math.round(v) + " ms"; }
 function pct(v) { return v == null ? "–" : v === 0 ? "0%" : v < 0.001 ? "<0.1%" : (v * 100).toFixed(1) + "%"; }
+function bytes(n) {
+  if (n == null) return "?";
+  const u = ["B", "KB", "MB", "GB", "TB"]; let i = 0;
+  while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
+  return `${i ? n.toFixed(1) : n} ${u[i]}`;
+}
+function duration(s) {
+  if (s == null) return "?";
+  s = Math.floor(s);
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+// A download under way (AppStatus.progress): bytes, share, rate and time left, and a bar.
+function progressLine(a) {
+  const p = a.progress;
+  if (!p) return null;
+  const share = p.total_bytes ? Math.min(1, p.done_bytes / p.total_bytes) : null;
+  const words = [`${bytes(p.done_bytes)} / ${bytes(p.total_bytes)}`];
+  if (share != null) words[0] += ` (${Math.floor(share * 100)}%)`;
+  if (p.rate_bps != null) words.push(`${bytes(p.rate_bps)}/s`);
+  if (p.eta_seconds != null) words.push(`ETA ${duration(p.eta_seconds)}`);
+  return h("div", { class: "progress", "data-progress": a.name },
+    h("div", { class: "pbar" }, h("span", { style: `width:${share == null ? 0 : share * 100}%` })),
+    h("span", { class: "faint" }, "downloading ", words.join(" · ")));
+}
+
+// The GitOps repo's HEAD is not what the hub serves: why, where (file:line:col), what is served.
+function drawBanner(health) {
+  const el = document.getElementById("banner");
+  const b = health && health.banner;
+  el.textContent = "";
+  el.classList.toggle("hidden", !b);
+  if (!b) return;
+  const what = { held: "is held: it would remove apps from sites", invalid: "is invalid", unreadable: "cannot be read" }[b.kind] || b.kind;
+  el.append(
+    h("div", { class: "title" }, "GitOps revision ", h("code", {}, shortRev(b.revision)), ` ${what}; still serving `,
+      h("code", {}, shortRev(b.serving))),
+    h("ul", {}, (b.problems.length ? b.problems : [{ message: b.message }]).slice(0, 5).map((p) =>
+      h("li", {}, p.file ? h("code", {}, `${p.file}:${p.line}:${p.col}`) : null, p.file ? " " : null,
+        p.file ? p.message.replace(`${p.file}:${p.line}:${p.col}: `, "") : p.message))));
+}
 
 function statusPill(status, lastSeen) {
   const p = h("span", { class: `pill s-${status}` }, status);
@@ -71,6 +111,7 @@ async function refreshCommon() {
   ]);
   state.sites = sites; state.summary = summary.sites || {}; state.alerts = alerts; state.health = health;
   state.rollouts = rollouts;
+  drawBanner(health);
   const hs = document.getElementById("hub-state");
   hs.textContent = "";
   if (health) {
@@ -85,12 +126,12 @@ async function refreshCommon() {
 
 function siteTotals(name) {
   const apps = state.summary[name] || {};
-  let rps = 0, req = 0, err = 0, p99 = null;
+  let rps = 0, req = 0, err = 0, rej = 0, p99 = null;
   for (const a of Object.values(apps)) {
-    rps += a.rps; req += a.requests; err += a.error_rate * a.requests;
+    rps += a.rps; req += a.requests; err += a.error_rate * a.requests; rej += (a.rejected_rate || 0) * a.requests;
     if (a.p99_ms != null) p99 = Math.max(p99 || 0, a.p99_ms);
   }
-  return { rps, error_rate: req ? err / req : null, p99, any: Object.keys(apps).length > 0 };
+  return { rps, error_rate: req ? err / req : null, rejected_rate: req ? rej / req : null, p99, any: Object.keys(apps).length > 0 };
 }
 
 // The newest rollout of each placement's app, unless superseded or complete for over an hour.
@@ -108,19 +149,20 @@ function currentRollouts() {
 }
 
 function rolloutRow(r) {
-  const c = r.counts, total = c.done + c.failed + c.updating + c.pending;
+  const c = r.counts, skipped = c.skipped || 0, total = c.done + c.failed + c.updating + c.pending + skipped;
   const bar = h("div", { class: "rbar", title: `${c.done} done, ${c.failed} failed, ${c.updating} updating, ${c.pending} pending` },
     ["done", "failed", "updating"].map((k) => h("span", { class: `seg ${k}`, style: `width:${total ? (100 * c[k]) / total : 0}%` })));
   let phase = r.phase;
   if (r.phase === "soaking" && r.soak_until) {
     const left = Math.max(0, Math.round((new Date(r.soak_until).getTime() - Date.now()) / 1000));
     phase = `soaking · ${left}s left`;
-  } else if (r.phase === "stopped") phase = `stopped · ${r.failures} failed (max ${r.maxFailures})`;
+  } else if (r.phase === "stopped") phase = `stopped · ${r.failures} failed (max ${r.failure_budget ?? r.maxFailures})`;
+  else if (r.phase === "paused") phase = `paused ${r.paused_by === "git" ? "in Git" : "by an operator"}`;
   return h("tr", { "data-rollout": `${r.placement}/${r.app}` },
     h("td", {}, h("a", { href: `#/app/${enc(r.app)}` }, r.app), h("div", { class: "faint" }, r.placement)),
     h("td", {}, h("code", {}, shortDigest(r.to_digest)), h("div", { class: "faint" }, "from ", shortDigest(r.from_digest))),
     h("td", { class: "wave" }, `${r.wave}/${r.total_waves}`),
-    h("td", {}, bar, h("div", { class: "faint" }, `${c.done} done · ${c.failed} failed · ${c.updating} updating · ${c.pending} pending`)),
+    h("td", {}, bar, h("div", { class: "faint" }, `${c.done} done · ${c.failed} failed · ${c.updating} updating · ${c.pending} pending` + (skipped ? ` · ${skipped} skipped` : ""))),
     h("td", {}, h("span", { class: `pill r-${r.phase}` }, phase)));
 }
 
@@ -146,7 +188,8 @@ const fleetView = {
         h("table", { id: "sites" },
           h("thead", {}, h("tr", {}, h("th", {}, "Site"), h("th", {}, "Status"), h("th", {}, "Last seen"),
             h("th", {}, "Revision"), h("th", {}, "Apps"), h("th", { class: "num" }, "Req/s"),
-            h("th", { class: "num" }, "p99"), h("th", { class: "num" }, "Errors"))),
+            h("th", { class: "num" }, "p99"), h("th", { class: "num", title: "server errors (5xx)" }, "Errors"),
+            h("th", { class: "num", title: "requests rejected as the client's mistake (4xx)" }, "Rejected"))),
           this.body)));
   },
   update() {
@@ -202,14 +245,15 @@ const fleetView = {
         h("td", {}, h("code", { class: "muted" }, shortRev(s.observed_revision || s.desired_revision))),
         h("td", {}, s.apps.length ? s.apps.map((a) => h("div", { class: "app-line" }, healthDot(a.health),
           h("a", { href: `#/app/${enc(a.name)}`, onclick: (e) => e.stopPropagation() }, a.name),
-          h("code", { class: "faint" }, shortDigest(a.digest)))) : h("span", { class: "faint" }, "nothing yet"),
+          h("code", { class: "faint" }, shortDigest(a.digest)), progressLine(a))) : h("span", { class: "faint" }, "nothing yet"),
           s.last_error ? h("div", { class: "err" }, s.last_error) : null),
         h("td", { class: "num" }, t.any ? num(t.rps, 2) : "–"),
         h("td", { class: "num" }, ms(t.p99)),
-        h("td", { class: "num" }, t.any ? pct(t.error_rate) : "–")));
+        h("td", { class: "num" }, t.any ? pct(t.error_rate) : "–"),
+        h("td", { class: "num" }, t.any ? pct(t.rejected_rate) : "–")));
     }
     this.body.textContent = "";
-    if (!shown.length) this.body.append(h("tr", {}, h("td", { colspan: 8, class: "empty" }, sites.length ? "no site matches" : "no sites defined in the GitOps repo yet")));
+    if (!shown.length) this.body.append(h("tr", {}, h("td", { colspan: 9, class: "empty" }, sites.length ? "no site matches" : "no sites defined in the GitOps repo yet")));
     this.body.append(frag);
   },
 };
@@ -234,13 +278,14 @@ function merge(groups) {
   // several apps (or sites) summed per minute: requests add up, latencies take the worst
   const byT = new Map();
   for (const g of groups) for (const p of g.points) {
-    const m = byT.get(p.t) || { t: p.t, requests: 0, errors: 0, p50_ms: null, p99_ms: null };
-    m.requests += p.requests; m.errors += p.errors;
+    const m = byT.get(p.t) || { t: p.t, requests: 0, errors: 0, rejected: 0, p50_ms: null, p99_ms: null };
+    m.requests += p.requests; m.errors += p.errors; m.rejected += p.rejected || 0;
     if (p.p50_ms != null) m.p50_ms = Math.max(m.p50_ms || 0, p.p50_ms);
     if (p.p99_ms != null) m.p99_ms = Math.max(m.p99_ms || 0, p.p99_ms);
     byT.set(p.t, m);
   }
-  return [...byT.values()].sort((a, b) => a.t - b.t).map((m) => ({ ...m, rps: m.requests / 60, error_rate: m.requests ? m.errors / m.requests : 0 }));
+  return [...byT.values()].sort((a, b) => a.t - b.t).map((m) => ({ ...m, rps: m.requests / 60,
+    error_rate: m.requests ? m.errors / m.requests : 0, rejected_rate: m.requests ? m.rejected / m.requests : 0 }));
 }
 function trafficCharts(groups, nameOf) {
   const all = merge(groups);
@@ -250,7 +295,8 @@ function trafficCharts(groups, nameOf) {
     chartCard("Latency p50 / p99", [
       { name: "p99", color: "#f472b6", points: all.map((p) => [p.t, p.p99_ms]) },
       { name: "p50", color: "#60a5fa", points: all.map((p) => [p.t, p.p50_ms]) }], (v) => ms(v), ms(last(all, "p99_ms")), "p99"),
-    chartCard("Error rate", per("error_rate", 100), (v) => (+v.toFixed(2)) + "%", pct(last(all, "error_rate")), ""),
+    chartCard("Server errors (5xx)", per("error_rate", 100), (v) => (+v.toFixed(2)) + "%", pct(last(all, "error_rate")), ""),
+    chartCard("Rejected requests (4xx)", per("rejected_rate", 100), (v) => (+v.toFixed(2)) + "%", pct(last(all, "rejected_rate")), ""),
     chartCard("Requests per minute", per("requests"), (v) => num(v, 0), num(last(all, "requests"), 0), "last min"));
 }
 
@@ -282,7 +328,7 @@ const siteView = {
           h("td", {}, h("span", { class: `pill s-${a.health}` }, a.health)),
           h("td", {}, h("code", { title: a.digest || "" }, shortDigest(a.digest))),
           h("td", {}, a.url ? h("code", {}, a.url) : "–"),
-          h("td", { class: a.message.startsWith("Ready") ? "muted" : "err" }, a.message || "–")))
+          h("td", { class: a.reason === "Ready" || a.health === "healthy" ? "muted" : "err" }, a.message || "–", progressLine(a))))
           : h("tr", {}, h("td", { colspan: 5, class: "empty" }, "no apps reported"))))));
   },
 };
@@ -297,14 +343,15 @@ const appsView = {
     this.root.append(h("div", { class: "page-head" }, h("h1", {}, "Apps"), h("span", { class: "sub" }, "models and where they run")),
       h("div", { class: "card flush" }, h("table", { id: "apps" },
         h("thead", {}, h("tr", {}, h("th", {}, "App"), h("th", {}, "Model"), h("th", {}, "Image digest"), h("th", {}, "Healthy"),
-          h("th", { class: "num" }, "Req/s"), h("th", { class: "num" }, "p99"), h("th", { class: "num" }, "Errors"))),
+          h("th", { class: "num" }, "Req/s"), h("th", { class: "num" }, "p99"), h("th", { class: "num" }, "Errors (5xx)"),
+          h("th", { class: "num" }, "Rejected (4xx)"))),
         h("tbody", {}, apps.length ? apps.map((a) => h("tr", { class: "link", onclick: () => { location.hash = `#/app/${enc(a.name)}`; } },
           h("td", { class: "site-name" }, a.name), h("td", {}, a.model || "–"),
           h("td", {}, h("code", {}, a.image ? shortDigest(a.image.split("@")[1]) : "awaiting build")),
           h("td", {}, h("span", { class: `pill s-${a.healthy === a.placed && a.placed ? "healthy" : a.placed ? "progressing" : "none"}` }, `${a.healthy} / ${a.placed} sites`)),
           h("td", { class: "num" }, num(a.recent.rps, 2)), h("td", { class: "num" }, ms(a.recent.p99_ms)),
-          h("td", { class: "num" }, pct(a.recent.error_rate))))
-          : h("tr", {}, h("td", { colspan: 7, class: "empty" }, "no apps in the GitOps repo"))))));
+          h("td", { class: "num" }, pct(a.recent.error_rate)), h("td", { class: "num" }, pct(a.recent.rejected_rate))))
+          : h("tr", {}, h("td", { colspan: 8, class: "empty" }, "no apps in the GitOps repo"))))));
   },
 };
 const appView = {

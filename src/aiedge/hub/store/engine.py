@@ -3,7 +3,7 @@ processes; the schema is created on open."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, make_url, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, insert, inspect, make_url, select, text
 from sqlalchemy.orm import Session
 
 from aiedge.hub.errors import HubConfigError
@@ -39,6 +39,18 @@ def is_postgres(bind: Engine | Connection) -> bool:
     return bind.dialect.name == "postgresql"
 
 
+def _add_new_columns(conn: Connection) -> None:
+    """Columns added to a table after a database was created get added to it (all nullable), so
+    a hub upgraded in place opens its old database."""
+    have = inspect(conn)
+    for table in Base.metadata.sorted_tables:
+        known = {c["name"] for c in have.get_columns(table.name)}
+        for col in table.columns:
+            if col.name not in known:
+                kind = col.type.compile(dialect=conn.dialect)
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {kind}'))
+
+
 def open_engine(url: str) -> Engine:
     """An engine with the schema created; SQLite gets WAL and a busy timeout so the CLI
     (``aiedge hub token create``) can write while the hub runs. On PostgreSQL the schema is
@@ -48,6 +60,7 @@ def open_engine(url: str) -> Engine:
         with engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(7140001)"))
             Base.metadata.create_all(conn)
+            _add_new_columns(conn)
             if conn.execute(select(FleetStateRow.id)).first() is None:
                 conn.execute(insert(FleetStateRow).values(id=1, generation=0))
         return engine
@@ -60,7 +73,9 @@ def open_engine(url: str) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
-    Base.metadata.create_all(engine)
+    with engine.begin() as conn:
+        Base.metadata.create_all(conn)
+        _add_new_columns(conn)
     with Session(engine) as s, s.begin():
         if s.get(FleetStateRow, 1) is None:
             s.add(FleetStateRow(id=1, generation=0))

@@ -34,6 +34,7 @@ class Minute:
     buckets: dict[float, float] = field(default_factory=dict)
     p50: float | None = None
     p99: float | None = None
+    rejected: float = 0.0
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -44,7 +45,7 @@ def _from_row(r: MinuteRow) -> Minute:
     buckets = {float(k): float(v) for k, v in orjson.loads(r.buckets).items()}
     return Minute(
         r.site, r.app, r.model, r.minute, r.version, r.requests, r.errors,
-        r.latency_sum, r.latency_count, buckets, r.p50, r.p99,
+        r.latency_sum, r.latency_count, buckets, r.p50, r.p99, r.rejected or 0.0,
     )  # fmt: skip
 
 
@@ -80,6 +81,7 @@ class MetricsStore:
                         buckets=orjson.dumps({repr(k): v for k, v in m.buckets.items()}).decode(),
                         p50=m.p50,
                         p99=m.p99,
+                        rejected=m.rejected,
                     )
                 )
 

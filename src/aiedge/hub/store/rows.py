@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Float, Integer, LargeBinary, String, Text
+from sqlalchemy import Boolean, DateTime, Float, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -75,11 +75,15 @@ class RolloutRow(Base):
     from_app: Mapped[str] = mapped_column(Text)  # the DesiredApp sites go back to
     spec: Mapped[str] = mapped_column(Text)  # the RolloutSpec, by alias
     sites: Mapped[str] = mapped_column(Text)  # JSON list, the order waves take them in
-    progress: Mapped[str] = mapped_column(Text)  # JSON {site: {"state", "since", "message"}}
+    progress: Mapped[str] = mapped_column(Text)  # JSON {site: {"state", "since", "message", "reached"}}
     state: Mapped[str] = mapped_column(String(20), index=True)
     wave: Mapped[int] = mapped_column(Integer)  # index of the wave under way
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # added later (nullable: rows from before read as their defaults)
+    attempt: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    from_apps: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON {site: DesiredApp | null}
+    paused: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class MinuteRow(Base):
@@ -98,6 +102,8 @@ class MinuteRow(Base):
     """JSON ``{le: count}`` of the request-duration histogram's increase in this minute."""
     p50: Mapped[float | None] = mapped_column(Float, nullable=True)
     p99: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rejected: Mapped[float | None] = mapped_column(Float, nullable=True)  # added later
+    """Requests refused as the client's mistake (4xx); ``errors`` are the server's (5xx)."""
 
 
 class OperatorTokenRow(Base):

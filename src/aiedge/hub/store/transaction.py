@@ -14,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from aiedge.contracts import DesiredApp, StatusReport
-from aiedge.gitops.schema import RolloutSpec
+from aiedge.gitops.schema_rollout import RolloutSpec
 from aiedge.hub.rollouts.model import Rollout, SiteProgress
 from aiedge.hub.store.engine import NOTIFY_CHANNEL
 from aiedge.hub.store.rows import DesiredRow, FleetStateRow, RolloutRow, SiteReportRow, utc
@@ -40,14 +40,18 @@ def notify(s: Session, generation: int) -> None:
         s.execute(text("SELECT pg_notify(:c, :g)"), {"c": NOTIFY_CHANNEL, "g": str(generation)})
 
 
+def _when(text: str | None) -> datetime | None:
+    return utc(datetime.fromisoformat(text)) if text else None
+
+
 def _rollout(row: RolloutRow) -> Rollout:
     progress = {
-        site: SiteProgress(
-            p["state"],
-            utc(datetime.fromisoformat(p["since"])) if p.get("since") else None,
-            p.get("message", ""),
-        )
+        site: SiteProgress(p["state"], _when(p.get("since")), p.get("message", ""), _when(p.get("reached")))
         for site, p in orjson.loads(row.progress).items()
+    }
+    from_apps: dict[str, DesiredApp | None] = {
+        site: None if a is None else DesiredApp.model_validate(a)
+        for site, a in orjson.loads(row.from_apps or "{}").items()
     }
     return Rollout(
         placement=row.placement,
@@ -64,7 +68,14 @@ def _rollout(row: RolloutRow) -> Rollout:
         started_at=utc(row.started_at),
         updated_at=utc(row.updated_at),
         id=row.id,
+        attempt=row.attempt or "",
+        from_apps=from_apps,
+        paused=bool(row.paused),
     )
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t else None
 
 
 def _fill(row: RolloutRow, r: Rollout) -> None:
@@ -75,12 +86,16 @@ def _fill(row: RolloutRow, r: Rollout) -> None:
     row.sites = orjson.dumps(r.sites).decode()
     row.progress = orjson.dumps(
         {
-            n: {"state": p.state, "since": p.since.isoformat() if p.since else None, "message": p.message}
+            n: {"state": p.state, "since": _iso(p.since), "message": p.message, "reached": _iso(p.reached)}
             for n, p in r.progress.items()
         }
     ).decode()
     row.state, row.wave = r.state, r.wave
     row.started_at, row.updated_at = r.started_at, r.updated_at
+    row.attempt, row.paused = r.attempt, r.paused
+    row.from_apps = orjson.dumps(
+        {n: None if a is None else a.model_dump(mode="json") for n, a in r.from_apps.items()}
+    ).decode()
 
 
 def read_rollouts(
@@ -152,9 +167,22 @@ class Transaction:
                 self._s.delete(row)
         notify(self._s, fleet.generation)
 
-    def reports_of(self, sites: set[str]) -> dict[str, tuple[datetime, StatusReport]]:
-        """The last report (and when it came) of each of ``sites`` that has reported."""
-        rows = self._s.scalars(select(SiteReportRow).where(SiteReportRow.site.in_(sites))).all()
+    def desired_apps(self) -> dict[str, dict[str, DesiredApp]]:
+        """Every site's published desired apps, by app name."""
+        parsed: dict[str, dict[str, DesiredApp]] = {}  # sites mostly share their apps: parse once
+        out: dict[str, dict[str, DesiredApp]] = {}
+        for site, apps in self._s.execute(select(DesiredRow.site, DesiredRow.apps)).all():
+            if apps not in parsed:
+                parsed[apps] = {a["name"]: DesiredApp.model_validate(a) for a in orjson.loads(apps)}
+            out[site] = parsed[apps]
+        return out
+
+    def reports_of(self, sites: set[str] | None = None) -> dict[str, tuple[datetime, StatusReport]]:
+        """The last report (and when it came) of each of ``sites`` (default all) that has reported."""
+        q = select(SiteReportRow)
+        if sites is not None:
+            q = q.where(SiteReportRow.site.in_(sites))
+        rows = self._s.scalars(q).all()
         return {r.site: (utc(r.last_seen), StatusReport.model_validate_json(r.report)) for r in rows}
 
     # -- rollouts ------------------------------------------------------------------------------

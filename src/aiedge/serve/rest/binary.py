@@ -17,7 +17,7 @@ from aiedge.serve.errors import BadRequest, TooLarge
 from aiedge.serve.limits import setting
 from aiedge.serve.runtimes.base import V2_TO_NUMPY, Array
 
-HEADER = "inference-header-content-length"
+HEADER = b"inference-header-content-length"
 
 
 def split_body(body: bytes, header_length: str | None, max_json: int) -> tuple[bytes, memoryview]:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from starlette.responses import Response
-
 from aiedge.serve.errors import (
     BadRequest,
     InferenceError,
     ModelNotFound,
     ModelNotReady,
     Overloaded,
-    RequestTimeout,
     ServeError,
     TooLarge,
 )
-from aiedge.serve.rest.jsonio import json_response
+from aiedge.serve.rest.asgi import Response, json_response
 
 STATUS: list[tuple[type[ServeError], int]] = [
     (BadRequest, 400),
@@ -23,16 +20,15 @@ STATUS: list[tuple[type[ServeError], int]] = [
     (ModelNotReady, 503),
     (Overloaded, 503),
     (TooLarge, 413),
-    (RequestTimeout, 408),
 ]
-# Retry a full server shortly; close a connection whose client is too slow. A refused large body
-# keeps its connection: uvicorn throws the rest of it away unbuffered, so a client that sends its
-# whole body before reading (most do) gets the 413 instead of a connection reset.
-_HEADERS = {503: {"Retry-After": "1"}, 408: {"Connection": "close"}}
+# A full server: retry shortly. A refused large body keeps its connection: uvicorn throws the rest
+# of it away unbuffered, so a client that sends its whole body before reading (most do) gets the
+# 413 instead of a connection reset.
+_HEADERS = {503: [(b"retry-after", b"1")]}
 
 
 def error_response(err: ServeError) -> Response:
     for kind, status in STATUS:
         if isinstance(err, kind):
-            return json_response({"error": str(err)}, status, _HEADERS.get(status))
+            return json_response({"error": str(err)}, status, _HEADERS.get(status, ()))
     return json_response({"error": str(err)}, 500)

@@ -13,17 +13,15 @@ import time
 from typing import Any
 
 import numpy as np
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.errors import BadRequest, ModelNotFound, ServeError
 from aiedge.serve.registry import ModelVersion
 from aiedge.serve.rest import tfserving
+from aiedge.serve.rest.asgi import Request, Response, Route, json_response
 from aiedge.serve.rest.body import Bodies
 from aiedge.serve.rest.errors import error_response
-from aiedge.serve.rest.jsonio import json_response, parse_json, to_json_value
+from aiedge.serve.rest.jsonio import parse_json, to_json_value
 from aiedge.serve.runtimes.base import Array, ModelSignature
 from aiedge.serve.tensors import as_dtype
 
@@ -93,8 +91,10 @@ def decode_csv(text: str, sig: ModelSignature) -> dict[str, Array]:
 
 
 def routes(dp: DataPlane, bodies: Bodies) -> list[Route]:
+    json_limit = bodies.limit("max_json_bytes")
+
     def pick(request: Request) -> ModelVersion:
-        name = request.query_params.get("model")
+        name = request.query("model")
         if name is None:
             if len(dp.registry.models) != 1:
                 raise ModelNotFound(
@@ -105,23 +105,26 @@ def routes(dp: DataPlane, bodies: Bodies) -> list[Route]:
 
     async def invocations(request: Request) -> Response:
         t0 = time.perf_counter()
-        name = request.query_params.get("model") or next(iter(dp.registry.models), "")
+        name = request.query("model") or next(iter(dp.registry.models), "")
         version = None
         try:
             mv = pick(request)
             version = mv.version
             assert mv.model is not None
-            ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+            ctype = (request.header(b"content-type") or "application/json").split(";")[0].strip()
             if ctype not in ("text/csv", "application/json", ""):
                 return json_response(
                     {"error": f"Content-Type {ctype[:80]}: send application/json or text/csv"}, 415
                 )
-            async with bodies.read(request, "max_json_bytes") as body:
+            held = await bodies.read(request, *json_limit)
+            try:
                 if ctype == "text/csv":
-                    inputs = decode_csv(body.decode("utf-8", "replace"), mv.model.signature)
+                    inputs = decode_csv(request.body.decode("utf-8", "replace"), mv.model.signature)
                 else:
-                    inputs = decode(parse_json(body), mv.model.signature)
+                    inputs = decode(parse_json(request.body), mv.model.signature)
                 outputs = await dp.infer(mv, inputs)
+            finally:
+                bodies.release(held)
             if len(outputs) == 1:
                 response = json_response({"predictions": to_json_value(next(iter(outputs.values())))})
             else:
@@ -132,10 +135,6 @@ def routes(dp: DataPlane, bodies: Bodies) -> list[Route]:
         return response
 
     async def ping(_: Request) -> Response:
-        return Response("\n", status_code=200 if dp.ready() else 503, media_type="application/json")
+        return Response(b"\n", 200 if dp.ready() else 503)
 
-    return [
-        Route("/invocations", invocations, methods=["POST"]),
-        Route("/ping", ping, methods=["GET"]),
-        Route("/health", ping, methods=["GET"]),
-    ]
+    return [Route("/invocations", invocations, ("POST",)), Route("/ping", ping), Route("/health", ping)]

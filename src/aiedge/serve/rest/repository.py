@@ -5,24 +5,22 @@ version with its state (``{"ready": true}`` keeps the ready ones); ``.../models/
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
 from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.errors import BadRequest, ServeError
 from aiedge.serve.limits import CONTROL_BODY_BYTES
+from aiedge.serve.rest.asgi import Request, Response, Route, json_response
 from aiedge.serve.rest.body import Bodies
 from aiedge.serve.rest.errors import error_response
-from aiedge.serve.rest.jsonio import json_response, parse_json
+from aiedge.serve.rest.jsonio import parse_json
 from aiedge.serve.runtimes.base import LoadOptions
 
 
 def routes(dp: DataPlane, options: LoadOptions, bodies: Bodies) -> list[Route]:
     async def index(request: Request) -> Response:
         try:
-            async with bodies.read(request, "", CONTROL_BODY_BYTES) as raw:
-                doc = parse_json(raw) if raw else {}
+            held = await bodies.read(request, CONTROL_BODY_BYTES, "")
+            bodies.release(held)
+            doc = parse_json(request.body) if request.body else {}
             if not isinstance(doc, dict):
                 raise BadRequest('body: expected a JSON object such as {"ready": true}')
             ready = doc.get("ready", False)
@@ -47,7 +45,7 @@ def routes(dp: DataPlane, options: LoadOptions, bodies: Bodies) -> list[Route]:
         return json_response({})
 
     return [
-        Route("/v2/repository/index", index, methods=["POST"]),
-        Route("/v2/repository/models/{name}/load", load, methods=["POST"]),
-        Route("/v2/repository/models/{name}/unload", unload, methods=["POST"]),
+        Route("/v2/repository/index", index, ("POST",)),
+        Route("/v2/repository/models/{name}/load", load, ("POST",)),
+        Route("/v2/repository/models/{name}/unload", unload, ("POST",)),
     ]

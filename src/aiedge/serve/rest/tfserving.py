@@ -8,16 +8,14 @@ import time
 from typing import Any
 
 import numpy as np
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.errors import BadRequest, ModelNotFound, ServeError
 from aiedge.serve.registry import READY
+from aiedge.serve.rest.asgi import Request, Response, Route, json_response
 from aiedge.serve.rest.body import Bodies
 from aiedge.serve.rest.errors import error_response
-from aiedge.serve.rest.jsonio import json_response, parse_json, to_json_value
+from aiedge.serve.rest.jsonio import parse_json, to_json_value
 from aiedge.serve.runtimes.base import Array, TensorSpec
 from aiedge.serve.tensors import as_dtype
 
@@ -77,11 +75,13 @@ def encode(outputs: dict[str, Array], row: bool) -> dict[str, Any]:
 
 
 def routes(dp: DataPlane, bodies: Bodies) -> list[Route]:
+    json_limit = bodies.limit("max_json_bytes")
+
     def parse(request: Request) -> tuple[str, str | None, str]:
         m = _PATH.match(request.path_params["rest"])
         if not m:
             raise ModelNotFound(
-                f"{request.url.path}: not a TF-Serving path (/v1/models/NAME[/versions/V][:predict])"
+                f"{request.path}: not a TF-Serving path (/v1/models/NAME[/versions/V][:predict])"
             )
         return m["name"], m["version"], m["tail"] or ""
 
@@ -124,19 +124,19 @@ def routes(dp: DataPlane, bodies: Bodies) -> list[Route]:
         try:
             name, version, tail = parse(request)
             if tail != ":predict":
-                raise ModelNotFound(f"{request.url.path}: only :predict takes POST here")
+                raise ModelNotFound(f"{request.path}: only :predict takes POST here")
             mv = dp.loaded(name, version)
             version = mv.version
             assert mv.model is not None
-            async with bodies.read(request, "max_json_bytes") as body:
-                inputs, row = decode(parse_json(body), mv.model.signature.inputs)
+            held = await bodies.read(request, *json_limit)
+            try:
+                inputs, row = decode(parse_json(request.body), mv.model.signature.inputs)
                 response = json_response(encode(await dp.infer(mv, inputs), row))
+            finally:
+                bodies.release(held)
         except ServeError as e:
             response = error_response(e)
         dp.observe("tfserving", name, version, response.status_code, t0)
         return response
 
-    return [
-        Route("/v1/models/{rest:path}", get, methods=["GET"]),
-        Route("/v1/models/{rest:path}", post, methods=["POST"]),
-    ]
+    return [Route("/v1/models/{rest:path}", get), Route("/v1/models/{rest:path}", post, ("POST",))]

@@ -8,17 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.errors import BadRequest, ServeError
 from aiedge.serve.limits import Limits
+from aiedge.serve.rest.asgi import Request, Response, Route, json_response
 from aiedge.serve.rest.binary import HEADER, read_tensor, split_body, tensor_bytes
 from aiedge.serve.rest.body import Bodies
 from aiedge.serve.rest.errors import error_response
-from aiedge.serve.rest.jsonio import json_response, to_json_value
+from aiedge.serve.rest.jsonio import DUMPS, to_json_value
 from aiedge.serve.runtimes.base import NUMPY_TO_V2, Array, ModelSignature
 from aiedge.serve.tensors import as_dtype, check_declared
 
@@ -32,39 +30,45 @@ class V2Request:
     id: str | None
 
 
+_NO_BINARY = memoryview(b"")
+
+
 def decode_request(body: bytes, header_length: str | None, sig: ModelSignature, limits: Limits) -> V2Request:
     """The request's tensors, checked against ``sig`` as declared before any data is decoded."""
-    head, binary = split_body(body, header_length, limits.max_json_bytes)
+    if header_length is None:
+        head, binary = body, _NO_BINARY
+    else:
+        head, binary = split_body(body, header_length, limits.max_json_bytes)
     if not head:
         raise BadRequest("body: empty; expected a JSON object with 'inputs'")
     try:
         doc = orjson.loads(head)
     except orjson.JSONDecodeError as e:
         raise BadRequest(f"body: malformed JSON: {e}") from e
-    if not isinstance(doc, dict):
+    if type(doc) is not dict:
         raise BadRequest("body: expected a JSON object with 'inputs'")
     raw = doc.get("inputs")
-    if not isinstance(raw, list) or not raw:
+    if type(raw) is not list or not raw:
         raise BadRequest("inputs: expected a non-empty list of tensors")
     declared: list[tuple[str, str, str, list[int]]] = []
     for i, t in enumerate(raw):
-        field = f"inputs[{i}]"
-        if not isinstance(t, dict):
-            raise BadRequest(f"{field}: expected an object with name, shape, datatype, data")
+        if type(t) is not dict:
+            raise BadRequest(f"inputs[{i}]: expected an object with name, shape, datatype, data")
         name, shape, datatype = t.get("name"), t.get("shape"), t.get("datatype")
-        if not isinstance(name, str):
-            raise BadRequest(f"{field}.name: expected a string")
+        if type(name) is not str:
+            raise BadRequest(f"inputs[{i}].name: expected a string")
         field = f"inputs[{name}]"
-        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        if type(shape) is not list or not _dims(shape):
             raise BadRequest(f"{field}.shape: expected a list of non-negative integers")
-        if not isinstance(datatype, str):
+        if type(datatype) is not str:
             raise BadRequest(f"{field}.datatype: expected a string such as FP32")
         declared.append((field, name, datatype, shape))
     check_declared(sig, declared, limits)
     inputs: dict[str, Array] = {}
     offset = 0
     for t, (field, name, datatype, shape) in zip(raw, declared, strict=True):
-        size = _params(t, field).get("binary_data_size")
+        params = t.get("parameters")
+        size = None if params is None else _params(t, field).get("binary_data_size")
         if size is not None:
             if type(size) is not int or size < 0 or offset + size > len(binary):
                 raise BadRequest(
@@ -91,8 +95,15 @@ def decode_request(body: bytes, header_length: str | None, sig: ModelSignature, 
         names = [o["name"] for o in wanted]
         binary_outputs = {o["name"] for o in wanted if _params(o, "outputs").get("binary_data") is True}
     rid = doc.get("id")
-    binary_default = _params(doc, "body").get("binary_data_output") is True
+    binary_default = "parameters" in doc and _params(doc, "body").get("binary_data_output") is True
     return V2Request(inputs, names, binary_outputs, binary_default, rid if isinstance(rid, str) else None)
+
+
+def _dims(shape: list[Any]) -> bool:
+    for d in shape:  # noqa: SIM110 - a loop: all() over a generator costs more per request
+        if type(d) is not int or d < 0:
+            return False
+    return True
 
 
 def _params(obj: dict[str, Any], field: str) -> dict[str, Any]:
@@ -123,17 +134,19 @@ def encode_response(head: dict[str, Any], outputs: dict[str, Array], req: V2Requ
             t["data"] = to_json_value(arr.reshape(-1))
         tensors.append(t)
     head["outputs"] = tensors
-    body = orjson.dumps(head)
+    body = orjson.dumps(head, option=DUMPS)
     if not blobs:
-        return Response(body, media_type="application/json")
+        return Response(body)
     return Response(
         body + b"".join(blobs),
-        media_type="application/octet-stream",
-        headers={"Inference-Header-Content-Length": str(len(body))},
+        media_type=b"application/octet-stream",
+        headers=[(b"inference-header-content-length", b"%d" % len(body))],
     )
 
 
 def routes(dp: DataPlane, bodies: Bodies) -> list[Route]:
+    json_limit, binary_limit = bodies.limit("max_json_bytes"), bodies.limit("max_body_bytes")
+
     async def live(_: Request) -> Response:
         return json_response({"live": dp.live()})
 
@@ -170,12 +183,14 @@ def routes(dp: DataPlane, bodies: Bodies) -> list[Route]:
             mv = dp.loaded(p["name"], version)
             version = mv.version
             assert mv.model is not None
-            header_length = request.headers.get(HEADER)
+            header_length = request.header(HEADER)
             # binary tensor data is read zero-copy; only JSON needs the tighter limit
-            limit = "max_json_bytes" if header_length is None else "max_body_bytes"
-            async with bodies.read(request, limit) as body:
-                req = decode_request(body, header_length, mv.model.signature, dp.limits)
+            held = await bodies.read(request, *(json_limit if header_length is None else binary_limit))
+            try:
+                req = decode_request(request.body, header_length, mv.model.signature, dp.limits)
                 outputs = await dp.infer(mv, req.inputs, checked=True)
+            finally:
+                bodies.release(held)
             head: dict[str, Any] = {"model_name": mv.name, "model_version": mv.version}
             if req.id is not None:
                 head["id"] = req.id
@@ -188,13 +203,13 @@ def routes(dp: DataPlane, bodies: Bodies) -> list[Route]:
     m = "/v2/models/{name}"
     mv = "/v2/models/{name}/versions/{version}"
     return [
-        Route("/v2/health/live", live, methods=["GET"]),
-        Route("/v2/health/ready", ready, methods=["GET"]),
-        Route("/v2", server_metadata, methods=["GET"]),
-        Route(m, model_metadata, methods=["GET"]),
-        Route(mv, model_metadata, methods=["GET"]),
-        Route(f"{m}/ready", model_ready, methods=["GET"]),
-        Route(f"{mv}/ready", model_ready, methods=["GET"]),
-        Route(f"{m}/infer", infer, methods=["POST"]),
-        Route(f"{mv}/infer", infer, methods=["POST"]),
+        Route("/v2/health/live", live),
+        Route("/v2/health/ready", ready),
+        Route("/v2", server_metadata),
+        Route(m, model_metadata),
+        Route(mv, model_metadata),
+        Route(f"{m}/ready", model_ready),
+        Route(f"{mv}/ready", model_ready),
+        Route(f"{m}/infer", infer, ("POST",)),
+        Route(f"{mv}/infer", infer, ("POST",)),
     ]

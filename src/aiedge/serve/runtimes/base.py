@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,10 @@ class ModelSignature:
     # datatype; their metadata names it "input-0". ``columns`` are the F feature names, when known.
     tabular: bool = False
     columns: tuple[str, ...] = ()
+
+    @cached_property
+    def inputs_by_name(self) -> dict[str, TensorSpec]:
+        return {s.name: s for s in self.inputs}
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,14 @@ class OnnxModel(LoadedModel):
         )
         self._output_names = [o.name for o in self._signature.outputs]
         self._text_inputs = [i.name for i in self._signature.inputs if i.datatype == "BYTES"]
+        # the session's own run: InferenceSession.run re-validates the input names (the data plane
+        # has checked them) and handles fallbacks between providers (there is one, the CPU), for a
+        # fifth of a tabular model's predict time
+        inner = getattr(self._session, "_sess", None)
+        self._run = inner.run if inner is not None else self._public_run
+
+    def _public_run(self, names: list[str], feed: dict[str, Array], _: object) -> list[Array]:
+        return list(self._session.run(names, feed))
 
     @property
     def signature(self) -> ModelSignature:
@@ -65,7 +73,7 @@ class OnnxModel(LoadedModel):
     def predict(self, inputs: dict[str, Array]) -> dict[str, Array]:
         for name in self._text_inputs:
             inputs = {**inputs, name: _as_text(inputs[name])}
-        results = self._session.run(self._output_names, inputs)
+        results = self._run(self._output_names, inputs, None)
         return {name: np.asarray(r) for name, r in zip(self._output_names, results, strict=True)}
 
 
