@@ -33,6 +33,7 @@ from aiedge.agent.errors import (
     StartFailed,
     Waiting,
 )
+from aiedge.agent.holds import read_hold
 from aiedge.agent.ports import free_port, site_ports
 from aiedge.agent.progress import DownloadProgress, format_bytes, log_progress
 from aiedge.agent.proxy import SiteProxy
@@ -43,6 +44,7 @@ from aiedge.agent.settings import AgentSettings
 from aiedge.agent.signatures import SignatureGate
 from aiedge.agent.slot import AppSlot
 from aiedge.agent.state import AgentState, Applied
+from aiedge.agent.windows import deferral
 from aiedge.contracts import AppReason, DesiredApp, DesiredState
 from aiedge.smoke.runner import run_smoke_test
 
@@ -74,6 +76,7 @@ class Reconciler:
         self.identity = identity
         self.slots: dict[str, AppSlot] = {}
         self.working: DesiredState | None = None  # the desired state a pass works towards now
+        self._prefetched: dict[str, str] = {}  # app -> digest downloaded while its switch waits
 
     @property
     def apps(self) -> list[DesiredApp]:
@@ -148,6 +151,12 @@ class Reconciler:
         if (left := slot.waiting(_attempt(app))) > 0:
             raise _still_waiting(slot, left)
         try:
+            # a first install goes at once: a window or a hold protects what serves, and nothing does
+            if applied is not None:
+                why = deferral(app, await asyncio.to_thread(read_hold, self.settings.data))
+                if why is not None:
+                    await self._defer(slot, app, applied, why)
+                    return
             await self._deploy(slot, app)
         except SmokeTestFailed as e:
             self.state.failed[app.name] = _attempt(app)
@@ -192,6 +201,26 @@ class Reconciler:
         slot.target = None
         slot.set(AppReason.READY, f"serving {app.digest}")
         log.info("app %s: serving %s on port %s", app.name, app.digest, slot.http.port if slot.http else "?")
+
+    async def _defer(self, slot: AppSlot, app: DesiredApp, applied: Applied, why: str) -> None:
+        """Keep serving the applied version while ``app`` waits (a hold, outside its windows);
+        with ``prefetch`` the new version is verified, downloaded and unpacked meanwhile, once."""
+        serving = slot.serving()
+        if serving is None or serving.app != applied.app:
+            await self._repair(slot, applied)
+        slot.target = app.digest
+        if app.prefetch:
+            if self._prefetched.get(app.name) != app.digest:
+                if self.signatures is not None:
+                    slot.set(AppReason.PROGRESSING, f"verifying the signature of {app.digest}")
+                    await self.signatures.check(app)
+                await self._fetch(slot, app)
+                self._prefetched[app.name] = app.digest
+                log.info("app %s: prefetched %s; it switches when allowed", app.name, app.digest[:19])
+            why += "; downloaded, it switches then"
+        if slot.reason is not AppReason.DEFERRED:
+            log.info("app %s: %s deferred: %s", app.name, app.digest[:19], why)
+        slot.set(AppReason.DEFERRED, f"{app.digest}: {why}; {_keeps(slot)}")
 
     async def _fetch(self, slot: AppSlot, app: DesiredApp) -> Path:
         """The app's model folder from the cache (verified; fetched and unpacked again where

@@ -12,6 +12,7 @@ import typer
 
 from aiedge.containers.base import BaseSpec, build_base
 from aiedge.oci.layers import source_date_epoch
+from aiedge.oci.platform import Platform, host_platform, parse_platforms
 from aiedge.oci.reference import ImageReference
 
 base_app = typer.Typer(help="The runtime base image model images stack on.", no_args_is_help=True)
@@ -37,10 +38,19 @@ def base_build_command(
     cache: Path | None = typer.Option(
         None, "--cache", help="Download cache (default: ~/.cache/aiedge/base)."
     ),
+    platform: str | None = typer.Option(
+        None,
+        "--platform",
+        help="Platforms to build, comma-separated (linux/amd64, linux/arm64); several make an image "
+        "index. Another architecture than this machine's runs under qemu-user (qemu-user-static). "
+        "Default: this machine's.",
+    ),
     insecure: bool = typer.Option(False, "--insecure", help="Plain HTTP to the registry."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON line."),
 ) -> None:
-    """Build the base image with debootstrap (no container daemon); same inputs give the same digest."""
+    """Build the base image with debootstrap (no container daemon); same inputs give the same digest
+    (per platform)."""
+    platforms = _platforms(platform)
     ref = ImageReference.parse(push) if push else None
     spec = BaseSpec(
         out=out,
@@ -51,16 +61,27 @@ def base_build_command(
         with_runtimes=runtimes,
         created=source_date_epoch(),
         tag=(ref.tag if ref and ref.tag else "latest"),
+        platforms=tuple(platforms),
         **({"cache": cache} if cache else {}),
     )
     built = build_base(spec, _say)
-    result = {
+    result: dict[str, object] = {
         "digest": built.image.digest,
         "layout": str(out),
         "ref": built.image.transport_ref,
         "size": built.size,
         "unpacked": built.unpacked,
         "seconds": round(built.seconds, 1),
+        "platforms": [
+            {
+                "platform": str(p.platform),
+                "digest": p.digest,
+                "size": p.size,
+                "unpacked": p.unpacked,
+                "seconds": round(p.seconds, 1),
+            }
+            for p in built.platforms
+        ],
     }
     if ref is not None:
         from aiedge.containers.push import push_layout
@@ -71,11 +92,22 @@ def base_build_command(
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
     else:
-        typer.echo(
-            f"base image {result['digest']} in {out} ({built.size / 1e6:.0f} MB, {built.seconds:.0f}s)"
-        )
+        kind = "image index" if len(built.platforms) > 1 else "base image"
+        typer.echo(f"{kind} {result['digest']} in {out} ({built.size / 1e6:.0f} MB, {built.seconds:.0f}s)")
+        if len(built.platforms) > 1:
+            for p in built.platforms:
+                typer.echo(f"  {p.platform}: {p.digest} ({p.size / 1e6:.0f} MB, {p.seconds:.0f}s)")
         if "image" in result:
             typer.echo(f"pushed {result['image']}")
+
+
+def _platforms(text: str | None) -> list[Platform]:
+    if text is None:
+        return [host_platform()]
+    try:
+        return parse_platforms(text)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--platform") from None
 
 
 def install_quadlet_command(
