@@ -76,7 +76,7 @@ def test_site_secrets_reach_their_site_only(tmp_path: Path, registry: str) -> No
     stale = _run("agent", "recipient", "--data", str(tmp_path / "site-b-before"))
     _set_recipient(gitops, "site-a", recipients["site-a"])
     _set_recipient(gitops, "site-b", stale)
-    common = ("secret", "encrypt", "--repo", str(gitops), "--app", APP_NAME)
+    common = ("secret", "encrypt", "--gitops", str(gitops), "--app", APP_NAME)
     _run(*common, "--site", "site-a", "DEMO_TOKEN=alpha-first-value")
     git(gitops, "add", "-A")
     git(gitops, "commit", "-q", "-m", "site-a: DEMO_TOKEN")

@@ -45,7 +45,7 @@ def test_each_site_gets_only_its_own_ciphertexts(repo: Path, start_hub: StartHub
             aiedge_cmd(
                 "secret",
                 "encrypt",
-                "--repo",
+                "--gitops",
                 str(repo),
                 "--site",
                 site,

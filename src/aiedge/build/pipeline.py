@@ -50,7 +50,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 class Reporter(Protocol):
     def step(self, text: str) -> None: ...
-    def transfer_started(self, total: int) -> None: ...
+    def transfer_started(self, total: int, what: str = "pushing") -> None: ...
     def transferred(self, n: int) -> None: ...
     def transfer_done(self) -> None: ...
 
@@ -59,7 +59,7 @@ class QuietReporter:
     def step(self, text: str) -> None:
         pass
 
-    def transfer_started(self, total: int) -> None:
+    def transfer_started(self, total: int, what: str = "pushing") -> None:
         pass
 
     def transferred(self, n: int) -> None:
@@ -249,14 +249,26 @@ async def _build(
         extra_labels=export.labels() if export is not None else {},
     )
     multi: PackedIndex | None = None
-    if bases is not None and bases.is_index:
-        multi = await asyncio.to_thread(pack_platforms, fetched.path, meta, workdir, bases)
-        image = multi.images[0]  # the model layers, the same on every platform
+    files = model_files(fetched.path)
+    platforms = len(bases.images) if bases is not None and bases.is_index else 1  # packed once each
+    rep.transfer_started(platforms * sum(path.stat().st_size for _, path in files), "packing")
+    try:
+        if bases is not None and bases.is_index:
+            multi = await asyncio.to_thread(
+                pack_platforms, fetched.path, meta, workdir, bases, rep.transferred
+            )
+            image = multi.images[0]  # the model layers, the same on every platform
+        else:
+            base = bases.images[0] if bases is not None else None
+            image = await asyncio.to_thread(
+                pack, fetched.path, meta, workdir / "blobs", base, rep.transferred
+            )
+    finally:
+        rep.transfer_done()
+    if multi is not None and bases is not None:
         names = ", ".join(str(b.platform) for b in bases.images)
         rep.step(f"packed {len(image.layers)} model layer(s) for {names}, image index {multi.digest}")
     else:
-        base = bases.images[0] if bases is not None else None
-        image = await asyncio.to_thread(pack, fetched.path, meta, workdir / "blobs", base)
         rep.step(f"packed {len(image.layers)} model layer(s), image {image.digest}")
     result = await _smoke(image, req.name, smoke, workdir, rep, exact=req.exact) if smoke else None
     report = await _push(req, multi or image, rep, client, base_client)

@@ -32,12 +32,18 @@ class PackedIndex:
         return sha256_bytes(self.index)
 
 
-def pack_platforms(model: Path, meta: ImageMeta, workdir: Path, bases: BaseImages) -> PackedIndex:
+def pack_platforms(
+    model: Path,
+    meta: ImageMeta,
+    workdir: Path,
+    bases: BaseImages,
+    progress: Callable[[int], None] | None = None,
+) -> PackedIndex:
     """``pack`` on each platform's base (``workdir/blobs-ARCH``), and the index over them."""
     images = []
     for base in bases.images:
         folder = "-".join(("blobs", base.platform.architecture, base.platform.variant)).rstrip("-")
-        images.append(pack(model, meta, workdir / folder, base))
+        images.append(pack(model, meta, workdir / folder, base, progress))
     entries = [
         manifest_descriptor(image.manifest, base.platform)
         for image, base in zip(images, bases.images, strict=True)

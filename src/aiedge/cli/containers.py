@@ -4,12 +4,13 @@ units that run the agent and its apps under podman)."""
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from pathlib import Path
 
 import typer
 
+from aiedge.cli.output import JSON, OUTPUT, Format, choose, emit
+from aiedge.cli.progress import iec
+from aiedge.cli.spelling import read_secret_file, warn
 from aiedge.containers.base import BaseSpec, build_base
 from aiedge.oci.layers import source_date_epoch
 from aiedge.oci.platform import Platform, host_platform, parse_platforms
@@ -45,8 +46,11 @@ def base_build_command(
         "index. Another architecture than this machine's runs under qemu-user (qemu-user-static). "
         "Default: this machine's.",
     ),
-    insecure: bool = typer.Option(False, "--insecure", help="Plain HTTP to the registry."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON line."),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="Plain HTTP to the registry (loopback registries: always)."
+    ),
+    output: Format | None = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Build the base image with debootstrap (no container daemon); same inputs give the same digest
     (per platform)."""
@@ -89,14 +93,15 @@ def base_build_command(
         _say(f"pushing to {ref}")
         digest = asyncio.run(push_layout(out, ref, tag=spec.tag, insecure=insecure or None))
         result["image"] = ref.with_digest(digest).pinned
-    if as_json:
-        sys.stdout.write(json.dumps(result) + "\n")
+    fmt = choose(output, as_json)
+    if fmt in ("json", "yaml"):
+        emit(result, fmt)
     else:
         kind = "image index" if len(built.platforms) > 1 else "base image"
-        typer.echo(f"{kind} {result['digest']} in {out} ({built.size / 1e6:.0f} MB, {built.seconds:.0f}s)")
+        typer.echo(f"{kind} {result['digest']} in {out} ({iec(built.size)}, {built.seconds:.0f} s)")
         if len(built.platforms) > 1:
             for p in built.platforms:
-                typer.echo(f"  {p.platform}: {p.digest} ({p.size / 1e6:.0f} MB, {p.seconds:.0f}s)")
+                typer.echo(f"  {p.platform}: {p.digest} ({iec(p.size)}, {p.seconds:.0f} s)")
         if "image" in result:
             typer.echo(f"pushed {result['image']}")
 
@@ -115,7 +120,14 @@ def install_quadlet_command(
     image: str = typer.Option(..., "--image", help="Base image the agent runs from (REG/REPO@sha256:...)."),
     hub: str = typer.Option(..., "--hub", help="Hub base URL."),
     site: str = typer.Option(..., "--site", help="This site's name at the hub."),
-    token: str | None = typer.Option(None, "--token", help="Join token (used once)."),
+    token_file: Path | None = typer.Option(
+        None,
+        "--token-file",
+        metavar="FILE",
+        help="File holding the join token (aiedge hub token create); it goes into the unit's "
+        "environment, which is then readable by root only.",
+    ),
+    token: str | None = typer.Option(None, "--token", hidden=True),  # deprecated: on argv
     runtime: str = typer.Option("process", "--runtime", help="How the agent runs apps: process or podman."),
     apps_from: Path | None = typer.Option(
         None,
@@ -128,6 +140,10 @@ def install_quadlet_command(
     from aiedge.agent.state import load_state
     from aiedge.containers.quadlet import AgentUnit, write_units
 
+    if token is not None:
+        warn("--token puts the token in every user's ps; use --token-file FILE")
+    if token_file is not None:
+        token = read_secret_file(token_file, "--token-file")
     apps = []
     if apps_from is not None:
         state = load_state(apps_from / "state.json")

@@ -222,7 +222,7 @@ def _build_platform(
     rf.add_user(rootfs)
     rf.normalise(rootfs)
     unpacked = _tree_size(rootfs)
-    say(f"writing the {t} layer ({unpacked / 1e6:.0f} MB unpacked)")
+    say(f"writing the {t} layer ({unpacked / (1 << 20):.0f} MiB unpacked)")
     layer = write_rootfs_layer(rootfs, work / "layer.tar.gz", mtime=spec.created)
     shutil.rmtree(rootfs, ignore_errors=True)  # before the next platform's: they are a GB each
     labels = {
@@ -270,5 +270,5 @@ def cached_base(
     shutil.rmtree(partial, ignore_errors=True)
     built = build_base(BaseSpec(out=partial, source=source, with_runtimes=with_runtimes, cache=cache), say)
     partial.rename(layout)
-    say(f"base image built in {built.seconds:.0f} s: {built.size / 1e6:.0f} MB compressed")
+    say(f"base image built in {built.seconds:.0f} s: {built.size / (1 << 20):.0f} MiB compressed")
     return layout
