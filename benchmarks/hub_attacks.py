@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import cramjam
 import httpx
+from tests.telemetry.helpers import empty_samples
 
 from aiedge.telemetry.remote_write import encode_series
 from aiedge.telemetry.samples import Series, make_labels
@@ -42,22 +42,6 @@ def _rss(pid: int, field: str) -> float:
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no {field}")
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _bomb(samples: int) -> bytes:
-    """One series of ``samples`` empty samples (two bytes each), snappy-compressed."""
-    name = b"\x0a\x08__name__\x12\x04bomb"
-    inner = b"\x0a" + _varint(len(name)) + name + b"\x12\x00" * samples
-    return bytes(cramjam.snappy.compress_raw(b"\x0a" + _varint(len(inner)) + inner))
 
 
 def _series_body(n: int, batch: int) -> bytes:
@@ -139,7 +123,7 @@ def run(code: Path | None) -> list[tuple[str, str, str]]:
         hub = Hub(work, code, "--insecure-no-auth")
         try:
             before = hub.peak()
-            body = _bomb(16_700_000)
+            body = empty_samples(16_700_000)
 
             def bomb() -> str:
                 r = httpx.post(

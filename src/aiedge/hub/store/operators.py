@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from aiedge.hub.store.rows import OperatorTokenRow, utc
-from aiedge.hub.store.transaction import lock_fleet_row, notify
+from aiedge.hub.store.transaction import bump_generation
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +62,7 @@ class Operators:
         """Revoke every live token of ``name``; how many. Bumps the fleet generation (and NOTIFYs
         on PostgreSQL) so that every hub forgets them at its next sync."""
         with Session(self.engine) as s, s.begin():
-            fleet = lock_fleet_row(s)
-            fleet.generation += 1
-            notify(s, fleet.generation)
+            bump_generation(s)
             done = s.execute(
                 update(OperatorTokenRow)
                 .where(OperatorTokenRow.name == name, OperatorTokenRow.revoked_at.is_(None))

@@ -32,7 +32,7 @@ from aiedge.hub.store.rows import (
     SiteReportRow,
     utc,
 )
-from aiedge.hub.store.transaction import Transaction, lock_fleet_row, notify, read_rollouts
+from aiedge.hub.store.transaction import Transaction, bump_generation, read_rollouts
 
 
 class Store:
@@ -164,9 +164,7 @@ class Store:
         credentials were revoked. Bumps the fleet generation (and NOTIFYs on PostgreSQL) so that
         every hub drops the credentials it had checked at its next sync, within a second."""
         with Session(self.engine) as s, s.begin():
-            fleet = lock_fleet_row(s)
-            fleet.generation += 1
-            notify(s, fleet.generation)
+            bump_generation(s)
             done = s.execute(
                 update(CredentialRow)
                 .where(CredentialRow.site == site, CredentialRow.revoked_at.is_(None))
