@@ -21,6 +21,7 @@ import pytest
 
 from tests.e2e.helpers import enrolled_agent
 from tests.gitops.conftest import git
+from tests.hub.helpers import operator_token
 from tests.support import Proc, aiedge_cmd, free_port, start_registry, wait_http, wait_until
 
 REQUEST = {"instances": [[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]]}
@@ -186,8 +187,10 @@ def test_an_air_gapped_site_serves_the_seed_from_a_bundle(tmp_path: Path, shared
         hub = Proc(hub_cmd, tmp_path / "hub-2.log")
         wait_http(f"{hub_url}/api/v1/health")
 
+        reader = {"Authorization": f"Bearer {operator_token(hub_data, 'read')}"}
+
         def reported() -> bool:
-            site = httpx.get(f"{hub_url}/api/v1/sites/site-a", timeout=5).json()
+            site = httpx.get(f"{hub_url}/api/v1/sites/site-a", headers=reader, timeout=5).json()
             return bool(site["apps"]) and site["apps"][0].get("digest") == digest
 
         wait_until(reported, timeout=90, what="the hub sees what site-a runs")

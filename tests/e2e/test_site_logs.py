@@ -2,8 +2,8 @@
 agent enrolled with a join token, serving the demo model from a real registry. `aiedge logs` and
 `aiedge diagnose` reach the site only through the hub: the hub queues the request, the agent's
 long poll wakes for it and posts a bounded, redacted answer. Credentials, tokens, age keys and
-`password=` values written into the site's logs never leave it; `-f` follows new lines; a site's
-own credential cannot use the operator routes."""
+`password=` values written into the site's logs never leave it; `-f` follows new lines; the
+operator routes need an admin token (a read token and a site's own credential are refused)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import httpx
 
 from tests.e2e.conftest import build_demo, demo_source, predict_demo
 from tests.e2e.helpers import enrolled_agent
+from tests.hub.helpers import operator_token
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 
 
@@ -46,6 +47,10 @@ def test_logs_and_diagnose_travel_over_the_sites_own_connection(tmp_path: Path, 
         procs.append(agent)
         url = f"http://127.0.0.1:{site_port}"
         wait_until(lambda: predict_demo(url) == [6.5], timeout=120, what="site-a serving")
+        admin_file, reader_file = tmp_path / "admin.token", tmp_path / "read.token"
+        admin_file.write_text(operator_token(hub_data, "admin"))
+        reader_file.write_text(operator_token(hub_data, "read"))
+        op = ("--hub", hub_url, "--token-file", str(admin_file))
 
         # secrets that reach the site's logs (a model server printing what it should not)
         credential = (data / "credential").read_text().strip()
@@ -61,28 +66,28 @@ def test_logs_and_diagnose_travel_over_the_sites_own_connection(tmp_path: Path, 
             f.write("marker: the model server's own line\n")
 
         t0 = time.monotonic()
-        agent_lines = _cli("logs", "site-a", "--hub", hub_url, "--lines", "50").stdout
+        agent_lines = _cli("logs", "site-a", *op, "--lines", "50").stdout
         took = time.monotonic() - t0
         assert f"app housing: serving {digest}" in agent_lines, agent_lines
         print(f"\naiedge logs site-a answered in {took:.2f}s (CLI start included)")
 
-        app_lines = _cli("logs", "site-a", "housing", "--hub", hub_url, "--since", "10m").stdout
+        app_lines = _cli("logs", "site-a", "housing", *op, "--since", "10m").stdout
         assert "marker: the model server's own line" in app_lines
         for secret in (credential, "abcdefghijklmnop", "hunter2", "AGE-SECRET-KEY-1", "YWdlLWVuY3J5cHRpb24"):
             assert secret not in app_lines, secret
         assert "leak: [redacted]" in app_lines and "password=[redacted]" in app_lines
 
-        diagnosis = json.loads(_cli("diagnose", "site-a", "--hub", hub_url, "--json").stdout)
+        diagnosis = json.loads(_cli("diagnose", "site-a", *op, "--json").stdout)
         (app,) = diagnosis["state"]["apps"]
         assert app["name"] == "housing" and app["serving"] == digest and app["reason"] == "Ready"
         assert diagnosis["cache"]["bytes"] > 0 and diagnosis["cache"]["disk_free"] > 0
         assert diagnosis["facts"]["cpus"] >= 1 and diagnosis["facts"]["arch"]
         assert credential not in json.dumps(diagnosis)
-        human = _cli("diagnose", "site-a", "--hub", hub_url).stdout
+        human = _cli("diagnose", "site-a", *op).stdout
         assert "housing: Ready: serving" in human and "cache:" in human
 
         # an unknown app is the site's one-line answer; a site's credential is no operator
-        bad = _cli("logs", "site-a", "nope", "--hub", hub_url, check=False)
+        bad = _cli("logs", "site-a", "nope", *op, check=False)
         assert bad.returncode == 1 and "this site runs no app 'nope'" in bad.stderr, bad.stderr
         r = httpx.post(
             f"{hub_url}/api/v1/sites/site-a/requests",
@@ -90,12 +95,20 @@ def test_logs_and_diagnose_travel_over_the_sites_own_connection(tmp_path: Path, 
             headers={"Authorization": f"Bearer {credential}"},
             timeout=10,
         )
-        assert r.status_code == 403, r.text
+        assert r.status_code in (401, 403), r.text
+        read_only = _cli("logs", "site-a", "--hub", hub_url, "--token-file", str(reader_file), check=False)
+        assert read_only.returncode == 1 and "refused the operator token" in read_only.stderr, (
+            read_only.stderr
+        )
+        admin = {"Authorization": f"Bearer {admin_file.read_text().strip()}"}
         for spec in ({"kind": "logs", "lines": 10**9}, {"kind": "shell"}, {"kind": "logs", "since": "nan"}):
-            r = httpx.post(f"{hub_url}/api/v1/sites/site-a/requests", json=spec, timeout=10)
+            r = httpx.post(f"{hub_url}/api/v1/sites/site-a/requests", json=spec, headers=admin, timeout=10)
             assert r.status_code == 422 and "error" in r.json(), r.text
         for path in ("requests/abc", "requests/999999"):
-            assert httpx.get(f"{hub_url}/api/v1/sites/site-a/{path}", timeout=10).status_code == 404
+            assert (
+                httpx.get(f"{hub_url}/api/v1/sites/site-a/{path}", headers=admin, timeout=10).status_code
+                == 404
+            )
         r = httpx.get(
             f"{hub_url}/api/v1/sites/site-a/requests", timeout=10
         )  # the site's side: its credential
@@ -103,7 +116,7 @@ def test_logs_and_diagnose_travel_over_the_sites_own_connection(tmp_path: Path, 
 
         # -f: new lines as they are written
         follow = Proc(
-            aiedge_cmd("logs", "site-a", "housing", "--hub", hub_url, "-f", "--interval", "1"),
+            aiedge_cmd("logs", "site-a", "housing", *op, "-f", "--interval", "1"),
             tmp_path / "follow.log",
         )
         procs.append(follow)

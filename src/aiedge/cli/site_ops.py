@@ -5,7 +5,6 @@ reaches the hub."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -15,12 +14,12 @@ import httpx
 import orjson
 import typer
 
+from aiedge.cli.credentials import TOKEN_FILE, call, load_token
 from aiedge.errors import AiedgeError
 
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|d)?\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _HUB_HELP = "The hub's URL (or AIEDGE_HUB), e.g. http://127.0.0.1:8000."
-_TOKEN_HELP = "File holding an operator token for the hub (or AIEDGE_TOKEN); sent as a bearer token."  # noqa: S105
 
 
 def _seconds(text: str, flag: str) -> float:
@@ -30,45 +29,30 @@ def _seconds(text: str, flag: str) -> float:
     return float(m.group(1)) * _UNIT[m.group(2)]
 
 
-def _headers(token_file: Path | None) -> dict[str, str]:
-    token = os.environ.get("AIEDGE_TOKEN", "")
-    if token_file is not None:
-        try:
-            token = token_file.read_text().strip()
-        except OSError as e:
-            raise AiedgeError(f"--token-file {token_file}: {e.strerror or e}") from None
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-def _ask(
-    hub: str, site: str, spec: dict[str, Any], headers: dict[str, str], timeout: float
-) -> dict[str, Any]:
+def _ask(hub: str, site: str, spec: dict[str, Any], token: str | None, timeout: float) -> dict[str, Any]:
     """Queue ``spec`` for ``site`` and wait for the answer (at most ``timeout`` seconds)."""
-    base = f"{hub.rstrip('/')}/api/v1/sites/{site}/requests"
-    try:
-        with httpx.Client(timeout=httpx.Timeout(10.0, read=40.0), headers=headers) as client:
-            r = client.post(base, json=spec)
-            _check(r, hub, site)
-            request_id = r.json()["id"]
-            deadline = time.monotonic() + timeout
-            while True:
-                left = deadline - time.monotonic()
-                r = client.get(f"{base}/{request_id}", params={"wait": f"{max(0.0, min(left, 25.0)):.1f}"})
-                _check(r, hub, site)
-                view = r.json()
-                if view.get("answer") is not None:
-                    return dict(view["answer"])
-                if left <= 0:
-                    raise AiedgeError(
-                        f"site {site} did not answer within {timeout:g}s (request {request_id} is "
-                        f"{view.get('state')}); it answers when it next reaches the hub: "
-                        f"see `aiedge status {site}`"
-                    )
-    except httpx.HTTPError as e:
-        raise AiedgeError(f"--hub {hub}: {type(e).__name__}: {e}") from None
+    base = f"/api/v1/sites/{site}/requests"
+    r = call("POST", hub, base, token, json=spec)
+    _check(r, hub)
+    request_id = r.json()["id"]
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        wait = max(0.0, min(left, 25.0))
+        r = call("GET", hub, f"{base}/{request_id}", token, timeout=wait + 15, params={"wait": f"{wait:.1f}"})
+        _check(r, hub)
+        view = r.json()
+        if view.get("answer") is not None:
+            return dict(view["answer"])
+        if left <= 0:
+            raise AiedgeError(
+                f"site {site} did not answer within {timeout:g}s (request {request_id} is "
+                f"{view.get('state')}); it answers when it next reaches the hub: "
+                f"see `aiedge status {site}`"
+            )
 
 
-def _check(r: httpx.Response, hub: str, site: str) -> None:
+def _check(r: httpx.Response, hub: str) -> None:
     if r.status_code < 400:
         return
     try:
@@ -91,20 +75,20 @@ def logs_command(
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep asking for new lines until Ctrl-C."),
     interval: float = typer.Option(2.0, "--interval", min=0.5, help="Seconds between asks with --follow."),
     timeout: float = typer.Option(60.0, "--timeout", min=1, help="Seconds to wait for the site's answer."),
-    token_file: Path | None = typer.Option(None, "--token-file", metavar="FILE", help=_TOKEN_HELP),
+    token_file: Path | None = TOKEN_FILE,
     as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON (one object per ask)."),
 ) -> None:
     """Print the tail of a site's agent log (or of one app's model server), fetched through the
     hub over the site's own connection. Lines are bounded and redacted at the site (credentials,
     tokens, keys and secrets never leave it)."""
-    headers = _headers(token_file)
+    token = load_token(token_file)
     spec: dict[str, Any] = {"kind": "logs", "app": app, "lines": lines}
     if since is not None:
         spec["since"] = _seconds(since, "--since")
     seen: list[str] = []
     while True:
         asked = time.time()
-        answer = _ask(hub, site, spec, headers, timeout)
+        answer = _ask(hub, site, spec, token, timeout)
         if answer.get("error"):
             raise AiedgeError(f"site {site}: {answer['error']}")
         fresh = [line for line in answer.get("lines", []) if line not in seen]
@@ -126,12 +110,12 @@ def diagnose_command(
     site: str = typer.Argument(..., help="The site."),
     hub: str = typer.Option(..., "--hub", envvar="AIEDGE_HUB", metavar="URL", help=_HUB_HELP),
     timeout: float = typer.Option(60.0, "--timeout", min=1, help="Seconds to wait for the site's answer."),
-    token_file: Path | None = typer.Option(None, "--token-file", metavar="FILE", help=_TOKEN_HELP),
+    token_file: Path | None = TOKEN_FILE,
     as_json: bool = typer.Option(False, "--json", help="Print the diagnosis as JSON."),
 ) -> None:
     """Ask a site's agent, through the hub, for its state, the host's facts, its last errors and
     its cache and disk usage (redacted at the site)."""
-    answer = _ask(hub, site, {"kind": "diagnose"}, _headers(token_file), timeout)
+    answer = _ask(hub, site, {"kind": "diagnose"}, load_token(token_file), timeout)
     if answer.get("error"):
         raise AiedgeError(f"site {site}: {answer['error']}")
     diagnosis = answer.get("diagnosis") or {}
