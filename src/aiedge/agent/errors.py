@@ -72,6 +72,13 @@ class ImageInvalid(Stalled):
     reason = AppReason.IMAGE_INVALID
 
 
+class PlatformNotOffered(Stalled):
+    """The app's image is an index with no image for this site's platform (an arm64 site given an
+    amd64-only runnable image); the message names the platforms it offers."""
+
+    reason = AppReason.NO_MATCHING_PLATFORM
+
+
 class RegistryAuthFailed(Stalled):
     """The registry wants credentials the agent does not have."""
 

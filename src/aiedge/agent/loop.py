@@ -69,7 +69,13 @@ class Agent:
         )
         disk = DiskLimits(cache_max=settings.cache_max, min_free=settings.min_free)
         self.cache = ImageCache(
-            settings.blobs_dir, settings.apps_dir, registries, policy=policy, disk=disk, kept=self._kept
+            settings.blobs_dir,
+            settings.apps_dir,
+            registries,
+            policy=policy,
+            disk=disk,
+            kept=self._kept,
+            platform=settings.image_platform,
         )
         if settings.runtime == "podman" and runtime is None:
             from aiedge.agent.runtimes.podman import podman_runtime

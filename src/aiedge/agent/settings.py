@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aiedge.agent.prune import parse_size
 from aiedge.oci.bandwidth import parse_rate
+from aiedge.oci.platform import Platform, host_platform
 from aiedge.oci.registry import is_loopback
 
 
@@ -113,6 +114,11 @@ class AgentSettings(BaseSettings):
         default_factory=list,
         description="public keys (cosign.pub); when set, only images signed by one of them are fetched",
     )
+    platform: str | None = Field(
+        default=None,
+        description="the platform (linux/amd64, linux/arm64) whose image of a multi-platform image this "
+        "site runs; default this machine's (another one runs under qemu-user with the podman runtime)",
+    )
 
     @field_validator("max_bandwidth", mode="before")
     @classmethod
@@ -153,6 +159,11 @@ class AgentSettings(BaseSettings):
                 raise ValueError(f"{url}: an OTLP/HTTP URL is http(s)://host[:port]/v1/metrics")
         return value
 
+    @field_validator("platform")
+    @classmethod
+    def _platform(cls, value: str | None) -> str | None:
+        return None if value is None else str(Platform.parse(value))
+
     @field_validator("data")
     @classmethod
     def _data_folder(cls, value: Path) -> Path:
@@ -177,6 +188,10 @@ class AgentSettings(BaseSettings):
                 raise ValueError(f"token file {self.token_file} is empty")
             self.token = token
         return self
+
+    @property
+    def image_platform(self) -> Platform:
+        return Platform.parse(self.platform) if self.platform else host_platform()
 
     @property
     def blobs_dir(self) -> Path:

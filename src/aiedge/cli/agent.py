@@ -84,6 +84,12 @@ _OPTIONS = (
         help="Only fetch images with a cosign signature that verifies with this public key "
         "(cosign.pub from `aiedge keygen`; repeatable: any one of the keys will do).",
     ),
+    Opt(
+        "platform",
+        metavar="OS/ARCH",
+        help="Run this platform's image of multi-platform images, e.g. linux/arm64 (default: this "
+        "machine's; another one runs under qemu-user with --runtime podman).",
+    ),
     Opt("token", hidden=True),
 )
 
