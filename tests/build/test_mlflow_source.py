@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.build.test_build_command import build, last_json
+from tests.cli.helpers import build, last_json
 from tests.support import Proc, free_port, wait_http
 
 REGISTER = """

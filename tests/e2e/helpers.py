@@ -1,5 +1,6 @@
 """Helpers for the end-to-end tests: a running `aiedge demo` process, read from its stdout; the demo's
-model and GitOps repo, built and pushed as a user does it."""
+model and GitOps repo, built and pushed as a user does it; a real hub with auth on and agents
+enrolled with join tokens."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from aiedge.processes import stop_group
-from tests.support import aiedge_cmd
+from tests.support import Proc, aiedge_cmd
 
 HUB_RE = re.compile(r"^hub ready at (http://127\.0\.0\.1:\d+)$")
 SITE_RE = re.compile(r"^site (\S+) ready at (http://127\.0\.0\.1:\d+)$")
+TOKEN_RE = re.compile(r"^operator token in (\S+)$")
 
 
 @dataclass
@@ -26,11 +28,25 @@ class Demo:
     popen: subprocess.Popen[str]
     data: Path
     hub: str = ""
+    token_file: Path | None = None  # the demo's admin token for the operator API
     sites: dict[str, str] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     ready_after_s: float = 0.0
     log: IO[str] | None = None
     reader: threading.Thread | None = None
+
+    @property
+    def token(self) -> str:
+        assert self.token_file is not None, "the demo printed no operator token"
+        return self.token_file.read_text().strip()
+
+    def api(self, path: str) -> Any:
+        """The hub's answer to an operator's GET (with the demo's admin token)."""
+        import httpx
+
+        r = httpx.get(f"{self.hub}{path}", headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+        assert r.status_code == 200, (path, r.status_code, r.text[:300])
+        return r.json()
 
     def stop(self) -> int:
         stop_group(self.popen, 60)
@@ -86,6 +102,8 @@ def start_demo(data: Path, *args: str, timeout: float = 240.0, env: dict[str, st
         demo.lines.append(line)
         if m := HUB_RE.match(line):
             demo.hub = m.group(1)
+        elif m := TOKEN_RE.match(line):
+            demo.token_file = Path(m.group(1))
         elif m := SITE_RE.match(line):
             demo.sites[m.group(1)] = m.group(2)
     demo.ready_after_s = time.monotonic() - t0
@@ -162,3 +180,35 @@ def predict_demo(url: str) -> list[float]:
     )
     assert r.status_code == 200, r.text
     return list(r.json()["predictions"])
+
+
+def join_token(hub_data: Path, site: str, dest: Path) -> Path:
+    """A one-time join token for ``site`` from `aiedge hub token create`, written to ``dest``."""
+    out = subprocess.run(
+        aiedge_cmd("hub", "token", "create", "--site", site, "--data", str(hub_data)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    dest.write_text(out.stdout.strip())
+    return dest
+
+
+def enrolled_agent(hub_url: str, hub_data: Path, site: str, data: Path, log: Path, *extra: str) -> Proc:
+    """`aiedge agent` for ``site`` enrolling with a fresh join token (polling every 0.5 s)."""
+    token = join_token(hub_data, site, log.with_suffix(".token"))
+    cmd = aiedge_cmd(
+        "agent",
+        "--hub",
+        hub_url,
+        "--site",
+        site,
+        "--data",
+        str(data),
+        "--token-file",
+        str(token),
+        "--poll-interval",
+        "0.5",
+    )
+    return Proc([*cmd, *extra], log)

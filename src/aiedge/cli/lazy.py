@@ -96,8 +96,9 @@ def load(target: str, name: str) -> Any:
     """The click command of ``module:attribute``, with the CLI's help conventions applied."""
     module_name, _, attribute = target.partition(":")
     obj = getattr(importlib.import_module(module_name), attribute)
+    command: Any
     if isinstance(obj, typer.Typer):
-        command = typer.main.get_command(obj)
+        command = typer.main.get_group(obj)  # a group even with one command (`base build`)
     else:
         single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
         single.command(name)(obj)
@@ -117,6 +118,8 @@ def polish(command: Any) -> None:
         help_option(list(HELP_NAMES))(command)
         command._help_option = command.params.pop()
     for param in [*command.params, command._help_option]:
+        if param.hidden and param.param_type_name == "argument":
+            param.get_usage_pieces = lambda ctx: []  # a deprecated spelling: not in the usage line
         if param.metavar is not None:
             continue
         if getattr(param, "is_flag", False):

@@ -97,6 +97,7 @@ class _Demo:
         self.started = time.monotonic()
         self.podman_sites = PODMAN_SITES if options.runtime == "podman" else ()
         self.digests: dict[str, str] = {}  # site -> the digest it must end up serving
+        self.operator: dict[str, str] = {}  # the operator API's Authorization header
 
     def start(self) -> None:
         say(f"demo data in {self.root}")
@@ -122,12 +123,14 @@ class _Demo:
             self._build_runnable(registry, base_layout, model, name, test_data, gitops)
         hub_url = self._start_hub(gitops)
         print(f"hub ready at {hub_url}", flush=True)
+        operator_file = self._operator_token()
+        print(f"operator token in {operator_file}", flush=True)
         for site in SITES:
             self._start_agent(site, hub_url)
         self._wait_sites(hub_url)
         say(f"demo ready in {time.monotonic() - self.started:.1f} s; try:")
-        say(f"  open {hub_url}/ (dashboard)")
-        say(f"  aiedge status --hub {hub_url}")
+        say(f"  open {hub_url}/ (dashboard; log in with the token in {operator_file})")
+        say(f"  aiedge status --hub {hub_url} --token-file {operator_file}")
         say("Ctrl-C stops everything")
 
     def _model(self) -> tuple[Path, str, Path]:
@@ -194,6 +197,19 @@ class _Demo:
         self._wait(lambda: _ok(f"{url}/api/v1/health"), "the hub")
         return url
 
+    def _operator_token(self) -> Path:
+        """The operator API needs a token too: an admin one for whoever runs the demo, in a 0600
+        file; returns that file."""
+        operator_file = self.root / "operator-token"
+        create = ["hub", "operator", "create", "demo", "--role", "admin", "--data", str(self.root / "hub")]
+        made = subprocess.run(
+            [*AIEDGE, *create, "--out", str(operator_file)], capture_output=True, text=True, check=False
+        )
+        if made.returncode != 0:
+            raise AiedgeError(f"could not create an operator token: {made.stderr.strip()}")
+        self.operator = {"Authorization": f"Bearer {operator_file.read_text().strip()}"}
+        return operator_file
+
     def _start_agent(self, site: str, hub_url: str) -> None:
         # enrolment as a user does it: a one-time join token per site, which the agent trades
         # for the site's own credential (the hub refuses agents without one)
@@ -219,7 +235,9 @@ class _Demo:
         ready: set[str] = set()
 
         def all_ready() -> bool:
-            sites: list[dict[str, Any]] = httpx.get(f"{hub_url}/api/v1/sites", timeout=5).json()
+            sites: list[dict[str, Any]] = httpx.get(
+                f"{hub_url}/api/v1/sites", timeout=5, headers=self.operator
+            ).json()
             for s in sites:
                 apps = s.get("apps") or []
                 if s["name"] in ready or s["status"] != "healthy" or not apps or not apps[0].get("url"):
