@@ -62,6 +62,7 @@ def test_every_route_of_the_hub_is_in_one_table(tmp_path: Path) -> None:
             ("GET", "/api/v1/sites/{site}/metrics"),
             ("POST", "/api/v1/enroll"),
             ("POST", "/api/v1/metrics/write"),
+            ("POST", "/api/v1/sites/{site}/minutes"),
             ("POST", "/api/v1/sites/{site}/status"),
             ("POST", "/api/v1/webhook/git"),
         ]

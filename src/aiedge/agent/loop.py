@@ -5,7 +5,9 @@
   backoff and jitter, and never stops the site from serving;
 - the reconcile loop runs a pass at start (serving the saved state at once, hub or no hub), on
   every new desired state and every poll interval (drift repair), and reports in a ``finally``;
-- the heartbeat reports status every poll interval;
+- the reporter builds the status report every poll interval and posts it when it changed (and
+  every ``status_refresh``): the polls are the heartbeat of a hub that announced one
+  (:mod:`aiedge.agent.reporting`); to an older hub it posts every interval, as before;
 - telemetry (:mod:`aiedge.agent.telemetry`) scrapes the serving apps and ships their metrics.
 
 :func:`run_agent` returns when ``stop`` is set, after stopping every model server. It never
@@ -28,6 +30,7 @@ from aiedge.agent.errors import AgentError, Stalled, Waiting
 from aiedge.agent.hub_client import HubClient, hub_http_client
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.registries import RegistryPool
+from aiedge.agent.reporting import StatusCadence
 from aiedge.agent.runtimes.base import Runtime
 from aiedge.agent.runtimes.process import ProcessRuntime
 from aiedge.agent.secrets import SiteIdentity, load_identity
@@ -75,6 +78,7 @@ class Agent:
         self._latest: DesiredState | None = None
         self._wake = asyncio.Event()
         self._reconciler: Reconciler | None = None
+        self._cadence = StatusCadence(settings.status_refresh)
 
     async def run(self, stop: asyncio.Event) -> None:
         state = await asyncio.to_thread(load_state, self.settings.state_file)
@@ -100,7 +104,9 @@ class Agent:
             asyncio.create_task(self._reconcile_loop(), name="reconcile"),
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
             asyncio.create_task(
-                Telemetry(self.settings, self._scrape_targets, self.http, self.credential).run(stop),
+                Telemetry(self.settings, self._scrape_targets, self.http, self.credential, self.hub).run(
+                    stop
+                ),
                 name="telemetry",
             ),
         ]
@@ -140,6 +146,7 @@ class Agent:
             if self.hub_error is not None:
                 log.info("hub %s reachable again", self.settings.hub)
                 self.hub_error = None
+                self._cadence.forget()  # it may have restarted, or lost the last report
             backoff.reset()
             if new is not None and (self._latest is None or new.digest != self._latest.digest):
                 log.info("desired state %s (%s)", new.revision, new.digest[:19])
@@ -194,10 +201,15 @@ class Agent:
     async def _report(self) -> None:
         assert self._reconciler is not None
         report = await build_report(self._reconciler, self.settings.site, self.http, self.hub_error)
+        if not self._cadence.due(report, every_time=self.hub.heartbeat is None):
+            return
         try:
             await self.hub.post_status(report)
         except AgentError as e:
+            self._cadence.forget()
             log.debug("status report not sent: %s", e)
+        else:
+            self._cadence.sent(report)
 
 
 async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:

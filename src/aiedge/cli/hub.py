@@ -50,7 +50,7 @@ def hub_command(
         None, "--poll-interval", help="Seconds between checks of the repo's HEAD [default: 5]."
     ),
     stale_after: float | None = typer.Option(
-        None, "--stale-after", help="Seconds of silence before a site shows as unknown [default: 30]."
+        None, "--stale-after", help="Seconds of silence before a site shows as unknown [default: 50]."
     ),
     insecure_no_auth: bool = typer.Option(
         False, "--insecure-no-auth", help="Serve sites without credentials (development only)."

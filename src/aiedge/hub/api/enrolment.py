@@ -11,19 +11,28 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from aiedge.contracts import EnrollRequest
+from aiedge.hub.api.encoding import BadEncoding, DecodedTooLarge
 from aiedge.hub.api.http import BadRequest, ErrorTable, Services, body, invalid, json, route
+from aiedge.hub.api.limits import setting
 from aiedge.hub.enrolment import enroll
 from aiedge.hub.errors import EnrolmentRefused
 
 log = logging.getLogger("aiedge.hub")
 
-ERRORS: ErrorTable = ((EnrolmentRefused, 403), (BadRequest, 400))
+ERRORS: ErrorTable = (
+    (EnrolmentRefused, 403),
+    (BadRequest, 400),
+    (BadEncoding, 400),
+    (DecodedTooLarge, 413),
+)
 
 
 def routes(hub: Services) -> list[BaseRoute]:
     async def enroll_site(request: Request) -> Response:
         try:
-            req = EnrollRequest.model_validate_json(await body(request))
+            limit = hub.settings.enroll_max_body_bytes
+            data = await body(request, limit, setting("enroll_max_body_bytes"))
+            req = EnrollRequest.model_validate_json(data)
         except ValidationError as e:
             return invalid(e)
         answer = await asyncio.to_thread(enroll, hub.store, req, hub.clock())

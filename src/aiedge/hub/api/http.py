@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from aiedge.gitops import UnknownSite
+from aiedge.hub.api.encoding import BadEncoding, DecodedTooLarge, decode
 from aiedge.hub.clock import Clock
 from aiedge.hub.errors import Forbidden, HubError, NoRevision, NotAuthenticated, ShuttingDown
 from aiedge.hub.fleet import Fleet
@@ -39,6 +40,8 @@ SITE_ERRORS: ErrorTable = (
     (NoRevision, 503),
     (ShuttingDown, 503),
     (BadRequest, 400),
+    (BadEncoding, 400),
+    (DecodedTooLarge, 413),
 )
 
 
@@ -67,11 +70,12 @@ def invalid(e: ValidationError) -> Response:
     return error(422, f"invalid body: {first['field']}: {first['message']}", details=details)
 
 
-async def body(request: Request) -> bytes:
+async def body(request: Request, limit: int, setting: str) -> bytes:
+    """The request's body, decoded (``Content-Encoding: gzip``) to at most ``limit`` bytes."""
     data = await request.body()
     if not data:
         raise BadRequest("empty body: send JSON")
-    return data
+    return decode(data, request.headers.get("content-encoding"), limit, setting)
 
 
 def route(path: str, endpoint: Endpoint, method: str, errors: ErrorTable) -> Route:
