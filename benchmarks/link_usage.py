@@ -194,9 +194,9 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def hub_minutes(hub: str) -> dict[int, float]:
+def hub_minutes(hub: str, reader: dict[str, str]) -> dict[int, float]:
     """Requests per minute (epoch minutes) in the hub's history of the site's app."""
-    r = httpx.get(f"{hub}/api/v1/sites/{SITE}/metrics", params={"range": "3h"}, timeout=10)
+    r = httpx.get(f"{hub}/api/v1/sites/{SITE}/metrics", params={"range": "3h"}, headers=reader, timeout=10)
     r.raise_for_status()
     return {int(p["t"]) // 60_000: float(p["requests"]) for a in r.json()["apps"] for p in a["points"]}
 
@@ -260,6 +260,11 @@ def measure(args: argparse.Namespace, root: Path) -> tuple[list[Phase], dict[str
             aiedge("hub", "token", "create", "--site", SITE, "--data", str(hub_data)),
             capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
+        operator = subprocess.run(
+            aiedge("hub", "operator", "create", "bench", "--role", "read", "--data", str(hub_data)),
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        reader = {"Authorization": f"Bearer {operator}"}
         link = LinkProxy(f"127.0.0.1:{hub_port}")
         proxies.append(link)
         procs.append(
@@ -285,7 +290,10 @@ def measure(args: argparse.Namespace, root: Path) -> tuple[list[Phase], dict[str
             "the site to serve",
         )
         wait_for(
-            lambda: httpx.get(f"{hub_url}/api/v1/sites/{SITE}", timeout=5).json()["status"] == "healthy",
+            lambda: (
+                httpx.get(f"{hub_url}/api/v1/sites/{SITE}", headers=reader, timeout=5).json()["status"]
+                == "healthy"
+            ),
             120,
             "the hub to see the site healthy",
         )
@@ -310,10 +318,13 @@ def measure(args: argparse.Namespace, root: Path) -> tuple[list[Phase], dict[str
 
         phases: list[Phase] = []
 
-        def run_phase(name: str, seconds: float, note: str = "") -> None:
+        def run_phase(name: str, seconds: float) -> None:
             s0, p0, t0 = snap()
+            sent = load.sent
             time.sleep(seconds)
             s1, p1, t1 = snap()
+            rate = (load.sent - sent) / (t1 - t0)
+            note = f"{rate:.0f} req/s served" if rate else ""
             phases.append(Phase(name, t1 - t0, s1.minus(s0), p1.minus(p0), note))
             print(
                 f"  {name}: {phases[-1].site.total():,} bytes site, {phases[-1].peer.total():,} peer",
@@ -343,7 +354,7 @@ def measure(args: argparse.Namespace, root: Path) -> tuple[list[Phase], dict[str
             while time.monotonic() < deadline:
                 with contextlib.suppress(httpx.HTTPError):
                     # half of it, at least: the hub counts a minute's requests between scrapes
-                    if hub_minutes(hub_url).get(last_minute, 0.0) >= served / 2:
+                    if hub_minutes(hub_url, reader).get(last_minute, 0.0) >= served / 2:
                         caught_up = time.monotonic() - t_up
                         break
                 time.sleep(1.0)

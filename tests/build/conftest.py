@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +50,5 @@ def blob(registry: str, repository: str, digest: str) -> bytes:
 
 
 def cli(*args: str) -> list[str]:
-    """``aiedge ARGS`` as a child process; keygen/verify are added when ``aiedge`` lacks them yet."""
-    from aiedge.cli import main
-
-    names = {c.name for c in main.app.registered_commands}
-    if args[0] in names or args[0] not in ("keygen", "verify"):
-        return aiedge_cmd(*args)
-    shim = (
-        "from aiedge.cli import build, main\n"
-        "main.app.command('keygen')(build.keygen_command)\n"
-        "main.app.command('verify')(build.verify_command)\n"
-        "main.main()\n"
-    )
-    return [sys.executable, "-c", shim, *args]
+    """``aiedge ARGS`` as a child process."""
+    return aiedge_cmd(*args)

@@ -112,7 +112,7 @@ def test_import_the_seed_tree(shared: Path, tmp_path: Path, start_hub: StartHub)
 
 def _validate(out: Path) -> str:
     done = subprocess.run(
-        aiedge_cmd("validate", str(out)), capture_output=True, text=True, timeout=120, check=False
+        aiedge_cmd("validate", "-g", str(out)), capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
     return done.stdout

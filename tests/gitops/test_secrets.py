@@ -184,7 +184,7 @@ def _encrypt_cli(
     import os
 
     return subprocess.run(
-        aiedge_cmd("secret", "encrypt", "--repo", str(repo), *args),
+        aiedge_cmd("secret", "encrypt", "--gitops", str(repo), *args),
         capture_output=True,
         text=True,
         timeout=60,

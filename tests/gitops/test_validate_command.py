@@ -20,7 +20,7 @@ from tests.support import aiedge_cmd, free_port
 
 def _validate(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        aiedge_cmd("validate", *args), capture_output=True, text=True, timeout=60, check=False
+        aiedge_cmd("validate", "-g", *args), capture_output=True, text=True, timeout=60, check=False
     )
 
 

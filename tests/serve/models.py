@@ -40,9 +40,9 @@ def identity_model(path: Path, datatypes: tuple[str, ...] = tuple(ONNX_TYPES)) -
     onnx.save(model, str(path))
 
 
-def cnn_model(path: Path, seed: int = 0) -> None:
-    """A small image model with a variable batch: x [N, 1, 28, 28] -> y [N, 10] (Conv, Relu,
-    global average pool, Gemm), fixed random weights."""
+def cnn_model(path: Path, seed: int = 0, batch: int | str = "N") -> None:
+    """A small image model: x [batch, 1, 28, 28] -> y [batch, 10] (Conv, Relu, global average
+    pool, Gemm), fixed random weights; ``batch`` "N" is variable."""
     import numpy as np
     from onnx import numpy_helper
 
@@ -63,11 +63,19 @@ def cnn_model(path: Path, seed: int = 0) -> None:
     graph = helper.make_graph(
         nodes,
         "cnn",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 28, 28])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 1, 28, 28])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 10])],
         initializer=weights,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
+
+
+def openvino_ir(onnx_path: Path, ir_path: Path) -> None:
+    """The ONNX model at ``onnx_path`` converted to OpenVINO IR (``.xml`` + ``.bin``)."""
+    import openvino as ov
+
+    ir_path.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(ov.convert_model(str(onnx_path)), str(ir_path))

@@ -21,6 +21,7 @@ import json
 import logging
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from aiedge.agent.errors import (
     RegistryAuthFailed,
 )
 from aiedge.agent.progress import DownloadProgress, format_bytes
+from aiedge.agent.prune import DiskLimits, Kept, Pruner, PruneResult
 from aiedge.agent.registries import RegistryPool
 from aiedge.contracts import DesiredApp
 from aiedge.errors import AiedgeError
@@ -95,12 +97,21 @@ class ImageCache:
         registries: RegistryPool,
         *,
         policy: UnpackPolicy | None = None,
+        disk: DiskLimits | None = None,
+        kept: Callable[[], Kept] | None = None,
     ) -> None:
         self.blobs_dir = blobs_dir
         self.apps_dir = apps_dir
         self.policy = policy or UnpackPolicy()
+        self.pruner = Pruner(blobs_dir, apps_dir, disk or DiskLimits())
+        self.kept = kept  # what pruning must leave (the agent's serving and previous versions)
         self._registries = registries
         self._locks: dict[str, asyncio.Lock] = {}
+
+    async def prune(self) -> PruneResult:
+        """Remove unkept blobs and unpacked folders, oldest first, while over the disk limits."""
+        kept = self.kept() if self.kept is not None else Kept()
+        return await asyncio.to_thread(self.pruner.prune, kept)
 
     def blob_path(self, digest: str) -> Path:
         return self.blobs_dir / digest_hex(digest)
@@ -123,7 +134,9 @@ class ImageCache:
         if progress is not None:
             progress.begin(sum(d.size for d in wanted), sum(d.size for d in cached))
         if not intact:
-            await asyncio.to_thread(self._check_disk, app, wanted, cached, layer_descs)
+            kept = self.kept() if self.kept is not None else Kept()
+            kept.add(app.name, app.digest)
+            await asyncio.to_thread(self._check_disk, app, wanted, cached, layer_descs, kept)
         config = await self._blob(app, config_desc, progress)
         layers = [] if intact else [await self._blob(app, d, progress) for d in layer_descs]
         if progress is not None:
@@ -186,19 +199,27 @@ class ImageCache:
             return path
 
     def _check_disk(
-        self, app: DesiredApp, wanted: list[Descriptor], cached: list[Descriptor], layers: list[Descriptor]
+        self,
+        app: DesiredApp,
+        wanted: list[Descriptor],
+        cached: list[Descriptor],
+        layers: list[Descriptor],
+        kept: Kept,
     ) -> None:
         """Refuse before downloading what cannot fit: the missing blobs plus the unpacked files
-        (about the layers' size: model weights barely compress) plus the reserve."""
+        (about the layers' size: model weights barely compress) plus the reserve. Unkept
+        versions are pruned first when that makes room (or keeps ``min_free`` after it)."""
         missing = sum(d.size for d in wanted) - sum(d.size for d in cached)
         need = missing + sum(d.size for d in layers) + self.policy.disk_reserve
         self.blobs_dir.mkdir(parents=True, exist_ok=True)
         free = free_bytes(self.blobs_dir)
+        if free < need + (self.pruner.limits.min_free or 0):
+            free = self.pruner.prune(kept, need=need).free_bytes
         if free < need:
             raise InsufficientDisk(
                 f"{app.image}: needs about {format_bytes(need)} free under {self.blobs_dir.parent} "
-                f"(blobs, unpacked files and a {format_bytes(self.policy.disk_reserve)} reserve); "
-                f"{format_bytes(free)} free"
+                f"(blobs, unpacked files and a {format_bytes(self.policy.disk_reserve)} reserve; "
+                f"older versions pruned, the serving and previous ones kept); {format_bytes(free)} free"
             )
 
     def _limits(self, layers: list[Descriptor]) -> Limits:

@@ -28,6 +28,7 @@ from aiedge.agent.cache import ImageCache, UnpackPolicy
 from aiedge.agent.enrolment import site_credential
 from aiedge.agent.errors import AgentError, Stalled, Waiting
 from aiedge.agent.hub_client import HubClient, hub_http_client
+from aiedge.agent.prune import DiskLimits, Kept
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.registries import RegistryPool
 from aiedge.agent.reporting import StatusCadence
@@ -69,7 +70,10 @@ class Agent:
             max_entries=settings.unpack_max_entries,
             disk_reserve=settings.disk_reserve,
         )
-        self.cache = ImageCache(settings.blobs_dir, settings.apps_dir, registries, policy=policy)
+        disk = DiskLimits(cache_max=settings.cache_max, min_free=settings.min_free)
+        self.cache = ImageCache(
+            settings.blobs_dir, settings.apps_dir, registries, policy=policy, disk=disk, kept=self._kept
+        )
         if settings.runtime == "podman" and runtime is None:
             from aiedge.agent.runtimes.podman import podman_runtime
 
@@ -156,6 +160,9 @@ class Agent:
                 # the hub did not hold the poll: don't hammer it
                 await asyncio.sleep(jittered(self.settings.poll_interval))
 
+    def _kept(self) -> Kept:
+        return self._reconciler.kept() if self._reconciler is not None else Kept()
+
     def _scrape_targets(self) -> list[Target]:
         """The apps serving now, each reached through its site port."""
         if self._reconciler is None or self._reconciler.state.desired is None:
@@ -186,6 +193,7 @@ class Agent:
                 try:
                     for error in await self._reconciler.reconcile(desired):
                         log.warning("%s", error)
+                    await self.cache.prune()
                 except (AgentError, OSError) as e:
                     log.error("reconcile of %s failed: %s", desired.revision, e)
                 finally:

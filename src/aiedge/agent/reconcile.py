@@ -33,15 +33,18 @@ from aiedge.agent.errors import (
     StartFailed,
     Waiting,
 )
+from aiedge.agent.holds import read_hold
 from aiedge.agent.ports import free_port, site_ports
 from aiedge.agent.progress import DownloadProgress, format_bytes, log_progress
 from aiedge.agent.proxy import SiteProxy
+from aiedge.agent.prune import Kept
 from aiedge.agent.runtimes.base import Instance, Runtime
 from aiedge.agent.secrets import SiteIdentity
 from aiedge.agent.settings import AgentSettings
 from aiedge.agent.signatures import SignatureGate
 from aiedge.agent.slot import AppSlot
 from aiedge.agent.state import AgentState, Applied
+from aiedge.agent.windows import deferral
 from aiedge.contracts import AppReason, DesiredApp, DesiredState
 from aiedge.smoke.runner import run_smoke_test
 
@@ -73,6 +76,7 @@ class Reconciler:
         self.identity = identity
         self.slots: dict[str, AppSlot] = {}
         self.working: DesiredState | None = None  # the desired state a pass works towards now
+        self._prefetched: dict[str, str] = {}  # app -> digest downloaded while its switch waits
 
     @property
     def apps(self) -> list[DesiredApp]:
@@ -104,6 +108,20 @@ class Reconciler:
         await asyncio.to_thread(self._save, self.state)
         return errors
 
+    def kept(self) -> Kept:
+        """What the cache may not prune: per app the version serving and the previous one
+        (running, or on record), and what the pass under way works towards."""
+        kept = Kept()
+        for app in self.apps:
+            kept.add(app.name, app.digest)
+        for applied in (*self.state.inventory.values(), *self.state.previous.values()):
+            kept.add(applied.app.name, applied.app.digest)
+        for slot in self.slots.values():
+            for inst in (slot.active, slot.previous):
+                if inst is not None:
+                    kept.add(inst.app.name, inst.app.digest)
+        return kept
+
     async def shutdown(self) -> None:
         for name in list(self.slots):
             await self._close_slot(self.slots.pop(name))
@@ -133,6 +151,12 @@ class Reconciler:
         if (left := slot.waiting(_attempt(app))) > 0:
             raise _still_waiting(slot, left)
         try:
+            # a first install goes at once: a window or a hold protects what serves, and nothing does
+            if applied is not None:
+                why = deferral(app, await asyncio.to_thread(read_hold, self.settings.data))
+                if why is not None:
+                    await self._defer(slot, app, applied, why)
+                    return
             await self._deploy(slot, app)
         except SmokeTestFailed as e:
             self.state.failed[app.name] = _attempt(app)
@@ -168,6 +192,8 @@ class Reconciler:
         slot.set(AppReason.PROGRESSING, f"starting {app.digest}")
         instance = await self._bring_up(app, model_dir)
         await self._switch_or_stop(slot, instance)
+        if (before := self.state.inventory.get(app.name)) is not None and before.app.digest != app.digest:
+            self.state.previous[app.name] = before
         self.state.inventory[app.name] = Applied(app=app, model_dir=model_dir)
         self.state.failed.pop(app.name, None)
         await asyncio.to_thread(self._save, self.state)
@@ -175,6 +201,26 @@ class Reconciler:
         slot.target = None
         slot.set(AppReason.READY, f"serving {app.digest}")
         log.info("app %s: serving %s on port %s", app.name, app.digest, slot.http.port if slot.http else "?")
+
+    async def _defer(self, slot: AppSlot, app: DesiredApp, applied: Applied, why: str) -> None:
+        """Keep serving the applied version while ``app`` waits (a hold, outside its windows);
+        with ``prefetch`` the new version is verified, downloaded and unpacked meanwhile, once."""
+        serving = slot.serving()
+        if serving is None or serving.app != applied.app:
+            await self._repair(slot, applied)
+        slot.target = app.digest
+        if app.prefetch:
+            if self._prefetched.get(app.name) != app.digest:
+                if self.signatures is not None:
+                    slot.set(AppReason.PROGRESSING, f"verifying the signature of {app.digest}")
+                    await self.signatures.check(app)
+                await self._fetch(slot, app)
+                self._prefetched[app.name] = app.digest
+                log.info("app %s: prefetched %s; it switches when allowed", app.name, app.digest[:19])
+            why += "; downloaded, it switches then"
+        if slot.reason is not AppReason.DEFERRED:
+            log.info("app %s: %s deferred: %s", app.name, app.digest[:19], why)
+        slot.set(AppReason.DEFERRED, f"{app.digest}: {why}; {_keeps(slot)}")
 
     async def _fetch(self, slot: AppSlot, app: DesiredApp) -> Path:
         """The app's model folder from the cache (verified; fetched and unpacked again where
@@ -321,6 +367,7 @@ class Reconciler:
         log.info("app %s: no longer desired, stopping it", name)
         await self._close_slot(self.slots.pop(name))
         self.state.inventory.pop(name, None)
+        self.state.previous.pop(name, None)
         self.state.failed.pop(name, None)
 
     async def _close_slot(self, slot: AppSlot) -> None:

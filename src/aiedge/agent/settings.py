@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aiedge.agent.prune import parse_size
 from aiedge.oci.bandwidth import parse_rate
 from aiedge.oci.registry import is_loopback
 
@@ -111,6 +112,16 @@ class AgentSettings(BaseSettings):
     disk_reserve: int = Field(
         default=256 << 20, ge=0, description="bytes of free disk that downloads and unpacking never use"
     )
+    cache_max: int | None = Field(
+        default=None,
+        gt=0,
+        description="bytes the image cache may hold (or a size: 20GiB) before unkept versions are pruned",
+    )
+    min_free: int | None = Field(
+        default=None,
+        ge=0,
+        description="free bytes on the data disk (or a size: 2GiB) under which unkept versions are pruned",
+    )
     verify_keys: list[Path] = Field(
         default_factory=list,
         description="public keys (cosign.pub); when set, only images signed by one of them are fetched",
@@ -120,6 +131,11 @@ class AgentSettings(BaseSettings):
     @classmethod
     def _rate(cls, value: object) -> object:
         return parse_rate(value) if isinstance(value, str) else value
+
+    @field_validator("cache_max", "min_free", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> object:
+        return parse_size(value) if isinstance(value, str) else value
 
     @field_validator("hub")
     @classmethod

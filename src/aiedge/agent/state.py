@@ -36,6 +36,9 @@ class AgentState(BaseModel):
 
     desired: DesiredState | None = None
     inventory: dict[str, Applied] = Field(default_factory=dict)
+    previous: dict[str, Applied] = Field(
+        default_factory=dict, description="app -> the version it served before (kept on disk for rollback)"
+    )
     failed: dict[str, str] = Field(
         default_factory=dict, description="app -> digest that failed its smoke test (not retried)"
     )

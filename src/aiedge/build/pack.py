@@ -7,6 +7,7 @@ the rest share one layer. Same inputs and ``SOURCE_DATE_EPOCH`` -> same manifest
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,9 +88,16 @@ def model_files(model: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def pack(model: Path, meta: ImageMeta, workdir: Path, base: BaseImage | None = None) -> PackedImage:
+def pack(
+    model: Path,
+    meta: ImageMeta,
+    workdir: Path,
+    base: BaseImage | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PackedImage:
     """Write layers and config into ``workdir``; returns the image, ready to push. With ``base``,
-    the model layers go on top of the base's and the config runs ``aiedge serve`` on the model."""
+    the model layers go on top of the base's and the config runs ``aiedge serve`` on the model.
+    ``progress`` is told the bytes of model files as they are packed."""
     root = f"models/{meta.name}"
     small: list[LayerEntry] = []
     big: list[LayerEntry] = []
@@ -100,7 +108,8 @@ def pack(model: Path, meta: ImageMeta, workdir: Path, base: BaseImage | None = N
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         layers = [
-            write_layer(g, workdir / f"layer-{i}.tar.gz", mtime=meta.created) for i, g in enumerate(groups)
+            write_layer(g, workdir / f"layer-{i}.tar.gz", mtime=meta.created, progress=progress)
+            for i, g in enumerate(groups)
         ]
     except OciError as e:
         raise BuildError(f"{model}: cannot pack: {e}") from e

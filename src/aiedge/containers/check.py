@@ -19,9 +19,10 @@ from pathlib import Path
 
 import httpx
 
-from aiedge.containers.engine import Podman, host_network_args, load_args, publish_args
+from aiedge.containers.engine import Podman, host_network_args, load_args, platform_args, publish_args
 from aiedge.containers.errors import ContainerError
 from aiedge.contracts import SmokeTest
+from aiedge.oci.platform import Platform
 from aiedge.smoke.runner import SmokeResult, run_smoke_test
 
 
@@ -40,11 +41,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def load_image(podman: Podman, image_ref: str) -> str:
-    """An image podman can run: ``oci:LAYOUT[:TAG]`` is loaded (pulled from the folder), anything
-    else (an image id or name already in podman's storage) is used as is."""
+async def load_image(podman: Podman, image_ref: str, *, platform: Platform | None = None) -> str:
+    """An image podman can run: ``oci:LAYOUT[:TAG]`` is loaded (pulled from the folder; of an
+    index, ``platform``'s image), anything else (an image id or name already in podman's storage)
+    is used as is."""
     if image_ref.startswith("oci:"):
-        out = await podman.arun(*load_args(image_ref), what=f"podman pull {image_ref}")
+        out = await podman.arun(*load_args(image_ref, platform), what=f"podman pull {image_ref}")
         return out.strip().splitlines()[-1]
     return image_ref
 
@@ -57,11 +59,13 @@ async def pull_image(
     credentials: tuple[str, str] | None = None,
     ca_file: Path | None = None,
     certs_dir: Path | None = None,
+    platform: Platform | None = None,
 ) -> str:
-    """``podman pull REF`` from its registry; returns the image id. Credentials go to podman in an
-    auth file beside its containers.conf (mode 0600, never on a command line); ``ca_file`` as a
-    certificates folder (``certs_dir``, written here)."""
-    options = [] if tls_verify else ["--tls-verify=false"]
+    """``podman pull REF`` from its registry (of an index, ``platform``'s image; default the
+    host's); returns the image id. Credentials go to podman in an auth file beside its
+    containers.conf (mode 0600, never on a command line); ``ca_file`` as a certificates folder
+    (``certs_dir``, written here)."""
+    options = [*([] if tls_verify else ["--tls-verify=false"]), *platform_args(platform)]
     if credentials is not None:
         auth = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
         registry = ref.split("/", 1)[0]

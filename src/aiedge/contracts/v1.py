@@ -112,6 +112,14 @@ class SmokeTest(_Model):
     atol: float = Field(default=1e-6, description="absolute tolerance for numbers")
 
 
+class MaintenanceWindow(_Model):
+    """When a site may switch an app to a new version: from each time the cron ``start`` fires
+    (in the app's ``time_zone``) for ``duration`` seconds."""
+
+    start: str = Field(description="5-field cron expression (minute hour day-of-month month day-of-week)")
+    duration: float = Field(gt=0, description="seconds the window stays open")
+
+
 class DesiredApp(_Model):
     """One app a site must run: a model image pinned by digest."""
 
@@ -127,12 +135,24 @@ class DesiredApp(_Model):
         description="environment variables of the serving process: name -> ASCII-armored age "
         "ciphertext encrypted to this site alone; decrypted only by the site's agent",
     )
+    windows: list[MaintenanceWindow] = Field(
+        default_factory=list,
+        description="maintenance windows: a new version switches only inside one (none: at once)",
+    )
+    time_zone: str | None = Field(default=None, description="IANA time zone the windows are read in")
+    prefetch: bool = Field(
+        default=False, description="with windows: download at once, switch in the next window"
+    )
 
     @model_serializer(mode="wrap")
-    def _omit_no_secrets(self, handler: SerializerFunctionWrapHandler) -> Any:
+    def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # fields added since v1 began are left out at their defaults, so the desired states (and
+        # digests) of apps that do not use them stay what they were
         data = handler(self)
-        if not self.secrets and isinstance(data, dict):
-            data.pop("secrets", None)
+        if isinstance(data, dict):
+            for key, empty in (("secrets", {}), ("windows", []), ("time_zone", None), ("prefetch", False)):
+                if key in data and data[key] == empty:
+                    data.pop(key)
         return data
 
     @property

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from aiedge.gitops.age import check_armored, check_recipient
 from aiedge.gitops.schema_kubernetes import KubernetesSpec
 from aiedge.gitops.schema_rollout import RolloutSpec
+from aiedge.gitops.schema_windows import MaintenanceWindow, TimeZone
 
 API_VERSION = "aiedge.io/v1alpha1"
 NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -115,6 +116,13 @@ class PlacementSpec(_Spec):
     rollout: RolloutSpec | None = Field(
         default=None, description="waves for new versions; default all at once"
     )
+    windows: list[MaintenanceWindow] = Field(
+        default_factory=list,
+        description="maintenance windows: new versions switch only inside one (replace the Site's)",
+    )
+    prefetch: bool = Field(
+        default=False, description="download new versions at once, switch in the next window"
+    )
 
 
 class _Object(_Spec):
@@ -133,6 +141,13 @@ class SiteSpec(_Spec):
         alias="ageRecipient",
         description="the site agent's age X25519 public key (age1..., `aiedge agent recipient`); "
         "its SiteSecrets are encrypted to it",
+    )
+    time_zone: TimeZone = Field(
+        default="UTC", alias="timeZone", description="IANA time zone the maintenance windows are read in"
+    )
+    windows: list[MaintenanceWindow] = Field(
+        default_factory=list,
+        description="maintenance windows of the site's apps (a Placement's own windows replace them)",
     )
 
 

@@ -53,8 +53,20 @@ NO_COUNTERPART = frozenset(
 )
 """Families of the seed's allowlist that have no aiedge equivalent (histograms without suffix)."""
 
-_API = {"v2": "KServe", "grpc": "KServe", "tfserving": "TensorFlowServing", "mlflow": "MLflow"}
-_METHOD = {"v2": "ModelInfer", "grpc": "ModelInfer", "tfserving": "Predict", "mlflow": "Invocations"}
+_API = {
+    "v2": "KServe",
+    "grpc": "KServe",
+    "tfserving": "TensorFlowServing",
+    "tfserving_grpc": "TensorFlowServing",
+    "mlflow": "MLflow",
+}
+_METHOD = {
+    "v2": "ModelInfer",
+    "grpc": "ModelInfer",
+    "tfserving": "Predict",
+    "tfserving_grpc": "Predict",
+    "mlflow": "Invocations",
+}
 _PATH = {"v2": "/v2/models/{}/infer", "tfserving": "/v1/models/{}:predict", "mlflow": "/invocations"}
 _STATUS = {"success": "200", "bad_request": "400", "not_found": "404", "unavailable": "503", "error": "500"}
 
@@ -109,7 +121,7 @@ def _ovms_labels(labels: dict[str, str], *, with_api: bool = True) -> dict[str, 
     out = {"name": labels.get("model", "")}
     if "version" in labels:
         out["version"] = labels["version"]
-    out["interface"] = "gRPC" if protocol == "grpc" else "REST"
+    out["interface"] = "gRPC" if protocol in ("grpc", "tfserving_grpc") else "REST"
     if with_api:
         out["api"] = _API.get(protocol, protocol)
         out["method"] = _METHOD.get(protocol, protocol)

@@ -3,6 +3,7 @@ the OpenVINO Model Server / Triton layout) or is itself one version (served as `
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from aiedge.serve.errors import UnknownModelFormat
@@ -30,6 +31,20 @@ def discover_versions(path: Path, version: str | None = None) -> dict[str, Path]
     if version is None and path.is_dir() and (path / "model-settings.json").is_file():
         version = read_model_settings(path)[1]
     return {version or DEFAULT_VERSION: path}
+
+
+def settings_name(path: Path) -> str | None:
+    """The ``name`` an MLServer ``model-settings.json`` gives the model in ``path``, if any (MLServer
+    serves it under that name, so its clients call it so)."""
+    file = path / "model-settings.json"
+    try:
+        if not file.is_file() or file.stat().st_size > 1024 * 1024:
+            return None
+        doc = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return None  # unreadable: the format check says why
+    name = doc.get("name") if isinstance(doc, dict) else None
+    return name if isinstance(name, str) and name and "/" not in name else None
 
 
 def latest(versions: dict[str, Path]) -> str:

@@ -27,7 +27,7 @@ from aiedge.serve.metrics import ServeMetrics
 from aiedge.serve.metrics_workers import WorkersMetrics
 from aiedge.serve.protocol import with_timeouts
 from aiedge.serve.registry import LOADING, READY, ModelRegistry
-from aiedge.serve.repository import discover_versions
+from aiedge.serve.repository import discover_versions, settings_name
 from aiedge.serve.settings import ServeSettings
 from aiedge.serve.workers import supervise
 
@@ -43,8 +43,9 @@ class ModelSource:
 
 
 def expand_sources(paths: list[Path], names: list[str], version: str | None = None) -> list[ModelSource]:
-    """Pair PATHs with --name values. Without names, a model is named after its folder, and a folder
-    whose subfolders are models (a model repository) serves each of them under its folder name."""
+    """Pair PATHs with --name values. Without names, a model is named as its MLServer
+    ``model-settings.json`` names it, else after its folder, and a folder whose subfolders are
+    models (a model repository) serves each of them so."""
     if names and len(names) != len(paths):
         raise UnknownModelFormat(f"give one --name per PATH ({len(paths)} paths, {len(names)} names)")
     if version is not None and len(paths) != 1:
@@ -55,10 +56,13 @@ def expand_sources(paths: list[Path], names: list[str], version: str | None = No
     for p in paths:
         if p.is_dir() and _is_repository(p):
             sources.extend(
-                ModelSource(sub, sub.name, None, True) for sub in sorted(p.iterdir()) if sub.is_dir()
+                ModelSource(sub, settings_name(sub) or sub.name, None, True)
+                for sub in sorted(p.iterdir())
+                if sub.is_dir()
             )
         else:
-            sources.append(ModelSource(p, p.stem if p.is_file() else p.name, version))
+            name = (settings_name(p) if p.is_dir() else None) or (p.stem if p.is_file() else p.name)
+            sources.append(ModelSource(p, name, version))
     return sources
 
 
@@ -170,7 +174,7 @@ def _serve(
             state["grpc"] = await grpc_service.start(
                 dp, settings.host, settings.grpc_port, settings.max_connections
             )
-            log.info("gRPC (Open Inference Protocol) at %s:%d", settings.host, settings.grpc_port)
+            log.info("gRPC (Open Inference Protocol, TF Serving) at %s:%d", settings.host, settings.grpc_port)
 
     async def stop() -> None:
         grpc_server = state.get("grpc")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +21,10 @@ class ServeSettings(BaseSettings):
         default=8081, ge=0, le=65535, description="gRPC port (Open Inference Protocol); 0 turns gRPC off"
     )
     precision: str = Field(default="f32", description="OpenVINO inference precision: f32, bf16 or f16")
+    shape: Literal["", "auto"] = Field(
+        default="",
+        description='"auto": OpenVINO models with fixed input shapes take others (OVMS --shape auto)',
+    )
     onnx_runtime: str = Field(
         default="onnxruntime", description="runtime for .onnx models: onnxruntime or openvino"
     )
@@ -89,6 +93,7 @@ class ServeSettings(BaseSettings):
             convert_tabular=self.convert_tabular,
             onnx_runtime=self.onnx_runtime,
             allow_pickle=self.allow_pickle,
+            shape_auto=self.shape == "auto",
         )
 
 

@@ -104,3 +104,14 @@ class MinuteRow(Base):
     p99: Mapped[float | None] = mapped_column(Float, nullable=True)
     rejected: Mapped[float | None] = mapped_column(Float, nullable=True)  # added later
     """Requests refused as the client's mistake (4xx); ``errors`` are the server's (5xx)."""
+
+
+class OperatorTokenRow(Base):
+    """An operator's API token (``aiedge hub operator create``), kept as its SHA-256 hash."""
+
+    __tablename__ = "operator_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(253), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -40,6 +40,15 @@ def notify(s: Session, generation: int) -> None:
         s.execute(text("SELECT pg_notify(:c, :g)"), {"c": NOTIFY_CHANNEL, "g": str(generation)})
 
 
+def bump_generation(s: Session) -> int:
+    """Move the fleet generation (and tell every hub, at commit): each hub then forgets the
+    credentials and operator tokens it had checked, within a second. Every revocation does it."""
+    fleet = lock_fleet_row(s)
+    fleet.generation += 1
+    notify(s, fleet.generation)
+    return fleet.generation
+
+
 def _when(text: str | None) -> datetime | None:
     return utc(datetime.fromisoformat(text)) if text else None
 

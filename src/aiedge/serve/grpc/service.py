@@ -54,7 +54,8 @@ _CONTENTS = {
 }
 
 
-def _status(err: ServeError) -> tuple[grpc.StatusCode, int]:
+def status_of(err: ServeError) -> tuple[grpc.StatusCode, int]:
+    """(gRPC status, the HTTP status it counts as in the metrics) of a serve error."""
     return next(
         ((code, http) for kind, code, http in STATUS if isinstance(err, kind)),
         (grpc.StatusCode.INTERNAL, 500),
@@ -62,7 +63,7 @@ def _status(err: ServeError) -> tuple[grpc.StatusCode, int]:
 
 
 def _code(err: ServeError) -> grpc.StatusCode:
-    return _status(err)[0]
+    return status_of(err)[0]
 
 
 def decode(request: pb.ModelInferRequest, sig: ModelSignature, limits: Limits) -> dict[str, Array]:
@@ -159,7 +160,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                 )
                 response.raw_output_contents.append(tensor_bytes(arr))
         except ServeError as e:
-            code, http = _status(e)
+            code, http = status_of(e)
             self.dp.observe("grpc", request.model_name, version, http, t0)
             await context.abort(code, str(e))
         self.dp.observe("grpc", request.model_name, version, 200, t0)
@@ -177,6 +178,11 @@ async def start(dp: DataPlane, host: str, port: int, max_concurrent: int) -> grp
         maximum_concurrent_rpcs=max_concurrent,
     )
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(dp), server)  # type: ignore[no-untyped-call]
+    # TF Serving's API on the same port, as OpenVINO Model Server serves both; imported here, so
+    # its messages (tensorflow.*) are registered only in a process that serves gRPC
+    from aiedge.serve.grpc import tfserving
+
+    tfserving.add_to(server, dp)
     if server.add_insecure_port(f"{host}:{port}") == 0:
         raise OSError(f"cannot listen on {host}:{port} for gRPC")
     await server.start()

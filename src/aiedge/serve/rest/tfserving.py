@@ -10,17 +10,17 @@ from typing import Any
 import numpy as np
 
 from aiedge.serve.dataplane import DataPlane
-from aiedge.serve.errors import BadRequest, ModelNotFound, ServeError
+from aiedge.serve.errors import BadRequest, ModelNotFound, ModelNotReady, ServeError
 from aiedge.serve.registry import READY
 from aiedge.serve.rest.asgi import Request, Response, Route, json_response
 from aiedge.serve.rest.body import Bodies
 from aiedge.serve.rest.errors import error_response
 from aiedge.serve.rest.jsonio import parse_json, to_json_value
-from aiedge.serve.runtimes.base import Array, TensorSpec
+from aiedge.serve.runtimes.base import Array, ModelSignature, TensorSpec
 from aiedge.serve.tensors import as_dtype
+from aiedge.serve.tfnames import DEFAULT_SIGNATURE, PREDICT_METHOD, STATES, V2_TO_DT, version_of
 
 _PATH = re.compile(r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<tail>:predict|/metadata)?$")
-_STATES = {"ready": "AVAILABLE", "loading": "LOADING", "failed": "END", "unloaded": "END"}
 
 
 def decode(body: Any, specs: tuple[TensorSpec, ...]) -> tuple[dict[str, Array], bool]:
@@ -74,6 +74,31 @@ def encode(outputs: dict[str, Array], row: bool) -> dict[str, Any]:
     }
 
 
+def signature_def_map(sig: ModelSignature) -> dict[str, Any]:
+    """The model's signature as TF Serving writes a ``SignatureDefMap`` in REST metadata."""
+
+    def infos(specs: tuple[TensorSpec, ...]) -> dict[str, Any]:
+        return {
+            s.name: {
+                "dtype": V2_TO_DT.get(s.datatype, ("DT_INVALID", 0))[0],
+                "tensorShape": {"dim": [{"size": str(d), "name": ""} for d in s.shape]},
+                "name": s.name,
+            }
+            for s in specs
+        }
+
+    return {
+        "@type": "type.googleapis.com/tensorflow.serving.SignatureDefMap",
+        "signatureDef": {
+            DEFAULT_SIGNATURE: {
+                "inputs": infos(sig.inputs),
+                "outputs": infos(sig.outputs),
+                "methodName": PREDICT_METHOD,
+            }
+        },
+    }
+
+
 def routes(dp: DataPlane, bodies: Bodies) -> list[Route]:
     json_limit = bodies.limit("max_json_bytes")
 
@@ -90,22 +115,24 @@ def routes(dp: DataPlane, bodies: Bodies) -> list[Route]:
             name, version, tail = parse(request)
             if tail == ":predict":
                 return json_response({"error": "use POST for :predict"}, 405)
+            version = version_of(dp.registry, name, version)
             mv = dp.registry.get(name, version)
             if tail == "/metadata":
-                meta = dp.model_metadata(name, mv.version)
+                if mv.model is None:
+                    raise ModelNotReady(f"model {name!r} version {mv.version} is {mv.state}")
                 return json_response(
                     {
-                        "model_spec": {"name": name, "version": mv.version},
-                        "metadata": {"signature_def": {"inputs": meta["inputs"], "outputs": meta["outputs"]}},
+                        "modelSpec": {"name": name, "signatureName": "", "version": mv.version},
+                        "metadata": {"signature_def": signature_def_map(mv.model.signature)},
                     }
                 )
-            versions = [dp.registry.get(name, version)] if version else dp.registry.models[name].values()
+            versions = [mv] if version else dp.registry.models[name].values()
             return json_response(
                 {
                     "model_version_status": [
                         {
                             "version": v.version,
-                            "state": _STATES.get(v.state, "UNKNOWN"),
+                            "state": STATES.get(v.state, ("UNKNOWN", 0))[0],
                             "status": {
                                 "error_code": "OK" if v.state == READY else "UNAVAILABLE",
                                 "error_message": v.reason,
@@ -125,7 +152,7 @@ def routes(dp: DataPlane, bodies: Bodies) -> list[Route]:
             name, version, tail = parse(request)
             if tail != ":predict":
                 raise ModelNotFound(f"{request.path}: only :predict takes POST here")
-            mv = dp.loaded(name, version)
+            mv = dp.loaded(name, version_of(dp.registry, name, version))
             version = mv.version
             assert mv.model is not None
             held = await bodies.read(request, *json_limit)

@@ -73,6 +73,7 @@ class LoadOptions:
     convert_tabular: bool = True  # serve scikit-learn models through a checked ONNX conversion
     onnx_runtime: str = "onnxruntime"  # which runtime runs .onnx models: onnxruntime or openvino
     allow_pickle: bool = False  # load pickled models (scikit-learn joblib/pkl): that runs their code
+    shape_auto: bool = False  # OpenVINO models with fixed input shapes take others (OVMS --shape auto)
 
 
 class LoadedModel(ABC):

@@ -2,11 +2,18 @@
 
 Inference precision is f32 unless asked otherwise: CPUs with AMX/AVX512-BF16 default to bf16,
 which moves the seed's housing answer in the third digit (-28.889 instead of -28.7639923).
+
+A SavedModel's signature is read from the model itself (``serve/savedmodel.py``), where OpenVINO
+leaves dimensions open. With ``shape_auto`` (OVMS's ``--shape auto``), a model whose inputs have
+fixed shapes takes inputs of other shapes (same rank): the model is reshaped and compiled for
+them (the last few shapes are kept compiled), and a shape the model cannot take is the request's
+error, naming the shape and OpenVINO's reason.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +30,10 @@ from aiedge.serve.runtimes.base import (
     Runtime,
     TensorSpec,
 )
+from aiedge.serve.savedmodel import signature_shapes
 
 PRECISIONS = ("f32", "bf16", "f16")
+COMPILED_SHAPES = 4  # reshaped models kept compiled with shape_auto
 
 
 def _spec(port: ov.Output, index: int, kind: str) -> TensorSpec:
@@ -41,23 +50,34 @@ def _spec(port: ov.Output, index: int, kind: str) -> TensorSpec:
 
 
 class OpenVinoModel(LoadedModel):
-    def __init__(self, path: Path, precision: str = "f32") -> None:
+    def __init__(self, path: Path, precision: str = "f32", shape_auto: bool = False) -> None:
         if precision not in PRECISIONS:
             raise ModelLoadError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
-        core = ov.Core()
+        self._core, self._config = ov.Core(), {"INFERENCE_PRECISION_HINT": precision}
         try:
-            model = core.read_model(str(path))
-            self._compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": precision})
+            self._model = self._core.read_model(str(path))
+            compiled = self._core.compile_model(self._model, "CPU", self._config)
         except RuntimeError as e:
             raise ModelLoadError(f"{path}: OpenVINO cannot load it: {str(e).splitlines()[0]}") from e
-        self._inputs = list(self._compiled.inputs)
-        self._outputs = list(self._compiled.outputs)
+        self._inputs = list(compiled.inputs)
+        self._outputs = list(compiled.outputs)
+        inputs = tuple(_spec(p, i, "input") for i, p in enumerate(self._inputs))
+        outputs = tuple(_spec(p, i, "output") for i, p in enumerate(self._outputs))
+        if path.is_dir() and formats.detect_format(path) == formats.TF_SAVEDMODEL:
+            known = signature_shapes(path)
+            inputs, outputs = _narrowed(inputs, known), _narrowed(outputs, known)
+        fixed = tuple(s.shape for s in inputs)
+        # reshaping is for models whose every input shape is fixed; their signature then says -1
+        self._reshape = shape_auto and bool(inputs) and all(-1 not in shape for shape in fixed)
+        if self._reshape:
+            inputs = tuple(TensorSpec(s.name, s.datatype, (-1,) * len(s.shape)) for s in inputs)
+            outputs = tuple(TensorSpec(s.name, s.datatype, (-1,) * len(s.shape)) for s in outputs)
         self._signature = ModelSignature(
-            tuple(_spec(p, i, "input") for i, p in enumerate(self._inputs)),
-            tuple(_spec(p, i, "output") for i, p in enumerate(self._outputs)),
-            platform="openvino",
-            labels={"precision": precision},
+            inputs, outputs, platform="openvino", labels={"precision": precision}
         )
+        self._compiled: OrderedDict[tuple[tuple[int, ...], ...], ov.CompiledModel] = OrderedDict()
+        self._compiled[fixed] = compiled
+        self._lock = threading.Lock()  # reshaping changes the one ov.Model
         self._local = threading.local()  # an InferRequest is not thread-safe: one per thread
 
     @property
@@ -65,15 +85,60 @@ class OpenVinoModel(LoadedModel):
         return self._signature
 
     def predict(self, inputs: dict[str, Array]) -> dict[str, Array]:
-        request = getattr(self._local, "request", None)
+        feed = [inputs[spec.name] for spec in self._signature.inputs]
+        shapes = tuple(tuple(a.shape) for a in feed)
+        compiled = self._compiled.get(shapes) if self._reshape else next(iter(self._compiled.values()))
+        if compiled is None:
+            compiled = self._compile_for(shapes)
+        requests: dict[int, ov.InferRequest] = self._local.__dict__.setdefault("requests", {})
+        request = requests.get(id(compiled))
         if request is None:
-            request = self._local.request = self._compiled.create_infer_request()
-        feed = {i: inputs[spec.name] for i, spec in enumerate(self._signature.inputs)}
-        request.infer(feed)
+            request = requests[id(compiled)] = compiled.create_infer_request()
+        request.infer(dict(enumerate(feed)))
         return {
             spec.name: np.array(request.get_output_tensor(i).data)
             for i, spec in enumerate(self._signature.outputs)
         }
+
+    def _compile_for(self, shapes: tuple[tuple[int, ...], ...]) -> ov.CompiledModel:
+        with self._lock:
+            compiled = self._compiled.get(shapes)
+            if compiled is not None:
+                return compiled
+            try:
+                self._model.reshape({i: ov.PartialShape(list(s)) for i, s in enumerate(shapes)})
+                compiled = self._core.compile_model(self._model, "CPU", self._config)
+            except RuntimeError as e:
+                first = next((ln for ln in str(e).splitlines() if ln.strip()), str(e))[:300]
+                raise ShapeRefused(
+                    f"the model cannot take input shapes {[list(s) for s in shapes]} (--shape auto): {first}"
+                ) from e
+            self._compiled[shapes] = compiled
+            while len(self._compiled) > COMPILED_SHAPES:
+                self._compiled.popitem(last=False)
+            return compiled
+
+
+class ShapeRefused(Exception):
+    """A shape ``shape_auto`` could not reshape the model to; the data plane answers it as the
+    request's error (400), with this message."""
+
+
+def _narrowed(specs: tuple[TensorSpec, ...], known: dict[str, tuple[int, ...]]) -> tuple[TensorSpec, ...]:
+    """``specs`` with the dimensions OpenVINO leaves open taken from the SavedModel's signature."""
+    out = []
+    for s in specs:
+        shape = known.get(s.name)
+        if shape is not None and (s.shape == (-1,) or len(shape) == len(s.shape)):
+            merged = (
+                shape
+                if s.shape == (-1,)
+                else tuple(k if d == -1 else d for d, k in zip(s.shape, shape, strict=True))
+            )
+            out.append(TensorSpec(s.name, s.datatype, merged))
+        else:
+            out.append(s)
+    return tuple(out)
 
 
 class OpenVinoRuntime(Runtime):
@@ -84,7 +149,8 @@ class OpenVinoRuntime(Runtime):
         return formats.is_format(path, self.formats)
 
     def load(self, path: Path, options: LoadOptions | None = None) -> OpenVinoModel:
-        return OpenVinoModel(path, (options or LoadOptions()).precision)
+        options = options or LoadOptions()
+        return OpenVinoModel(path, options.precision, options.shape_auto)
 
 
 RUNTIME = OpenVinoRuntime()

@@ -1,0 +1,118 @@
+"""Multi-platform images: the arm64 base (built under qemu-user) runs aarch64 code under podman;
+``aiedge build --base`` on a base index (amd64 + arm64, pushed to a real registry) gives an index
+with both platforms, its amd64 image byte-identical to a build on the amd64 base alone (the
+reproducibility guarantee holds per platform); podman pulls the index's arm64 image
+(``--platform linux/arm64``) and it answers the seed's housing request with -28.7639923 under
+emulation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from aiedge.containers.check import check_container, load_image, pull_image
+from aiedge.containers.engine import Podman
+from aiedge.containers.layout import read_platforms
+from aiedge.containers.push import push_layout
+from aiedge.oci.manifest import build_index, manifest_descriptor
+from aiedge.oci.platform import AMD64, ARM64, INDEX_MEDIA_TYPE, parse_index, pick_platform
+from aiedge.oci.reference import ImageReference
+from aiedge.oci.registry import RegistryClient
+from tests.containers.images import build_housing
+from tests.containers.test_check import SMOKE
+
+EMULATED_READY_S = 900  # aiedge serve starting under qemu: imports and model load run 5-20x slower
+
+
+@dataclass(frozen=True)
+class BaseIndex:
+    pinned: str  # REGISTRY/aiedge/multi@sha256:... (the index)
+    amd64: str  # REGISTRY/aiedge/multi@sha256:... (its amd64 image)
+
+
+async def _push_index(registry: str, layouts: list[Path]) -> BaseIndex:
+    """Each layout's image into one repository by digest, then an index over them."""
+    repo = f"{registry}/aiedge/multi"
+    entries = []
+    for layout in layouts:
+        _, _, [one] = read_platforms(layout)
+        await push_layout(layout, ImageReference.parse(f"{repo}:{one.platform.architecture}"))
+        entries.append(manifest_descriptor(one.manifest, one.platform))
+    index = build_index(entries)
+    async with RegistryClient(registry) as client:
+        digest = await client.push_manifest("aiedge/multi", index, INDEX_MEDIA_TYPE, tag="test")
+    amd64 = pick_platform(parse_index(index), AMD64).digest
+    return BaseIndex(f"{repo}@{digest}", f"{repo}@{amd64}")
+
+
+@pytest.fixture(scope="module")
+def base_index(base_layout: Path, arm64_base_layout: Path, registry: str) -> BaseIndex:
+    return asyncio.run(_push_index(registry, [base_layout, arm64_base_layout]))
+
+
+@pytest.fixture(scope="module")
+def housing_index(shared: Path, registry: str, base_index: BaseIndex) -> str:
+    """``aiedge build --base INDEX``: the pinned image index of the housing model."""
+    done = build_housing(
+        shared, registry, "--base", base_index.pinned, "--json", env=dict(os.environ), image="models/multi:1"
+    )
+    assert done.returncode == 0, done.stderr
+    return str(json.loads(done.stdout.strip().splitlines()[-1])["image"])
+
+
+@pytest.mark.timeout(2400)
+def test_arm64_base_runs_aarch64_code(arm64_base_layout: Path, podman: Podman) -> None:
+    image, _, [one] = read_platforms(arm64_base_layout)
+    assert one.platform == ARM64
+    image_id = asyncio.run(load_image(podman, image.transport_ref, platform=ARM64))
+    machine = podman.run("run", "--rm", "--network", "none", "--entrypoint", "uname", image_id, "-m")
+    assert machine.strip() == "aarch64"
+
+
+@pytest.mark.timeout(2400)
+def test_build_on_a_base_index_gives_an_index(
+    shared: Path, registry: str, base_index: BaseIndex, housing_index: str
+) -> None:
+    ref = ImageReference.parse(housing_index)
+
+    async def manifests() -> tuple[bytes, str, dict[str, object]]:
+        async with RegistryClient(registry) as client:
+            body, media_type = await client.get_manifest(ref.repository, str(ref.digest))
+            arm = pick_platform(parse_index(body), ARM64).digest
+            arm_manifest, _ = await client.get_manifest(ref.repository, arm)
+            config_digest = json.loads(arm_manifest)["config"]["digest"]
+            config = json.loads(await client.get_blob_bytes(ref.repository, config_digest))
+            return body, media_type, config
+
+    index, media_type, arm_config = asyncio.run(manifests())
+    assert media_type == INDEX_MEDIA_TYPE
+    entries = parse_index(index)
+    assert sorted(str(e.platform) for e in entries) == ["linux/amd64", "linux/arm64"]
+    assert arm_config["architecture"] == "arm64"
+    assert arm_config["config"]["Entrypoint"][:2] == ["aiedge", "serve"]  # type: ignore[index]
+    # the same model on the amd64 base alone: the index's amd64 image, byte for byte
+    alone = build_housing(
+        shared, registry, "--base", base_index.amd64, "--json", env=dict(os.environ), image="models/amd64:1"
+    )
+    assert alone.returncode == 0, alone.stderr
+    digest = json.loads(alone.stdout.strip().splitlines()[-1])["image"].split("@")[1]
+    assert digest == pick_platform(entries, AMD64).digest
+
+
+@pytest.mark.timeout(2400)
+def test_arm64_image_answers_the_seed_under_qemu(housing_index: str, podman: Podman) -> None:
+    async def check() -> tuple[str, float, bool, str]:
+        image_id = await pull_image(podman, housing_index, tls_verify=False, platform=ARM64)
+        arch = (await podman.arun("image", "inspect", "--format", "{{.Architecture}}", image_id)).strip()
+        result = await check_container(image_id, SMOKE, podman=podman, ready_timeout=EMULATED_READY_S)
+        return arch, result.ready_seconds, result.result.ok, f"{result.result.summary()}\n{result.logs}"
+
+    arch, ready, ok, why = asyncio.run(check())
+    assert arch == "arm64"
+    assert ok, why
+    print(f"arm64 housing container (qemu) ready in {ready:.0f}s")
