@@ -170,7 +170,7 @@ class LinkProxy:
             self._down = True
             conns, self._conns = self._conns, []
         for s in conns:
-            _reset(s)
+            reset(s)
 
     def up(self) -> None:
         with self._lock:
@@ -189,12 +189,12 @@ class LinkProxy:
             with self._lock:
                 down = self._down
             if down:
-                _reset(client)
+                reset(client)
                 continue
             try:
                 server = socket.create_connection(self.upstream)
             except OSError:
-                _reset(client)
+                reset(client)
                 continue
             with self._lock:
                 self._conns += [client, server]
@@ -229,15 +229,7 @@ class LinkProxy:
             return kind, _body_mode(fields, "close")
 
         framing = _Framing(request_head if up else response_head, lambda k, n: self._count(up, k, n))
-        while True:
-            try:
-                data = src.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                with contextlib.suppress(OSError):
-                    dst.shutdown(socket.SHUT_WR)
-                return
+        while data := receive(src, dst):
             try:
                 framing.feed(data)
             except (ValueError, IndexError):
@@ -248,11 +240,23 @@ class LinkProxy:
                 return
 
 
-def _reset(s: socket.socket) -> None:
-    """Close with RST: a dropped link, not a clean close."""
+def receive(src: socket.socket, dst: socket.socket) -> bytes:
+    """The next bytes from ``src``; at its end (or an error) ``dst`` is half-closed and b"" comes back."""
+    try:
+        data = src.recv(65536)
+    except OSError:
+        data = b""
+    if not data:
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+    return data
+
+
+def reset(s: socket.socket) -> None:
+    """Close with RST: a dropped link, not a clean close (a shutdown first wakes a pump blocked
+    in ``recv`` on it)."""
     with contextlib.suppress(OSError):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    with contextlib.suppress(OSError):
         s.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         s.close()
