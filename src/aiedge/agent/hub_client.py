@@ -14,11 +14,12 @@ import ssl
 from pathlib import Path
 
 import httpx
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from aiedge.agent.errors import FetchFailed, Stalled, Unauthorized, Waiting
-from aiedge.contracts import AppMinute, DesiredState, MinuteSummaries, StatusReport
+from aiedge.contracts import AppMinute, DesiredState, MinuteSummaries, SiteAnswer, SiteRequest, StatusReport
 
+_REQUESTS = TypeAdapter(list[SiteRequest])
 # idle connections are kept longer than the longest gap between two posts (a minute's summary),
 # so a post rides an open connection instead of paying a new TCP and TLS handshake
 KEEPALIVE_S = 120.0
@@ -94,22 +95,45 @@ class HubClient:
         return None if self._etag is None else self.heartbeat is not None
 
     async def post_status(self, report: StatusReport) -> None:
-        await self._post("status", report.model_dump_json().encode(), "status report")
+        await self._post("status", report.model_dump_json().encode(), "status report", 10.0)
 
     async def post_minutes(self, minutes: list[AppMinute]) -> None:
         body = MinuteSummaries(site=self.site, minutes=minutes).model_dump_json(exclude_defaults=True)
-        await self._post("minutes", body.encode(), "minute summaries")
+        await self._post("minutes", body.encode(), "minute summaries", 30.0)
 
-    async def _post(self, path: str, body: bytes, what: str) -> None:
+    async def _post(self, path: str, body: bytes, what: str, seconds: float) -> None:
         headers = {**self._headers, "Content-Type": "application/json"}
         if self.heartbeat is not None:  # a hub that announces its heartbeat takes gzip
             body = gzip.compress(body, mtime=0)
             headers["Content-Encoding"] = "gzip"
         try:
-            r = await self._client.post(f"{self._base}/{path}", content=body, headers=headers, timeout=30.0)
+            r = await self._client.post(
+                f"{self._base}/{path}", content=body, headers=headers, timeout=seconds
+            )
         except httpx.TransportError as e:
             raise FetchFailed(f"hub {self.hub} unreachable: {_why(e)}") from e
         self._check(r, what)
+
+    async def fetch_requests(self, wait: float) -> list[SiteRequest]:
+        """The operator's requests for this site (``aiedge logs``, ``aiedge diagnose``), held by
+        the hub up to ``wait`` seconds while there are none."""
+        try:
+            r = await self._client.get(
+                f"{self._base}/requests",
+                params={"wait": f"{wait:g}"},
+                headers=self._headers,
+                timeout=httpx.Timeout(10.0, read=wait + 15.0),
+            )
+        except httpx.TransportError as e:
+            raise FetchFailed(f"hub {self.hub} unreachable: {_why(e)}") from e
+        self._check(r, "requests")
+        try:
+            return _REQUESTS.validate_json(r.content)
+        except ValidationError as e:
+            raise FetchFailed(f"hub {self.hub} sent invalid requests: {e.errors()[0]['msg']}") from e
+
+    async def post_answer(self, request_id: int, answer: SiteAnswer) -> None:
+        await self._post(f"requests/{request_id}/answer", answer.model_dump_json().encode(), "answer", 30.0)
 
     def _check(self, r: httpx.Response, what: str) -> None:
         if r.status_code in (401, 403):

@@ -24,7 +24,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from aiedge.hub.api.http import BadRequest, Endpoint, ErrorTable, Services, body, error, json, route
-from aiedge.hub.api.limits import setting
 from aiedge.hub.errors import Forbidden, NotAuthenticated
 from aiedge.hub.operators import ADMIN, READ, operator_of, require
 
@@ -45,6 +44,9 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/sites/{site}/minutes"): SITE,
     ("POST", "/api/v1/metrics/write"): SITE,
     ("POST", "/api/v1/webhook/git"): WEBHOOK,
+    ("GET", "/api/v1/sites/{site}/requests"): SITE,  # a site fetching the operators' requests
+    ("POST", "/api/v1/sites/{site}/requests/{id}/answer"): SITE,
+    ("GET", "/api/v1/sites/{site}/requests/{id}"): ADMIN,  # a site's logs can hold data: admins only
 }
 
 ERRORS: ErrorTable = ((NotAuthenticated, 401), (Forbidden, 403), (BadRequest, 400))
@@ -102,7 +104,7 @@ def routes(hub: Services) -> list[BaseRoute]:
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             raise BadRequest('send the token as JSON: {"token": "aiedge-operator-..."}')
         try:
-            data = await body(request, hub.settings.max_body_bytes, setting("max_body_bytes"))
+            data = await body(request)
             token = orjson.loads(data).get("token")
         except (orjson.JSONDecodeError, AttributeError):
             raise BadRequest('body: want {"token": "aiedge-operator-..."}') from None

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from aiedge.gitops import UnknownSite
 from aiedge.hub.api.encoding import BadEncoding, DecodedTooLarge, decode
+from aiedge.hub.api.limits import DECODED_LIMIT
 from aiedge.hub.clock import Clock
 from aiedge.hub.errors import Forbidden, HubError, NoRevision, NotAuthenticated, ShuttingDown
 from aiedge.hub.fleet import Fleet
@@ -70,11 +71,12 @@ def invalid(e: ValidationError) -> Response:
     return error(422, f"invalid body: {first['field']}: {first['message']}", details=details)
 
 
-async def body(request: Request, limit: int, setting: str) -> bytes:
-    """The request's body, decoded (``Content-Encoding: gzip``) to at most ``limit`` bytes."""
+async def body(request: Request) -> bytes:
+    """The request's body, decoded (``Content-Encoding: gzip``) to at most its route's body limit."""
     data = await request.body()
     if not data:
         raise BadRequest("empty body: send JSON")
+    limit, setting = request.scope.get(DECODED_LIMIT, (len(data), "the body's own size"))
     return decode(data, request.headers.get("content-encoding"), limit, setting)
 
 

@@ -15,7 +15,6 @@ from starlette.routing import BaseRoute
 
 from aiedge.contracts import MinuteSummaries
 from aiedge.hub.api.http import SITE_ERRORS, BadRequest, ErrorTable, Services, body, invalid, json, route
-from aiedge.hub.api.limits import setting
 from aiedge.hub.enrolment import check_owner, credential_owner
 from aiedge.hub.errors import HubError
 from aiedge.hub.history import point
@@ -81,7 +80,7 @@ def routes(hub: Services) -> list[BaseRoute]:
         site = request.path_params["site"]
         if not hub.settings.insecure_no_auth:
             check_owner(await credential_owner(hub.store, request.headers.get("authorization")), site)
-        data = await body(request, hub.settings.max_body_bytes, setting("max_body_bytes"))
+        data = await body(request)
         try:
             sent = MinuteSummaries.model_validate_json(data)
         except ValidationError as e:

@@ -20,14 +20,13 @@ from starlette.routing import BaseRoute
 
 from aiedge.contracts import StatusReport
 from aiedge.hub.api.http import SITE_ERRORS, BadRequest, Services, body, invalid, json, route
-from aiedge.hub.api.limits import setting
 from aiedge.hub.enrolment import check_owner, credential_owner
 from aiedge.hub.errors import NoRevision
 from aiedge.hub.reports import ReportWriter
 from aiedge.hub.summary import site_summary
 
 
-def _wait(text: str, longest: float) -> float:
+def wait_seconds(text: str, longest: float) -> float:
     """The ``wait`` query: seconds, finite (a NaN or infinite timer would corrupt the event loop's
     timers for every site), not negative, at most ``longest``."""
     try:
@@ -59,7 +58,7 @@ def routes(hub: Services) -> list[BaseRoute]:
         site = request.path_params["site"]
         await check_site(request, site)
         hold = settings.poll_hold
-        wait = _wait(request.query_params.get("wait", "0"), hold)
+        wait = wait_seconds(request.query_params.get("wait", "0"), hold)
         current = fleet.desired(site)[1]  # 404 for a site the repo doesn't define
         writer.touch(site, clock())
         tag = request.headers.get("if-none-match")
@@ -80,7 +79,7 @@ def routes(hub: Services) -> list[BaseRoute]:
         site = request.path_params["site"]
         await check_site(request, site)
         try:
-            data = await body(request, settings.max_body_bytes, setting("max_body_bytes"))
+            data = await body(request)
             report = StatusReport.model_validate_json(data)
         except ValidationError as e:
             return invalid(e)
