@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Demo, start_demo
+from tests.e2e.helpers import Demo, start_demo
 from tests.support import wait_until
 
 CHROMIUM = "/usr/bin/chromium"

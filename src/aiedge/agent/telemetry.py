@@ -25,6 +25,7 @@ from aiedge.agent.hub_client import HubClient
 from aiedge.agent.settings import AgentSettings
 from aiedge.agent.summaries import CONSUMER as SUMMARY_CONSUMER
 from aiedge.agent.summaries import SummaryShipper
+from aiedge.agent.tasks import run_all
 from aiedge.telemetry.scrape import scrape_with_up
 from aiedge.telemetry.shipper import Destination, Shipper, make_client
 from aiedge.telemetry.wal import Wal, WalSettings
@@ -125,12 +126,10 @@ class Telemetry:
         for name in await asyncio.to_thread(wal.consumers):
             if name not in wanted:
                 await asyncio.to_thread(wal.remove_consumer, name)
-        tasks = [
-            asyncio.create_task(
-                s.run(stop, active=self._active(s.destination)), name=f"ship-{s.destination.name}"
-            )
+        tasks = {
+            f"ship-{s.destination.name}": s.run(stop, active=self._active(s.destination))
             for s in self.shippers
-        ]
+        }
         if self.hub is not None:
             self.summaries = SummaryShipper(
                 wal,
@@ -138,21 +137,11 @@ class Telemetry:
                 self.hub.post_minutes,
                 replaces=HUB_DESTINATION,
             )
-            tasks.append(
-                asyncio.create_task(
-                    self.summaries.run(stop, active=lambda: self._summaries_to_hub() is True),
-                    name="summaries",
-                )
-            )
-        tasks.append(asyncio.create_task(self._scrape_loop(wal, stop), name="scrape"))
+            tasks["summaries"] = self.summaries.run(stop, active=lambda: self._summaries_to_hub() is True)
+        tasks["scrape"] = self._scrape_loop(wal, stop)
         try:
-            await asyncio.gather(*tasks)
+            await run_all(tasks)
         finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
             for c in clients:
                 await c.aclose()
             await asyncio.to_thread(wal.close)
