@@ -19,7 +19,7 @@ from aiedge.hub.history import History
 from aiedge.hub.store import MetricsStore, open_engine
 from aiedge.telemetry.samples import group_series
 from aiedge.telemetry.wal import Wal
-from tests.e2e.conftest import build_demo, demo_source
+from tests.e2e.helpers import build_demo, demo_source
 from tests.linkproxy import LinkProxy
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 
