@@ -91,9 +91,9 @@ def make_gitops(dest: Path, sites: int) -> None:
         f"    tier: near-edge\n    region: r{i % 50}\n"
         for i in range(sites)
     ]
-    for start in range(0, sites, SITES_PER_FILE):  # a file of aiedge documents may be 1 MiB
-        (dest / f"sites-{start // SITES_PER_FILE:03d}.yaml").write_text(
-            "---\n".join(docs[start : start + SITES_PER_FILE])
+    for first in range(0, sites, SITES_PER_FILE):  # a file of aiedge documents may be 1 MiB
+        (dest / f"sites-{first // SITES_PER_FILE:03d}.yaml").write_text(
+            "---\n".join(docs[first : first + SITES_PER_FILE])
         )
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "fleet"]):
         subprocess.run(["git", *args], cwd=dest, check=True, env=GIT_ENV)
