@@ -27,6 +27,7 @@ from aiedge.build.layouts import select_model
 from aiedge.build.pack import ImageMeta, PackedImage, model_files, pack
 from aiedge.build.provenance import PREDICATE_TYPE, ProvenanceInput, model_digest, provenance_statement
 from aiedge.build.push import PushReport, push_image
+from aiedge.build.reference import profile_for_image
 from aiedge.build.smoke import smoke_test_model
 from aiedge.build.sources import FetchedSource, fetch_source
 from aiedge.build.sources.mlflow import IMAGE_TAG, MlflowAccess, tag_version
@@ -94,6 +95,7 @@ class BuildRequest:
     extra_images: tuple[ImageReference, ...] = ()  # more names for the image (--image given again)
     exact: bool = False  # the smoke test's answer must equal the expected one (no tolerance)
     mlflow: MlflowAccess | None = None  # the MLflow registry of models:/ sources
+    reference_data: Path | None = None  # rows to build the image's drift profile from
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,15 @@ async def _build(
     rep.step(
         f"{info.format} model: {len(info.signature.inputs)} input(s), {len(info.signature.outputs)} output(s)"
     )
+    extra_files: list[tuple[str, Path]] = []
+    labels = export.labels() if export is not None else {}
+    if req.reference_data is not None:
+        profile = await asyncio.to_thread(
+            profile_for_image, info.version_dir, req.reference_data, workdir / "profile"
+        )
+        extra_files.append(profile.file)
+        labels.update(profile.labels)
+        rep.step(profile.summary)
     base: BaseImage | None = None
     if req.base is not None:
         rep.step(f"base image {req.base}")
@@ -245,9 +256,9 @@ async def _build(
         created=source_date_epoch() or fetched.epoch or 0,  # SOURCE_DATE_EPOCH, else the commit time
         source=source,
         revision=revision,
-        extra_labels=export.labels() if export is not None else {},
+        extra_labels=labels,
     )
-    image = await asyncio.to_thread(pack, fetched.path, meta, workdir / "blobs", base)
+    image = await asyncio.to_thread(pack, fetched.path, meta, workdir / "blobs", base, extra_files)
     rep.step(f"packed {len(image.layers)} model layer(s), image {image.digest}")
     result = await _smoke(image, req.name, smoke, workdir, rep, exact=req.exact) if smoke else None
     report = await _push(req, image, rep, client, base_client)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aiedge.serve.drift.monitor import DriftSettings
 from aiedge.serve.errors import BadSettings
 from aiedge.serve.limits import Limits, MiB, setting
 from aiedge.serve.runtimes.base import LoadOptions
@@ -50,6 +51,26 @@ class ServeSettings(BaseSettings):
     workers: int = Field(
         default=1, ge=1, le=256, description="server processes sharing the ports (SO_REUSEPORT)"
     )
+    drift: bool = Field(
+        default=True,
+        description="keep per-feature drift scores of a sample of requests (off the request path)",
+    )
+    drift_sample: float = Field(
+        default=0.1, gt=0, le=1, allow_inf_nan=False, description="share of requests the drift window sees"
+    )
+    drift_window: int = Field(default=1000, ge=10, le=1_000_000, description="rows in the live drift window")
+    drift_min_rows: int = Field(
+        default=100, ge=1, le=1_000_000, description="rows the window needs before a drift score is exported"
+    )
+    drift_learn_rows: int = Field(
+        default=500,
+        ge=10,
+        le=100_000,
+        description="live rows a profile is learned from when the model folder has none",
+    )
+    drift_queue: int = Field(
+        default=1024, ge=1, le=100_000, description="sampled requests waiting to be folded; then dropped"
+    )
     # what one request may make the server hold (see serve/limits.py); every refusal names its setting
     max_body_bytes: int = Field(
         default=32 * MiB, gt=0, description="largest inference body (binary tensor data, gRPC message)"
@@ -84,6 +105,15 @@ class ServeSettings(BaseSettings):
             max_string_elements=self.max_string_elements,
             body_budget_bytes=self.body_budget_bytes,
             body_timeout=self.body_timeout,
+        )
+
+    def drift_settings(self) -> DriftSettings:
+        return DriftSettings(
+            sample=self.drift_sample,
+            window_rows=self.drift_window,
+            min_rows=self.drift_min_rows,
+            learn_rows=self.drift_learn_rows,
+            queue=self.drift_queue,
         )
 
     def load_options(self) -> LoadOptions:
