@@ -10,7 +10,7 @@ import httpx
 from pydantic import ValidationError
 
 from aiedge.agent.errors import FetchFailed, Stalled, Unauthorized, Waiting
-from aiedge.contracts import DesiredState, StatusReport
+from aiedge.contracts import DesiredState, DriftReport, StatusReport
 
 
 def hub_http_client(ca: Path | None = None) -> httpx.AsyncClient:
@@ -66,6 +66,18 @@ class HubClient:
         except httpx.TransportError as e:
             raise FetchFailed(f"hub {self.hub} unreachable: {_why(e)}") from e
         self._check(r, "status report")
+
+    async def post_drift(self, report: DriftReport) -> None:
+        try:
+            r = await self._client.post(
+                f"{self._base}/drift",
+                content=report.model_dump_json(),
+                headers={**self._headers, "Content-Type": "application/json"},
+                timeout=10.0,
+            )
+        except httpx.TransportError as e:
+            raise FetchFailed(f"hub {self.hub} unreachable: {_why(e)}") from e
+        self._check(r, "drift report")
 
     def _check(self, r: httpx.Response, what: str) -> None:
         if r.status_code in (401, 403):

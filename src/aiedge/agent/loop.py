@@ -6,7 +6,8 @@
 - the reconcile loop runs a pass at start (serving the saved state at once, hub or no hub), on
   every new desired state and every poll interval (drift repair), and reports in a ``finally``;
 - the heartbeat reports status every poll interval;
-- telemetry (:mod:`aiedge.agent.telemetry`) scrapes the serving apps and ships their metrics.
+- telemetry (:mod:`aiedge.agent.telemetry`) scrapes the serving apps and ships their metrics;
+- drift (:mod:`aiedge.agent.drift`) sends the apps' drift scores to the hub every minute.
 
 :func:`run_agent` returns when ``stop`` is set, after stopping every model server. It never
 exits the process.
@@ -23,6 +24,7 @@ import httpx
 
 from aiedge.agent.backoff import Backoff, jittered
 from aiedge.agent.cache import ImageCache, UnpackPolicy
+from aiedge.agent.drift import DriftReporter
 from aiedge.agent.enrolment import site_credential
 from aiedge.agent.errors import AgentError, Stalled, Waiting
 from aiedge.agent.hub_client import HubClient, hub_http_client
@@ -106,6 +108,16 @@ class Agent:
             asyncio.create_task(
                 Telemetry(self.settings, self._scrape_targets, self.http, self.credential).run(stop),
                 name="telemetry",
+            ),
+            asyncio.create_task(
+                DriftReporter(
+                    self.settings.site,
+                    self._scrape_targets,
+                    self.http,
+                    self.hub,
+                    self.settings.drift_report_interval,
+                ).run(stop),
+                name="drift",
             ),
         ]
         stopper = asyncio.create_task(stop.wait(), name="stop")

@@ -33,6 +33,7 @@ from aiedge.agent.errors import (
     StartFailed,
     Waiting,
 )
+from aiedge.agent.modelhealth import serve_env
 from aiedge.agent.ports import free_port, site_ports
 from aiedge.agent.progress import DownloadProgress, format_bytes, log_progress
 from aiedge.agent.proxy import SiteProxy
@@ -258,7 +259,7 @@ class Reconciler:
 
     async def _bring_up(self, app: DesiredApp, model_dir: Path) -> Instance:
         """Start on private ports, wait until ready, pass the smoke test; else stop it and raise."""
-        env = self._secret_env(app)
+        env = {**serve_env(app), **self._secret_env(app)}
         instance = await self.runtime.start(app, model_dir, free_port(), free_port(), env=env)
         try:
             await self._wait_ready(instance)

@@ -109,6 +109,9 @@ class AgentSettings(BaseSettings):
         ge=0,
         description="free bytes on the data disk (or a size: 2GiB) under which unkept versions are pruned",
     )
+    drift_report_interval: float = Field(
+        default=60.0, gt=0, description="seconds between drift reports (each app's drift scores) to the hub"
+    )
     verify_keys: list[Path] = Field(
         default_factory=list,
         description="public keys (cosign.pub); when set, only images signed by one of them are fetched",

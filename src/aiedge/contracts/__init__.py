@@ -4,6 +4,14 @@ This package imports nothing else of aiedge's, so both sides can depend on it wi
 on each other. A change that breaks a field is a new API version (``/api/v1`` -> ``/api/v2``).
 """
 
+from aiedge.contracts.health import (
+    AppDrift,
+    CaptureConfig,
+    DriftConfig,
+    DriftReport,
+    FeatureDrift,
+    ShadowConfig,
+)
 from aiedge.contracts.v1 import (
     API_VERSION,
     IN_PROGRESS_REASONS,
@@ -26,14 +34,20 @@ __all__ = [
     "API_VERSION",
     "IN_PROGRESS_REASONS",
     "REFUSED_REASONS",
+    "AppDrift",
     "AppHealth",
     "AppReason",
     "AppStatus",
+    "CaptureConfig",
     "DesiredApp",
     "DesiredState",
+    "DriftConfig",
+    "DriftReport",
     "EnrollRequest",
     "EnrollResponse",
+    "FeatureDrift",
     "Progress",
+    "ShadowConfig",
     "SiteStatus",
     "SiteSummary",
     "SmokeTest",

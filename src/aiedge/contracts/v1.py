@@ -30,49 +30,23 @@ reads as :attr:`AppReason.UNKNOWN`. Decisions on either side read the typed ``re
 from __future__ import annotations
 
 import hashlib
-import logging
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 import orjson
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     model_serializer,
-    model_validator,
 )
 
-API_VERSION = "v1"
+from aiedge.contracts.health import CaptureConfig, DriftConfig, ShadowConfig
+from aiedge.contracts.wire import API_VERSION as API_VERSION
+from aiedge.contracts.wire import WireModel, note_unknown
 
-log = logging.getLogger("aiedge.contracts")
-_unknown_seen: set[tuple[str, str]] = set()
-
-
-def _note_unknown(kind: str, name: str) -> None:
-    if (kind, name) not in _unknown_seen:
-        _unknown_seen.add((kind, name))
-        log.info("ignoring %s %r from a newer peer (this is aiedge contracts %s)", kind, name, API_VERSION)
-
-
-class _Model(BaseModel):
-    """Frozen wire models that ignore unknown fields (logged once each), so an older hub takes a
-    newer agent's report and an older agent a newer hub's desired state."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _log_unknown(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            fields = cls.model_fields
-            for key in data:
-                if key not in fields:
-                    _note_unknown(f"field of {cls.__name__}", str(key))
-        return data
+_Model = WireModel
 
 
 class EnrollRequest(_Model):
@@ -117,12 +91,21 @@ class DesiredApp(_Model):
         description="environment variables of the serving process: name -> ASCII-armored age "
         "ciphertext encrypted to this site alone; decrypted only by the site's agent",
     )
+    drift: DriftConfig | None = Field(default=None, description="the App's spec.drift, for the server")
+    capture: CaptureConfig | None = Field(default=None, description="the App's spec.capture")
+    shadow: ShadowConfig | None = Field(default=None, description="the App's spec.rollout.shadow")
 
     @model_serializer(mode="wrap")
-    def _omit_no_secrets(self, handler: SerializerFunctionWrapHandler) -> Any:
+    def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # fields added later are left out when unset, so the digest of a desired state without
+        # them stays what it was (a changed digest would redeploy every app of the fleet)
         data = handler(self)
-        if not self.secrets and isinstance(data, dict):
-            data.pop("secrets", None)
+        if isinstance(data, dict):
+            if not self.secrets:
+                data.pop("secrets", None)
+            for name in ("drift", "capture", "shadow"):
+                if getattr(self, name) is None:
+                    data.pop(name, None)
         return data
 
     @property
@@ -204,7 +187,7 @@ IN_PROGRESS_REASONS = frozenset(
 
 def _reason(value: Any) -> Any:
     if isinstance(value, str) and value not in AppReason._value2member_map_:
-        _note_unknown("reason", value)
+        note_unknown("reason", value)
         return AppReason.UNKNOWN
     return value
 

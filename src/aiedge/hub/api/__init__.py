@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from aiedge.hub.api import alerts, apps, dashboard, enrolment, gitops, metrics, rollouts, sites
+from aiedge.hub.api import alerts, apps, dashboard, drift, enrolment, gitops, metrics, rollouts, sites
 from aiedge.hub.api.http import Services
 from aiedge.hub.api.limits import BodyLimits, LimitBodies
 
@@ -54,6 +54,7 @@ def build_app(hub: Services) -> Starlette:
                 *metrics.routes(hub),
                 *apps.routes(hub),
                 *alerts.routes(hub),
+                *drift.routes(hub),
                 *rollouts.routes(hub),
                 *dashboard.routes(),
             ]

@@ -6,9 +6,10 @@ queued, as the decoded arrays it already has, in a bounded queue that drops (and
 full. :meth:`DriftMonitor.run` folds the queue into histograms every ``interval`` seconds, on the
 event loop, a few requests at a time. Scores are computed only when ``/metrics`` is scraped.
 
-The window is the last ``window_rows`` rows, kept as ten chunks: when a chunk is full the oldest
-is forgotten. A model without a profile in its folder (:data:`~.profile.PROFILE_FILE`) learns one
-from its first ``learn_rows`` sampled rows, then is watched against it.
+The window is the last ``window_rows`` rows, kept as ten chunks of a tenth of that: when a chunk
+is full, the oldest is forgotten. A model without a profile in its folder
+(:data:`~.profile.PROFILE_FILE`) learns one from its first ``learn_rows`` sampled rows, then is
+watched against it.
 
 Metrics (model and version as served, kind ``input`` or ``output``, feature as the profile names it):
 ``aiedge_model_drift_score`` (gauge, PSI; absent until the window holds ``min_rows`` rows),
@@ -91,19 +92,28 @@ class _Watched:
         self.current_rows = 0
 
     def fold(self, cols: Columns) -> None:
-        rows = 0
-        for kind, _tensor, feature, values in cols:
-            i = self.index.get((kind, feature))
-            if i is None:
-                continue
-            idx = bin_index(self.edges[i], values, MISSING)
-            self.current[i] += np.bincount(idx, minlength=MAX_BINS + 1)
-            rows = max(rows, len(values))
-        self.current_rows += rows
-        if self.current_rows >= self.chunk_rows:
-            self.chunks.append((self.current, self.current_rows))
-            self.current = np.zeros_like(self.current)
-            self.current_rows = 0
+        """Count the rows into chunks of ``chunk_rows`` each (a fold may bring many chunks' worth),
+        forgetting the oldest chunks beyond the window."""
+        picked = [
+            (i, values)
+            for kind, _t, feature, values in cols
+            if (i := self.index.get((kind, feature))) is not None
+        ]
+        n = max((len(v) for _, v in picked), default=0)
+        start = 0
+        while start < n:
+            stop = min(n, start + self.chunk_rows - self.current_rows)
+            for i, values in picked:
+                part = values[start:stop]
+                if len(part):
+                    idx = bin_index(self.edges[i], part, MISSING)
+                    self.current[i] += np.bincount(idx, minlength=MAX_BINS + 1)
+            self.current_rows += stop - start
+            start = stop
+            if self.current_rows >= self.chunk_rows:
+                self.chunks.append((self.current, self.current_rows))
+                self.current = np.zeros_like(self.current)
+                self.current_rows = 0
 
     @property
     def rows(self) -> int:
@@ -171,10 +181,16 @@ class DriftMonitor:
 
     # -- the background task --------------------------------------------------------------------
     async def run(self) -> None:
+        failed = False
         while True:
             await asyncio.sleep(self.settings.interval)
             while len(self._queue):
-                self.fold(self._queue.take(_PER_SLICE))
+                try:
+                    self.fold(self._queue.take(_PER_SLICE))
+                except Exception:  # a sample nobody foresaw must not end drift for the server
+                    if not failed:
+                        log.exception("drift: a sample could not be folded (it is skipped)")
+                    failed = True
                 await asyncio.sleep(0)
 
     def fold_pending(self) -> None:

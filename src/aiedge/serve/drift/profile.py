@@ -147,12 +147,12 @@ def feature_columns(tensor: str, arr: Array, limit: int | None = None) -> Iterat
         values = values.reshape(-1, 1)
         flat_name = True
     else:
-        values = values.reshape(values.shape[0], -1)
+        values = values.reshape(values.shape[0], math.prod(values.shape[1:]))
         flat_name = False
     if limit is not None:
         values = values[:limit]
     width = values.shape[1]
-    if width == 0:
+    if width == 0 or values.shape[0] == 0:
         return
     if width <= MAX_TENSOR_FEATURES:
         if flat_name:
