@@ -8,113 +8,18 @@ scores to the hub."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-from ruamel.yaml import YAML
 
 from aiedge.cli.demo_gitops import APP_NAME, prepare_gitops
-from tests.gitops.conftest import git
+from tests.e2e.health import HOUSING_TD, MODEL, build_housing, serving, set_app_spec, start_hub, start_site
 from tests.hub.helpers import dashboard_texts
-from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
+from tests.support import wait_until
 
-HOUSING = Path("seed-models/tensorflow-housing/tf2model")
-HOUSING_TD = Path("seed-gitops/examples/tekton/aiedge-e2e/test-data/tensorflow-housing-test-data-cm.yaml")
 HOUSING_ROWS = Path("seed-gitops/acm/odh-edge/apps/tensorflow-housing-app/files/test-data.json")
-MODEL = "tensorflow-housing"
-
-
-def set_app_spec(gitops: Path, **fields: Any) -> None:
-    """Write ``fields`` into the App's spec and commit."""
-    yaml = YAML()
-    path = gitops / "apps" / f"{APP_NAME}.yaml"
-    doc = yaml.load(path.read_text())
-    doc["spec"].update(fields)
-    with path.open("w") as fh:
-        yaml.dump(doc, fh)
-    git(gitops, "commit", "-qam", f"App {APP_NAME}: {', '.join(fields)}")
-
-
-def build_housing(shared: Path, gitops: Path, image: str, *extra: str) -> str:
-    out = subprocess.run(
-        aiedge_cmd(
-            "build",
-            str(shared / HOUSING),
-            "--name",
-            MODEL,
-            "--image",
-            image,
-            "--test-data",
-            str(shared / HOUSING_TD),
-            "--gitops",
-            str(gitops),
-            "--app",
-            APP_NAME,
-            "--json",
-            *extra,
-        ),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    return str(json.loads(out.stdout.strip().splitlines()[-1])["digest"])
-
-
-def start_site(
-    tmp_path: Path, hub_url: str, site: str, env: dict[str, str] | None = None
-) -> tuple[Proc, str]:
-    port = free_port()
-    proc = Proc(
-        aiedge_cmd(
-            "agent",
-            "--hub",
-            hub_url,
-            "--site",
-            site,
-            "--data",
-            str(tmp_path / site),
-            "--port-offset",
-            str(port - 8080),
-            "--poll-interval",
-            "1",
-        ),
-        tmp_path / f"logs/agent-{site}.log",
-        env=env,
-    )
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def start_hub(tmp_path: Path, gitops: Path) -> tuple[Proc, str]:
-    port = free_port()
-    proc = Proc(
-        aiedge_cmd(
-            "hub",
-            "--gitops",
-            str(gitops),
-            "--data",
-            str(tmp_path / "hub"),
-            "--port",
-            str(port),
-            "--poll-interval",
-            "1",
-            "--insecure-no-auth",
-        ),
-        tmp_path / "logs/hub.log",
-        env={"AIEDGE_HUB_ALERT_INTERVAL": "0.5"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/api/v1/health")
-    return proc, url
-
-
-def serving(hub: str, site: str, digest: str) -> bool:
-    s = httpx.get(f"{hub}/api/v1/sites/{site}", timeout=5).json()
-    return bool(s["status"] == "healthy" and [a["digest"] for a in s["apps"]] == [digest])
 
 
 def predict(url: str, rows: np.ndarray) -> None:

@@ -7,7 +7,8 @@
   every new desired state and every poll interval (drift repair), and reports in a ``finally``;
 - the heartbeat reports status every poll interval;
 - telemetry (:mod:`aiedge.agent.telemetry`) scrapes the serving apps and ships their metrics;
-- drift (:mod:`aiedge.agent.drift`) sends the apps' drift scores to the hub every minute.
+- drift (:mod:`aiedge.agent.drift`) sends the apps' drift scores to the hub every minute;
+- with ``--capture-to``, captured requests go to the core's bucket (:mod:`aiedge.agent.capture`).
 
 :func:`run_agent` returns when ``stop`` is set, after stopping every model server. It never
 exits the process.
@@ -24,6 +25,7 @@ import httpx
 
 from aiedge.agent.backoff import Backoff, jittered
 from aiedge.agent.cache import ImageCache, UnpackPolicy
+from aiedge.agent.capture import CaptureUploader
 from aiedge.agent.drift import DriftReporter
 from aiedge.agent.enrolment import site_credential
 from aiedge.agent.errors import AgentError, Stalled, Waiting
@@ -56,8 +58,10 @@ class Agent:
         credential: str | None = None,
         signatures: SignatureGate | None = None,
         identity: SiteIdentity | None = None,
+        limiter: TokenBucket | None = None,
     ) -> None:
         self.settings = settings
+        self.limiter = limiter
         self.identity = identity
         self.signatures = signatures
         self.credential = credential
@@ -120,6 +124,17 @@ class Agent:
                 name="drift",
             ),
         ]
+        if self.settings.capture_to:
+            uploader = CaptureUploader(
+                self.settings.site,
+                self.settings.capture_dir,
+                self.settings.capture_to,
+                self.settings.capture_endpoint,
+                self.settings.capture_interval,
+                self.limiter,
+                self._capturing,
+            )
+            tasks.append(asyncio.create_task(uploader.run(stop), name="capture"))
         stopper = asyncio.create_task(stop.wait(), name="stop")
         try:
             done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -164,6 +179,17 @@ class Agent:
             elif loop.time() - started < 1.0:
                 # the hub did not hold the poll: don't hammer it
                 await asyncio.sleep(jittered(self.settings.poll_interval))
+
+    def _capturing(self) -> set[tuple[str, str]]:
+        """(app, digest hex) of every version running now: its capture folder is in use."""
+        if self._reconciler is None:
+            return set()
+        return {
+            (inst.app.name, inst.app.digest.removeprefix("sha256:"))
+            for slot in self._reconciler.slots.values()
+            for inst in (slot.active, slot.previous)
+            if inst is not None
+        }
 
     def _kept(self) -> Kept:
         return self._reconciler.kept() if self._reconciler is not None else Kept()
@@ -250,5 +276,12 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
         if gate is not None:
             log.info("images must be signed by %s", ", ".join(name for name, _ in keys))
         await Agent(
-            settings, hub, local_http, registries, credential=credential, signatures=gate, identity=identity
+            settings,
+            hub,
+            local_http,
+            registries,
+            credential=credential,
+            signatures=gate,
+            identity=identity,
+            limiter=limiter,
         ).run(stop)

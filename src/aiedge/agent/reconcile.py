@@ -259,7 +259,8 @@ class Reconciler:
 
     async def _bring_up(self, app: DesiredApp, model_dir: Path) -> Instance:
         """Start on private ports, wait until ready, pass the smoke test; else stop it and raise."""
-        env = {**serve_env(app), **self._secret_env(app)}
+        capture = self.settings.capture_dir if self.settings.runtime == "process" else None
+        env = {**serve_env(app, capture), **self._secret_env(app)}
         instance = await self.runtime.start(app, model_dir, free_port(), free_port(), env=env)
         try:
             await self._wait_ready(instance)

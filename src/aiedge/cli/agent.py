@@ -101,6 +101,16 @@ def agent_command(
         help="Prune the same way while the data disk has less than this free, e.g. 2GiB. "
         "Default: no floor (downloads still never use the last 256 MiB).",
     ),
+    capture_to: str | None = typer.Option(
+        None,
+        "--capture-to",
+        metavar="s3://BUCKET/PREFIX",
+        help="Upload the requests apps capture (App spec.capture) to this S3-compatible bucket, "
+        "when the link allows (credentials: the usual AWS variables or profile).",
+    ),
+    capture_endpoint: str | None = typer.Option(
+        None, "--capture-endpoint", metavar="URL", help="S3 endpoint of --capture-to (MinIO, Ceph...)."
+    ),
     verify_key: list[Path] | None = typer.Option(
         None,
         "--verify-key",
@@ -132,6 +142,8 @@ def agent_command(
         "runtime": runtime,
         "max_bandwidth": _rate_option(max_bandwidth),
         "verify_keys": verify_key or None,
+        "capture_to": capture_to,
+        "capture_endpoint": capture_endpoint,
         "cache_max": _size_option("--cache-max", cache_max),
         "min_free": _size_option("--min-free", min_free),
     }

@@ -19,6 +19,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from aiedge.serve.app import create_app
+from aiedge.serve.capture import CaptureWriter
 from aiedge.serve.dataplane import DataPlane
 from aiedge.serve.drift.monitor import DriftMonitor, read_profile
 from aiedge.serve.errors import UnknownModelFormat
@@ -133,6 +134,11 @@ def _serve(
         drift = DriftMonitor(settings.drift_settings(), {src.name: read_profile(src.path) for src in sources})
         metrics.registry.register(drift)
         taps.append(drift)
+    capture_settings = settings.capture_settings()
+    capture = CaptureWriter(capture_settings) if capture_settings is not None else None
+    if capture is not None:
+        metrics.registry.register(capture)
+        taps.append(capture)
     dp = DataPlane(
         registry,
         metrics,
@@ -177,6 +183,8 @@ def _serve(
             state["metrics"] = asyncio.create_task(_write_metrics(metrics.workers))
         if drift is not None:
             state["drift"] = asyncio.create_task(drift.run())
+        if capture is not None:
+            state["capture"] = asyncio.create_task(capture.run())
         if settings.grpc_port:
             # imported here: grpc is costly to import, and the generated messages register the
             # protocol's "inference.*" names process-wide, which clients in the same process
@@ -189,6 +197,10 @@ def _serve(
             log.info("gRPC (Open Inference Protocol, TF Serving) at %s:%d", settings.host, settings.grpc_port)
 
     async def stop() -> None:
+        if (writing := state.get("capture")) is not None:
+            writing.cancel()  # closes the open capture file, so what it holds is uploaded too
+            with contextlib.suppress(asyncio.CancelledError):
+                await writing
         grpc_server = state.get("grpc")
         if grpc_server is not None:
             await grpc_server.stop(grace=5)
