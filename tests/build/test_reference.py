@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiedge.build.demo_model import DEMO_MODEL_NAME, write_demo_model
+from aiedge.demo.model import DEMO_MODEL_NAME, write_demo_model
 from aiedge.oci.image import MODEL_PATH_LABEL, read_config_labels, read_manifest_layers, unpack_layers
 from aiedge.oci.registry import RegistryClient
 from aiedge.serve.drift.profile import PROFILE_FILE, PROFILE_LABEL, parse_profile
-from tests.build.test_build_command import HOUSING, build, last_json
+from tests.cli.helpers import HOUSING, build, last_json
 
 HOUSING_ROWS = Path("seed-gitops/acm/odh-edge/apps/tensorflow-housing-app/files/test-data.json")
 

@@ -1,6 +1,6 @@
 """Fixtures of the container tests: podman with a private storage, the base images (built once
-per pytest run for every worker, or the full one taken from ``AIEDGE_TEST_BASE_LAYOUT``), the
-housing model stacked on the full one.
+per pytest run for every worker, or the full ones taken from ``AIEDGE_TEST_BASE_LAYOUT`` and
+``AIEDGE_TEST_ARM64_BASE_LAYOUT``), the housing model stacked on the full one.
 
 They are part of the suite: without root, debootstrap, podman or runc they fail and say what to
 install (``./dev test`` installs them).
@@ -18,9 +18,9 @@ import pytest
 
 from aiedge.containers.engine import Podman
 from aiedge.containers.layout import LayoutImage
+from aiedge.oci.platform import ARM64
+from tests.containers.helpers import HOUSING
 from tests.containers.images import require_tools, run_dir, shared_base, stack_model
-
-HOUSING = "tensorflow-housing"
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +38,12 @@ def base_layout(shared_images: Path) -> Path:
 def slim_base_layout(shared_images: Path) -> Path:
     """The slim base image (aiedge without the ML runtimes), as an OCI layout folder."""
     return shared_base(shared_images, runtimes=False)
+
+
+@pytest.fixture(scope="session")
+def arm64_base_layout(shared_images: Path) -> Path:
+    """The full base image for linux/arm64 (built under qemu-user), as an OCI layout folder."""
+    return shared_base(shared_images, runtimes=True, platform=ARM64)
 
 
 @pytest.fixture(scope="session")

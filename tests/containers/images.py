@@ -20,15 +20,20 @@ from pathlib import Path
 import pytest
 
 from aiedge.build.pack import ImageMeta, pack
-from aiedge.containers.base import BaseSpec, build_base, build_wheel, find_source
-from aiedge.containers.layout import LayoutImage, blob_paths, read_layout, write_layout
+from aiedge.containers.base import BaseSpec, build_base, find_source
+from aiedge.containers.layout import LayoutImage, blob_paths, read_platform, write_layout
+from aiedge.containers.wheels import build_wheel
 from aiedge.oci.manifest import canonical_json, config_descriptor, layer_descriptor
+from aiedge.oci.platform import AMD64, Platform
+from tests.support import aiedge_cmd
 
 
-def stack_model(base: Path, model: Path, name: str, out: Path, *, note: str = "") -> LayoutImage:
-    """Write ``base``'s image plus ``model`` under ``/models/NAME`` into the layout ``out``; a
-    ``note`` label makes another digest of the same image."""
-    _, base_manifest = read_layout(base)
+def stack_model(
+    base: Path, model: Path, name: str, out: Path, *, note: str = "", platform: Platform = AMD64
+) -> LayoutImage:
+    """Write ``base``'s image (for ``platform``) plus ``model`` under ``/models/NAME`` into the
+    layout ``out``; a ``note`` label makes another digest of the same image."""
+    base_manifest = read_platform(base, platform).manifest
     blobs = blob_paths(base, base_manifest)
     base_config = json.loads(blobs[-1][1].read_bytes())
     packed = pack(model, ImageMeta(name, "test", "{}", created=0), out.parent / f"{out.name}-work")
@@ -65,6 +70,29 @@ def stack_model(base: Path, model: Path, name: str, out: Path, *, note: str = ""
     manifest = build_manifest(config_descriptor(config_bytes), layers, {})
     files = [p for _, p in blobs[:-1]] + [x.path for x in packed.layers] + [config_path]
     return write_layout(out, manifest, files, tag=name)
+
+
+TEST_DATA = "seed-gitops/examples/tekton/aiedge-e2e/test-data/tensorflow-housing-test-data-cm.yaml"
+
+
+def build_housing(
+    shared: Path, registry: str, *args: str, env: dict[str, str], image: str = "models/housing:1"
+) -> subprocess.CompletedProcess[str]:
+    """``aiedge build`` of the seed's housing model into ``REGISTRY/image`` with the seed's test
+    request, plus ``args`` (``--base ...``, ``--json``)."""
+    model = shared / "seed-models" / "tensorflow-housing" / "tf2model"
+    cmd = aiedge_cmd(
+        "build",
+        str(model),
+        "--name",
+        "tensorflow-housing",
+        "--image",
+        f"{registry}/{image}",
+        "--test-data",
+        str(shared / TEST_DATA),
+        *args,
+    )
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)
 
 
 CREATED = 1700000000  # SOURCE_DATE_EPOCH of every test base: the reproducibility test rebuilds one
@@ -124,23 +152,35 @@ def shared_wheel(shared: Path) -> Path:
     return next(_locked_once(shared / "wheel", make).glob("aiedge-*.whl"))
 
 
-def shared_base(shared: Path, *, runtimes: bool) -> Path:
-    """The base image (``runtimes=False``: the slim variant) as an OCI layout folder, tag ``latest``,
-    built once per run; ``AIEDGE_TEST_BASE_LAYOUT`` names a ready full one instead."""
-    if runtimes and (given := os.environ.get("AIEDGE_TEST_BASE_LAYOUT")):
+def shared_base(shared: Path, *, runtimes: bool, platform: Platform = AMD64) -> Path:
+    """The base image (``runtimes=False``: the slim variant) for ``platform`` as an OCI layout
+    folder, tag ``latest``, built once per run; ``AIEDGE_TEST_BASE_LAYOUT`` names a ready full amd64
+    one instead (``AIEDGE_TEST_ARM64_BASE_LAYOUT`` a full arm64 one). Another platform than the
+    host's needs qemu-user-static (the build registers its binfmt handler)."""
+    variable = (
+        "AIEDGE_TEST_BASE_LAYOUT"
+        if platform == AMD64
+        else f"AIEDGE_TEST_{platform.architecture.upper()}_BASE_LAYOUT"
+    )
+    if runtimes and (given := os.environ.get(variable)):
         return Path(given)
     require_tools("debootstrap")
     wheel = shared_wheel(shared)
+    name = f"base-{'full' if runtimes else 'slim'}{'' if platform == AMD64 else f'-{platform.architecture}'}"
 
     def make(out: Path) -> None:
-        built = build_base(base_spec(out, wheel, runtimes=runtimes))
-        print(f"{'full' if runtimes else 'slim'} base: {built.size / 1e6:.0f} MB, {built.seconds:.0f}s")
+        built = build_base(base_spec(out, wheel, runtimes=runtimes, platforms=(platform,)))
+        print(f"{name}: {built.size / 1e6:.0f} MB, {built.seconds:.0f}s")
 
-    return _locked_once(shared / ("base-full" if runtimes else "base-slim"), make)
+    return _locked_once(shared / name, make)
 
 
-def base_spec(out: Path, wheel: Path, *, runtimes: bool) -> BaseSpec:
-    return BaseSpec(out=out, wheel=wheel, with_runtimes=runtimes, created=CREATED, cache=base_cache())
+def base_spec(
+    out: Path, wheel: Path, *, runtimes: bool, platforms: tuple[Platform, ...] = (AMD64,)
+) -> BaseSpec:
+    return BaseSpec(
+        out=out, wheel=wheel, with_runtimes=runtimes, created=CREATED, cache=base_cache(), platforms=platforms
+    )
 
 
 @contextlib.contextmanager

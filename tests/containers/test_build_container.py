@@ -1,7 +1,7 @@
 """``aiedge build --base IMAGE --test-container`` end to end through the CLI: the seed's housing
 model stacked on the base image (pushed to a real registry) runs under podman and answers the
 seed's request with -28.7639923; without --base or without podman the build stops with one line
-saying why. (A wrong answer from the container is ``check_container``'s diff: test_check.py.)"""
+saying why. (A wrong answer from the container is ``check_container``'s diff: test_trial.py.)"""
 
 from __future__ import annotations
 
@@ -18,11 +18,7 @@ import pytest
 from aiedge.containers.engine import Podman
 from aiedge.containers.push import push_layout
 from aiedge.oci.reference import ImageReference
-from tests.containers.conftest import HOUSING
-from tests.containers.images import private_storage
-from tests.support import aiedge_cmd
-
-TEST_DATA = "seed-gitops/examples/tekton/aiedge-e2e/test-data/tensorflow-housing-test-data-cm.yaml"
+from tests.containers.images import build_housing, private_storage
 
 
 @pytest.fixture(scope="module")
@@ -39,28 +35,14 @@ def pushed_base(base_layout: Path, registry: str) -> str:
     return f"{registry}/aiedge/base@{asyncio.run(push_layout(base_layout, ref))}"
 
 
-def _build(shared: Path, registry: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    model = shared / "seed-models" / "tensorflow-housing" / "tf2model"
-    cmd = aiedge_cmd(
-        "build",
-        str(model),
-        "--name",
-        HOUSING,
-        "--image",
-        f"{registry}/models/housing:1",
-        "--test-data",
-        str(shared / TEST_DATA),
-        *args,
-    )
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, check=False)
-
-
 @pytest.mark.timeout(1800)
 def test_housing_container_answers_the_seed(
     shared: Path, registry: str, pushed_base: str, storage_env: dict[str, str]
 ) -> None:
     started = time.monotonic()
-    done = _build(shared, registry, "--base", pushed_base, "--test-container", "--json", env=storage_env)
+    done = build_housing(
+        shared, registry, "--base", pushed_base, "--test-container", "--json", env=storage_env
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["image"].startswith(f"{registry}/models/housing@sha256:")
@@ -78,13 +60,15 @@ def test_housing_container_answers_the_seed(
 
 
 def test_needs_base_and_podman(shared: Path, registry: str, tmp_path: Path) -> None:
-    done = _build(shared, registry, "--test-container", env=dict(os.environ))
+    done = build_housing(shared, registry, "--test-container", env=dict(os.environ))
     assert done.returncode == 1
     assert _last_line(done.stderr) == (
         "error: --test-container needs --base: only a runnable image can run under podman"
     )
     no_podman = {**os.environ, "PATH": str(tmp_path)}  # a PATH where podman is not found
-    done = _build(shared, registry, "--base", f"{registry}/aiedge/base:x", "--test-container", env=no_podman)
+    done = build_housing(
+        shared, registry, "--base", f"{registry}/aiedge/base:x", "--test-container", env=no_podman
+    )
     assert done.returncode == 1
     assert _last_line(done.stderr) == "error: podman is not installed: apt-get install podman"
 

@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 from ruamel.yaml import YAML
 
-from aiedge.cli.demo_gitops import APP_NAME
-from tests.gitops.conftest import git
-from tests.support import Proc, aiedge_cmd, free_port, wait_http
+from aiedge.demo.gitops import APP_NAME
+from tests.cli.helpers import HOUSING, HOUSING_TD
+from tests.gitops.helpers import git
+from tests.hub.helpers import launch_hub
+from tests.support import Proc, aiedge_cmd, free_port
 
-HOUSING = Path("seed-models/tensorflow-housing/tf2model")
-HOUSING_TD = Path("seed-gitops/examples/tekton/aiedge-e2e/test-data/tensorflow-housing-test-data-cm.yaml")
 MODEL = "tensorflow-housing"
 
 
@@ -85,26 +85,8 @@ def start_site(
 
 
 def start_hub(tmp_path: Path, gitops: Path) -> tuple[Proc, str]:
-    port = free_port()
-    proc = Proc(
-        aiedge_cmd(
-            "hub",
-            "--gitops",
-            str(gitops),
-            "--data",
-            str(tmp_path / "hub"),
-            "--port",
-            str(port),
-            "--poll-interval",
-            "1",
-            "--insecure-no-auth",
-        ),
-        tmp_path / "logs/hub.log",
-        env={"AIEDGE_HUB_ALERT_INTERVAL": "0.5"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/api/v1/health")
-    return proc, url
+    hub = launch_hub(tmp_path, gitops, "--insecure-no-auth", env={"AIEDGE_HUB_ALERT_INTERVAL": "0.5"})
+    return hub.proc, hub.url
 
 
 def serving(hub: str, site: str, digest: str) -> bool:

@@ -16,10 +16,10 @@ import httpx
 import orjson
 import pytest
 
-from aiedge.build.demo_model import DEMO_MODEL_NAME
-from aiedge.cli.demo_gitops import APP_NAME
-from tests.e2e.conftest import build_demo, demo_source
+from aiedge.demo.gitops import APP_NAME
+from aiedge.demo.model import DEMO_MODEL_NAME
 from tests.e2e.health import serving, set_app_spec, start_hub, start_site
+from tests.e2e.helpers import build_demo, demo_source
 from tests.support import Proc, free_port, wait_http, wait_until
 
 AWS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}

@@ -13,14 +13,14 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
 
+from aiedge.gitops.edit import set_app_image
 from tests.containers.images import private_storage, require_tools, run_dir, shared_base
-from tests.e2e.conftest import Demo, predict_demo, start_demo
+from tests.e2e.helpers import Demo, predict_demo, start_demo
 from tests.support import aiedge_cmd, wait_until
 
 REQUEST = {"instances": [[1, 2, 3, 4, 5, 6, 7, 8]]}
@@ -74,7 +74,7 @@ def test_one_site_under_podman(
     model, test_data = demo.data / "model", demo.data / "test-data.json"
     (model / "NOTES.txt").write_text("second build\n")
     second = _build_runnable(demo, m.group(1), model, test_data, "v2", podman_env)
-    wait_until(lambda: _app(demo.hub, "site-a")["digest"] == second, timeout=180, what="site-a on v2")
+    wait_until(lambda: _app(demo, "site-a")["digest"] == second, timeout=180, what="site-a on v2")
     assert predict_demo(demo.sites["site-a"]) == [6.5]
 
     # a model that answers 7.5 where the App's test expects 6.5: the smoke gate refuses it on site-a
@@ -82,9 +82,13 @@ def test_one_site_under_podman(
     _write_bad_model(model / "model.onnx", bad / "model.onnx")
     bad_data = tmp_path / "bad-test-data.json"
     bad_data.write_text(json.dumps({"request": REQUEST, "response": {"predictions": [7.5]}}))
-    third = _build_runnable(demo, m.group(1), bad, bad_data, "bad", podman_env)
-    wait_until(lambda: "SmokeTestFailed" in _app(demo.hub, "site-a")["message"], timeout=180, what="refused")
-    assert _app(demo.hub, "site-a")["digest"] == second
+    # built and smoke-tested against its own answer, then committed with the App's test left as it
+    # is (build --gitops would commit the build's test with the digest)
+    third = _build_runnable(demo, m.group(1), bad, bad_data, "bad", podman_env, commit=False)
+    repository = f"{m.group(1)}/aiedge/housing-demo-runnable"
+    set_app_image(demo.data / "gitops", "housing-podman", repository, third, "housing-podman: a wrong model")
+    wait_until(lambda: _app(demo, "site-a")["reason"] == "SmokeTestFailed", timeout=180, what="refused")
+    assert _app(demo, "site-a")["digest"] == second
     assert predict_demo(demo.sites["site-a"]) == [6.5]
     assert _podman(podman_env, "ps", "--all", "--quiet", "--filter", f"label=io.aiedge.digest={third}") == ""
 
@@ -92,20 +96,29 @@ def test_one_site_under_podman(
     assert _podman(podman_env, "ps", "--all", "--quiet").strip() == ""
 
 
-def _app(hub: str, site: str) -> dict[str, str]:
-    sites = httpx.get(f"{hub}/api/v1/sites", timeout=5).json()
+def _app(demo: Demo, site: str) -> dict[str, str]:
+    sites = demo.api("/api/v1/sites")
     (status,) = [s for s in sites if s["name"] == site]
     return (
         {k: v or "" for k, v in status["apps"][0].items()}
         if status["apps"]
-        else {"digest": "", "message": ""}
+        else {"digest": "", "message": "", "reason": ""}
     )
 
 
 def _build_runnable(
-    demo: Demo, registry: str, model: Path, test_data: Path, tag: str, env: dict[str, str]
+    demo: Demo,
+    registry: str,
+    model: Path,
+    test_data: Path,
+    tag: str,
+    env: dict[str, str],
+    *,
+    commit: bool = True,
 ) -> str:
-    """`aiedge build --base` of the demo model for the podman App, committed to the demo's repo."""
+    """`aiedge build --base` of the demo model for the podman App, committed to the demo's repo
+    (with ``test_data`` as the App's test) unless ``commit`` is False."""
+    gitops = ["--gitops", str(demo.data / "gitops"), "--app", "housing-podman"] if commit else []
     done = subprocess.run(
         aiedge_cmd(
             "build",
@@ -118,10 +131,7 @@ def _build_runnable(
             f"{registry}/aiedge/base:demo",
             "--test-data",
             str(test_data),
-            "--gitops",
-            str(demo.data / "gitops"),
-            "--app",
-            "housing-podman",
+            *gitops,
             "--json",
         ),
         capture_output=True,

@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from aiedge.cli.demo_gitops import APP_NAME, prepare_gitops
-from tests.e2e.health import HOUSING_TD, MODEL, build_housing, serving, set_app_spec, start_hub, start_site
+from aiedge.demo.gitops import APP_NAME, prepare_gitops
+from tests.cli.helpers import HOUSING_TD
+from tests.e2e.health import MODEL, build_housing, serving, set_app_spec, start_hub, start_site
 from tests.hub.helpers import dashboard_texts
 from tests.support import wait_until
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from aiedge.gitops import load_repo, read_directory, read_git_head, set_app_image
 from aiedge.gitops.jsonschema import kinds_schema
 from aiedge.gitops.render import RenderOptions, render_site
-from tests.gitops.conftest import git
+from tests.gitops.helpers import git
 from tests.gitops.kube import by_kind, kustomize, validate
 from tests.support import aiedge_cmd
 
@@ -66,14 +66,14 @@ def test_model_only_image_runs_in_the_runtime_image(repo: Path, tmp_path: Path) 
 def test_model_only_image_is_refused_in_one_line(repo: Path) -> None:
     set_app_image(repo, "housing", REPOSITORY, DIGEST, "build")
     done = subprocess.run(
-        aiedge_cmd("render", str(repo), "--site", "site-a"), capture_output=True, text=True, timeout=120
+        aiedge_cmd("render", "-g", str(repo), "--site", "site-a"), capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"error: App housing: {REPOSITORY}@{DIGEST} holds the model only"), line
     assert "--runtime-image" in line
     done = subprocess.run(
-        aiedge_cmd("render", str(repo), "--site", "site-a", "--runtime-image", "r.example/base:1"),
+        aiedge_cmd("render", "-g", str(repo), "--site", "site-a", "--runtime-image", "r.example/base:1"),
         capture_output=True,
         text=True,
         timeout=120,

@@ -5,7 +5,6 @@ naming the field) and raising ModelInputDrift within its alert interval."""
 
 from __future__ import annotations
 
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,9 @@ import httpx
 from aiedge.contracts import AppDrift, DriftReport, FeatureDrift
 from aiedge.gitops.schema_health import DriftSpec
 from aiedge.hub.drift import DriftTable, drift_alerts
-from tests.gitops.conftest import git
-from tests.hub.helpers import StartHub
-from tests.support import aiedge_cmd, wait_until
+from tests.gitops.helpers import git
+from tests.hub.helpers import StartHub, bearer, enroll, operator_token
+from tests.support import wait_until
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -57,12 +56,8 @@ def test_a_real_hub_takes_drift_reports_and_alerts(repo: Path, start_hub: StartH
     path.write_text(path.read_text() + "  drift:\n    threshold: 0.4\n")
     git(repo, "commit", "-qam", "drift threshold")
     hub = start_hub(repo, env={"AIEDGE_HUB_ALERT_INTERVAL": "0.3"})
-    made = subprocess.run(
-        aiedge_cmd("hub", "token", "create", "--site", "site-a", "--data", str(hub.data)),
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    cred = httpx.post(f"{hub.url}/api/v1/enroll", json={"token": made.stdout.strip()}).json()["credential"]
-    auth = {"Authorization": f"Bearer {cred}"}
+    auth = bearer(enroll(hub, "site-a"))
+    reader = bearer(operator_token(hub.data, "read"))
 
     def post(site: str, body: Any, headers: dict[str, str] = auth) -> httpx.Response:
         return httpx.post(f"{hub.url}/api/v1/sites/{site}/drift", json=body, headers=headers, timeout=10)
@@ -91,7 +86,9 @@ def test_a_real_hub_takes_drift_reports_and_alerts(repo: Path, start_hub: StartH
     assert huge.status_code == 413
 
     assert post("site-a", good).status_code == 204
-    seen = httpx.get(f"{hub.url}/api/v1/sites/site-a/drift").json()
+    operators_only = httpx.get(f"{hub.url}/api/v1/sites/site-a/drift", headers=auth)
+    assert operators_only.status_code == 403  # a site's credential is no operator token
+    seen = httpx.get(f"{hub.url}/api/v1/sites/site-a/drift", headers=reader).json()
     feats = {f["feature"]: f for f in seen["apps"]["housing"]["features"]}
     assert feats["x[2]"] == {
         "kind": "input",
@@ -105,7 +102,7 @@ def test_a_real_hub_takes_drift_reports_and_alerts(repo: Path, start_hub: StartH
     def firing() -> list[dict[str, Any]]:
         return [
             a
-            for a in httpx.get(f"{hub.url}/api/v1/alerts").json()["firing"]
+            for a in httpx.get(f"{hub.url}/api/v1/alerts", headers=reader).json()["firing"]
             if a["name"] == "ModelInputDrift"
         ]
 

@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from aiedge.build.demo_model import DEMO_MODEL_NAME, predict, write_demo_model
+from aiedge.demo.model import DEMO_MODEL_NAME, predict, write_demo_model
 from aiedge.serve.drift.monitor import DriftMonitor, DriftSettings
 from aiedge.serve.drift.profile import (
     FORMAT,
@@ -22,7 +22,7 @@ from aiedge.serve.drift.profile import (
     build_profile,
     parse_profile,
 )
-from tests.serve.conftest import Server
+from tests.serve.helpers import Server
 from tests.support import wait_until
 
 HOUSING_ROWS = Path("seed-gitops/acm/odh-edge/apps/tensorflow-housing-app/files/test-data.json")

@@ -1,10 +1,12 @@
 """``--base IMAGE``: a runnable image, the model layers on top of a base that has aiedge in it.
 
-The base's manifest and config come from its registry (an index picks linux/amd64); its layers,
-``diff_ids``, history and environment are kept. The config gets the command that serves the
-model, its ports, a non-root user and a health check on ``/v2/health/ready``. The base's layer
-bytes are never fetched when the target is the same registry: they are mounted across
-repositories at push time (``build/push.py``).
+The base's manifest and config come from its registry; its layers, ``diff_ids``, history and
+environment are kept. A base that is an image index (a multi-platform base, ``aiedge base build
+--platform``) gives one base per platform it offers: the model is stacked on each and the result
+is an index again (``build/platforms.py``). The config gets the command that serves the model,
+its ports, a non-root user and a health check on ``/v2/health/ready``. The base's layer bytes are
+never fetched when the target is the same registry: they are mounted across repositories at push
+time (``build/push.py``).
 """
 
 from __future__ import annotations
@@ -18,23 +20,42 @@ from aiedge.oci.digest import check_digest, sha256_bytes
 from aiedge.oci.errors import OciError
 from aiedge.oci.image import DOCKER_LAYER_MEDIA_TYPE, LAYER_MEDIA_TYPE
 from aiedge.oci.manifest import Descriptor, canonical_json, rfc3339
+from aiedge.oci.platform import AMD64, INDEX_MEDIA_TYPES, NoMatchingPlatform, Platform, is_index, read_index
 from aiedge.oci.reference import ImageReference
 from aiedge.oci.registry import RegistryClient
 
 HTTP_PORT, GRPC_PORT = 8080, 8081
 USER = "1000"
-_INDEX_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-)
 _SECOND = 1_000_000_000  # Docker's Healthcheck durations are nanoseconds
 
 
 @dataclass(frozen=True)
 class BaseImage:
+    """One platform's base image."""
+
     ref: ImageReference  # with the digest of the image manifest used
     config: dict[str, Any]
     layers: list[Descriptor]
+    platform: Platform = AMD64
+
+
+@dataclass(frozen=True)
+class BaseImages:
+    """What ``--base`` names: one image, or an index of one image per platform."""
+
+    ref: ImageReference  # with the digest of what was named (the index's, for an index)
+    images: list[BaseImage]
+    is_index: bool
+
+    def only(self, platform: Platform = AMD64) -> BaseImage:
+        """The image for ``platform`` (a single-platform base is itself)."""
+        if not self.is_index:
+            return self.images[0]
+        for image in self.images:
+            if platform.accepts(image.platform):
+                return image
+        offered = [i.platform for i in self.images]
+        raise BuildError(str(NoMatchingPlatform(platform, offered, f"base image {self.ref}")))
 
 
 def _parse(data: bytes, what: str) -> dict[str, Any]:
@@ -47,17 +68,47 @@ def _parse(data: bytes, what: str) -> dict[str, Any]:
     return doc
 
 
-async def fetch_base(client: RegistryClient, ref: ImageReference) -> BaseImage:
-    """Manifest and config of the base image (no layer bytes)."""
+async def fetch_bases(client: RegistryClient, ref: ImageReference) -> BaseImages:
+    """Manifests and configs of the base image, of every platform when it is an index (no layer
+    bytes)."""
     where = str(ref)
     try:
         body, media_type = await client.get_manifest(ref.repository, ref.digest or ref.tag or "latest")
         doc = _parse(body, f"base {where}")
-        if media_type in _INDEX_TYPES or doc.get("mediaType") in _INDEX_TYPES:
-            chosen = _pick_platform(doc, where)
-            body, _ = await client.get_manifest(ref.repository, chosen)
-            doc = _parse(body, f"base {where}")
-        digest = sha256_bytes(body)
+        named = ref.with_digest(sha256_bytes(body))
+        if not is_index(media_type, doc):
+            return BaseImages(named, [await _fetch_image(client, ref, body, doc, where)], False)
+        entries = [
+            e
+            for e in read_index(doc, f"base {where}")
+            if e.platform is not None and e.media_type not in INDEX_MEDIA_TYPES
+        ]
+        if not entries:
+            raise BuildError(f"base image {where}: the index lists no image with a platform")
+        images = []
+        for entry in entries:
+            body, _ = await client.get_manifest(ref.repository, entry.digest)
+            image = await _fetch_image(client, ref, body, _parse(body, f"base {where}"), where)
+            if entry.platform is not None and not entry.platform.accepts(image.platform):
+                raise BuildError(
+                    f"base image {where}: the index lists {entry.digest[:19]} as {entry.platform}, "
+                    f"its config says {image.platform}"
+                )
+            images.append(image)
+    except OciError as e:
+        raise BuildError(f"base image {where}: {e}") from e
+    return BaseImages(named, images, True)
+
+
+async def fetch_base(client: RegistryClient, ref: ImageReference, platform: Platform = AMD64) -> BaseImage:
+    """The base image for one platform (of an index, or the image itself)."""
+    return (await fetch_bases(client, ref)).only(platform)
+
+
+async def _fetch_image(
+    client: RegistryClient, ref: ImageReference, body: bytes, doc: dict[str, Any], where: str
+) -> BaseImage:
+    try:
         config_digest = check_digest(doc["config"]["digest"])
         config = _parse(await client.get_blob_bytes(ref.repository, config_digest), f"base {where} config")
         layers = []
@@ -66,6 +117,7 @@ async def fetch_base(client: RegistryClient, ref: ImageReference) -> BaseImage:
             if media not in (LAYER_MEDIA_TYPE, DOCKER_LAYER_MEDIA_TYPE):
                 raise BuildError(f"base {where}: layer media type {media!r} is not tar+gzip")
             layers.append(Descriptor(LAYER_MEDIA_TYPE, check_digest(layer["digest"]), int(layer["size"])))
+        platform = Platform.from_json(config, f"base {where} config") if "architecture" in config else AMD64
     except OciError as e:
         raise BuildError(f"base image {where}: {e}") from e
     except (KeyError, TypeError, ValueError) as e:
@@ -73,16 +125,7 @@ async def fetch_base(client: RegistryClient, ref: ImageReference) -> BaseImage:
     diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
     if len(diff_ids) != len(layers):
         raise BuildError(f"base image {where}: {len(layers)} layer(s) but {len(diff_ids)} diff_id(s)")
-    return BaseImage(ref.with_digest(digest), config, layers)
-
-
-def _pick_platform(index: dict[str, Any], where: str) -> str:
-    manifests = index.get("manifests") or []
-    for m in manifests:
-        platform = m.get("platform") or {}
-        if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
-            return check_digest(m["digest"])
-    raise BuildError(f"base image {where}: the index has no linux/amd64 image")
+    return BaseImage(ref.with_digest(sha256_bytes(body)), config, layers, platform)
 
 
 def serve_command(name: str) -> list[str]:

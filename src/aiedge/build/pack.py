@@ -7,7 +7,7 @@ the rest share one layer. Same inputs and ``SOURCE_DATE_EPOCH`` -> same manifest
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,11 +93,13 @@ def pack(
     meta: ImageMeta,
     workdir: Path,
     base: BaseImage | None = None,
+    progress: Callable[[int], None] | None = None,
     extra: Sequence[tuple[str, Path]] = (),
 ) -> PackedImage:
     """Write layers and config into ``workdir``; returns the image, ready to push. With ``base``,
     the model layers go on top of the base's and the config runs ``aiedge serve`` on the model.
-    ``extra``: more files for the model folder (path relative to it, file), e.g. its drift profile."""
+    ``progress`` is told the bytes of model files as they are packed. ``extra``: more files for the
+    model folder (path relative to it, file), e.g. its drift profile."""
     root = f"models/{meta.name}"
     small: list[LayerEntry] = []
     big: list[LayerEntry] = []
@@ -112,7 +114,8 @@ def pack(
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         layers = [
-            write_layer(g, workdir / f"layer-{i}.tar.gz", mtime=meta.created) for i, g in enumerate(groups)
+            write_layer(g, workdir / f"layer-{i}.tar.gz", mtime=meta.created, progress=progress)
+            for i, g in enumerate(groups)
         ]
     except OciError as e:
         raise BuildError(f"{model}: cannot pack: {e}") from e

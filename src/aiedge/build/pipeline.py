@@ -19,21 +19,22 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from aiedge.build.base import BaseImage, fetch_base
+from aiedge.build.base import BaseImages, fetch_bases
 from aiedge.build.convert import export_pickles
 from aiedge.build.errors import BuildError, SmokeTestFailed
 from aiedge.build.inspect import inspect_model
 from aiedge.build.layouts import select_model
 from aiedge.build.pack import ImageMeta, PackedImage, model_files, pack
+from aiedge.build.platforms import PackedIndex, pack_platforms, push_platforms
 from aiedge.build.provenance import PREDICATE_TYPE, ProvenanceInput, model_digest, provenance_statement
 from aiedge.build.push import PushReport, push_image
 from aiedge.build.reference import profile_for_image
-from aiedge.build.smoke import smoke_test_model
 from aiedge.build.sources import FetchedSource, fetch_source
 from aiedge.build.sources.mlflow import IMAGE_TAG, MlflowAccess, tag_version
 from aiedge.build.tags import check_extra_images, tag_image
-from aiedge.containers.check import ContainerCheck, check_container, pull_image
+from aiedge.build.trial import ContainerCheck, check_container, smoke_test_model
 from aiedge.containers.engine import Podman
+from aiedge.containers.images import pull_image
 from aiedge.contracts import SmokeTest
 from aiedge.oci.auth import Credentials
 from aiedge.oci.cosign import attach_attestation, sign_image
@@ -50,7 +51,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 class Reporter(Protocol):
     def step(self, text: str) -> None: ...
-    def transfer_started(self, total: int) -> None: ...
+    def transfer_started(self, total: int, what: str = "pushing") -> None: ...
     def transferred(self, n: int) -> None: ...
     def transfer_done(self) -> None: ...
 
@@ -59,7 +60,7 @@ class QuietReporter:
     def step(self, text: str) -> None:
         pass
 
-    def transfer_started(self, total: int) -> None:
+    def transfer_started(self, total: int, what: str = "pushing") -> None:
         pass
 
     def transferred(self, n: int) -> None:
@@ -245,10 +246,10 @@ async def _build(
         extra_files.append(profile.file)
         labels.update(profile.labels)
         rep.step(profile.summary)
-    base: BaseImage | None = None
+    bases: BaseImages | None = None
     if req.base is not None:
         rep.step(f"base image {req.base}")
-        base = await fetch_base(base_client, req.base)
+        bases = await fetch_bases(base_client, req.base)
     meta = ImageMeta(
         name=req.name,
         format=info.format,
@@ -258,10 +259,30 @@ async def _build(
         revision=revision,
         extra_labels=labels,
     )
-    image = await asyncio.to_thread(pack, fetched.path, meta, workdir / "blobs", base, extra_files)
-    rep.step(f"packed {len(image.layers)} model layer(s), image {image.digest}")
+    multi: PackedIndex | None = None
+    files = model_files(fetched.path)
+    platforms = len(bases.images) if bases is not None and bases.is_index else 1  # packed once each
+    rep.transfer_started(platforms * sum(path.stat().st_size for _, path in files), "packing")
+    try:
+        if bases is not None and bases.is_index:
+            multi = await asyncio.to_thread(
+                pack_platforms, fetched.path, meta, workdir, bases, rep.transferred, extra_files
+            )
+            image = multi.images[0]  # the model layers, the same on every platform
+        else:
+            base = bases.images[0] if bases is not None else None
+            image = await asyncio.to_thread(
+                pack, fetched.path, meta, workdir / "blobs", base, rep.transferred, extra_files
+            )
+    finally:
+        rep.transfer_done()
+    if multi is not None and bases is not None:
+        names = ", ".join(str(b.platform) for b in bases.images)
+        rep.step(f"packed {len(image.layers)} model layer(s) for {names}, image index {multi.digest}")
+    else:
+        rep.step(f"packed {len(image.layers)} model layer(s), image {image.digest}")
     result = await _smoke(image, req.name, smoke, workdir, rep, exact=req.exact) if smoke else None
-    report = await _push(req, image, rep, client, base_client)
+    report = await _push(req, multi or image, rep, client, base_client)
     pinned_ref = req.image.with_digest(report.digest)
     container, container_seconds = None, 0.0
     if podman is not None and smoke is not None:
@@ -365,9 +386,7 @@ async def _smoke(
     await asyncio.to_thread(shutil.rmtree, rootfs, True)
     await asyncio.to_thread(unpack_layers, [x.path for x in image.layers], rootfs)
     rep.step(f"smoke test: serving the packed model, POST {smoke.path}")
-    result = await smoke_test_model(
-        rootfs / image.model_path, name, smoke, workdir / "serve.log", exact=exact
-    )
+    result = await smoke_test_model(rootfs / image.model_path, name, smoke, workdir / "logs", exact=exact)
     if not result.ok:
         raise SmokeTestFailed(f"smoke test of {name} failed: {result.summary()}")
     how = "exact" if exact else f"rtol {smoke.rtol:g}, atol {smoke.atol:g}"
@@ -376,13 +395,22 @@ async def _smoke(
 
 
 async def _push(
-    req: BuildRequest, image: PackedImage, rep: Reporter, client: RegistryClient, base_client: RegistryClient
+    req: BuildRequest,
+    packed: PackedImage | PackedIndex,
+    rep: Reporter,
+    client: RegistryClient,
+    base_client: RegistryClient,
 ) -> PushReport:
     rep.step(f"pushing to {req.image}")
-    base_bytes = sum(x.size for x in image.base.layers) if image.base else 0
-    rep.transfer_started(base_bytes + sum(size for _, _, size in image.blobs()))
+    images = packed.images if isinstance(packed, PackedIndex) else [packed]
+    base_bytes = sum(x.size for image in images if image.base for x in image.base.layers)
+    rep.transfer_started(base_bytes + sum(size for image in images for _, _, size in image.blobs()))
     try:
-        return await push_image(client, req.image, image, progress=rep.transferred, base_client=base_client)
+        if isinstance(packed, PackedIndex):
+            return await push_platforms(
+                client, req.image, packed, progress=rep.transferred, base_client=base_client
+            )
+        return await push_image(client, req.image, packed, progress=rep.transferred, base_client=base_client)
     finally:
         rep.transfer_done()
 

@@ -6,151 +6,125 @@ import asyncio
 import logging
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 import typer
 from pydantic import ValidationError
 
-from aiedge.agent.loop import run_agent
-from aiedge.agent.prune import parse_size
 from aiedge.agent.settings import AgentSettings
+from aiedge.cli.lazy import Lazy, lazy_group
+from aiedge.cli.settings_options import Opt, setting_error, settings_options
 from aiedge.errors import AiedgeError
-from aiedge.oci.bandwidth import parse_rate
+
+ENV_PREFIX = "AIEDGE_AGENT_"
 
 
-def agent_command(
-    ctx: typer.Context,
-    hub: str | None = typer.Option(
-        None,
-        "--hub",
-        help="Hub base URL (required; or AIEDGE_AGENT_HUB): https://core:8443, or http:// on loopback.",
+_OPTIONS = (
+    Opt(
+        "hub",
+        metavar="URL",
+        help="The hub's URL (required): https://core:8443, or http:// on loopback.",
     ),
-    insecure: bool = typer.Option(
-        False,
-        "--insecure",
-        help="Allow plain http:// to a hub beyond loopback (its credential and digests travel in clear).",
-    ),
-    ca: Path | None = typer.Option(
-        None, "--ca", help="PEM CA bundle to check the hub's HTTPS certificate with (default: system CAs)."
-    ),
-    site: str | None = typer.Option(
-        None, "--site", help="This site's name at the hub (default: the hostname)."
-    ),
-    data: Path | None = typer.Option(None, "--data", help="Folder of the cache, state and logs."),
-    token_file: Path | None = typer.Option(
-        None,
-        "--token-file",
+    Opt("site", short="-s", default_text="the hostname"),
+    Opt("data", short="-d", metavar="DIR"),
+    Opt(
+        "token_file",
         metavar="FILE",
         help="File holding the join token from `aiedge hub token create` (or AIEDGE_AGENT_TOKEN); "
         "used once, the site credential is then kept in DATA.",
     ),
-    token: str | None = typer.Option(
-        None,
-        "--token",
-        help="The join token on the command line: visible to every user in ps; prefer --token-file.",
+    Opt(
+        "ca",
+        metavar="FILE",
+        help="PEM CA bundle to check the hub's HTTPS certificate with (default: system CAs).",
     ),
-    port_offset: int | None = typer.Option(
-        None, "--port-offset", help="Added to every app port (several sites on one host)."
-    ),
-    poll_interval: float | None = typer.Option(
-        None, "--poll-interval", help="Seconds between heartbeats and resyncs (default: 5)."
-    ),
-    insecure_registry: bool = typer.Option(
-        False, "--insecure-registry", help="Plain HTTP to every registry (default: only to loopback ones)."
-    ),
-    host: str | None = typer.Option(
-        None, "--host", help="Address the site ports listen on (default: 127.0.0.1)."
-    ),
-    scrape_interval: float | None = typer.Option(
-        None, "--scrape-interval", help="Seconds between scrapes of each app's metrics (default: 15)."
-    ),
-    runtime: str | None = typer.Option(
-        None, "--runtime", help="How apps run: process (default) or podman (runnable images only)."
-    ),
-    remote_write: list[str] | None = typer.Option(
-        None,
-        "--remote-write",
+    Opt("insecure"),
+    Opt("insecure_registry", help="Plain HTTP to every registry (loopback registries: always)."),
+    Opt("host"),
+    Opt("port_offset"),
+    Opt("poll_interval", metavar="SECONDS"),
+    Opt("scrape_interval", metavar="SECONDS"),
+    Opt("runtime"),
+    Opt(
+        "remote_write",
+        metavar="URL",
         help="Also ship the site's metrics to this Prometheus remote-write URL (repeatable).",
     ),
-    otlp: list[str] | None = typer.Option(
-        None,
-        "--otlp",
+    Opt(
+        "otlp",
         metavar="URL",
         help="Also ship the site's metrics as OTLP/HTTP protobuf to this OpenTelemetry collector "
         "URL, e.g. http://127.0.0.1:4318/v1/metrics (repeatable).",
     ),
-    max_bandwidth: str | None = typer.Option(
-        None,
-        "--max-bandwidth",
+    Opt(
+        "max_bandwidth",
         metavar="RATE",
+        type=str,
         help="Limit all blob downloads together to this rate, e.g. 2MiB/s, 500KB/s, 10Mbit/s "
         "(KB/MB = 1000, KiB/MiB = 1024; bits as kbit/Mbit). Default: no limit.",
     ),
-    cache_max: str | None = typer.Option(
-        None,
-        "--cache-max",
+    Opt(
+        "cache_max",
         metavar="SIZE",
+        type=str,
         help="Prune versions neither serving nor kept for rollback, oldest first, once the image "
         "cache passes this size, e.g. 20GiB (KB/MB = 1000, KiB/MiB = 1024). Default: no limit.",
     ),
-    min_free: str | None = typer.Option(
-        None,
-        "--min-free",
+    Opt(
+        "min_free",
         metavar="SIZE",
+        type=str,
         help="Prune the same way while the data disk has less than this free, e.g. 2GiB. "
         "Default: no floor (downloads still never use the last 256 MiB).",
     ),
-    capture_to: str | None = typer.Option(
-        None,
-        "--capture-to",
+    Opt(
+        "capture_to",
         metavar="s3://BUCKET/PREFIX",
         help="Upload the requests apps capture (App spec.capture) to this S3-compatible bucket, "
         "when the link allows (credentials: the usual AWS variables or profile).",
     ),
-    capture_endpoint: str | None = typer.Option(
-        None, "--capture-endpoint", metavar="URL", help="S3 endpoint of --capture-to (MinIO, Ceph...)."
+    Opt("capture_endpoint", metavar="URL", help="S3 endpoint of --capture-to (MinIO, Ceph...)."),
+    Opt(
+        "registry_mirror",
+        metavar="SRC=DST",
+        help="Pull the images of registry SRC (as Apps name it) from registry DST, e.g. a site-local "
+        "mirror: --registry-mirror quay.io=127.0.0.1:5000 (repeatable).",
     ),
-    verify_key: list[Path] | None = typer.Option(
-        None,
-        "--verify-key",
+    Opt(
+        "hub_key",
+        metavar="FILE",
+        help="The hub's bundle-signing public key (its DATA/hub-signing.pub) to check imported bundles "
+        "with (default: the one the hub sent at enrolment).",
+    ),
+    Opt(
+        "verify_keys",
+        flag="--verify-key",
         metavar="PUBKEY.pem",
         help="Only fetch images with a cosign signature that verifies with this public key "
         "(cosign.pub from `aiedge keygen`; repeatable: any one of the keys will do).",
     ),
-) -> None:
+    Opt(
+        "platform",
+        metavar="OS/ARCH",
+        help="Run this platform's image of multi-platform images, e.g. linux/arm64 (default: this "
+        "machine's; another one runs under qemu-user with --runtime podman).",
+    ),
+    Opt("token", hidden=True),
+)
+
+
+@settings_options(AgentSettings, *_OPTIONS)
+def agent_command(ctx: typer.Context, given: dict[str, Any]) -> None:
     """Run a site's agent: pull the desired state, fetch and smoke-test models, serve them, report.
 
-    `aiedge agent install --quadlet DIR` writes systemd units that run it under podman instead."""
+    Every option is also an AIEDGE_AGENT_* variable (flags win); more settings are listed in the
+    README. `aiedge agent install --quadlet DIR` writes systemd units that run it under podman."""
     if ctx.invoked_subcommand is not None:
         return  # `aiedge agent install ...`: the subcommand runs, not the agent
-    overrides: dict[str, Any] = {
-        "hub": hub,
-        "insecure": insecure or None,
-        "ca": ca,
-        "site": site,
-        "data": data,
-        "token": token,
-        "token_file": token_file,
-        "port_offset": port_offset,
-        "poll_interval": poll_interval,
-        "insecure_registry": insecure_registry or None,
-        "host": host,
-        "scrape_interval": scrape_interval,
-        "remote_write": remote_write or None,
-        "otlp": otlp or None,
-        "runtime": runtime,
-        "max_bandwidth": _rate_option(max_bandwidth),
-        "verify_keys": verify_key or None,
-        "capture_to": capture_to,
-        "capture_endpoint": capture_endpoint,
-        "cache_max": _size_option("--cache-max", cache_max),
-        "min_free": _size_option("--min-free", min_free),
-    }
     try:
-        settings = AgentSettings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = AgentSettings(**given)
     except ValidationError as e:
-        raise AiedgeError(_setting_error(e)) from None
+        raise AiedgeError(setting_error(e, _OPTIONS, given, ENV_PREFIX)) from None
     if not settings.hub:
         raise AiedgeError(
             "--hub is required: the hub's URL, e.g. https://core:8443 (or set AIEDGE_AGENT_HUB)"
@@ -159,43 +133,49 @@ def agent_command(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    if token is not None:
+    if "token" in given:
         logging.getLogger("aiedge.agent").warning(
             "--token puts the token in every user's ps; use --token-file FILE or AIEDGE_AGENT_TOKEN"
         )
     asyncio.run(_main(settings))
 
 
-def _setting_error(e: ValidationError) -> str:
-    """One line naming the flag (``--hub``, ``--data``...) and what is wrong with it."""
-    err = e.errors()[0]
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    loc = ".".join(map(str, err["loc"]))
-    return f"--{loc.replace('_', '-')}: {msg}" if loc else msg
-
-
-def _rate_option(text: str | None) -> float | None:
-    """``--max-bandwidth`` in bytes per second; a bad value is one line naming the option."""
-    if text is None:
-        return None
-    try:
-        return parse_rate(text)
-    except ValueError as e:
-        raise AiedgeError(f"--max-bandwidth: {e}") from None
-
-
-def _size_option(flag: str, text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        return parse_size(text)
-    except ValueError as e:
-        raise AiedgeError(f"{flag}: {e}") from None
-
-
 async def _main(settings: AgentSettings) -> None:
+    from aiedge.agent.loop import run_agent  # the loop's imports only when the agent runs
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await run_agent(settings, stop)
+
+
+# `aiedge agent [OPTIONS]` runs the agent; `aiedge agent install --quadlet DIR` writes its units
+app = typer.Typer(
+    cls=lazy_group(
+        {
+            "install": Lazy(
+                "aiedge.cli.containers:install_quadlet_command",
+                "Write systemd quadlet units (.container, .volume) for the agent and, optionally, its apps.",
+            ),
+            "recipient": Lazy(
+                "aiedge.cli.secret:recipient_command",
+                "Print this site's age recipient (age1...), making its identity in DATA on first use.",
+            ),
+            "hold": Lazy(
+                "aiedge.cli.agent_ops:hold_command",
+                "Defer every switch to a new version at this site until `aiedge agent release`.",
+            ),
+            "import": Lazy(
+                "aiedge.cli.agent_ops:import_command",
+                "Verify an offline bundle (aiedge bundle export) and apply it, with no hub or registry.",
+            ),
+            "release": Lazy(
+                "aiedge.cli.agent_ops:release_command",
+                "End the site-local hold: deferred versions switch on the agent's next pass.",
+            ),
+        }
+    ),
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.callback(invoke_without_command=True)(agent_command)

@@ -8,20 +8,27 @@ Steps and progress go to stderr; the result goes to stdout (with ``--json``, its
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TransferSpeedColumn
 
 from aiedge.build.errors import SourceError
 from aiedge.build.pipeline import BuildRequest, BuildResult, run_build
 from aiedge.build.sources import is_remote
 from aiedge.build.sources.mlflow import MlflowAccess
-from aiedge.oci.auth import Credentials
+from aiedge.cli.output import JSON, OUTPUT, Format, choose, emit
+from aiedge.cli.progress import ConsoleReporter, iec
+from aiedge.cli.spelling import (
+    CA_FILE,
+    PASSWORD,
+    PASSWORD_FILE,
+    REGISTRY_CA,
+    REGISTRY_INSECURE,
+    USERNAME,
+    registry_credentials,
+    renamed,
+)
 from aiedge.oci.cosign import verify_signature
 from aiedge.oci.errors import SignatureError
 from aiedge.oci.keys import generate_key_pair
@@ -29,48 +36,12 @@ from aiedge.oci.reference import ImageReference
 from aiedge.oci.registry import RegistryClient
 
 
-class _ConsoleReporter:
-    """Steps as lines on stderr; a byte progress bar while pushing (only on a terminal)."""
-
-    def __init__(self, quiet: bool) -> None:
-        self._console = Console(stderr=True)
-        self._quiet = quiet
-        self._progress: Progress | None = None
-        self._task: TaskID | None = None
-
-    def step(self, text: str) -> None:
-        if not self._quiet:
-            self._console.print(text, markup=False, highlight=False, soft_wrap=True)
-
-    def transfer_started(self, total: int) -> None:
-        if self._quiet or not self._console.is_terminal:
-            return
-        self._progress = Progress(
-            "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=self._console
-        )
-        self._progress.start()
-        self._task = self._progress.add_task("transfer", total=total or None)
-
-    def transferred(self, n: int) -> None:
-        if self._progress is not None and self._task is not None:
-            self._progress.advance(self._task, n)
-
-    def transfer_done(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-
-
-def _mib(n: int) -> str:
-    return f"{n / (1 << 20):.1f} MiB"
-
-
 def _summary(result: BuildResult) -> str:
     p = result.push
     lines = [
         f"built {result.image}",
-        f"  format {result.format}; pushed {_mib(p.bytes_sent)} in {p.blobs_sent} blob(s), "
-        f"skipped {_mib(p.bytes_skipped)} in {p.blobs_skipped} the registry had",
+        f"  format {result.format}; pushed {iec(p.bytes_sent)} in {p.blobs_sent} blob(s), "
+        f"skipped {iec(p.bytes_skipped)} in {p.blobs_skipped} the registry had",
     ]
     if p.blobs_mounted:
         lines.append(f"  {p.blobs_mounted} base layer(s) mounted from the base's repository")
@@ -113,26 +84,25 @@ def build_command(
         help="The model: a folder or file, git+https://HOST/REPO.git@REF, git+file:///..., an http(s) URL "
         "of a file, .tar.gz or .zip, or s3://BUCKET/PREFIX; '#subdir=PATH' picks a folder inside.",
     ),
-    name: str = typer.Option(..., "--name", help="Model name clients use (also models/NAME in the image)."),
+    name: str = typer.Option(
+        ..., "--name", "-n", help="Model name clients use (also models/NAME in the image)."
+    ),
     image: list[str] = typer.Option(
         ...,
         "--image",
+        "-i",
         help="Where to push: REGISTRY/REPOSITORY[:TAG]; give it again for more tags (all get the digest).",
     ),
-    insecure: bool = typer.Option(False, "--insecure", help="Plain HTTP to the registry (loopback: always)."),
-    ca_file: Path | None = typer.Option(None, "--ca-file", help="CA bundle that signs the registry's TLS."),
-    username: str | None = typer.Option(
-        None, "--username", envvar="AIEDGE_REGISTRY_USERNAME", help="Registry user name."
-    ),
-    password: str | None = typer.Option(
-        None,
-        "--password",
-        envvar="AIEDGE_REGISTRY_PASSWORD",
-        help="Registry password or token (prefer the env).",
-    ),
+    insecure: bool = REGISTRY_INSECURE,
+    ca: Path | None = REGISTRY_CA,
+    ca_file: Path | None = CA_FILE,
+    username: str | None = USERNAME,
+    password_file: Path | None = PASSWORD_FILE,
+    password: str | None = PASSWORD,
     test_data: Path | None = typer.Option(
         None,
         "--test-data",
+        "-t",
         help="Smoke test: a ConfigMap (data.json/output.json) or {request, response} JSON.",
     ),
     exact: bool = typer.Option(
@@ -147,10 +117,10 @@ def build_command(
         help="Protocol of the test request (v2, tfserving, mlflow); default: from its body.",
     ),
     gitops: Path | None = typer.Option(
-        None, "--gitops", help="GitOps repo work tree to commit the digest to."
+        None, "--gitops", "-g", metavar="DIR", help="GitOps repo work tree to commit the digest to."
     ),
     app: str | None = typer.Option(
-        None, "--app", help="The App in --gitops to point at the new image (and --test-data's test)."
+        None, "--app", "-a", help="The App in --gitops to point at the new image (and --test-data's test)."
     ),
     allow_pickle: bool = typer.Option(
         False,
@@ -169,7 +139,8 @@ def build_command(
         "--update-model-name",
         help="Write --name into the App's spec.model when they differ (otherwise that is an error).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (last line of stdout)."),
+    output: Format | None = OUTPUT,
+    as_json: bool = JSON,
     s3_endpoint: str | None = typer.Option(
         None, "--s3-endpoint", help="S3 endpoint URL for s3:// sources (MinIO, Ceph...)."
     ),
@@ -202,9 +173,13 @@ def build_command(
         "needs --base.",
     ),
 ) -> None:
-    """Package a model into an OCI image, smoke-test it, push it and (optionally) record it in GitOps."""
+    """Package a model into an OCI image, smoke-test it, push it and (optionally) record it in GitOps.
+
+    Steps go to stderr; the result to stdout (-o json: one line, {"digest": ..., "image": ...})."""
+    fmt = choose(output, as_json)
     ref, *extra = [ImageReference.parse(text) for text in image]
-    credentials = Credentials(username, password or "") if username else None
+    ca = ca or renamed(ca_file, "--ca-file", "--ca")
+    credentials = registry_credentials(username, password, password_file)
     if not is_remote(path) and not Path(path).exists():
         raise SourceError(f"{path}: no such file or folder")
     request = BuildRequest(
@@ -213,7 +188,7 @@ def build_command(
         image=ref,
         extra_images=tuple(extra),
         insecure=True if insecure else None,
-        ca_file=ca_file,
+        ca_file=ca,
         credentials=credentials,
         test_data=test_data,
         exact=exact,
@@ -231,12 +206,11 @@ def build_command(
         allow_pickle=allow_pickle,
         reference_data=reference_data,
     )
-    result = asyncio.run(run_build(request, _ConsoleReporter(quiet=False)))
-    if as_json:
-        print(json.dumps({"digest": result.digest, "image": result.image}))
+    result = asyncio.run(run_build(request, ConsoleReporter()))
+    if fmt in ("json", "yaml"):
+        emit({"digest": result.digest, "image": result.image}, fmt)
     else:
-        print(_summary(result))
-    sys.stdout.flush()
+        print(_summary(result), flush=True)
 
 
 def keygen_command(
@@ -249,7 +223,9 @@ def keygen_command(
         help="Encrypt the private key with this password (set AIEDGE_KEY_PASSWORD).",
     ),
 ) -> None:
-    """Make an ECDSA P-256 key pair for signing images (cosign reads both files)."""
+    """Make an ECDSA P-256 key pair for signing images (cosign reads both files).
+
+    Set AIEDGE_KEY_PASSWORD to encrypt the private key with that password."""
     private, public = generate_key_pair(out, password or None)
     print(f"private key {private}{' (encrypted)' if password else ''}")
     print(f"public key  {public}")
@@ -258,14 +234,12 @@ def keygen_command(
 def verify_command(
     image: str = typer.Argument(..., help="REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:..."),
     key: Path = typer.Option(..., "--key", help="Public key (cosign.pub) the signature must verify with."),
-    insecure: bool = typer.Option(False, "--insecure", help="Plain HTTP to the registry (loopback: always)."),
-    ca_file: Path | None = typer.Option(None, "--ca-file", help="CA bundle that signs the registry's TLS."),
-    username: str | None = typer.Option(
-        None, "--username", envvar="AIEDGE_REGISTRY_USERNAME", help="Registry user name."
-    ),
-    password: str | None = typer.Option(
-        None, "--password", envvar="AIEDGE_REGISTRY_PASSWORD", help="Registry password or token."
-    ),
+    insecure: bool = REGISTRY_INSECURE,
+    ca: Path | None = REGISTRY_CA,
+    ca_file: Path | None = CA_FILE,
+    username: str | None = USERNAME,
+    password_file: Path | None = PASSWORD_FILE,
+    password: str | None = PASSWORD,
 ) -> None:
     """Check an image's cosign signature with a public key: exit 0 "verified", exit 1 with why not."""
     ref = ImageReference.parse(image)
@@ -273,11 +247,12 @@ def verify_command(
         pem = key.read_bytes()
     except OSError as e:
         raise SignatureError(f"{key}: cannot read the public key: {e.strerror or e}") from e
-    credentials = Credentials(username, password or "") if username else None
+    ca = ca or renamed(ca_file, "--ca-file", "--ca")
+    credentials = registry_credentials(username, password, password_file)
 
     async def check() -> None:
         async with RegistryClient(
-            ref.registry, insecure=True if insecure else None, ca_file=ca_file, credentials=credentials
+            ref.registry, insecure=True if insecure else None, ca_file=ca, credentials=credentials
         ) as client:
             await verify_signature(client, ref, pem)
 

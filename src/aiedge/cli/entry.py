@@ -1,19 +1,21 @@
-"""The ``aiedge`` command's entry point. ``aiedge serve`` runs on every site, where start-up time
-and memory count: it imports the serve command alone, not the whole CLI (the hub's database
-layer, the agent, builds, S3 and signing took 110 MB and 2.4 s before a model was loaded).
-Every other command goes through ``aiedge.cli.main``.
+"""The ``aiedge`` command's entry point and its error contract. Commands are imported only when
+they run (``cli/main.py``): ``aiedge serve`` on a site imports the serve command alone, not the
+hub's database layer, the agent, builds, S3 and signing (110 MB and 2.4 s before a model loaded).
 
-Exit codes (for both): 0 success, 1 a user error (one line on stderr, no traceback), 2 bad usage.
+Exit codes: 0 success, 1 a user error (one line on stderr, no traceback), 2 bad usage.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
 import typer
 
 from aiedge.errors import AiedgeError
+
+COMPLETE_VAR = "_AIEDGE_COMPLETE"  # set by the shell completion scripts of `aiedge completion`
 
 
 def run(app: Callable[[], object]) -> None:
@@ -28,20 +30,11 @@ def run(app: Callable[[], object]) -> None:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["serve"]:
-        from aiedge.cli.serve import serve_command
+    if os.environ.get(COMPLETE_VAR):
+        from typer._completion_classes import completion_init
 
-        app = typer.Typer(
-            name="aiedge",
-            add_completion=False,
-            pretty_exceptions_enable=False,
-            context_settings={"help_option_names": ["-h", "--help"]},
-        )
-        # a callback keeps "serve" a subcommand (Typer runs a lone command without its name)
-        app.callback()(lambda: None)
-        app.command("serve")(serve_command)
-        run(lambda: app(prog_name="aiedge"))
-        return
-    from aiedge.cli import main as full
+        completion_init()  # typer's bash/zsh/fish protocols, as `aiedge completion` prints them
+    from aiedge.cli.main import command
 
-    full.main()
+    root = command()
+    run(lambda: root.main(prog_name="aiedge", complete_var=COMPLETE_VAR))

@@ -1,6 +1,6 @@
 """`aiedge hub`: run the hub (the group's callback, when no subcommand is given), and manage
 enrolment against the same database while it runs: ``aiedge hub token create --site NAME``,
-``aiedge hub site revoke NAME``."""
+``aiedge hub site revoke NAME``; operators' tokens are ``aiedge hub operator ...`` (cli/operators.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from aiedge.cli import operators
+from aiedge.cli.settings_options import Opt, setting_error, settings_options
 from aiedge.errors import AiedgeError
 from aiedge.gitops import GitopsRepo, load_repo, read_source
 from aiedge.hub.clock import system_clock
@@ -28,68 +30,61 @@ app.add_typer(token_app, name="token")
 app.add_typer(site_app, name="site")
 
 
+_OPTIONS = (
+    Opt("gitops", short="-g", metavar="DIR"),
+    Opt("data", short="-d", metavar="DIR"),
+    Opt("port", short="-p"),
+    Opt("host"),
+    Opt("poll_interval", metavar="SECONDS"),
+    Opt("stale_after", metavar="SECONDS"),
+    Opt("insecure_no_auth"),
+    Opt(
+        "forward_remote_write",
+        metavar="URL",
+        help="Forward the metrics sites send to this Prometheus remote-write URL (repeatable).",
+    ),
+    Opt(
+        "alert_webhook",
+        metavar="URL",
+        help="POST alerts (firing and resolved) here, as Alertmanager's webhook.",
+    ),
+    Opt(
+        "database_url",
+        flag="--db",
+        metavar="URL",
+        help="Database URL: postgresql://USER@HOST:PORT/DB (several hubs may share it) or sqlite:///FILE "
+        "(default: sqlite:///DATA/hub.db).",
+    ),
+    Opt("tls_cert", metavar="FILE", help="Serve HTTPS with this PEM certificate (chain)."),
+    Opt("tls_key", metavar="FILE", help="PEM private key of --tls-cert."),
+    Opt(
+        "webhook_secret_file",
+        metavar="FILE",
+        help="Take Git webhook calls signed with the secret in this file (GitHub, Gitea, GitLab).",
+    ),
+)
+
+
 def _settings(**given: Any) -> HubSettings:
     """Settings from the environment (AIEDGE_HUB_*) overridden by the flags given; a bad value is
-    one line naming the setting."""
+    one line naming the flag or variable."""
     try:
         return HubSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as e:
-        err = e.errors()[0]
-        name = ".".join(str(p) for p in err["loc"]) or "settings"
-        raise AiedgeError(f"--{name.replace('_', '-')}: {err['msg']}") from None
+        raise AiedgeError(setting_error(e, _OPTIONS, given, "AIEDGE_HUB_")) from None
 
 
 @app.callback()
-def hub_command(
-    ctx: typer.Context,
-    gitops: Path | None = typer.Option(None, "--gitops", help="GitOps repo (read at Git HEAD) or a folder."),
-    data: Path | None = typer.Option(None, "--data", help="Folder of the hub's state (hub.db)."),
-    port: int | None = typer.Option(None, "--port", help="Port to listen on [default: 8000]."),
-    host: str | None = typer.Option(None, "--host", help="Address to listen on [default: 127.0.0.1]."),
-    poll_interval: float | None = typer.Option(
-        None, "--poll-interval", help="Seconds between checks of the repo's HEAD [default: 5]."
-    ),
-    stale_after: float | None = typer.Option(
-        None, "--stale-after", help="Seconds of silence before a site shows as unknown [default: 30]."
-    ),
-    insecure_no_auth: bool = typer.Option(
-        False, "--insecure-no-auth", help="Serve sites without credentials (development only)."
-    ),
-    forward_remote_write: list[str] | None = typer.Option(
-        None,
-        "--forward-remote-write",
-        help="Forward the metrics sites send to this Prometheus remote-write URL (repeatable).",
-    ),
-    alert_webhook: str | None = typer.Option(
-        None, "--alert-webhook", help="POST alerts (firing and resolved) here, as Alertmanager's webhook."
-    ),
-    db: str | None = typer.Option(
-        None,
-        "--db",
-        help="Database URL: postgresql://USER@HOST:PORT/DB (several hubs may share it) "
-        "[default: sqlite:///DATA/hub.db].",
-    ),
-    tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Serve HTTPS with this PEM certificate."),
-    tls_key: Path | None = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
-) -> None:
-    """Run the hub: serve each site its desired state from the GitOps repo, take status reports."""
-    ctx.obj = {"data": data, "db": db}
+@settings_options(HubSettings, *_OPTIONS)
+def hub_command(ctx: typer.Context, given: dict[str, Any]) -> None:
+    """Run the hub: serve each site its desired state from the GitOps repo, take status reports.
+
+    Every option is also an AIEDGE_HUB_* variable (flags win); limits and alert thresholds are
+    settings too (see the README)."""
+    ctx.obj = {"data": given.get("data"), "db": given.get("database_url")}
     if ctx.invoked_subcommand is not None:
         return
-    settings = _settings(
-        gitops=gitops,
-        data=data,
-        port=port,
-        host=host,
-        poll_interval=poll_interval,
-        stale_after=stale_after,
-        insecure_no_auth=insecure_no_auth or None,
-        forward_remote_write=forward_remote_write or None,
-        alert_webhook=alert_webhook,
-        database_url=db,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-    )
+    settings = _settings(**given)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -108,6 +103,9 @@ def _store(ctx: typer.Context, data: Path | None) -> Store:
     return Store(open_engine(settings.db_url()))
 
 
+app.add_typer(operators.make_app(_store), name="operator")
+
+
 def _repo(store: Store, gitops: Path | None) -> GitopsRepo | None:
     """The revision the hub serves; the repo itself when given and the hub published none yet."""
     repo = published_repo(store)
@@ -119,13 +117,16 @@ def _repo(store: Store, gitops: Path | None) -> GitopsRepo | None:
 @token_app.command("create")
 def token_create(
     ctx: typer.Context,
-    site: str = typer.Option(..., "--site", help="The site the token enrols."),
+    site: str = typer.Option(..., "--site", "-s", help="The site the token enrols."),
     data: Path | None = typer.Option(
-        None, "--data", help="The hub's data folder (same as the hub's --data)."
+        None, "--data", "-d", help="The hub's data folder (same as the hub's --data)."
     ),
     ttl: float = typer.Option(86400.0, "--ttl", help="Seconds the token stays valid."),
     gitops: Path | None = typer.Option(
-        None, "--gitops", help="The GitOps repo, to check SITE before the hub has published a revision."
+        None,
+        "--gitops",
+        "-g",
+        help="The GitOps repo, to check SITE before the hub has published a revision.",
     ),
 ) -> None:
     """Print a one-time join token for SITE (kept hashed; give it to the site's agent). SITE must
@@ -143,7 +144,7 @@ def site_revoke(
     ctx: typer.Context,
     site: str = typer.Argument(..., help="The site whose credentials are revoked."),
     data: Path | None = typer.Option(
-        None, "--data", help="The hub's data folder (same as the hub's --data)."
+        None, "--data", "-d", help="The hub's data folder (same as the hub's --data)."
     ),
 ) -> None:
     """Revoke SITE's credentials and unused join tokens; it must enrol again with a new token."""

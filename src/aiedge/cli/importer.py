@@ -3,11 +3,11 @@ documents, with a report of what maps and what does not."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
+from aiedge.cli.output import JSON, OUTPUT, Format, choose, emit
 from aiedge.errors import AiedgeError
 
 
@@ -32,9 +32,14 @@ def import_command(
     test_data: list[str] = typer.Option(
         [], "--test-data", help="APP=FILE: the app's test request (the seed's test-data ConfigMap)."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    output: Format | None = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
-    """Import a seed-style ACM/kustomize GitOps tree (rendered with kubectl kustomize)."""
+    """Import a seed-style ACM/kustomize GitOps tree (rendered with kubectl kustomize).
+
+    -o json|yaml prints the report (what maps, what does not and why) instead of the lines."""
+    fmt = choose(output, as_json)
+    as_json = fmt in ("json", "yaml")
     from aiedge.gitops.importer import import_seed, write_imported
 
     tests = {app: Path(path) for app, path in _pairs(test_data, "--test-data").items()}
@@ -44,7 +49,7 @@ def import_command(
     elif not as_json:
         typer.echo("---\n".join(result.files.values()), nl=False)
     if as_json:
-        typer.echo(json.dumps(result.report(), indent=2))
+        emit(result.report(), fmt)
         return
     report = [
         *(f"mapped: {line}" for line in result.mapped),

@@ -15,6 +15,7 @@ import typer
 
 from aiedge.agent.secrets import load_identity
 from aiedge.agent.settings import AgentSettings
+from aiedge.cli.spelling import GITOPS, renamed
 from aiedge.errors import AiedgeError
 from aiedge.gitops.secrets import encrypt_site_secret
 
@@ -51,9 +52,10 @@ def encrypt_command(
     pairs: list[str] = typer.Argument(
         None, metavar="KEY=VALUE...", help="Env names and values; KEY alone takes $KEY from the environment."
     ),
-    site: str = typer.Option(..., "--site", help="The site whose agent will decrypt the values."),
-    app_name: str = typer.Option(..., "--app", help="The app whose serving process gets them as env."),
-    repo: Path = typer.Option(Path(), "--repo", help="Root of the GitOps repo (default: here)."),
+    site: str = typer.Option(..., "--site", "-s", help="The site whose agent will decrypt the values."),
+    app_name: str = typer.Option(..., "--app", "-a", help="The app whose serving process gets them as env."),
+    repo: Path = GITOPS,
+    old_repo: Path | None = typer.Option(None, "--repo", hidden=True),
     from_file: list[str] = typer.Option(
         None, "--from-file", metavar="KEY=PATH", help="Take KEY's value from the file PATH (repeatable)."
     ),
@@ -62,6 +64,7 @@ def encrypt_command(
     ),
 ) -> None:
     """Encrypt values to SITE's ageRecipient into the SiteSecret of SITE and APP (written, not committed)."""
+    repo = renamed(old_repo, "--repo", "--gitops") or repo
     values = _values(pairs or [], from_file or [])
     done = encrypt_site_secret(repo, site, app_name, values, replace=replace)
     typer.echo(
@@ -71,7 +74,9 @@ def encrypt_command(
 
 
 def recipient_command(
-    data: Path | None = typer.Option(None, "--data", help="The agent's data folder (as given to the agent)."),
+    data: Path | None = typer.Option(
+        None, "--data", "-d", help="The agent's data folder (as given to the agent)."
+    ),
 ) -> None:
     """Print this site's age recipient (age1...), making its identity in DATA on first use; put it
     in the Site's spec.ageRecipient so secrets can be encrypted to it."""

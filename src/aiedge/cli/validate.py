@@ -12,6 +12,20 @@ from typing import Any
 import orjson
 import typer
 
+from aiedge.cli.output import JSON, OUTPUT, Format, choose, emit
+from aiedge.cli.spelling import (
+    CA_FILE,
+    DIR_ARGUMENT,
+    GITOPS,
+    PASSWORD,
+    PASSWORD_FILE,
+    REGISTRY_CA,
+    REGISTRY_INSECURE,
+    USERNAME,
+    gitops_dir,
+    registry_credentials,
+    renamed,
+)
 from aiedge.gitops import (
     GitopsError,
     GitopsRepo,
@@ -45,7 +59,8 @@ def _where(problem: Problem, directory: Path) -> str:
 
 
 def validate_command(
-    directory: Path = typer.Argument(..., help="Root of the GitOps repo (a Git work tree or a folder)."),
+    directory: Path | None = DIR_ARGUMENT,
+    gitops: Path = GITOPS,
     head: bool = typer.Option(False, "--head", help="Check the commit at Git HEAD instead of the files."),
     strict: bool = typer.Option(
         False,
@@ -55,24 +70,24 @@ def validate_command(
     registry: bool = typer.Option(
         False, "--registry", help="Check that every App's image digest exists in its registry."
     ),
-    insecure: bool = typer.Option(
-        False, "--insecure-registry", help="Plain HTTP to the registries (loopback: always)."
-    ),
-    ca_file: Path | None = typer.Option(None, "--ca-file", help="CA bundle that signs the registries' TLS."),
-    username: str | None = typer.Option(
-        None, "--username", envvar="AIEDGE_REGISTRY_USERNAME", help="Registry user name."
-    ),
-    password: str | None = typer.Option(
-        None,
-        "--password",
-        envvar="AIEDGE_REGISTRY_PASSWORD",
-        help="Registry password or token (prefer the env).",
-    ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object (ok, errors, warnings, ignored files...) on stdout."
-    ),
+    insecure: bool = REGISTRY_INSECURE,
+    insecure_registry: bool = typer.Option(False, "--insecure-registry", hidden=True),
+    ca: Path | None = REGISTRY_CA,
+    ca_file: Path | None = CA_FILE,
+    username: str | None = USERNAME,
+    password_file: Path | None = PASSWORD_FILE,
+    password: str | None = PASSWORD,
+    output: Format | None = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
-    """Check the GitOps repo: schema, references, placements, and with --registry the digests."""
+    """Check the GitOps repo: schema, references, placements, and with --registry the digests.
+
+    Errors are file:line:col lines on stderr (exit 1); -o json prints one object (ok, errors,
+    warnings, ignored files...) on stdout instead."""
+    fmt = choose(output, as_json)
+    directory = gitops_dir(gitops, directory, "validate")
+    insecure = insecure or renamed(insecure_registry, "--insecure-registry", "--insecure")
+    ca = ca or renamed(ca_file, "--ca-file", "--ca")
     if not directory.is_dir():
         raise GitopsError(f"{directory} is not a directory")
     snapshot = read_git_head(directory) if head else read_directory(directory)
@@ -86,11 +101,11 @@ def validate_command(
     if repo is not None:
         warnings = repo_warnings(repo)
         if registry:
-            credentials = Credentials(username, password or "") if username else None
-            errors = _registry_problems(repo, insecure, ca_file, credentials)
+            credentials = registry_credentials(username, password, password_file)
+            errors = _registry_problems(repo, insecure, ca, credentials)
     ok = not errors and not (strict and warnings)
-    if as_json:
-        typer.echo(orjson.dumps(_report(snapshot.revision, repo, errors, warnings, ok, strict)).decode())
+    if fmt in ("json", "yaml"):
+        emit(_report(snapshot.revision, repo, errors, warnings, ok, strict), fmt)
     else:
         _print(directory, repo, errors, warnings, strict)
     if not ok:
@@ -142,8 +157,9 @@ def _print(
 
 
 def render_command(
-    directory: Path = typer.Argument(..., help="Root of the GitOps repo."),
-    site: str = typer.Option(..., "--site", help="The site to render."),
+    directory: Path | None = DIR_ARGUMENT,
+    gitops: Path = GITOPS,
+    site: str = typer.Option(..., "--site", "-s", help="The site to render."),
     out: Path | None = typer.Option(
         None, "--out", help="Write the files here (default: stdout, one stream)."
     ),
@@ -165,6 +181,7 @@ def render_command(
     ServiceMonitor, test-data ConfigMap, smoke CronJob, Namespace, kustomization.yaml."""
     from aiedge.gitops.render import RenderOptions, render_site
 
+    directory = gitops_dir(gitops, directory, "render")
     if runtime_image is not None and "@sha256:" not in runtime_image:
         raise GitopsError(f"--runtime-image {runtime_image}: pin it by digest (REGISTRY/REPO@sha256:...)")
     snapshot = read_git_head(directory) if head else read_directory(directory)
@@ -186,7 +203,6 @@ def render_command(
 
 def schema_command() -> None:
     """Print the JSON Schema of the GitOps kinds (App, Site, Placement) for editors and CI."""
-    import orjson
 
     from aiedge.gitops.jsonschema import kinds_schema
 

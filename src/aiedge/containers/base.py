@@ -3,44 +3,52 @@ container daemon: debootstrap (Debian ``minbase`` + python3) into a folder, a ve
 ``/opt/aiedge`` holding aiedge and its runtime dependencies, user 1000, normalised, written as one
 reproducible layer into an OCI image layout folder, pushed when asked.
 
+Several platforms (``linux/amd64,linux/arm64``): each gets its own root filesystem (a foreign one
+built under qemu-user, ``emulation.py``) and manifest, and the layout's tag names an OCI image
+index over them. One platform: the tag names its manifest, as before there were several.
+
 Reproducible: the same source, pinned dependency versions, Debian mirror state and
-``SOURCE_DATE_EPOCH`` give the same digest. Pins come from the building environment (``pip
-freeze`` of the running Python), so the image runs what was tested.
+``SOURCE_DATE_EPOCH`` give the same digest, per platform (and so the same index). Pins come from
+the building environment (``pip freeze`` of the running Python), so the image runs what was tested.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.parser
 import fcntl
 import hashlib
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import aiedge
 from aiedge.containers import rootfs as rf
+from aiedge.containers.emulation import Target, ensure_emulation, is_native, target
 from aiedge.containers.errors import ContainerError
-from aiedge.containers.layout import LayoutImage, write_layout
+from aiedge.containers.layout import LayoutImage, add_image, write_layout
 from aiedge.containers.rootfs_layer import write_rootfs_layer
-from aiedge.oci.digest import sha256_bytes
-from aiedge.oci.manifest import build_manifest as oci_manifest
+from aiedge.containers.wheels import (
+    build_wheel,
+    download_wheels,
+    pinned_constraints,
+    runtime_requirements,
+    wheel_requirements,
+)
 from aiedge.oci.manifest import (
+    build_index,
     canonical_json,
     config_descriptor,
     layer_descriptor,
+    manifest_descriptor,
     rfc3339,
 )
+from aiedge.oci.manifest import build_manifest as oci_manifest
+from aiedge.oci.platform import AMD64, INDEX_MEDIA_TYPE, Platform, host_platform
 
-ML_RUNTIMES = frozenset({"onnx", "onnxruntime", "openvino", "lightgbm", "scikit-learn", "skl2onnx", "joblib"})
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 VARIANT_LABEL = "io.aiedge.base.variant"
 _SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
@@ -59,14 +67,34 @@ class BaseSpec:
     created: int = 0  # SOURCE_DATE_EPOCH
     cache: Path = field(default_factory=lambda: Path.home() / ".cache" / "aiedge" / "base")
     tag: str = "latest"
+    platforms: tuple[Platform, ...] = field(default_factory=lambda: (host_platform(),))
+    packages: tuple[str, ...] = ()  # more Debian packages, e.g. git for the hub's image
+
+
+@dataclass(frozen=True)
+class PlatformImage:
+    """One platform's image of a base build."""
+
+    platform: Platform
+    digest: str  # of its manifest
+    size: int  # compressed bytes of the layer
+    unpacked: int  # bytes of the root filesystem
+    seconds: float
 
 
 @dataclass(frozen=True)
 class BaseImage:
-    image: LayoutImage
-    size: int  # compressed bytes of the layer
-    unpacked: int  # bytes of the root filesystem
+    image: LayoutImage  # the tag: a manifest (one platform) or an image index (several)
+    platforms: list[PlatformImage]
     seconds: float
+
+    @property
+    def size(self) -> int:
+        return sum(p.size for p in self.platforms)
+
+    @property
+    def unpacked(self) -> int:
+        return sum(p.unpacked for p in self.platforms)
 
 
 def configured_mirror() -> str:
@@ -93,81 +121,12 @@ def find_source() -> Path:
     raise ContainerError("cannot find aiedge's source tree: pass --source DIR or --wheel FILE")
 
 
-def build_wheel(source: Path, out: Path) -> Path:
-    """A wheel of ``source``, built from a clean copy (the tree itself gets no build/ folders)."""
-    with tempfile.TemporaryDirectory(prefix="aiedge-wheel-") as tmp:
-        copy = Path(tmp) / "src-copy"
-        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
-        copy.mkdir()
-        for name in ("pyproject.toml", "README.md", "LICENSE", "setup.cfg"):
-            if (source / name).is_file():
-                shutil.copy2(source / name, copy / name)
-        shutil.copytree(source / "src", copy / "src", ignore=ignore)
-        out.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "wheel",
-                "--no-deps",
-                "--no-build-isolation",
-                "-q",
-                "-w",
-                str(out),
-                str(copy),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise ContainerError(f"building aiedge's wheel failed: {done.stderr.strip()[-500:]}")
-    wheels = sorted(out.glob("aiedge-*.whl"))
-    if not wheels:
-        raise ContainerError(f"pip wheel made no aiedge wheel in {out}")
-    return wheels[-1]
-
-
-def _name(requirement: str) -> str:
-    m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
-    return m.group(1).lower().replace("_", "-") if m else ""
-
-
-def wheel_requirements(wheel: Path) -> list[str]:
-    """``Requires-Dist`` of a wheel: what the source it was built from declares (the running
-    environment's install of aiedge may be older than the source)."""
-    with zipfile.ZipFile(wheel) as zf:
-        names = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
-        if not names:
-            raise ContainerError(f"{wheel.name}: no .dist-info/METADATA in the wheel")
-        meta = email.parser.BytesHeaderParser().parsebytes(zf.read(names[0]))
-    return list(meta.get_all("Requires-Dist") or [])
-
-
-def runtime_requirements(with_runtimes: bool, declared: list[str] | None = None) -> list[str]:
-    """aiedge's runtime dependencies (no extras), optionally without the ML runtimes; ``declared``
-    (a wheel's) or else the installed aiedge's."""
-    declared = declared if declared is not None else metadata.requires("aiedge") or []
-    reqs = [r for r in declared if "extra ==" not in r]
-    return sorted(r.split(";")[0].strip() for r in reqs if with_runtimes or _name(r) not in ML_RUNTIMES)
-
-
-def pinned_constraints() -> str:
-    """``name==version`` for every distribution in this environment except aiedge itself."""
-    pins = {
-        _name(d.metadata["Name"]): d.version
-        for d in metadata.distributions()
-        if d.metadata["Name"] and _name(d.metadata["Name"]) != "aiedge"
-    }
-    return "".join(f"{n}=={v}\n" for n, v in sorted(pins.items()))
-
-
-def image_config(*, diff_id: str, created: int, labels: dict[str, str]) -> bytes:
+def image_config(*, diff_id: str, created: int, labels: dict[str, str], platform: Platform = AMD64) -> bytes:
     return canonical_json(
         {
-            "architecture": "amd64",
-            "os": "linux",
+            "architecture": platform.architecture,
+            "os": platform.os,
+            **({"variant": platform.variant} if platform.variant else {}),
             "created": rfc3339(created),
             "config": {
                 "User": f"{rf.USER_ID}:{rf.USER_ID}",
@@ -192,64 +151,105 @@ def _tree_size(root: Path) -> int:
     return sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+def cache_suffix(t: Target) -> str:
+    """Download caches and their lock per platform: the host's keep their plain names
+    (``debs``, ``wheels``), another platform's are ``debs-arm64``, ``wheels-arm64``."""
+    return "" if is_native(t) else f"-{t.debian}"
+
+
 @contextlib.contextmanager
-def _cache_lock(cache: Path, say: Callable[[str], None]) -> Iterator[None]:
-    """One build at a time per download cache: the wheelhouse moves into the image during a build,
-    and two debootstraps writing one package cache would corrupt it."""
+def _cache_lock(cache: Path, t: Target, say: Callable[[str], None]) -> Iterator[None]:
+    """One build at a time per download cache and platform: the wheelhouse moves into the image
+    during a build, and two debootstraps writing one package cache would corrupt it."""
     cache.mkdir(parents=True, exist_ok=True)
-    with (cache / ".build.lock").open("w") as fh:
+    with (cache / f".build{cache_suffix(t)}.lock").open("w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            say(f"waiting for another base build using {cache}")
+            say(f"waiting for another {t} base build using {cache}")
             fcntl.flock(fh, fcntl.LOCK_EX)
         yield
 
 
 def build_base(spec: BaseSpec, say: Callable[[str], None] = lambda _: None) -> BaseImage:
-    """Build the base image into ``spec.out`` (an OCI layout folder). Blocking; needs root; builds
-    sharing a download cache run one after the other."""
+    """Build the base image into ``spec.out`` (an OCI layout folder), one image per platform of
+    ``spec.platforms`` and an index over them when there are several. Blocking; needs root; builds
+    sharing a download cache run one after the other per platform."""
+    if not spec.platforms:
+        raise ContainerError("no platform to build the base image for")
+    targets = [target(p) for p in spec.platforms]
     rf.check_tools()
-    with _cache_lock(spec.cache, say):
-        return _build_base(spec, say)
-
-
-def _build_base(spec: BaseSpec, say: Callable[[str], None]) -> BaseImage:
+    for t in targets:
+        ensure_emulation(t)
     started = time.monotonic()
+    spec.cache.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="work-", dir=spec.cache))
     try:
         wheel = spec.wheel or build_wheel(spec.source or find_source(), work / "wheel")
         say(f"aiedge wheel {wheel.name}")
-        rootfs = work / "rootfs"
-        mirror = spec.mirror or configured_mirror()
-        rf.debootstrap(rootfs, suite=spec.suite, mirror=mirror, cache=spec.cache / "debs", say=say)
-        requirements = runtime_requirements(spec.with_runtimes, wheel_requirements(wheel))
-        rf.download_wheels(requirements, pinned_constraints(), spec.cache / "wheels", say=say)
-        rf.install_venv(rootfs, wheel, requirements, wheelhouse=spec.cache / "wheels", say=say)
-        rf.add_user(rootfs)
-        rf.normalise(rootfs)
-        unpacked = _tree_size(rootfs)
-        say(f"writing the layer ({unpacked / 1e6:.0f} MB unpacked)")
-        layer = write_rootfs_layer(rootfs, work / "layer.tar.gz", mtime=spec.created)
-        labels = {
-            "org.opencontainers.image.title": "aiedge-base",
-            "org.opencontainers.image.version": aiedge.__version__,
-            "io.aiedge.base.suite": spec.suite,
-            VARIANT_LABEL: "full" if spec.with_runtimes else "slim",
-        }
-        config = image_config(diff_id=layer.diff_id, created=spec.created, labels=labels)
-        config_path = work / "config.json"
-        config_path.write_bytes(config)
-        manifest = oci_manifest(
-            config_descriptor(config),
-            [layer_descriptor(layer.digest, layer.size)],
-            {"org.opencontainers.image.created": rfc3339(spec.created)},
-        )
-        image = write_layout(spec.out, manifest, [layer.path, config_path], tag=spec.tag)
-        assert image.digest == sha256_bytes(manifest)
-        return BaseImage(image, layer.size, unpacked, time.monotonic() - started)
+        built: list[tuple[PlatformImage, bytes]] = []
+        for t in targets:
+            with _cache_lock(spec.cache, t, say):
+                built.append(_build_platform(spec, t, wheel, work / t.debian, say))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if len(built) == 1:
+        image = write_layout(spec.out, built[0][1], [], tag=spec.tag)
+    else:
+        entries = [manifest_descriptor(manifest, p.platform) for p, manifest in built]
+        index = build_index(entries, {"org.opencontainers.image.created": rfc3339(spec.created)})
+        image = write_layout(spec.out, index, [], tag=spec.tag, media_type=INDEX_MEDIA_TYPE)
+    return BaseImage(image, [p for p, _ in built], time.monotonic() - started)
+
+
+def _build_platform(
+    spec: BaseSpec, t: Target, wheel: Path, work: Path, say: Callable[[str], None]
+) -> tuple[PlatformImage, bytes]:
+    """One platform's root filesystem, layer, config and manifest; its blobs go into the layout."""
+    started = time.monotonic()
+    say(f"building the {t} image")
+    work.mkdir(parents=True, exist_ok=True)
+    rootfs = work / "rootfs"
+    suffix = cache_suffix(t)
+    mirror = spec.mirror or configured_mirror()
+    arch = "" if is_native(t) else t.debian
+    rf.debootstrap(
+        rootfs,
+        suite=spec.suite,
+        mirror=mirror,
+        cache=spec.cache / f"debs{suffix}",
+        say=say,
+        arch=arch,
+        packages=(*rf.DEBIAN_PACKAGES, *spec.packages),
+    )
+    requirements = runtime_requirements(spec.with_runtimes, wheel_requirements(wheel))
+    wheelhouse = spec.cache / f"wheels{suffix}"
+    download_wheels(requirements, pinned_constraints(), wheelhouse, say=say, rootfs=rootfs, target=t)
+    rf.install_venv(rootfs, wheel, requirements, wheelhouse=wheelhouse, say=say)
+    rf.add_user(rootfs)
+    rf.normalise(rootfs)
+    unpacked = _tree_size(rootfs)
+    say(f"writing the {t} layer ({unpacked / (1 << 20):.0f} MiB unpacked)")
+    layer = write_rootfs_layer(rootfs, work / "layer.tar.gz", mtime=spec.created)
+    shutil.rmtree(rootfs, ignore_errors=True)  # before the next platform's: they are a GB each
+    labels = {
+        "org.opencontainers.image.title": "aiedge-base",
+        "org.opencontainers.image.version": aiedge.__version__,
+        "io.aiedge.base.suite": spec.suite,
+        VARIANT_LABEL: "full" if spec.with_runtimes else "slim",
+    }
+    if spec.packages:
+        labels["io.aiedge.base.packages"] = ",".join(spec.packages)
+    config = image_config(diff_id=layer.diff_id, created=spec.created, labels=labels, platform=t.platform)
+    config_path = work / "config.json"
+    config_path.write_bytes(config)
+    manifest = oci_manifest(
+        config_descriptor(config),
+        [layer_descriptor(layer.digest, layer.size)],
+        {"org.opencontainers.image.created": rfc3339(spec.created)},
+    )
+    digest = add_image(spec.out, manifest, [layer.path, config_path])
+    return PlatformImage(t.platform, digest, layer.size, unpacked, time.monotonic() - started), manifest
 
 
 def source_key(source: Path, *, with_runtimes: bool, suite: str) -> str:
@@ -279,5 +279,5 @@ def cached_base(
     shutil.rmtree(partial, ignore_errors=True)
     built = build_base(BaseSpec(out=partial, source=source, with_runtimes=with_runtimes, cache=cache), say)
     partial.rename(layout)
-    say(f"base image built in {built.seconds:.0f} s: {built.size / 1e6:.0f} MB compressed")
+    say(f"base image built in {built.seconds:.0f} s: {built.size / (1 << 20):.0f} MiB compressed")
     return layout

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiedge.containers.errors import ContainerError, ToolMissing
+from aiedge.oci.platform import Platform
 
 CONTAINERS_CONF = (
     '[containers]\ndefault_ulimits = []\n\n[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\n'
@@ -88,9 +89,14 @@ class Podman:
         return out.decode()
 
 
-def load_args(transport_ref: str) -> list[str]:
+def platform_args(platform: Platform | None) -> list[str]:
+    """``--platform OS/ARCH``: which image of an index podman takes (default: the host's)."""
+    return [] if platform is None else ["--platform", str(platform)]
+
+
+def load_args(transport_ref: str, platform: Platform | None = None) -> list[str]:
     """``podman pull oci:LAYOUT:TAG``: reads an OCI layout folder, no registry involved."""
-    return ["pull", "--quiet", transport_ref]
+    return ["pull", "--quiet", *platform_args(platform), transport_ref]
 
 
 def publish_args(http_port: int, grpc_port: int, *, host: str = "127.0.0.1") -> list[str]:

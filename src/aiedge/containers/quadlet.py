@@ -44,7 +44,7 @@ def _render(sections: list[tuple[str, list[tuple[str, str]]]]) -> str:
 def agent_units(unit: AgentUnit) -> dict[str, str]:
     """``aiedge-agent.container`` and the ``aiedge-agent.volume`` holding its cache and state."""
     args = ["agent", "--hub", unit.hub, "--site", unit.site, "--data", AGENT_DATA, "--host", "0.0.0.0"]
-    args += [*(["--token", unit.token] if unit.token else []), *unit.extra_args]
+    args += unit.extra_args
     if unit.runtime != "process":
         args += ["--runtime", unit.runtime]
     container = _render(
@@ -66,6 +66,8 @@ def agent_units(unit: AgentUnit) -> dict[str, str]:
                     ("Network", "host"),  # the site ports are the host's
                     ("Volume", f"aiedge-agent.volume:{AGENT_DATA}"),
                     ("Label", f"io.aiedge.site={unit.site}"),
+                    # the join token in the environment, not on the agent's command line (ps)
+                    *([("Environment", f"AIEDGE_AGENT_TOKEN={unit.token}")] if unit.token else []),
                 ],
             ),
             ("Service", [("Restart", "always"), ("TimeoutStopSec", "30")]),
@@ -81,6 +83,8 @@ def agent_units(unit: AgentUnit) -> dict[str, str]:
                     ("User", "1000"),
                     ("Group", "1000"),
                     ("Label", f"io.aiedge.site={unit.site}"),
+                    # the join token in the environment, not on the agent's command line (ps)
+                    *([("Environment", f"AIEDGE_AGENT_TOKEN={unit.token}")] if unit.token else []),
                 ],
             )
         ]
@@ -124,6 +128,9 @@ def write_units(
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in sorted(files.items()):
-        (out / name).write_text(text)
-        written.append(out / name)
+        path = out / name
+        path.write_text(text)
+        if "AIEDGE_AGENT_TOKEN=" in text:
+            path.chmod(0o600)  # it holds the join token
+        written.append(path)
     return written

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -46,7 +45,7 @@ _KEEP_EMPTY = ("var/log", "var/cache/apt", "var/lib/apt/lists", "usr/share/man",
 Say = Callable[[str], None]
 
 
-def _run(cmd: Sequence[str], what: str, env: dict[str, str] | None = None) -> None:
+def run_tool(cmd: Sequence[str], what: str, env: dict[str, str] | None = None) -> None:
     try:
         done = subprocess.run(list(cmd), env=env, capture_output=True, text=True, check=False)
     except OSError as e:
@@ -63,17 +62,29 @@ def check_tools() -> None:
         raise ToolMissing("debootstrap is not installed: apt-get install debootstrap")
 
 
-def debootstrap(rootfs: Path, *, suite: str, mirror: str, cache: Path, say: Say) -> None:
-    """``debootstrap --variant=minbase`` with python3 and python3-venv, .debs cached in ``cache``."""
+def debootstrap(
+    rootfs: Path,
+    *,
+    suite: str,
+    mirror: str,
+    cache: Path,
+    say: Say,
+    arch: str = "",
+    packages: Sequence[str] = DEBIAN_PACKAGES,
+) -> None:
+    """``debootstrap --variant=minbase`` with ``packages`` (python3 and python3-venv), .debs cached
+    in ``cache``; ``arch`` (Debian's word) when not the host's: both stages run, the second under
+    qemu-user."""
     cache.mkdir(parents=True, exist_ok=True)
     if rootfs.exists():
         shutil.rmtree(rootfs)
-    say(f"debootstrap {suite} from {mirror}")
-    _run(
+    say(f"debootstrap {suite}{f' ({arch})' if arch else ''} from {mirror}")
+    run_tool(
         [
             "debootstrap",
+            *([f"--arch={arch}"] if arch else []),
             "--variant=minbase",
-            f"--include={','.join(DEBIAN_PACKAGES)}",
+            f"--include={','.join(packages)}",
             f"--cache-dir={cache.resolve()}",
             suite,
             str(rootfs),
@@ -92,33 +103,6 @@ def _clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
         "DEBIAN_FRONTEND": "noninteractive",
     }
     return {**env, **(extra or {})}
-
-
-def download_wheels(requirements: list[str], constraints: str, wheelhouse: Path, *, say: Say) -> None:
-    """``pip download`` on the build host (its index, proxy and CA settings apply) into
-    ``wheelhouse``, which doubles as the warm cache. The host must match the image: Debian
-    bookworm's glibc and CPython 3.11 (checked by installing offline in the chroot)."""
-    wheelhouse.mkdir(parents=True, exist_ok=True)
-    constraints_file = wheelhouse.parent / "constraints.txt"
-    constraints_file.write_text(constraints)
-    say(f"pip download {len(requirements)} requirements (pinned) into {wheelhouse}")
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--prefer-binary",
-            "-d",
-            str(wheelhouse),
-            "-c",
-            str(constraints_file),
-            *requirements,
-        ],
-        "pip download",
-        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
-    )
 
 
 def install_venv(rootfs: Path, wheel: Path, requirements: list[str], *, wheelhouse: Path, say: Say) -> None:
@@ -144,11 +128,11 @@ def install_venv(rootfs: Path, wheel: Path, requirements: list[str], *, wheelhou
     ]
     try:
         say(f"python3 -m venv {VENV}")
-        _run(["chroot", str(rootfs), "/usr/bin/python3", "-m", "venv", VENV], "python3 -m venv", env)
+        run_tool(["chroot", str(rootfs), "/usr/bin/python3", "-m", "venv", VENV], "python3 -m venv", env)
         say(f"pip install {len(requirements)} requirements and {wheel.name} (offline, in the image)")
         if requirements:
-            _run(["chroot", str(rootfs), *pip, *requirements], "pip install (dependencies)", env)
-        _run(
+            run_tool(["chroot", str(rootfs), *pip, *requirements], "pip install (dependencies)", env)
+        run_tool(
             ["chroot", str(rootfs), *pip, "--no-deps", f"/tmp/aiedge-install/{wheel.name}"],
             "pip install (aiedge)",
             env,

@@ -12,6 +12,14 @@ from aiedge.contracts.health import (
     FeatureDrift,
     ShadowConfig,
 )
+from aiedge.contracts.requests import (
+    RequestKind,
+    RequestSpec,
+    RequestState,
+    RequestView,
+    SiteAnswer,
+    SiteRequest,
+)
 from aiedge.contracts.v1 import (
     API_VERSION,
     IN_PROGRESS_REASONS,
@@ -23,6 +31,7 @@ from aiedge.contracts.v1 import (
     DesiredState,
     EnrollRequest,
     EnrollResponse,
+    MaintenanceWindow,
     Progress,
     SiteStatus,
     SiteSummary,
@@ -46,8 +55,15 @@ __all__ = [
     "EnrollRequest",
     "EnrollResponse",
     "FeatureDrift",
+    "MaintenanceWindow",
     "Progress",
+    "RequestKind",
+    "RequestSpec",
+    "RequestState",
+    "RequestView",
     "ShadowConfig",
+    "SiteAnswer",
+    "SiteRequest",
     "SiteStatus",
     "SiteSummary",
     "SmokeTest",

@@ -64,6 +64,9 @@ class EnrollResponse(_Model):
 
     site: str
     credential: str
+    hub_key: str | None = Field(
+        default=None, description="the hub's ed25519 public key (PEM) that signs offline bundles"
+    )
 
 
 class SmokeTest(_Model):
@@ -74,6 +77,26 @@ class SmokeTest(_Model):
     response: Any = Field(description="expected JSON response; numbers compared with tolerance")
     rtol: float = Field(default=1e-5, description="relative tolerance for numbers")
     atol: float = Field(default=1e-6, description="absolute tolerance for numbers")
+
+
+class MaintenanceWindow(_Model):
+    """When a site may switch an app to a new version: from each time the cron ``start`` fires
+    (in the app's ``time_zone``) for ``duration`` seconds."""
+
+    start: str = Field(description="5-field cron expression (minute hour day-of-month month day-of-week)")
+    duration: float = Field(gt=0, description="seconds the window stays open")
+
+
+# fields added since v1 began, with the value at which they are left out of the wire form
+_OMITTED_AT_DEFAULT: tuple[tuple[str, Any], ...] = (
+    ("secrets", {}),
+    ("windows", []),
+    ("time_zone", None),
+    ("prefetch", False),
+    ("drift", None),
+    ("capture", None),
+    ("shadow", None),
+)
 
 
 class DesiredApp(_Model):
@@ -91,21 +114,27 @@ class DesiredApp(_Model):
         description="environment variables of the serving process: name -> ASCII-armored age "
         "ciphertext encrypted to this site alone; decrypted only by the site's agent",
     )
+    windows: list[MaintenanceWindow] = Field(
+        default_factory=list,
+        description="maintenance windows: a new version switches only inside one (none: at once)",
+    )
+    time_zone: str | None = Field(default=None, description="IANA time zone the windows are read in")
+    prefetch: bool = Field(
+        default=False, description="with windows: download at once, switch in the next window"
+    )
     drift: DriftConfig | None = Field(default=None, description="the App's spec.drift, for the server")
     capture: CaptureConfig | None = Field(default=None, description="the App's spec.capture")
     shadow: ShadowConfig | None = Field(default=None, description="the App's spec.rollout.shadow")
 
     @model_serializer(mode="wrap")
-    def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # fields added later are left out when unset, so the digest of a desired state without
-        # them stays what it was (a changed digest would redeploy every app of the fleet)
+    def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # fields added since v1 began are left out at their defaults, so the desired states (and
+        # digests) of apps that do not use them stay what they were
         data = handler(self)
         if isinstance(data, dict):
-            if not self.secrets:
-                data.pop("secrets", None)
-            for name in ("drift", "capture", "shadow"):
-                if getattr(self, name) is None:
-                    data.pop(name, None)
+            for key, empty in _OMITTED_AT_DEFAULT:
+                if key in data and data[key] == empty:
+                    data.pop(key)
         return data
 
     @property

@@ -5,7 +5,9 @@ with no digest yet (awaiting their first build) are left out."""
 
 from __future__ import annotations
 
-from aiedge.contracts import DesiredApp, DesiredState, SmokeTest
+from typing import Any
+
+from aiedge.contracts import DesiredApp, DesiredState, MaintenanceWindow, SmokeTest
 from aiedge.gitops.errors import UnknownSite
 from aiedge.gitops.loader import GitopsRepo
 from aiedge.gitops.schema import DEFAULT_TEST_PATHS, App
@@ -54,13 +56,33 @@ def desired_app(app: App, secrets: dict[str, str] | None = None) -> DesiredApp |
     )
 
 
+def _schedule(repo: GitopsRepo, site: str, app: str) -> dict[str, Any]:
+    """The app's maintenance windows at ``site``: those of the Placements placing it there (all
+    of them together), else the Site's; ``prefetch`` when any of those Placements asks for it."""
+    found = repo.sites[site]
+    placing = [
+        p
+        for p in repo.placements.values()
+        if app in p.spec.apps and matches(p.spec.site_selector, found.metadata.labels)
+    ]
+    windows = [w for p in placing for w in p.spec.windows] or list(found.spec.windows)
+    if not windows:
+        return {}
+    return {
+        "windows": [MaintenanceWindow(start=w.start, duration=w.duration) for w in windows],
+        "time_zone": found.spec.time_zone,
+        "prefetch": any(p.spec.prefetch for p in placing),
+    }
+
+
 def desired_for_site(repo: GitopsRepo, site: str) -> DesiredState:
     """What ``site`` should run at this revision; :class:`UnknownSite` when it is not defined."""
-    apps = [
-        d
-        for d in (desired_app(a, repo.secret_data(site, a.metadata.name)) for a in apps_for_site(repo, site))
-        if d is not None
-    ]
+    apps = []
+    for a in apps_for_site(repo, site):
+        d = desired_app(a, repo.secret_data(site, a.metadata.name))
+        if d is not None:
+            schedule = _schedule(repo, site, a.metadata.name)
+            apps.append(d.model_copy(update=schedule) if schedule else d)
     return DesiredState(site=site, revision=repo.revision, apps=apps)
 
 

@@ -18,10 +18,12 @@ from aiedge.gitops.age import check_armored, check_recipient
 from aiedge.gitops.schema_health import AppRolloutSpec, CaptureSpec, DriftSpec
 from aiedge.gitops.schema_kubernetes import KubernetesSpec
 from aiedge.gitops.schema_rollout import RolloutSpec
+from aiedge.gitops.schema_windows import MaintenanceWindow, TimeZone
+from aiedge.oci.digest import DIGEST_PATTERN
 
 API_VERSION = "aiedge.io/v1alpha1"
 NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-DIGEST_RE = r"^sha256:[0-9a-f]{64}$"
+DIGEST_RE = rf"^{DIGEST_PATTERN}$"
 ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _HOST_RE = re.compile(r"^(localhost|[^/]*[.:][^/]*)$")
 
@@ -119,6 +121,13 @@ class PlacementSpec(_Spec):
     rollout: RolloutSpec | None = Field(
         default=None, description="waves for new versions; default all at once"
     )
+    windows: list[MaintenanceWindow] = Field(
+        default_factory=list,
+        description="maintenance windows: new versions switch only inside one (replace the Site's)",
+    )
+    prefetch: bool = Field(
+        default=False, description="download new versions at once, switch in the next window"
+    )
 
 
 class _Object(_Spec):
@@ -137,6 +146,13 @@ class SiteSpec(_Spec):
         alias="ageRecipient",
         description="the site agent's age X25519 public key (age1..., `aiedge agent recipient`); "
         "its SiteSecrets are encrypted to it",
+    )
+    time_zone: TimeZone = Field(
+        default="UTC", alias="timeZone", description="IANA time zone the maintenance windows are read in"
+    )
+    windows: list[MaintenanceWindow] = Field(
+        default_factory=list,
+        description="maintenance windows of the site's apps (a Placement's own windows replace them)",
     )
 
 

@@ -15,7 +15,7 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from aiedge.oci.errors import OciError
 
@@ -89,8 +89,15 @@ def _parents(arcname: str) -> list[str]:
     return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def write_layer(entries: list[LayerEntry], out: Path, *, mtime: int | None = None) -> Layer:
-    """Write ``entries`` (files only; their folders are added) as a tar+gzip layer at ``out``."""
+def write_layer(
+    entries: list[LayerEntry],
+    out: Path,
+    *,
+    mtime: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Layer:
+    """Write ``entries`` (files only; their folders are added) as a tar+gzip layer at ``out``;
+    ``progress`` is told the bytes of file content as they are read."""
     when = source_date_epoch() if mtime is None else mtime
     by_name: dict[str, Path] = {}
     for e in entries:
@@ -108,7 +115,7 @@ def write_layer(entries: list[LayerEntry], out: Path, *, mtime: int | None = Non
             if source is None:
                 tar.addfile(_dir_info(name, when))
                 continue
-            _add_file(tar, name, source, when)
+            _add_file(tar, name, source, when, progress)
 
     return write_tar_gz(out, fill)
 
@@ -129,7 +136,25 @@ def write_tar_gz(out: Path, fill: Callable[[tarfile.TarFile], None]) -> Layer:
     )
 
 
-def _add_file(tar: tarfile.TarFile, name: str, source: Path, mtime: int) -> None:
+class _Counting:
+    """A file read through, telling ``progress`` how many bytes each read gave."""
+
+    def __init__(self, inner: BinaryIO, progress: Callable[[int], None]) -> None:
+        self.inner, self.progress = inner, progress
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.inner.read(n)
+        self.progress(len(data))
+        return data
+
+
+def _add_file(
+    tar: tarfile.TarFile,
+    name: str,
+    source: Path,
+    mtime: int,
+    progress: Callable[[int], None] | None = None,
+) -> None:
     if source.is_symlink() or not source.is_file():
         raise OciError(f"{source}: only regular files go into a model image (links and devices do not)")
     st = source.stat()
@@ -137,4 +162,4 @@ def _add_file(tar: tarfile.TarFile, name: str, source: Path, mtime: int) -> None
     info.size = st.st_size
     info.mode = 0o755 if st.st_mode & 0o111 else 0o644
     with source.open("rb") as f:
-        tar.addfile(_normalise(info, mtime), f)
+        tar.addfile(_normalise(info, mtime), _Counting(f, progress) if progress else f)
