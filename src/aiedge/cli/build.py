@@ -131,6 +131,7 @@ def build_command(
     reference_data: Path | None = typer.Option(
         None,
         "--reference-data",
+        metavar="FILE",
         help="Rows of the model's input (CSV, NPY or JSON) to store a drift profile of its inputs "
         "and outputs in the image; sites score live traffic against it.",
     ),
