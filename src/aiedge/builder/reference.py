@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from aiedge.build.errors import BuildError
+from aiedge.builder.errors import BuildError
 from aiedge.errors import AiedgeError
 from aiedge.serve.drift.profile import PROFILE_FILE, PROFILE_LABEL, Profile, ProfileInvalid, build_profile
 from aiedge.serve.loader import load_model
