@@ -42,6 +42,7 @@ from aiedge.agent.prune import Kept
 from aiedge.agent.runtime import Instance, Runtime
 from aiedge.agent.secrets import SiteIdentity
 from aiedge.agent.settings import AgentSettings
+from aiedge.agent.shadow import ShadowGate, control_token
 from aiedge.agent.signatures import SignatureGate
 from aiedge.agent.slot import AppSlot
 from aiedge.agent.state import AgentState, Applied
@@ -82,6 +83,7 @@ class Reconciler:
         self.slots: dict[str, AppSlot] = {}
         self.working: DesiredState | None = None  # the desired state a pass works towards now
         self._prefetched: dict[str, str] = {}  # app -> digest downloaded while its switch waits
+        self._control_token: str | None = None  # of the servers' control endpoint (shadow phases)
 
     @property
     def apps(self) -> list[DesiredApp]:
@@ -196,6 +198,7 @@ class Reconciler:
         model_dir = await self._fetch(slot, app)
         slot.set(AppReason.PROGRESSING, f"starting {app.digest}")
         instance = await self._bring_up(app, model_dir)
+        await self._shadow_or_stop(slot, app, instance)
         await self._switch_or_stop(slot, instance)
         if (before := self.state.inventory.get(app.name)) is not None and before.app.digest != app.digest:
             self.state.previous[app.name] = before
@@ -291,10 +294,40 @@ class Reconciler:
         slot.succeeded()
         slot.set(AppReason.READY, f"serving {app.digest}")
 
+    async def _shadow_or_stop(self, slot: AppSlot, app: DesiredApp, instance: Instance) -> None:
+        """With ``spec.rollout.shadow`` and a version serving: the shadow phase (stops
+        ``instance`` and raises unless it passes). A first install has nothing to compare with."""
+        serving = slot.active
+        if app.shadow is None or serving is None or not serving.alive() or self.settings.runtime != "process":
+            if app.shadow is not None and self.settings.runtime != "process":
+                log.warning("app %s: shadow phases need --runtime process; switching without one", app.name)
+            return
+        gate = ShadowGate(self.http, self._token(), self.settings.shadow_timeout)
+        slot.set(AppReason.PROGRESSING, f"shadow phase of {app.digest} beside {serving.app.digest}")
+        try:
+            verdict = await gate.run(
+                app.shadow,
+                serving,
+                instance,
+                lambda text: slot.set(AppReason.PROGRESSING, f"{app.digest}: {text}"),
+            )
+        except BaseException:
+            await instance.stop()
+            raise
+        log.info("app %s: %s passed its shadow phase: %s", app.name, app.digest, verdict.summary(app.shadow))
+
+    def _token(self) -> str:
+        if self._control_token is None:
+            self._control_token = control_token(self.settings.data)
+        return self._control_token
+
     async def _bring_up(self, app: DesiredApp, model_dir: Path) -> Instance:
         """Start on private ports, wait until ready, pass the smoke test; else stop it and raise."""
-        capture = self.settings.capture_dir if self.settings.runtime == "process" else None
+        process = self.settings.runtime == "process"
+        capture = self.settings.capture_dir if process else None
         env = {**serve_env(app, capture), **self._secret_env(app)}
+        if process:  # the shadow mirror's control endpoint (a later version's shadow phase)
+            env["AIEDGE_SERVE_CONTROL_TOKEN"] = self._token()
 
         async def start() -> Instance:
             return await self.runtime.start(Launch(app, model_dir, free_port(), free_port(), env))

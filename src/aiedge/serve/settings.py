@@ -87,6 +87,10 @@ class ServeSettings(BaseSettings):
     capture_file_seconds: float = Field(
         default=60.0, gt=0, le=3600, description="seconds a capture file stays open before it is closed"
     )
+    control_token: str | None = Field(
+        default=None,
+        description="the site agent's token for the control endpoint (shadow mirror); none: no endpoint",
+    )
     # what one request may make the server hold (see serve/limits.py); every refusal names its setting
     max_body_bytes: int = Field(
         default=32 * MiB, gt=0, description="largest inference body (binary tensor data, gRPC message)"
