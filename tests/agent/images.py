@@ -66,23 +66,35 @@ def _layer(files: dict[str, bytes]) -> tuple[bytes, bytes]:
 
 
 def push_model_image(
-    registry: str, repository: str, model: str, scale: float, extra: bytes = b"", label: bool = True
+    registry: str,
+    repository: str,
+    model: str,
+    scale: float,
+    extra: bytes = b"",
+    label: bool = True,
+    architecture: str = "amd64",
 ) -> str:
     """Push an image serving ``model`` (folder ``models/<model>``); returns REGISTRY/REPO@DIGEST."""
     files = {f"models/{model}/model.onnx": model_bytes(scale)}
     if extra:
         files[f"models/{model}/NOTES.bin"] = extra
     tar, layer = _layer(files)
-    return push_layer_image(registry, repository, model, layer, _digest(tar), label=label)
+    return push_layer_image(registry, repository, model, layer, _digest(tar), label, architecture)
 
 
 def push_layer_image(
-    registry: str, repository: str, model: str, layer: bytes, diff_id: str, label: bool = True
+    registry: str,
+    repository: str,
+    model: str,
+    layer: bytes,
+    diff_id: str,
+    label: bool = True,
+    architecture: str = "amd64",
 ) -> str:
     """Push an image of one given tar+gzip ``layer`` (labelled as serving ``models/<model>``)."""
     config = json.dumps(
         {
-            "architecture": "amd64",
+            "architecture": architecture,
             "os": "linux",
             "config": {
                 "Labels": {MODEL_PATH_LABEL: f"models/{model}", MODEL_NAME_LABEL: model} if label else {}

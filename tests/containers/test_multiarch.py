@@ -3,7 +3,8 @@
 with both platforms, its amd64 image byte-identical to a build on the amd64 base alone (the
 reproducibility guarantee holds per platform); podman pulls the index's arm64 image
 (``--platform linux/arm64``) and it answers the seed's housing request with -28.7639923 under
-emulation."""
+emulation; so does the agent's podman runtime on a site set to ``linux/arm64``, taking that image
+out of the index through its blob cache."""
 
 from __future__ import annotations
 
@@ -13,18 +14,27 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
+from aiedge.agent.reconcile import Reconciler
+from aiedge.agent.registries import RegistryPool
+from aiedge.agent.runtimes.podman import PodmanImageCache, PodmanRuntime
+from aiedge.agent.settings import AgentSettings
+from aiedge.agent.state import AgentState
 from aiedge.containers.check import check_container, load_image, pull_image
 from aiedge.containers.engine import Podman
 from aiedge.containers.layout import read_platforms
 from aiedge.containers.push import push_layout
+from aiedge.contracts import DesiredApp, DesiredState
 from aiedge.oci.manifest import build_index, manifest_descriptor
 from aiedge.oci.platform import AMD64, ARM64, INDEX_MEDIA_TYPE, parse_index, pick_platform
 from aiedge.oci.reference import ImageReference
 from aiedge.oci.registry import RegistryClient
+from tests.containers.conftest import HOUSING
 from tests.containers.images import build_housing
 from tests.containers.test_check import SMOKE
+from tests.support import free_port
 
 EMULATED_READY_S = 900  # aiedge serve starting under qemu: imports and model load run 5-20x slower
 
@@ -116,3 +126,47 @@ def test_arm64_image_answers_the_seed_under_qemu(housing_index: str, podman: Pod
     assert arch == "arm64"
     assert ok, why
     print(f"arm64 housing container (qemu) ready in {ready:.0f}s")
+
+
+@pytest.mark.timeout(2400)
+def test_an_arm64_sites_podman_runtime_serves_the_seed(
+    housing_index: str, podman: Podman, tmp_path: Path
+) -> None:
+    port = free_port()
+    app = DesiredApp(
+        name="housing",
+        model=HOUSING,
+        image=housing_index,
+        protocol="tfserving",
+        port=port,
+        grpc_port=free_port(),
+        smoke_test=SMOKE,
+    )
+    settings = AgentSettings(
+        data=tmp_path / "agent", runtime="podman", platform="linux/arm64", ready_timeout=EMULATED_READY_S
+    )
+
+    async def scenario() -> object:
+        async with RegistryPool() as registries, httpx.AsyncClient(trust_env=False, timeout=60) as http:
+            cache = PodmanImageCache(
+                settings.blobs_dir,
+                settings.apps_dir,
+                registries,
+                layouts_dir=settings.podman_dir / "layouts",
+                platform=settings.image_platform,
+            )
+            runtime = PodmanRuntime(podman, settings.logs_dir)
+            reconciler = Reconciler(settings, cache, runtime, http, AgentState(), lambda _: None)
+            try:
+                state = DesiredState(site="s", revision="main@sha1:1", apps=[app])
+                assert await reconciler.reconcile(state) == []
+                answer = (await http.post(f"http://127.0.0.1:{port}{SMOKE.path}", json=SMOKE.request)).json()
+                image = await runtime.image_id(app, cache.layouts_dir / app.name)
+                arch = await podman.arun("image", "inspect", "--format", "{{.Architecture}}", image)
+                return answer, arch.strip()
+            finally:
+                await reconciler.shutdown()
+
+    answer, arch = asyncio.run(scenario())
+    assert arch == "arm64"
+    assert answer == {"predictions": [pytest.approx(-28.7639923)]}

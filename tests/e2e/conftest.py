@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -21,6 +21,7 @@ from tests.support import aiedge_cmd
 
 HUB_RE = re.compile(r"^hub ready at (http://127\.0\.0\.1:\d+)$")
 SITE_RE = re.compile(r"^site (\S+) ready at (http://127\.0\.0\.1:\d+)$")
+TOKEN_RE = re.compile(r"^operator token in (\S+)$")
 
 
 @dataclass
@@ -28,11 +29,25 @@ class Demo:
     popen: subprocess.Popen[str]
     data: Path
     hub: str = ""
+    token_file: Path | None = None  # the demo's admin token for the operator API
     sites: dict[str, str] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     ready_after_s: float = 0.0
     log: IO[str] | None = None
     reader: threading.Thread | None = None
+
+    @property
+    def token(self) -> str:
+        assert self.token_file is not None, "the demo printed no operator token"
+        return self.token_file.read_text().strip()
+
+    def api(self, path: str) -> Any:
+        """The hub's answer to an operator's GET (with the demo's admin token)."""
+        import httpx
+
+        r = httpx.get(f"{self.hub}{path}", headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+        assert r.status_code == 200, (path, r.status_code, r.text[:300])
+        return r.json()
 
     def stop(self) -> int:
         if self.popen.poll() is None:
@@ -94,6 +109,8 @@ def start_demo(data: Path, *args: str, timeout: float = 240.0, env: dict[str, st
         demo.lines.append(line)
         if m := HUB_RE.match(line):
             demo.hub = m.group(1)
+        elif m := TOKEN_RE.match(line):
+            demo.token_file = Path(m.group(1))
         elif m := SITE_RE.match(line):
             demo.sites[m.group(1)] = m.group(2)
     demo.ready_after_s = time.monotonic() - t0

@@ -1,7 +1,9 @@
 """The dashboard in a real headless Chromium (Playwright) over a running `aiedge demo`: inference
-requests reach the sites, the agents scrape and ship their metrics to the hub, and the fleet page
-lists the three sites while a site page draws its request-rate chart. A screenshot is kept in the
-test's tmp dir and copied to /tmp/aiedge-dashboard.png."""
+requests reach the sites, the agents scrape and ship their metrics to the hub, and, once logged in
+with the demo's operator token (a wrong one is refused on the login page; the cookie is HttpOnly
+and SameSite=Strict), the fleet page lists the three sites while a site page draws its
+request-rate chart. A screenshot is kept in the test's tmp dir and copied to
+/tmp/aiedge-dashboard.png."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ def test_dashboard_shows_the_fleet_and_charts(
             assert r.json() == {"predictions": [6.5]}
 
     def shipped() -> bool:
-        summary = httpx.get(f"{demo.hub}/api/v1/metrics/summary", timeout=5).json()["sites"]
+        summary = demo.api("/api/v1/metrics/summary")["sites"]
         return all(summary.get(s, {}).get("housing", {}).get("requests", 0) >= 20 for s in demo.sites)
 
     wait_until(shipped, timeout=60, interval=0.5, what="the sites' metrics at the hub")
@@ -46,7 +48,19 @@ def test_dashboard_shows_the_fleet_and_charts(
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.on("pageerror", lambda e: errors.append(str(e)))
+            # no cookie yet: the dashboard sends the browser to its login page
             page.goto(f"{demo.hub}/")
+            page.wait_for_url("**/login**", timeout=20_000)
+            page.fill("#token", "aiedge-operator-wrong")
+            page.click("button[type=submit]")
+            page.wait_for_selector("#login-error:not(.hidden)", timeout=20_000)
+            assert "unknown or revoked" in page.inner_text("#login-error")
+            page.fill("#token", demo.token)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{demo.hub}/", timeout=20_000)
+            cookie = next(c for c in page.context.cookies() if c["name"] == "aiedge_operator")
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+            assert page.evaluate("document.cookie") == ""  # out of reach of scripts
             rows = page.locator("#sites tbody tr[data-site]")
             rows.first.wait_for(timeout=20_000)
             assert sorted(rows.evaluate_all("rs => rs.map(r => r.dataset.site)")) == sorted(demo.sites)

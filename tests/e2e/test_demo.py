@@ -30,10 +30,15 @@ def _predict(url: str, model: str) -> httpx.Response:
     )
 
 
-def _status(hub: str) -> list[dict[str, object]]:
-    out = subprocess.run(
-        aiedge_cmd("status", "--hub", hub, "--json"), capture_output=True, text=True, check=True, timeout=60
-    )
+def _status(demo: Demo, *args: str) -> subprocess.CompletedProcess[str]:
+    """`aiedge status` as the demo says to run it: with its operator token file."""
+    assert demo.token_file is not None and demo.token_file.stat().st_mode & 0o777 == 0o600
+    cmd = aiedge_cmd("status", "--hub", demo.hub, "--token-file", str(demo.token_file), *args)
+    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=60)
+
+
+def _sites(demo: Demo) -> list[dict[str, object]]:
+    out = _status(demo, "--json")
     return json.loads(out.stdout)
 
 
@@ -55,14 +60,12 @@ def test_default_demo_serves_its_own_model_on_three_sites(tmp_path: Path, demo_f
         r = _predict(url, "housing-demo")
         assert r.status_code == 200, r.text
         assert r.json() == {"predictions": [6.5]}
-    sites = _status(demo.hub)
+    sites = _sites(demo)
     assert {s["name"] for s in sites} == set(demo.sites)
     digests = {a["digest"] for s in sites for a in s["apps"]}  # type: ignore[attr-defined]
     assert len(digests) == 1 and next(iter(digests)).startswith("sha256:")
     # the human table names every site too
-    table = subprocess.run(
-        aiedge_cmd("status", "--hub", demo.hub), capture_output=True, text=True, check=True, timeout=60
-    ).stdout
+    table = _status(demo).stdout
     for name in demo.sites:
         assert name in table
     print(f"default demo ready after {demo.ready_after_s:.1f} s")

@@ -13,7 +13,6 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import onnx
 import pytest
@@ -75,7 +74,7 @@ def test_one_site_under_podman(
     model, test_data = demo.data / "model", demo.data / "test-data.json"
     (model / "NOTES.txt").write_text("second build\n")
     second = _build_runnable(demo, m.group(1), model, test_data, "v2", podman_env)
-    wait_until(lambda: _app(demo.hub, "site-a")["digest"] == second, timeout=180, what="site-a on v2")
+    wait_until(lambda: _app(demo, "site-a")["digest"] == second, timeout=180, what="site-a on v2")
     assert predict_demo(demo.sites["site-a"]) == [6.5]
 
     # a model that answers 7.5 where the App's test expects 6.5: the smoke gate refuses it on site-a
@@ -88,8 +87,8 @@ def test_one_site_under_podman(
     third = _build_runnable(demo, m.group(1), bad, bad_data, "bad", podman_env, commit=False)
     repository = f"{m.group(1)}/aiedge/housing-demo-runnable"
     set_app_image(demo.data / "gitops", "housing-podman", repository, third, "housing-podman: a wrong model")
-    wait_until(lambda: _app(demo.hub, "site-a")["reason"] == "SmokeTestFailed", timeout=180, what="refused")
-    assert _app(demo.hub, "site-a")["digest"] == second
+    wait_until(lambda: _app(demo, "site-a")["reason"] == "SmokeTestFailed", timeout=180, what="refused")
+    assert _app(demo, "site-a")["digest"] == second
     assert predict_demo(demo.sites["site-a"]) == [6.5]
     assert _podman(podman_env, "ps", "--all", "--quiet", "--filter", f"label=io.aiedge.digest={third}") == ""
 
@@ -97,8 +96,8 @@ def test_one_site_under_podman(
     assert _podman(podman_env, "ps", "--all", "--quiet").strip() == ""
 
 
-def _app(hub: str, site: str) -> dict[str, str]:
-    sites = httpx.get(f"{hub}/api/v1/sites", timeout=5).json()
+def _app(demo: Demo, site: str) -> dict[str, str]:
+    sites = demo.api("/api/v1/sites")
     (status,) = [s for s in sites if s["name"] == site]
     return (
         {k: v or "" for k, v in status["apps"][0].items()}

@@ -14,6 +14,7 @@ import httpx
 
 from aiedge.build.demo_model import DEMO_MODEL_NAME, demo_test_data
 from aiedge.cli.demo_gitops import prepare_gitops
+from tests.hub.helpers import bearer, operator_token
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 
 
@@ -28,8 +29,8 @@ def _token(hub_data: Path, site: str) -> str:
     return out.stdout.strip()
 
 
-def _seen(hub: str, site: str) -> bool:
-    r = httpx.get(f"{hub}/api/v1/sites/{site}", timeout=5)
+def _seen(hub: str, site: str, op: dict[str, str]) -> bool:
+    r = httpx.get(f"{hub}/api/v1/sites/{site}", timeout=5, headers=op)
     return r.status_code == 200 and r.json().get("last_seen") is not None
 
 
@@ -52,13 +53,14 @@ def test_join_token_is_traded_once_for_a_kept_credential(tmp_path: Path) -> None
         assert httpx.get(f"{hub_url}/api/v1/sites/site-a/desired", timeout=5).status_code == 401
 
         token = _token(hub_data, "site-a")
+        op = bearer(operator_token(hub_data, "read"))
         agent_data = tmp_path / "site-a"
         cmd = aiedge_cmd(
             "agent", "--hub", hub_url, "--site", "site-a", "--data", str(agent_data), "--poll-interval", "1"
         )
         agent = Proc([*cmd, "--token", token], tmp_path / "agent1.log")
         procs.append(agent)
-        wait_until(lambda: _seen(hub_url, "site-a"), timeout=60, what="site-a reporting")
+        wait_until(lambda: _seen(hub_url, "site-a", op), timeout=60, what="site-a reporting")
         credential_file = agent_data / "credential"
         assert stat.S_IMODE(credential_file.stat().st_mode) == 0o600
         credential = credential_file.read_text().strip()
@@ -79,10 +81,17 @@ def test_join_token_is_traded_once_for_a_kept_credential(tmp_path: Path) -> None
 
         # restarted without the token, the agent uses its kept credential
         assert agent.stop() == 0
-        before = httpx.get(f"{hub_url}/api/v1/sites/site-a", timeout=5).json()["last_seen"]
+
+        def last_seen() -> str:
+            return str(httpx.get(f"{hub_url}/api/v1/sites/site-a", timeout=5, headers=op).json()["last_seen"])
+
+        before = last_seen()
         procs.append(Proc(cmd, tmp_path / "agent2.log"))
         wait_until(
-            lambda: httpx.get(f"{hub_url}/api/v1/sites/site-a", timeout=5).json()["last_seen"] != before,
+            lambda: (
+                httpx.get(f"{hub_url}/api/v1/sites/site-a", timeout=5, headers=op).json()["last_seen"]
+                != before
+            ),
             timeout=60,
             what="site-a reporting again",
         )

@@ -17,6 +17,7 @@ import httpx
 from aiedge.cli.demo_gitops import APP_NAME
 from tests.e2e.conftest import build_demo, demo_source, predict_demo
 from tests.gitops.conftest import git
+from tests.hub.helpers import bearer, operator_token
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 
 
@@ -51,12 +52,13 @@ def _serving_envs(agent_data: Path) -> list[dict[str, str]]:
     return envs
 
 
-def _site(hub: str, site: str) -> dict:  # type: ignore[type-arg]
-    return dict(httpx.get(f"{hub}/api/v1/sites/{site}", timeout=5).json())
+def _site(op: httpx.Client, site: str) -> dict:  # type: ignore[type-arg]
+    """What the hub's operator API says of ``site`` (``op``: a client with an operator token)."""
+    return dict(op.get(f"/api/v1/sites/{site}", timeout=5).json())
 
 
-def _healthy_on(hub: str, site: str, digest: str) -> bool:
-    s = _site(hub, site)
+def _healthy_on(op: httpx.Client, site: str, digest: str) -> bool:
+    s = _site(op, site)
     return s["status"] == "healthy" and [a["digest"] for a in s["apps"]] == [digest]
 
 
@@ -98,6 +100,7 @@ def test_site_secrets_reach_their_site_only(tmp_path: Path, registry: str) -> No
     procs = [hub]
     try:
         wait_http(f"{hub_url}/api/v1/health")
+        op = httpx.Client(base_url=hub_url, headers=bearer(operator_token(hub_data, "read")))
         urls: dict[str, str] = {}
         for site, folder in data.items():
             port = free_port()
@@ -120,7 +123,7 @@ def test_site_secrets_reach_their_site_only(tmp_path: Path, registry: str) -> No
             )
             procs.append(Proc(cmd, tmp_path / f"logs/agent-{site}.log"))
         for site in data:
-            wait_until(lambda s=site: _healthy_on(hub_url, s, digest), timeout=120, what=f"{site} healthy")
+            wait_until(lambda s=site: _healthy_on(op, s, digest), timeout=120, what=f"{site} healthy")
 
         # the value is in site-a's serving process, decrypted there
         assert any(e.get("DEMO_TOKEN") == "alpha-first-value" for e in _serving_envs(data["site-a"]))
@@ -147,7 +150,7 @@ def test_site_secrets_reach_their_site_only(tmp_path: Path, registry: str) -> No
         assert desired("site-b", "site-a").status_code == 403
 
         # the hub shows each site's reported recipient beside the one its Site in Git declares
-        a, b = _site(hub_url, "site-a"), _site(hub_url, "site-b")
+        a, b = _site(op, "site-a"), _site(op, "site-b")
         assert a["age_recipient"] == a["declared_age_recipient"] == recipients["site-a"]
         assert b["age_recipient"] == recipients["site-b"] and b["declared_age_recipient"] == stale
         shown = subprocess.run(
@@ -155,7 +158,7 @@ def test_site_secrets_reach_their_site_only(tmp_path: Path, registry: str) -> No
             capture_output=True,
             text=True,
             timeout=60,
-            env={**os.environ, "COLUMNS": "400"},
+            env={**os.environ, "COLUMNS": "400", "AIEDGE_TOKEN": op.headers["authorization"][7:]},
             check=True,
         ).stdout
         assert f"age recipient  {recipients['site-b']} (its Site in Git has {stale}" in shown
@@ -172,20 +175,19 @@ def test_site_secrets_reach_their_site_only(tmp_path: Path, registry: str) -> No
         )
         wait_until(
             lambda: (
-                _healthy_on(hub_url, "site-a", digest)
-                and "Ready" in _site(hub_url, "site-a")["apps"][0]["message"]
+                _healthy_on(op, "site-a", digest) and "Ready" in _site(op, "site-a")["apps"][0]["message"]
             ),
             timeout=60,
             what="site-a switched and ready",
         )
         wait_until(
-            lambda: "SecretDecryptFailed" in _site(hub_url, "site-b")["apps"][0]["message"],
+            lambda: "SecretDecryptFailed" in _site(op, "site-b")["apps"][0]["message"],
             timeout=60,
             what="site-b reporting SecretDecryptFailed",
         )
         ciphertext_b = desired("site-b", "site-b").json()["apps"][0]["secrets"]["DEMO_TOKEN"]
         assert ciphertext_b not in desired("site-a", "site-a").text
-        b = _site(hub_url, "site-b")
+        b = _site(op, "site-b")
         assert b["status"] == "degraded" and "SecretDecryptFailed" in (b["last_error"] or "")
         assert "secret DEMO_TOKEN of app housing does not decrypt" in b["apps"][0]["message"]
         assert b["apps"][0]["digest"] == digest  # still serving what it had

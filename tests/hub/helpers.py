@@ -1,10 +1,11 @@
 """Helpers of the hub tests (imported by tests; fixtures stay in conftest.py): starting a real
-`aiedge hub` process, the YAML of a small GitOps repo, and a fake agent (a thread speaking the
-real wire contract to a real hub)."""
+`aiedge hub` process, the YAML of a small GitOps repo, a fake agent (a thread speaking the real
+wire contract to a real hub), enrolling a site and making an operator token."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -192,3 +193,24 @@ def dashboard_texts(hub: str, selector: str, page_path: str = "/") -> list[str]:
             browser.close()
     assert not errors, errors
     return [" ".join(r.split()) for r in rows]
+
+
+def operator_token(hub_data: Path, role: str = "admin", name: str | None = None) -> str:
+    """A new operator token for the hub of ``hub_data``, made as an operator makes one
+    (``aiedge hub operator create``)."""
+    name = name or f"{role}-op"
+    cmd = aiedge_cmd("hub", "operator", "create", name, "--role", role, "--data", str(hub_data))
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def enroll(hub: Hub, site: str) -> str:
+    """``site``'s credential: a join token (``aiedge hub token create``) traded at the hub."""
+    cmd = aiedge_cmd("hub", "token", "create", "--site", site, "--data", str(hub.data))
+    join = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+    r = httpx.post(f"{hub.url}/api/v1/enroll", json={"token": join}, timeout=30)
+    assert r.status_code == 200, r.text
+    return str(r.json()["credential"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from aiedge.telemetry.remote_write import REMOTE_WRITE_HEADERS, encode_series
 from aiedge.telemetry.samples import Series, make_labels
+from tests.hub.helpers import bearer
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 from tests.telemetry.appserver import serve_app
 
@@ -81,6 +82,9 @@ def test_metrics_alerts_and_dashboard(repo: Path, tmp_path: Path, webhook: Any) 
         token = aiedge_cmd("hub", "token", "create", "--site", "site-a", "--data", str(data))
         join = subprocess.run(token, capture_output=True, text=True, check=True).stdout.strip()
         credential = httpx.post(f"{url}/api/v1/enroll", json={"token": join}).json()["credential"]
+        operator = aiedge_cmd("hub", "operator", "create", "ops", "--role", "read", "--data", str(data))
+        read = subprocess.run(operator, capture_output=True, text=True, check=True).stdout.strip()
+        op = httpx.Client(headers=bearer(read))  # the operator API needs an operator token
         now_ms = time.time_ns() // 1_000_000
 
         # a site writes its own samples; not another site's, not without a credential
@@ -89,26 +93,26 @@ def test_metrics_alerts_and_dashboard(repo: Path, tmp_path: Path, webhook: Any) 
         assert refused.status_code == 403 and "site-a" in refused.json()["error"]
         assert _write(url, _series("site-a", now_ms), None).status_code == 401
 
-        metrics = httpx.get(f"{url}/api/v1/sites/site-a/metrics", params={"range": "1h"}).json()
+        metrics = op.get(f"{url}/api/v1/sites/site-a/metrics", params={"range": "1h"}).json()
         (app,) = metrics["apps"]
         assert (app["app"], app["model"]) == ("housing", "tensorflow-housing")
         assert app["version"] == "sha256:0123456789ab"
         assert sum(p["requests"] for p in app["points"]) == 63
         assert sum(p["errors"] for p in app["points"]) == 3
-        assert httpx.get(f"{url}/api/v1/sites/site-a/metrics", params={"range": "soon"}).status_code == 400
-        assert httpx.get(f"{url}/api/v1/sites/nowhere/metrics").status_code == 404
-        summary = httpx.get(f"{url}/api/v1/metrics/summary").json()
+        assert op.get(f"{url}/api/v1/sites/site-a/metrics", params={"range": "soon"}).status_code == 400
+        assert op.get(f"{url}/api/v1/sites/nowhere/metrics").status_code == 404
+        summary = op.get(f"{url}/api/v1/metrics/summary").json()
         assert summary["sites"]["site-a"]["housing"]["requests"] == 63
-        apps = httpx.get(f"{url}/api/v1/apps").json()
+        apps = op.get(f"{url}/api/v1/apps").json()
         assert [a["name"] for a in apps] == ["housing"]
-        assert httpx.get(f"{url}/api/v1/apps/nothing").status_code == 404
-        assert httpx.get(f"{url}/api/v1/rollouts").json() == []
+        assert op.get(f"{url}/api/v1/apps/nothing").status_code == 404
+        assert op.get(f"{url}/api/v1/rollouts").json() == []
 
         # a failed smoke test fires, at the API and the webhook; a good report resolves it
         _report(url, credential, "SmokeTestFailed", "$.predictions[0]: expected 6.5, got 7")
 
         def firing() -> list[dict[str, Any]]:
-            body: list[dict[str, Any]] = httpx.get(f"{url}/api/v1/alerts").json()["firing"]
+            body: list[dict[str, Any]] = op.get(f"{url}/api/v1/alerts").json()["firing"]
             return [a for a in body if a["name"] == "EdgeSmokeTestFailed"]
 
         wait_until(lambda: len(firing()) == 1, timeout=15, what="the smoke-test alert")
@@ -126,5 +130,6 @@ def test_metrics_alerts_and_dashboard(repo: Path, tmp_path: Path, webhook: Any) 
         assert page.status_code == 200 and "/static/app.js" in page.text
         for name in ("app.js", "chart.js", "app.css"):
             assert httpx.get(f"{url}/static/{name}").status_code == 200
+        op.close()
     finally:
         hub.stop()

@@ -48,6 +48,7 @@ def test_every_route_of_the_hub_is_in_one_table(tmp_path: Path) -> None:
     assert declared == sorted(
         [
             ("GET", "/"),
+            ("GET", "/login"),
             ("GET", "/api/v1/alerts"),
             ("GET", "/api/v1/apps"),
             ("GET", "/api/v1/apps/{app}"),
@@ -60,7 +61,14 @@ def test_every_route_of_the_hub_is_in_one_table(tmp_path: Path) -> None:
             ("GET", "/api/v1/sites/{site}"),
             ("GET", "/api/v1/sites/{site}/desired"),
             ("GET", "/api/v1/sites/{site}/metrics"),
+            ("GET", "/api/v1/sites/{site}/requests"),
+            ("POST", "/api/v1/sites/{site}/requests"),
+            ("GET", "/api/v1/sites/{site}/requests/{id}"),
+            ("POST", "/api/v1/sites/{site}/requests/{id}/answer"),
+            ("GET", "/api/v1/whoami"),
             ("POST", "/api/v1/enroll"),
+            ("POST", "/api/v1/login"),
+            ("POST", "/api/v1/logout"),
             ("POST", "/api/v1/metrics/write"),
             ("POST", "/api/v1/sites/{site}/status"),
             ("POST", "/api/v1/webhook/git"),

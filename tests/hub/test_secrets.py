@@ -14,7 +14,7 @@ from pyrage import x25519
 
 from aiedge.gitops import set_app_image
 from tests.gitops.conftest import git
-from tests.hub.helpers import StartHub
+from tests.hub.helpers import StartHub, bearer, operator_token
 from tests.support import aiedge_cmd, wait_until
 
 DIGEST = "sha256:" + "ef" * 32
@@ -83,7 +83,8 @@ def test_each_site_gets_only_its_own_ciphertexts(repo: Path, start_hub: StartHub
     assert desired("site-b", "site-a").status_code == 403
     assert desired("site-a", "site-b").status_code == 403
     # site-c has no SiteSecret: its apps carry no secrets field at all
-    c = httpx.get(f"{hub.url}/api/v1/sites/site-c", timeout=10).json()
+    op = bearer(operator_token(hub.data, "read"))
+    c = httpx.get(f"{hub.url}/api/v1/sites/site-c", timeout=10, headers=op).json()
     assert c["declared_age_recipient"] is None and c["age_recipient"] is None
 
     # the agent's status report carries its recipient; the API shows it beside Git's
@@ -95,7 +96,7 @@ def test_each_site_gets_only_its_own_ciphertexts(repo: Path, start_hub: StartHub
         timeout=10,
     )
     assert posted.status_code == 204, posted.text
-    a = httpx.get(f"{hub.url}/api/v1/sites/site-a", timeout=10).json()
+    a = httpx.get(f"{hub.url}/api/v1/sites/site-a", timeout=10, headers=op).json()
     assert a["age_recipient"] == a["declared_age_recipient"] == recipients["site-a"]
     assert f"age recipient {recipients['site-a']}" in hub.proc.log()
 

@@ -33,6 +33,7 @@ from aiedge.agent.errors import (
     ImageInvalid,
     ImageNotFound,
     InsufficientDisk,
+    PlatformNotOffered,
     RegistryAuthFailed,
 )
 from aiedge.agent.progress import DownloadProgress, format_bytes
@@ -49,6 +50,7 @@ from aiedge.oci.image import (
     read_manifest_descriptors,
     unpack_layers,
 )
+from aiedge.oci.platform import NoMatchingPlatform, Platform, host_platform, index_entries, pick_platform
 
 log = logging.getLogger(__name__)
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -99,8 +101,10 @@ class ImageCache:
         policy: UnpackPolicy | None = None,
         disk: DiskLimits | None = None,
         kept: Callable[[], Kept] | None = None,
+        platform: Platform | None = None,
     ) -> None:
         self.blobs_dir = blobs_dir
+        self.platform = platform or host_platform()  # the image an index gives this site
         self.apps_dir = apps_dir
         self.policy = policy or UnpackPolicy()
         self.pruner = Pruner(blobs_dir, apps_dir, disk or DiskLimits())
@@ -123,7 +127,7 @@ class ImageCache:
         """The app's model folder, as verified, fetching and unpacking whatever is missing or
         no longer intact; ``progress`` follows the bytes downloaded."""
         root = self.unpacked_dir(app)
-        manifest = await self._manifest(app)
+        _, manifest = await self.image_manifest(app)
         try:
             config_desc, layer_descs = read_manifest_descriptors(manifest)
         except AiedgeError as e:
@@ -145,23 +149,39 @@ class ImageCache:
             await asyncio.to_thread(self._unpack, app, root, layer_descs, layers)
         return self._model_dir(app, root, await asyncio.to_thread(config.read_bytes))
 
-    async def _manifest(self, app: DesiredApp) -> bytes:
-        path = self.blob_path(app.digest)
-        async with self._lock(app.digest):
+    async def image_manifest(self, app: DesiredApp) -> tuple[str, bytes]:
+        """(digest, bytes) of the image manifest this site runs: the app's own, or, when the app's
+        digest names an image index (a multi-platform image), the one for this site's platform;
+        :class:`PlatformNotOffered` names the platforms an index offers when it lacks this one."""
+        body = await self._manifest(app, app.digest)
+        try:
+            entries = index_entries(body, f"{app.image}: manifest")
+            if entries is None:
+                return app.digest, body
+            chosen = pick_platform(entries, self.platform, app.image).digest
+        except NoMatchingPlatform as e:
+            raise PlatformNotOffered(str(e)) from e
+        except ImageFormatError as e:
+            raise ImageInvalid(str(e)) from e
+        return chosen, await self._manifest(app, chosen)
+
+    async def _manifest(self, app: DesiredApp, digest: str) -> bytes:
+        path = self.blob_path(digest)
+        async with self._lock(digest):
             if path.exists():
                 body = await asyncio.to_thread(path.read_bytes)
-                if "sha256:" + hashlib.sha256(body).hexdigest() == app.digest:
+                if "sha256:" + hashlib.sha256(body).hexdigest() == digest:
                     return body
-                log.warning("app %s: cached manifest %s was corrupt; fetching it again", app.name, app.digest)
+                log.warning("app %s: cached manifest %s was corrupt; fetching it again", app.name, digest)
             try:
                 body, _media_type = await self._registries.get(app.registry).get_manifest(
-                    app.repository, app.digest
+                    app.repository, digest
                 )
             except NotFoundInRegistry as e:
                 raise ImageNotFound(str(e)) from e
             except (httpx.HTTPError, AiedgeError) as e:
                 raise _fetch_error(f"{app.image}: manifest", e) from e
-            if "sha256:" + hashlib.sha256(body).hexdigest() != app.digest:
+            if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
                 raise FetchFailed(f"{app.image}: the registry sent a manifest with another digest")
             path.parent.mkdir(parents=True, exist_ok=True)
             await asyncio.to_thread(_write_atomic, path, body)

@@ -72,6 +72,13 @@ class ImageInvalid(Stalled):
     reason = AppReason.IMAGE_INVALID
 
 
+class PlatformNotOffered(Stalled):
+    """The app's image is an index with no image for this site's platform (an arm64 site given an
+    amd64-only runnable image); the message names the platforms it offers."""
+
+    reason = AppReason.NO_MATCHING_PLATFORM
+
+
 class RegistryAuthFailed(Stalled):
     """The registry wants credentials the agent does not have."""
 
@@ -110,3 +117,11 @@ class SecretDecryptFailed(Stalled):
     secret is encrypted again to this site's recipient."""
 
     reason = AppReason.SECRET_DECRYPT_FAILED
+
+
+class BundleInvalid(Stalled):
+    """An offline bundle that does not verify: not signed by the hub's key, for another site,
+    damaged (a blob with another digest), incomplete, or not a bundle at all. Nothing of it is
+    applied."""
+
+    reason = "BundleInvalid"

@@ -24,6 +24,7 @@ from aiedge.agent.progress import format_bytes
 from aiedge.errors import AiedgeError
 from aiedge.oci.extract import free_bytes
 from aiedge.oci.image import read_manifest_descriptors
+from aiedge.oci.platform import index_entries
 
 log = logging.getLogger(__name__)
 _HEX = re.compile(r"[0-9a-f]{64}")
@@ -153,11 +154,19 @@ class Pruner:
         """Hex digests of every blob a kept manifest names (the manifest itself included). A
         kept manifest not on disk yet keeps nothing more: its blobs are not there either."""
         hexes: set[str] = set()
-        for digest in kept.manifests:
-            hex_ = digest.split(":", 1)[1]
+        todo = list(kept.manifests)
+        while todo:
+            hex_ = todo.pop().split(":", 1)[1]
+            if hex_ in hexes:
+                continue
             hexes.add(hex_)
             try:
-                config, layers = read_manifest_descriptors((self.blobs_dir / hex_).read_bytes())
+                body = (self.blobs_dir / hex_).read_bytes()
+                entries = index_entries(body)
+                if entries is not None:  # a multi-platform image: the platform images it lists
+                    todo.extend(e.digest for e in entries)
+                    continue
+                config, layers = read_manifest_descriptors(body)
             except (OSError, AiedgeError):
                 continue
             hexes.update(d.digest.split(":", 1)[1] for d in (config, *layers))

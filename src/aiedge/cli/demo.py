@@ -184,6 +184,19 @@ def _run(
     sup.start("hub", [*hub_cmd, "--host", "127.0.0.1"])
     _wait(lambda: httpx.get(f"{hub_url}/api/v1/health", timeout=2).status_code == 200, sup, "the hub")
     print(f"hub ready at {hub_url}", flush=True)
+    # the operator API needs a token too: an admin one for whoever runs the demo, in a 0600 file
+    operator_file = root / "operator-token"
+    create = ["hub", "operator", "create", "demo", "--role", "admin", "--data", str(hub_data)]
+    made = subprocess.run(
+        [*aiedge, *create, "--out", str(operator_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if made.returncode != 0:
+        raise AiedgeError(f"could not create an operator token: {made.stderr.strip()}")
+    operator = {"Authorization": f"Bearer {operator_file.read_text().strip()}"}
+    print(f"operator token in {operator_file}", flush=True)
 
     for site in SITES:
         # enrolment as a user does it: a one-time join token per site, which the agent trades
@@ -216,7 +229,7 @@ def _run(
     ready: set[str] = set()
 
     def all_ready() -> bool:
-        sites: list[dict[str, Any]] = httpx.get(f"{hub_url}/api/v1/sites", timeout=5).json()
+        sites: list[dict[str, Any]] = httpx.get(f"{hub_url}/api/v1/sites", timeout=5, headers=operator).json()
         for s in sites:
             apps = s.get("apps") or []
             if s["name"] in ready or s["status"] != "healthy" or not apps or not apps[0].get("url"):
@@ -233,8 +246,8 @@ def _run(
 
     _wait(all_ready, sup, "the sites", interval=0.5)
     _say(f"demo ready in {time.monotonic() - started:.1f} s; try:")
-    _say(f"  open {hub_url}/ (dashboard)")
-    _say(f"  aiedge status --hub {hub_url}")
+    _say(f"  open {hub_url}/ (dashboard; log in with the token in {operator_file})")
+    _say(f"  aiedge status --hub {hub_url} --token-file {operator_file}")
     _say("Ctrl-C stops everything")
 
 

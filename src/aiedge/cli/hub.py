@@ -1,6 +1,6 @@
 """`aiedge hub`: run the hub (the group's callback, when no subcommand is given), and manage
 enrolment against the same database while it runs: ``aiedge hub token create --site NAME``,
-``aiedge hub site revoke NAME``."""
+``aiedge hub site revoke NAME``; operators' tokens are ``aiedge hub operator ...`` (cli/operators.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from aiedge.cli import operators
 from aiedge.cli.settings_options import Opt, setting_error, settings_options
 from aiedge.errors import AiedgeError
 from aiedge.gitops import GitopsRepo, load_repo, read_source
@@ -56,6 +57,11 @@ _OPTIONS = (
     ),
     Opt("tls_cert", metavar="FILE", help="Serve HTTPS with this PEM certificate (chain)."),
     Opt("tls_key", metavar="FILE", help="PEM private key of --tls-cert."),
+    Opt(
+        "webhook_secret_file",
+        metavar="FILE",
+        help="Take Git webhook calls signed with the secret in this file (GitHub, Gitea, GitLab).",
+    ),
 )
 
 
@@ -95,6 +101,9 @@ def _store(ctx: typer.Context, data: Path | None) -> Store:
     check_url(settings.db_url())
     settings.data.mkdir(parents=True, exist_ok=True)
     return Store(open_engine(settings.db_url()))
+
+
+app.add_typer(operators.make_app(_store), name="operator")
 
 
 def _repo(store: Store, gitops: Path | None) -> GitopsRepo | None:

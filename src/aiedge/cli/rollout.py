@@ -1,16 +1,18 @@
 """`aiedge rollout status|pause|resume|abort|retry APP --hub URL`: an app's rollouts, and what an
-operator can do to them through the hub's API (``POST /api/v1/rollouts/APP/ACTION``)."""
+operator can do to them through the hub's API (``POST /api/v1/rollouts/APP/ACTION``). ``status``
+needs a read token, the others an admin token (``--token-file`` or ``AIEDGE_TOKEN``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import typer
 from rich.console import Console
 
+from aiedge.cli.credentials import TOKEN_FILE, call, load_token
 from aiedge.cli.status import fetch_rollouts, rollouts_table
 from aiedge.errors import AiedgeError
 
@@ -25,11 +27,8 @@ _PLACEMENT = typer.Option(
 _JSON = typer.Option(False, "--json", help="Print the hub's answer as JSON.")
 
 
-def _post(hub: str, path: str, params: dict[str, str]) -> dict[str, Any]:
-    try:
-        r = httpx.post(hub.rstrip("/") + path, params=params, timeout=30)
-    except httpx.HTTPError as e:
-        raise AiedgeError(f"cannot reach the hub at {hub}: {e}") from e
+def _post(hub: str, path: str, params: dict[str, str], token: str | None) -> dict[str, Any]:
+    r = call("POST", hub, path, token, timeout=30, params=params)
     if r.status_code != 200:
         try:
             why = r.json()["error"]
@@ -40,8 +39,9 @@ def _post(hub: str, path: str, params: dict[str, str]) -> dict[str, Any]:
     return body
 
 
-def _act(action: str, name: str, hub: str, placement: str | None, as_json: bool) -> None:
-    body = _post(hub, f"/api/v1/rollouts/{name}/{action}", {"placement": placement} if placement else {})
+def _act(action: str, name: str, hub: str, placement: str | None, as_json: bool, token: str | None) -> None:
+    params = {"placement": placement} if placement else {}
+    body = _post(hub, f"/api/v1/rollouts/{name}/{action}", params, token)
     if as_json:
         typer.echo(orjson.dumps(body).decode())
         return
@@ -55,11 +55,12 @@ def status(
     hub: str = _HUB,
     placement: str | None = _PLACEMENT,
     as_json: bool = _JSON,
+    token_file: Path | None = TOKEN_FILE,
 ) -> None:
     """Show APP's rollouts: target digest, wave, sites done/failed/updating/pending, state."""
     found = [
         r
-        for r in fetch_rollouts(hub)
+        for r in fetch_rollouts(hub, load_token(token_file))
         if r["app"] == name and (placement is None or r["placement"] == placement)
     ]
     if not found:
@@ -84,8 +85,9 @@ def _command(action: str) -> Callable[..., None]:
         hub: str = _HUB,
         placement: str | None = _PLACEMENT,
         as_json: bool = _JSON,
+        token_file: Path | None = TOKEN_FILE,
     ) -> None:
-        _act(action, name, hub, placement, as_json)
+        _act(action, name, hub, placement, as_json, load_token(token_file))
 
     command.__doc__ = _ACTIONS[action]
     return command

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from aiedge.cli.credentials import TOKEN_FILE, call, load_token
 from aiedge.contracts import AppStatus, SiteSummary
 from aiedge.errors import AiedgeError
 
@@ -46,11 +48,7 @@ def _short(revision: str | None) -> str:
 
 
 def _get(hub: str, path: str, token: str | None = None) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        r = httpx.get(hub.rstrip("/") + path, timeout=10, headers=headers)
-    except httpx.HTTPError as e:
-        raise AiedgeError(f"cannot reach the hub at {hub}: {e}") from e
+    r = call("GET", hub, path, token)
     if r.status_code == 404 and path.startswith("/api/v1/sites/"):
         raise AiedgeError(f"the hub at {hub} knows no site {path.split('/')[4]!r}")
     if r.status_code != 200:
@@ -66,9 +64,9 @@ def fetch_sites(hub: str, token: str | None = None) -> list[SiteSummary]:
         raise AiedgeError(f"the hub at {hub} sent an unexpected answer: {e.errors()[0]['msg']}") from e
 
 
-def fetch_rollouts(hub: str) -> list[dict[str, Any]]:
+def fetch_rollouts(hub: str, token: str | None = None) -> list[dict[str, Any]]:
     """The newest rollout of each placement's app (superseded ones left out), newest first."""
-    body = _get(hub, "/api/v1/rollouts").json()
+    body = _get(hub, "/api/v1/rollouts", token).json()
     if not isinstance(body, list):
         raise AiedgeError(f"the hub at {hub} sent an unexpected answer to /api/v1/rollouts")
     seen: set[tuple[str, str]] = set()
@@ -151,30 +149,32 @@ def status_command(
     ),
     watch: bool = typer.Option(False, "--watch", help="Redraw every 2 s until Ctrl-C."),
     interval: float = typer.Option(2.0, "--interval", help="Seconds between redraws with --watch."),
+    token_file: Path | None = TOKEN_FILE,
 ) -> None:
     """Show every site (status, last seen, revision, what runs there) and the rollouts under way,
-    or one SITE in detail."""
+    or one SITE in detail. Needs a read token (--token-file or AIEDGE_TOKEN)."""
     if rollouts and site:
         raise AiedgeError("--rollouts shows the rollouts of the whole fleet: leave out SITE")
+    token = load_token(token_file)
     if as_json:
         body: Any
         if rollouts:
-            body = fetch_rollouts(hub)
+            body = fetch_rollouts(hub, token)
         elif site:
-            body = _site_detail(hub, site)
+            body = _site_detail(hub, site, token)
         else:
-            body = [s.model_dump(mode="json") for s in fetch_sites(hub)]
+            body = [s.model_dump(mode="json") for s in fetch_sites(hub, token)]
         typer.echo(orjson.dumps(body).decode())
         return
 
     def draw() -> RenderableType:
         if site:
-            return _with_banner(hub, _site_view(hub, site))
+            return _with_banner(hub, _site_view(hub, site, token))
         if rollouts:
-            return _with_banner(hub, rollouts_table(hub, fetch_rollouts(hub)))
-        found = fetch_rollouts(hub)
-        view = Group(_fleet_table(hub), rollouts_table(hub, found)) if found else _fleet_table(hub)
-        return _with_banner(hub, view)
+            return _with_banner(hub, rollouts_table(hub, fetch_rollouts(hub, token)))
+        found = fetch_rollouts(hub, token)
+        fleet = _fleet_table(hub, token)
+        return _with_banner(hub, Group(fleet, rollouts_table(hub, found)) if found else fleet)
 
     console = Console()
     if not watch:
@@ -192,9 +192,9 @@ def status_command(
         return
 
 
-def _site_detail(hub: str, site: str) -> dict[str, Any]:
-    summary = _get(hub, f"/api/v1/sites/{site}").json()
-    metrics = _get(hub, f"/api/v1/sites/{site}/metrics?range=15m").json()
+def _site_detail(hub: str, site: str, token: str | None = None) -> dict[str, Any]:
+    summary = _get(hub, f"/api/v1/sites/{site}", token).json()
+    metrics = _get(hub, f"/api/v1/sites/{site}/metrics?range=15m", token).json()
     return {"site": summary, "metrics": metrics}
 
 
@@ -202,8 +202,8 @@ def _fmt_ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f} ms"
 
 
-def _site_view(hub: str, name: str) -> RenderableType:
-    detail = _site_detail(hub, name)
+def _site_view(hub: str, name: str, token: str | None = None) -> RenderableType:
+    detail = _site_detail(hub, name, token)
     s = SiteSummary.model_validate(detail["site"])
     now = datetime.now(UTC)
     style = _STYLE.get(s.status.value, "")
@@ -257,8 +257,8 @@ def _site_view(hub: str, name: str) -> RenderableType:
     return Group(head, apps, recent)
 
 
-def _fleet_table(hub: str) -> Table:
-    sites = fetch_sites(hub)
+def _fleet_table(hub: str, token: str | None = None) -> Table:
+    sites = fetch_sites(hub, token)
     now = datetime.now(UTC)
     table = Table(title=f"sites at {hub}")
     for col in ("site", "status", "last seen", "revision", "apps", "health"):

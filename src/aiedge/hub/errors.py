@@ -18,7 +18,8 @@ class NotAuthenticated(HubError):
 
 
 class Forbidden(HubError):
-    """A valid credential used for another site."""
+    """A valid credential used for what it may not do: another site, the operator API with a
+    site's credential, an admin call with a read token."""
 
 
 class EnrolmentRefused(HubError):
@@ -41,3 +42,11 @@ class UnknownSiteName(HubError):
 
 class NoSuchRollout(HubError):
     """An operator command for an app with no rollout that shapes desired states now."""
+
+
+class BadOperator(HubError):
+    """An operator token asked for with a name or role the hub does not take."""
+
+
+class BadWebhook(HubError):
+    """A Git webhook call without a valid signature (or any, when the hub has no secret)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from pathlib import Path
 
 from aiedge.contracts import DesiredApp, DesiredState
@@ -73,6 +74,7 @@ class Fleet:
         # every 30 s, and exceptions' tracebacks are cycles the collector must chase)
         self._waiters: set[asyncio.Future[bool]] = set()
         self._sync_wanted = asyncio.Event()
+        self._poll_wanted = False
         self._sync_lock = asyncio.Lock()
         self._closing = False
 
@@ -315,6 +317,11 @@ class Fleet:
         """Long polls waiting for a change now."""
         return len(self._waiters)
 
+    @property
+    def closing(self) -> bool:
+        """The hub is stopping: held polls of any kind end now."""
+        return self._closing
+
     def close(self) -> None:
         """The hub is stopping: every held long poll (and any new one) ends with :class:`ShuttingDown`."""
         self._closing = True
@@ -332,15 +339,23 @@ class Fleet:
         rollouts every ``rollout_interval``; until cancelled."""
         loop = asyncio.get_running_loop()
         next_poll = next_step = loop.time()
+        last_poll = -math.inf
+        spacing = min(1.0, interval)  # polls asked for (webhooks) come at most this often
         while True:
+            if self._poll_wanted:
+                next_poll = min(next_poll, last_poll + spacing)
             timeout = max(0.0, min(next_poll, next_step) - loop.time())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._sync_wanted.wait(), timeout)
             self._sync_wanted.clear()
             try:
                 await self.sync()
+                if self._poll_wanted:
+                    next_poll = min(next_poll, last_poll + spacing)
                 if loop.time() >= next_poll:
-                    next_poll = loop.time() + interval
+                    self._poll_wanted = False  # calls from now on ask for the next poll
+                    last_poll = loop.time()
+                    next_poll = last_poll + interval
                     await self.refresh()
                 if loop.time() >= next_step:
                     next_step = loop.time() + rollout_interval
@@ -350,9 +365,16 @@ class Fleet:
             except Exception:
                 log.exception("fleet loop: will retry")
 
-    def poll_now(self) -> asyncio.Task[bool]:
-        """Start a poll at once (the webhook)."""
-        return asyncio.ensure_future(self.refresh())
+    def poll_now(self) -> bool:
+        """Ask the run loop to poll the source at once (the webhook); False when a poll was already
+        waiting, which this call joins. However many calls come, at most one poll runs and one
+        waits, and polls asked for come at most once a second: 3,000 webhook calls used to start
+        3,000 git reads in the thread pool every request shares."""
+        if self._poll_wanted:
+            return False
+        self._poll_wanted = True
+        self._sync_wanted.set()
+        return True
 
     def desired(self, site: str) -> tuple[DesiredState, str]:
         if self.current is None:

@@ -25,6 +25,7 @@ from aiedge.hub.observability import Observability
 from aiedge.hub.removals import Guard
 from aiedge.hub.settings import HubSettings
 from aiedge.hub.store import Store, check_url, open_engine
+from aiedge.hub.webhooks import read_secret
 
 log = logging.getLogger("aiedge.hub")
 
@@ -54,6 +55,8 @@ def check_settings(settings: HubSettings) -> None:
             raise HubConfigError(f"{f}: no such file")
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise HubConfigError("--tls-cert and --tls-key go together")
+    if settings.webhook_secret_file is not None:
+        read_secret(settings.webhook_secret_file)
 
 
 def listen(host: str, port: int) -> socket.socket:

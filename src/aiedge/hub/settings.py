@@ -25,11 +25,16 @@ class HubSettings(BaseSettings):
     poll_interval: float = Field(default=5.0, gt=0, description="seconds between checks of the repo's HEAD")
     stale_after: float = Field(default=30.0, gt=0, description="seconds of silence before a site is unknown")
     max_wait: float = Field(default=300.0, ge=0, description="longest long poll a site may ask for, seconds")
-    insecure_no_auth: bool = Field(default=False, description="serve sites without credentials (dev only)")
+    insecure_no_auth: bool = Field(
+        default=False, description="no credentials at all: sites, operators, webhooks (local demos only)"
+    )
     join_token_ttl: float = Field(default=86400.0, gt=0, description="lifetime of a join token, seconds")
     log_level: str = Field(default="info", description="log level of the hub process")
     tls_cert: Path | None = Field(default=None, description="PEM certificate (chain) to serve HTTPS with")
     tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
+    webhook_secret_file: Path | None = Field(
+        default=None, description="file holding the secret Git webhook calls are signed with"
+    )
     rollout_interval: float = Field(default=1.0, gt=0, description="seconds between rollout steps")
     removal_guard_sites: int = Field(
         default=1, ge=0, description="a revision removing an app from more sites than this (and..."

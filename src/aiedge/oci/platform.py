@@ -155,13 +155,26 @@ def read_index(doc: dict[str, Any], what: str = "image index") -> list[IndexEntr
 
 
 def parse_index(data: bytes, what: str = "image index") -> list[IndexEntry]:
+    return read_index(_document(data, what), what)
+
+
+def _document(data: bytes, what: str) -> dict[str, Any]:
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:
         raise ImageFormatError(f"{what} is not JSON: {e}") from e
     if not isinstance(doc, dict):
         raise ImageFormatError(f"{what} is not a JSON object")
-    return read_index(doc, what)
+    return doc
+
+
+def index_entries(data: bytes, what: str = "manifest") -> list[IndexEntry] | None:
+    """The entries of ``data`` when it is an image index (by its mediaType, or a ``manifests``
+    list without ``layers``), None when it is anything else (an image manifest)."""
+    doc = _document(data, what)
+    if is_index(str(doc.get("mediaType", "")), doc) or ("manifests" in doc and "layers" not in doc):
+        return read_index(doc, what)
+    return None
 
 
 def offered(entries: list[IndexEntry]) -> list[Platform]:

@@ -44,7 +44,7 @@ class PodmanImageCache(ImageCache):
         self.layouts_dir = layouts_dir
 
     async def ensure(self, app: DesiredApp, progress: DownloadProgress | None = None) -> Path:
-        manifest = await self._manifest(app)
+        digest, manifest = await self.image_manifest(app)
         try:
             config_desc, layer_descs = read_manifest_descriptors(manifest)
         except AiedgeError as e:
@@ -64,8 +64,9 @@ class PodmanImageCache(ImageCache):
                 "build it on the base image (aiedge build --base)"
             )
         layout = self.layouts_dir / app.name
+        # podman is given this site's platform image of an index: the cache holds only its blobs
         return await asyncio.to_thread(
-            lambda: link_layout(layout, self.blobs_dir, app.digest, tag=digest_hex(app.digest)[:32]).path
+            lambda: link_layout(layout, self.blobs_dir, digest, tag=digest_hex(app.digest)[:32]).path
         )
 
 
@@ -178,6 +179,10 @@ def podman_runtime(
     goes into the agent's data folder."""
     podman = Podman.setup(settings.podman_dir)
     cache = PodmanImageCache(
-        settings.blobs_dir, settings.apps_dir, registries, layouts_dir=settings.podman_dir / "layouts"
+        settings.blobs_dir,
+        settings.apps_dir,
+        registries,
+        layouts_dir=settings.podman_dir / "layouts",
+        platform=settings.image_platform,
     )
     return PodmanRuntime(podman, settings.logs_dir, network=settings.podman_network), cache

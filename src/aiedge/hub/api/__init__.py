@@ -12,7 +12,18 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from aiedge.hub.api import alerts, apps, dashboard, enrolment, gitops, metrics, rollouts, sites
+from aiedge.hub.api import (
+    alerts,
+    apps,
+    auth,
+    dashboard,
+    enrolment,
+    gitops,
+    metrics,
+    rollouts,
+    site_requests,
+    sites,
+)
 from aiedge.hub.api.http import Services
 from aiedge.hub.api.limits import BodyLimits, LimitBodies
 
@@ -42,21 +53,26 @@ def route_table(routes: Iterable[BaseRoute]) -> list[BaseRoute]:
 
 
 def build_app(hub: Services) -> Starlette:
-    """The Starlette app over the hub's services: one route table for every area, every body
-    read within its route's limits first."""
+    """The Starlette app over the hub's services: one route table for every area, each route
+    behind the credential it needs (:mod:`.auth`), every body read within its route's limits first."""
     return Starlette(
         middleware=[Middleware(LimitBodies, limits=BodyLimits.of(hub.settings))],
-        routes=route_table(
-            [
-                *sites.routes(hub),
-                *enrolment.routes(hub),
-                *gitops.routes(hub),
-                *metrics.routes(hub),
-                *apps.routes(hub),
-                *alerts.routes(hub),
-                *rollouts.routes(hub),
-                *dashboard.routes(),
-            ]
+        routes=auth.guard(
+            route_table(
+                [
+                    *sites.routes(hub),
+                    *site_requests.routes(hub),
+                    *enrolment.routes(hub),
+                    *gitops.routes(hub),
+                    *metrics.routes(hub),
+                    *apps.routes(hub),
+                    *alerts.routes(hub),
+                    *rollouts.routes(hub),
+                    *auth.routes(hub),
+                    *dashboard.routes(),
+                ]
+            ),
+            hub,
         ),
     )
 

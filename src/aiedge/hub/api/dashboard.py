@@ -19,8 +19,14 @@ async def index(_request: Request) -> Response:
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+async def login(_request: Request) -> Response:
+    """The page that takes an operator token (``POST /api/v1/login`` keeps it in a cookie)."""
+    return FileResponse(STATIC / "login.html", headers={"Cache-Control": "no-cache"})
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/", index, methods=["GET"]),
+        Route("/login", login, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]

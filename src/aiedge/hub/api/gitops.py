@@ -1,5 +1,6 @@
 """The GitOps side of the API: ``/api/v1/health`` (the revision served, the last rejected one) and
-the Git webhook that asks for a poll at once."""
+the Git webhook that asks for a poll at once: signed with the hub's webhook secret
+(:mod:`aiedge.hub.webhooks`), however many calls come, at most one poll waits for its turn."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from starlette.routing import BaseRoute
 
 from aiedge.gitops import awaiting_build
 from aiedge.hub.api.http import ErrorTable, Services, json, route
+from aiedge.hub.errors import BadWebhook
+from aiedge.hub.webhooks import read_secret, verify
 
-ERRORS: ErrorTable = ()
+ERRORS: ErrorTable = ((BadWebhook, 401),)
 
 
 def routes(hub: Services) -> list[BaseRoute]:
     fleet, settings = hub.fleet, hub.settings
+    secret = read_secret(settings.webhook_secret_file) if settings.webhook_secret_file else None
 
     async def health(_request: Request) -> Response:
         cur = fleet.current
@@ -32,9 +36,12 @@ def routes(hub: Services) -> list[BaseRoute]:
             }
         )
 
-    async def webhook(_request: Request) -> Response:
-        fleet.poll_now()
-        return json({"status": "polling"}, 202)
+    async def webhook(request: Request) -> Response:
+        if secret is not None:
+            verify(request.headers, await request.body(), secret)
+        elif not settings.insecure_no_auth:
+            raise BadWebhook("this hub takes no webhook calls: start it with --webhook-secret-file FILE")
+        return json({"status": "polling", "queued": fleet.poll_now()}, 202)
 
     return [
         route("/api/v1/health", health, "GET", ERRORS),

@@ -20,8 +20,14 @@ function h(tag, attrs, ...kids) {
   for (const k of kids.flat()) if (k != null && k !== false) e.append(k instanceof Node ? k : String(k));
   return e;
 }
-async function api(path) {
-  const r = await fetch(path, { headers: { Accept: "application/json" } });
+// X-Requested-By on every call: the hub refuses a cookie-authenticated change without it (CSRF)
+async function api(path, opts = {}) {
+  const headers = { Accept: "application/json", "X-Requested-By": "aiedge-dashboard", ...(opts.headers || {}) };
+  const r = await fetch(path, { ...opts, headers });
+  if (r.status === 401) {  // no operator token, or a revoked one: log in, then come back here
+    location.assign(`/login?next=${encodeURIComponent(location.hash)}`);
+    throw new Error("log in first");
+  }
   if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
   return r.json();
 }

@@ -1,7 +1,7 @@
 """The one owner of the hub's tables: the last report per site, join tokens and site credentials
 (both stored hashed), the published fleet state every hub serves from (the current good revision
-with its files, each site's rendered desired apps, numbered by a generation), the rollouts and
-the per-minute metrics (:attr:`Store.metrics`).
+with its files, each site's rendered desired apps, numbered by a generation), the rollouts,
+the per-minute metrics (:attr:`Store.metrics`) and operators' tokens (:attr:`Store.operators`).
 
 Every method is blocking; async callers go through ``asyncio.to_thread``. Several steps that must
 agree go inside one ``with store.transaction() as tx:``.
@@ -23,6 +23,7 @@ from aiedge.contracts import StatusReport
 from aiedge.hub.rollouts.model import Rollout
 from aiedge.hub.store.engine import is_postgres
 from aiedge.hub.store.metrics import MetricsStore
+from aiedge.hub.store.operators import Operators
 from aiedge.hub.store.rows import (
     CredentialRow,
     DesiredRow,
@@ -31,7 +32,7 @@ from aiedge.hub.store.rows import (
     SiteReportRow,
     utc,
 )
-from aiedge.hub.store.transaction import Transaction, lock_fleet_row, notify, read_rollouts
+from aiedge.hub.store.transaction import Transaction, bump_generation, read_rollouts
 
 
 class Store:
@@ -40,6 +41,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.metrics = MetricsStore(engine)
+        self.operators = Operators(engine)
         # each site's last report as read, parsed once: reports() reads all rows but parses only
         # the ones whose text changed (thousands of sites, most unchanged between two reads)
         self._parsed: dict[str, tuple[str, StatusReport]] = {}
@@ -162,9 +164,7 @@ class Store:
         credentials were revoked. Bumps the fleet generation (and NOTIFYs on PostgreSQL) so that
         every hub drops the credentials it had checked at its next sync, within a second."""
         with Session(self.engine) as s, s.begin():
-            fleet = lock_fleet_row(s)
-            fleet.generation += 1
-            notify(s, fleet.generation)
+            bump_generation(s)
             done = s.execute(
                 update(CredentialRow)
                 .where(CredentialRow.site == site, CredentialRow.revoked_at.is_(None))
@@ -187,6 +187,7 @@ class Store:
             revision, generation = row.revision, row.generation
         if generation != self._credentials_generation:
             self._credentials = {}
+            self.operators.forget()
             self._credentials_generation = generation
         return revision, generation
 
