@@ -9,6 +9,7 @@ pip installs from the indexes this machine is configured with (PyPI and local on
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -35,9 +36,16 @@ def _env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # built from a copy, so that the build's own folders (build/, *.egg-info) stay out of the tree
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO_ROOT / name, source / name)
+    shutil.copytree(
+        REPO_ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
     out = tmp_path_factory.mktemp("wheel")
     cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out)]
-    r = subprocess.run([*cmd, str(REPO_ROOT)], capture_output=True, text=True, timeout=600, check=False)
+    r = subprocess.run([*cmd, str(source)], capture_output=True, text=True, timeout=600, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
     (found,) = out.glob("aiedge-*.whl")
     return found
