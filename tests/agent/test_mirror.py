@@ -19,7 +19,7 @@ SITE = "site-m"
 
 @pytest.mark.timeout(240)
 def test_images_come_from_the_site_local_mirror(
-    tmp_path: Path, registry: str, images: dict[str, str], fake_hub: Callable[..., FakeHub], pull_path: None
+    tmp_path: Path, registry: str, images: dict[str, str], fake_hub: Callable[..., FakeHub]
 ) -> None:
     hub = fake_hub(SITE)
     # the App names a registry that does not resolve; the site's mirror has the image

@@ -27,9 +27,9 @@ import pytest
 from aiedge.containers.base import build_base
 from aiedge.containers.engine import Podman
 from aiedge.containers.services import ServiceSpec, build_service
-from tests.build.test_build_command import GIT_IDENTITY, HOUSING, HOUSING_TD, build, last_json
+from tests.cli.helpers import GIT_IDENTITY, HOUSING, HOUSING_TD, build, last_json
 from tests.containers.images import CREATED, _locked_once, base_cache, base_spec, require_tools, shared_wheel
-from tests.gitops.conftest import git, make_repo
+from tests.gitops.helpers import git, make_repo
 from tests.gitops.kube import by_kind, kustomize
 from tests.support import REPO_ROOT, Proc, aiedge_cmd, free_port, wait_until
 

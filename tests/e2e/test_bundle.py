@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.e2e.helpers import enrolled_agent
-from tests.gitops.conftest import git
+from tests.gitops.helpers import git
 from tests.hub.helpers import operator_token
 from tests.support import Proc, aiedge_cmd, free_port, start_registry, wait_http, wait_until
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import build_demo, demo_source, predict_demo
-from tests.e2e.helpers import enrolled_agent
+from tests.e2e.helpers import build_demo, demo_source, enrolled_agent, predict_demo
 from tests.hub.helpers import operator_token
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 

@@ -32,16 +32,17 @@ from aiedge.agent.logbook import LogBook
 from aiedge.agent.prune import DiskLimits, Kept
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.registries import RegistryPool
-from aiedge.agent.runtimes.base import Runtime
-from aiedge.agent.runtimes.process import ProcessRuntime
+from aiedge.agent.runtime import Runtime
 from aiedge.agent.secrets import SiteIdentity, load_identity
 from aiedge.agent.settings import AgentSettings
 from aiedge.agent.signatures import SignatureGate, read_keys
 from aiedge.agent.state import load_state, save_state
 from aiedge.agent.status import build_report
+from aiedge.agent.tasks import run_until
 from aiedge.agent.telemetry import Target, Telemetry
 from aiedge.contracts import DesiredState
 from aiedge.oci.bandwidth import TokenBucket, format_rate
+from aiedge.runtimes.process import ProcessRuntime
 
 log = logging.getLogger(__name__)
 
@@ -65,26 +66,30 @@ class Agent:
         self.credential = credential
         self.hub = hub
         self.http = http
-        self.runtime = runtime or ProcessRuntime(settings.serve_command, settings.logs_dir)
-        policy = UnpackPolicy(
-            max_expansion=settings.unpack_max_expansion,
-            max_entries=settings.unpack_max_entries,
-            disk_reserve=settings.disk_reserve,
-        )
-        disk = DiskLimits(cache_max=settings.cache_max, min_free=settings.min_free)
-        self.cache = ImageCache(
-            settings.blobs_dir,
-            settings.apps_dir,
-            registries,
-            policy=policy,
-            disk=disk,
-            kept=self._kept,
-            platform=settings.image_platform,
-        )
+        self.runtime: Runtime
+        self.cache: ImageCache
         if settings.runtime == "podman" and runtime is None:
-            from aiedge.agent.runtimes.podman import podman_runtime
+            from aiedge.agent.podman import podman_runtime
 
+            # podman unpacks the layers itself: its cache stages image layouts, not folders
             self.runtime, self.cache = podman_runtime(settings, registries)
+        else:
+            self.runtime = runtime or ProcessRuntime(settings.serve_command, settings.logs_dir)
+            policy = UnpackPolicy(
+                max_expansion=settings.unpack_max_expansion,
+                max_entries=settings.unpack_max_entries,
+                disk_reserve=settings.disk_reserve,
+            )
+            disk = DiskLimits(cache_max=settings.cache_max, min_free=settings.min_free)
+            self.cache = ImageCache(
+                settings.blobs_dir,
+                settings.apps_dir,
+                registries,
+                policy=policy,
+                disk=disk,
+                kept=self._kept,
+                platform=settings.image_platform,
+            )
         self.hub_error: str | None = None
         self._latest: DesiredState | None = None
         self._wake = asyncio.Event()
@@ -113,28 +118,19 @@ class Agent:
             signatures=self.signatures,
             identity=self.identity,
         )
-        tasks = [
-            asyncio.create_task(self._poll(), name="poll"),
-            asyncio.create_task(self._reconcile_loop(), name="reconcile"),
-            asyncio.create_task(self._heartbeat(), name="heartbeat"),
-            asyncio.create_task(self._answer_requests(), name="requests"),
-            asyncio.create_task(
-                Telemetry(self.settings, self._scrape_targets, self.http, self.credential).run(stop),
-                name="telemetry",
-            ),
-        ]
-        stopper = asyncio.create_task(stop.wait(), name="stop")
+        telemetry = Telemetry(self.settings, self._scrape_targets, self.http, self.credential)
         try:
-            done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if task is not stopper:
-                    task.result()  # a task that ended by itself is a bug: raise it
+            await run_until(
+                stop,
+                {
+                    "poll": self._poll(),
+                    "reconcile": self._reconcile_loop(),
+                    "heartbeat": self._heartbeat(),
+                    "requests": self._answer_requests(),
+                    "telemetry": telemetry.run(stop),
+                },
+            )
         finally:
-            for task in [stopper, *tasks]:
-                task.cancel()
-            for task in [stopper, *tasks]:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
             log.info("stopping model servers")
             await self._reconciler.shutdown()
 
