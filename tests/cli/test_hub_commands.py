@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gitops.conftest import git, make_repo
+from tests.gitops.helpers import git, make_repo
 from tests.hub.helpers import Hub, launch_hub, operator_token
 from tests.support import aiedge_cmd
 
@@ -56,20 +56,21 @@ def _read_until(fd: int, want: bytes, timeout: float) -> bytes:
 def test_watch_piped_writes_a_snapshot_per_change(hub: Hub, tmp_path: Path) -> None:
     env = _env(tmp_path, AIEDGE_TOKEN=operator_token(hub.data, "read"))
     cmd = aiedge_cmd("status", "--hub", hub.url, "--watch", "--interval", "0.3", "-o", "json")
-    watcher = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
-        assert watcher.stdout is not None
-        first = json.loads(_read_until(watcher.stdout.fileno(), b"\n", 60).decode())
-        assert {s["name"] for s in first} == {"site-a", "site-b", "site-c"}
-        site = tmp_path / "gitops" / "sites" / "site-a.yaml"
-        site.write_text(site.read_text().replace("labels:", "labels:\n    rack: r7", 1))
-        git(tmp_path / "gitops", "commit", "-qam", "site-a in rack r7")
-        second = json.loads(_read_until(watcher.stdout.fileno(), b"\n", 60).decode())
-        assert next(s for s in second if s["name"] == "site-a")["labels"]["rack"] == "r7"
-    finally:
-        watcher.send_signal(signal.SIGTERM)
-        code = watcher.wait(30)
-    assert code == 0, watcher.stderr.read() if watcher.stderr else ""
+    log = tmp_path / "watch.err"
+    with log.open("wb") as err, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env) as watcher:
+        try:
+            assert watcher.stdout is not None
+            first = json.loads(_read_until(watcher.stdout.fileno(), b"\n", 60).decode())
+            assert {s["name"] for s in first} == {"site-a", "site-b", "site-c"}
+            site = tmp_path / "gitops" / "sites" / "site-a.yaml"
+            site.write_text(site.read_text().replace("labels:", "labels:\n    rack: r7", 1))
+            git(tmp_path / "gitops", "commit", "-qam", "site-a in rack r7")
+            second = json.loads(_read_until(watcher.stdout.fileno(), b"\n", 60).decode())
+            assert next(s for s in second if s["name"] == "site-a")["labels"]["rack"] == "r7"
+        finally:
+            watcher.send_signal(signal.SIGTERM)
+            code = watcher.wait(30)
+    assert code == 0, log.read_text()
 
 
 def test_watch_on_a_terminal_gives_the_cursor_back_on_sigterm(hub: Hub, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.helpers import predict_demo, start_demo
 from tests.support import REPO_ROOT, Proc, free_port, wait_until
 
 pytestmark = pytest.mark.timeout(1200)
@@ -113,12 +114,21 @@ def test_a_fresh_install_serves_onnx_and_names_the_missing_extras(
     server = Proc([*cmd, "--grpc-port", "0"], tmp_path / "serve.log", env=_env(), cwd=tmp_path)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: httpx.get(f"{url}/v2/health/live", timeout=2).status_code == 200, timeout=120)
+        # models load after the server starts listening: ready, not live, says mnist can answer
+        wait_until(
+            lambda: httpx.get(f"{url}/v2/models/mnist/ready", timeout=2).status_code == 200, timeout=180
+        )
         body = {
             "inputs": [{"name": "Input3", "datatype": "FP32", "shape": [1, 1, 28, 28], "data": [0.0] * 784}]
         }
         r = httpx.post(f"{url}/v2/models/mnist/infer", json=body, timeout=30)
         assert r.status_code == 200 and len(r.json()["outputs"][0]["data"]) == 10, r.text
+
+        def housing_failed() -> bool:
+            answer = httpx.get(f"{url}/v2/models/housing/ready", timeout=10).json()
+            return "install" in str(answer.get("reason"))
+
+        wait_until(housing_failed, timeout=180)
         ready = httpx.get(f"{url}/v2/models/housing/ready", timeout=10).json()
         assert ready["ready"] is False
         assert ready["reason"].startswith(
@@ -127,6 +137,18 @@ def test_a_fresh_install_serves_onnx_and_names_the_missing_extras(
         assert "install aiedge[openvino]" in ready["reason"], ready
     finally:
         server.stop()
+
+
+def test_the_installed_wheel_runs_the_demo(venv: Path, tmp_path: Path) -> None:
+    """No checkout anywhere in sight: the examples, the demo model and every process it starts
+    come from the installed package (run from a folder outside the repo)."""
+    demo = start_demo(tmp_path / "demo", exe=[str(venv / "bin" / "aiedge")], env=_env(), timeout=600)
+    try:
+        assert set(demo.sites) == {"site-a", "site-b", "site-c"}, demo.lines
+        assert predict_demo(demo.sites["site-b"]) == [6.5]
+        assert demo.api("/api/v1/sites")
+    finally:
+        assert demo.stop() == 0
 
 
 def test_the_full_base_image_gets_the_runtime_extras(wheel: Path) -> None:

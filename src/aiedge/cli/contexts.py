@@ -1,7 +1,9 @@
 """Which hub the operator commands (``status``, ``rollout``) talk to, kubectl-style: the flags,
 else ``AIEDGE_HUB`` / ``AIEDGE_CA`` / ``AIEDGE_TOKEN_FILE``, else a named context of the config
 file (``~/.config/aiedge/config.yaml``; ``$AIEDGE_CONFIG`` or ``$XDG_CONFIG_HOME`` move it), the
-one named by ``--context``, ``AIEDGE_CONTEXT`` or the file's ``current-context``.
+one named by ``--context``, ``AIEDGE_CONTEXT`` or the file's ``current-context``. A hub named
+by a flag or the environment uses the current context's CA and token file only if it is that
+context's hub.
 
 A context holds the hub's URL, the CA bundle that signs its HTTPS certificate and the *path* of
 an operator token file, never a token: the file stays the one place the secret lives.
@@ -139,13 +141,16 @@ def resolve(
     ca = ca or (Path(os.environ[ENV_CA]) if os.environ.get(ENV_CA) else None)
     token_file = token_file or (Path(os.environ[ENV_TOKEN_FILE]) if os.environ.get(ENV_TOKEN_FILE) else None)
     name = context or os.environ.get(ENV_CONTEXT) or None
-    if hub is not None and name is None:
-        return HubTarget(hub.rstrip("/"), ca, token_file)
     config = load_config()
+    if hub is not None and name is None:
+        # a hub named without a context borrows the current context's CA and token file only
+        # when it is that context's hub: a token saved for one hub is never sent to another
+        current = config.contexts.get(config.current_context or "")
+        if current is None or current.hub != hub.rstrip("/"):
+            return HubTarget(hub.rstrip("/"), ca, token_file)
+        name = config.current_context
     name = name or config.current_context
     if name is None:
-        if hub is not None:
-            return HubTarget(hub.rstrip("/"), ca, token_file)
         raise ConfigError(
             "which hub? pass --hub URL, set AIEDGE_HUB, or save a context: "
             "aiedge config set-context NAME --hub URL --use"
