@@ -70,6 +70,7 @@ def test_every_route_of_the_hub_is_in_one_table(tmp_path: Path) -> None:
             ("POST", "/api/v1/login"),
             ("POST", "/api/v1/logout"),
             ("POST", "/api/v1/metrics/write"),
+            ("POST", "/api/v1/sites/{site}/minutes"),
             ("POST", "/api/v1/sites/{site}/status"),
             ("POST", "/api/v1/webhook/git"),
         ]

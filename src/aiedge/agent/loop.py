@@ -5,7 +5,9 @@
   backoff and jitter, and never stops the site from serving;
 - the reconcile loop runs a pass at start (serving the saved state at once, hub or no hub), on
   every new desired state and every poll interval (drift repair), and reports in a ``finally``;
-- the heartbeat reports status every poll interval;
+- the reporter builds the status report every poll interval and posts it when it changed (and
+  every ``status_refresh``): the polls are the heartbeat of a hub that announced one
+  (:mod:`aiedge.agent.reporting`); to an older hub it posts every interval, as before;
 - telemetry (:mod:`aiedge.agent.telemetry`) scrapes the serving apps and ships their metrics.
 
 :func:`run_agent` returns when ``stop`` is set, after stopping every model server. It never
@@ -32,6 +34,7 @@ from aiedge.agent.logbook import LogBook
 from aiedge.agent.prune import DiskLimits, Kept
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.registries import RegistryPool
+from aiedge.agent.reporting import StatusCadence
 from aiedge.agent.runtime import Runtime
 from aiedge.agent.secrets import SiteIdentity, load_identity
 from aiedge.agent.settings import AgentSettings
@@ -94,6 +97,7 @@ class Agent:
         self._latest: DesiredState | None = None
         self._wake = asyncio.Event()
         self._reconciler: Reconciler | None = None
+        self._cadence = StatusCadence(settings.status_refresh)
         self.logbook = logbook or LogBook()
         self._import_seen: int | None = None  # mtime of the imported bundle last looked at
         self._import_error: str | None = None
@@ -118,7 +122,7 @@ class Agent:
             signatures=self.signatures,
             identity=self.identity,
         )
-        telemetry = Telemetry(self.settings, self._scrape_targets, self.http, self.credential)
+        telemetry = Telemetry(self.settings, self._scrape_targets, self.http, self.credential, self.hub)
         try:
             await run_until(
                 stop,
@@ -155,6 +159,7 @@ class Agent:
             if self.hub_error is not None:
                 log.info("hub %s reachable again", self.settings.hub)
                 self.hub_error = None
+                self._cadence.forget()  # it may have restarted, or lost the last report
             backoff.reset()
             if new is not None and (self._latest is None or new.digest != self._latest.digest):
                 log.info("desired state %s (%s)", new.revision, new.digest[:19])
@@ -274,10 +279,15 @@ class Agent:
     async def _report(self) -> None:
         assert self._reconciler is not None
         report = await build_report(self._reconciler, self.settings.site, self.http, self.hub_error)
+        if not self._cadence.due(report, every_time=self.hub.heartbeat is None):
+            return
         try:
             await self.hub.post_status(report)
         except AgentError as e:
+            self._cadence.forget()
             log.debug("status report not sent: %s", e)
+        else:
+            self._cadence.sent(report)
 
 
 def _applied_import(settings: AgentSettings) -> int | None:

@@ -51,7 +51,15 @@ class AgentSettings(BaseSettings):
     token_file: Path | None = Field(default=None, description="file holding the join token (read once)")
     port_offset: int = Field(default=0, description="added to every app port (several sites on one host)")
     host: str = Field(default="127.0.0.1", description="address the site ports listen on")
-    poll_interval: float = Field(default=5.0, gt=0, description="seconds between heartbeats and resyncs")
+    poll_interval: float = Field(
+        default=5.0, gt=0, description="seconds between status checks (posted when changed) and resyncs"
+    )
+    status_refresh: float = Field(
+        default=1800.0,
+        gt=0,
+        description="seconds after which an unchanged status report is posted again (a hub that "
+        "announces a heartbeat takes the site's polls as its sign of life)",
+    )
     long_poll_wait: float = Field(
         default=30.0, ge=0, description="seconds the hub may hold a desired-state poll"
     )
@@ -74,6 +82,11 @@ class AgentSettings(BaseSettings):
         default="publish", description="podman: publish ports on 127.0.0.1, or share the host's network"
     )
     scrape_interval: float = Field(default=15.0, gt=0, description="seconds between scrapes of each app")
+    hub_metrics: Literal["auto", "summaries", "raw"] = Field(
+        default="auto",
+        description="what the hub gets of the site's metrics: per-minute summaries, or every raw "
+        "series (for a hub that forwards them to a TSDB); auto: summaries when the hub takes them",
+    )
     remote_write: list[str] = Field(
         default_factory=list, description="extra remote-write URLs the site ships its metrics to"
     )

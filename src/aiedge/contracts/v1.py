@@ -7,6 +7,9 @@ Endpoints (the hub serves them, the agent calls them; the agent only ever dials 
   up to ``wait`` seconds (long poll) and answers as soon as the desired state changes; it answers
   ``304`` with no body when nothing changed before the timeout.
 - ``POST /api/v1/sites/{site}/status``: a :class:`StatusReport`; answers ``204``.
+- ``POST /api/v1/sites/{site}/minutes``: :class:`MinuteSummaries`, the per-minute figures of the
+  site's apps summed at the site from its raw scrapes (since 1.1; answers ``204``). A minute sent
+  again replaces the one the hub has.
 - ``GET  /api/v1/sites``: ``list[SiteSummary]`` (the fleet, for ``aiedge status`` and the UI).
 - ``GET  /api/v1/health``: ``{"status": "ok", "revision": ..., "error": ...}``.
 - ``POST /api/v1/enroll``: an :class:`EnrollRequest` (a one-time join token from
@@ -14,6 +17,13 @@ Endpoints (the hub serves them, the agent calls them; the agent only ever dials 
   credential; 403 when the token is refused. A site's credential reads only that site's state.
 
 Agents authenticate with ``Authorization: Bearer <token>`` when the hub requires it.
+
+Thin links (since 1.1): a hub that answers a desired state with ``X-Aiedge-Heartbeat: SECONDS``
+holds polls at most that long and takes each poll as the site's sign of life; it takes
+``If-None-Match`` with the short ``ETag`` of the state a site has (a 304 with no body when it is
+unchanged), request bodies with ``Content-Encoding: gzip`` (bounded after decoding) and minute
+summaries. Agents send status reports to such a hub only when they change (and now and then), and
+summaries instead of raw series; to a hub that announces nothing they send what 1.0 sent.
 
 App secrets travel as ASCII-armored age ciphertexts (:attr:`DesiredApp.secrets`), each encrypted
 to the one site's X25519 recipient, which the agent reports (``age_recipient``) at enrolment and
@@ -269,6 +279,52 @@ class StatusReport(_Model):
     age_recipient: str | None = Field(
         default=None, description="the agent's age X25519 public key (age1...) for site secrets"
     )
+
+
+Count = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class AppMinute(_Model):
+    """One app's requests in one minute, summed at the site from its raw scrapes with the hub's
+    own arithmetic (:mod:`aiedge.telemetry.minutes`): counts, not rates (a rate is count / 60 s)."""
+
+    app: str = Field(min_length=1, max_length=253)
+    model: str = Field(default="", max_length=253, description="model name the app serves")
+    version: str = Field(default="", max_length=100, description="the short image digest serving")
+    minute: int = Field(ge=0, le=2**40, description="minutes since the epoch (UTC)")
+    requests: Count = 0.0
+    errors: Count = Field(default=0.0, description="requests the server failed (5xx)")
+    rejected: Count = Field(default=0.0, description="requests refused as the client's mistake (4xx)")
+    latency_sum: Count = Field(default=0.0, description="seconds, summed over requests")
+    latency_count: Count = 0.0
+    le: list[Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="upper bounds (seconds, ascending) of the latency buckets that counted requests",
+    )
+    counts: list[Count] = Field(
+        default_factory=list,
+        max_length=65,
+        description="requests at or under each bound (cumulative, as Prometheus buckets), then the +Inf "
+        "bucket's when it counted any",
+    )
+
+    @model_validator(mode="after")
+    def _buckets(self) -> AppMinute:
+        if len(self.counts) not in (len(self.le), len(self.le) + 1):
+            raise ValueError(
+                f"counts: {len(self.counts)} values for {len(self.le)} bounds (want as many, or one more)"
+            )
+        if any(b <= a for a, b in zip(self.le, self.le[1:], strict=False)):
+            raise ValueError("le: bounds must be ascending")
+        return self
+
+
+class MinuteSummaries(_Model):
+    """Body of ``POST /api/v1/sites/{site}/minutes``: minutes the site has finished adding up."""
+
+    site: str
+    minutes: list[AppMinute] = Field(default_factory=list, max_length=10_000)
 
 
 class SiteStatus(StrEnum):

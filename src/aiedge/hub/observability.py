@@ -16,7 +16,7 @@ from datetime import datetime
 
 import httpx
 
-from aiedge.contracts import SiteSummary
+from aiedge.contracts import AppMinute, SiteSummary
 from aiedge.gitops.desired import apps_for_site
 from aiedge.hub import alerts as al
 from aiedge.hub.banner import HELD
@@ -26,12 +26,13 @@ from aiedge.hub.fleet import Fleet
 from aiedge.hub.history import History, Totals, totals
 from aiedge.hub.rollouts import relevant
 from aiedge.hub.rollouts.model import FAILED, SITE_FAILED
-from aiedge.hub.series import SeriesTable
+from aiedge.hub.series import NOT_DESIRED, SeriesTable
 from aiedge.hub.settings import HubSettings
-from aiedge.hub.store import Store
+from aiedge.hub.store import Minute, Store
 from aiedge.hub.summary import site_summary
 from aiedge.telemetry.samples import Sample, Series, label_value
 from aiedge.telemetry.shipper import Destination, Shipper, make_client
+from aiedge.telemetry.summary import buckets_of
 from aiedge.telemetry.wal import Wal
 
 log = logging.getLogger("aiedge.hub")
@@ -174,6 +175,23 @@ class Observability:
         if cur is None or site not in cur.repo.sites:
             return None
         return {(a.metadata.name, a.spec.model) for a in apps_for_site(cur.repo, site)}
+
+    async def put_minutes(self, site: str, minutes: list[AppMinute]) -> int:
+        """A site's own summaries into the history: only of the apps and models it runs (the rest
+        are counted as turned away, as for raw series) and within the retention (nor more than a
+        few minutes ahead of the hub's clock); how many were stored."""
+        runs = self._runs(site) or set()
+        now = minute_of(self.clock())
+        oldest = now - int(self.settings.metrics_retention // 60)
+        keep = [m for m in minutes if (m.app, m.model) in runs and oldest <= m.minute <= now + 5]
+        if len(keep) < len(minutes):
+            self.history.series.drop(site, NOT_DESIRED, len(minutes) - len(keep))
+        rows = [
+            Minute(site, m.app, m.model, m.minute, m.version, m.requests, m.errors, m.latency_sum,
+                   m.latency_count, buckets_of(m), rejected=m.rejected)
+            for m in keep
+        ]  # fmt: skip
+        return await asyncio.to_thread(self.history.put, rows)
 
     async def ingest(self, series: list[Series], owner: str | None) -> None:
         """Remote-written series into the history (and the forwarding buffer); with ``owner`` (the

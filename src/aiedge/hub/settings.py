@@ -23,8 +23,14 @@ class HubSettings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="address to listen on")
     port: int = Field(default=8000, ge=0, le=65535, description="port to listen on")
     poll_interval: float = Field(default=5.0, gt=0, description="seconds between checks of the repo's HEAD")
-    stale_after: float = Field(default=30.0, gt=0, description="seconds of silence before a site is unknown")
+    stale_after: float = Field(default=50.0, gt=0, description="seconds of silence before a site is unknown")
     max_wait: float = Field(default=300.0, ge=0, description="longest long poll a site may ask for, seconds")
+    heartbeat: float = Field(
+        default=35.0,
+        gt=0,
+        description="longest a site's desired-state poll is held (each poll is its heartbeat); "
+        "never more than 0.7 x stale_after, so a live site is never shown unknown",
+    )
     insecure_no_auth: bool = Field(
         default=False, description="no credentials at all: sites, operators, webhooks (local demos only)"
     )
@@ -104,6 +110,12 @@ class HubSettings(BaseSettings):
     metrics_decode_slots: int = Field(
         default=2, ge=1, description="remote-write bodies decoded at once (worker threads)"
     )
+
+    @property
+    def poll_hold(self) -> float:
+        """How long a poll is held at most: sites come back at least this often, well within
+        ``stale_after`` (their poll is their heartbeat)."""
+        return min(self.max_wait, self.heartbeat, 0.7 * self.stale_after)
 
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data / 'hub.db'}"

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from aiedge.hub.api import (
@@ -54,9 +55,13 @@ def route_table(routes: Iterable[BaseRoute]) -> list[BaseRoute]:
 
 def build_app(hub: Services) -> Starlette:
     """The Starlette app over the hub's services: one route table for every area, each route
-    behind the credential it needs (:mod:`.auth`), every body read within its route's limits first."""
+    behind the credential it needs (:mod:`.auth`), every body read within its route's limits first,
+    answers over 1 KB gzipped for clients that take it."""
     return Starlette(
-        middleware=[Middleware(LimitBodies, limits=BodyLimits.of(hub.settings))],
+        middleware=[
+            Middleware(LimitBodies, limits=BodyLimits.of(hub.settings)),
+            Middleware(GZipMiddleware, minimum_size=1024),
+        ],
         routes=auth.guard(
             route_table(
                 [
