@@ -119,9 +119,3 @@ def connect(hub: str | None, ca: Path | None, token_file: Path | None, context: 
     target = resolve(hub, ca, token_file, context)
     return Hub(target.url, load_token(target.token_file), target.verify)
 
-
-def call(
-    method: str, hub: str, path: str, token: str | None, timeout: float = 10, **kw: Any
-) -> httpx.Response:
-    """:meth:`Hub.request` for a hub given by URL alone."""
-    return Hub(hub.rstrip("/"), token).request(method, path, timeout, **kw)
