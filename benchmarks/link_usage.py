@@ -212,7 +212,7 @@ def wait_for(check: Any, timeout: float, what: str) -> None:
 
 
 def measure(args: argparse.Namespace, root: Path) -> tuple[list[Phase], dict[str, Any]]:
-    from aiedge.build.demo_model import DEMO_MODEL_NAME, demo_test_data, write_demo_model
+    from aiedge.demo.model import DEMO_MODEL_NAME, demo_test_data, write_demo_model
 
     procs: list[Any] = []
     proxies: list[LinkProxy] = []

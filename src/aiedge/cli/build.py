@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 
 import typer
 
-from aiedge.build.errors import SourceError
-from aiedge.build.pipeline import BuildRequest, BuildResult, run_build
-from aiedge.build.sources import is_remote
-from aiedge.build.sources.mlflow import MlflowAccess
+from aiedge.builder.errors import SourceError
+from aiedge.builder.pipeline import BuildRequest, BuildResult, run_build
+from aiedge.builder.sources import is_remote
+from aiedge.builder.sources.mlflow import MlflowAccess
 from aiedge.cli.output import JSON, OUTPUT, Format, choose, emit
 from aiedge.cli.progress import ConsoleReporter, iec
 from aiedge.cli.spelling import (

@@ -118,4 +118,3 @@ def connect(hub: str | None, ca: Path | None, token_file: Path | None, context: 
     """The hub of the flags, the environment or a context, with its operator token."""
     target = resolve(hub, ca, token_file, context)
     return Hub(target.url, load_token(target.token_file), target.verify)
-

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from aiedge.build.errors import BuildError
-from aiedge.build.pipeline import BuildRequest
+from aiedge.builder.errors import BuildError
+from aiedge.builder.pipeline import BuildRequest
 from aiedge.oci.layers import LayerEntry, write_layer
 from aiedge.oci.manifest import build_manifest, canonical_json, config_descriptor, layer_descriptor
 from aiedge.oci.reference import ImageReference
 from aiedge.oci.registry import RegistryClient
-from tests.build.helpers import build, pull
+from tests.builder.helpers import build, pull
 from tests.support import start_registry
 
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiedge.build.base import BaseImage, runnable_config
-from aiedge.build.errors import BuildError
+from aiedge.builder.errors import BuildError
+from aiedge.builder.stack import BaseImage, runnable_config
 from aiedge.oci.digest import sha256_bytes
 from aiedge.oci.errors import OciError
 from aiedge.oci.image import (

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from aiedge.build.errors import SourceError
+from aiedge.builder.errors import SourceError
 
 if TYPE_CHECKING:
-    from aiedge.build.sources.mlflow import MlflowAccess, ModelVersionRef
+    from aiedge.builder.sources.mlflow import MlflowAccess, ModelVersionRef
 
 
 class TransferProgress(Protocol):
@@ -97,20 +97,20 @@ def fetch_source(
             raise SourceError(f"{spec}: no such file or folder")
         return FetchedSource(path, None)
     if spec.startswith("models:/"):
-        from aiedge.build.sources.mlflow import fetch_mlflow
+        from aiedge.builder.sources.mlflow import fetch_mlflow
 
         dest.mkdir(parents=True, exist_ok=True)
         return fetch_mlflow(spec, dest, progress, mlflow, s3_endpoint=s3_endpoint)
     url, subdir = split_subdir(spec)
     dest.mkdir(parents=True, exist_ok=True)
     if url.startswith("git+"):
-        from aiedge.build.sources.git import fetch_git
+        from aiedge.builder.sources.git import fetch_git
 
         return fetch_git(url, subdir, dest, progress)
     if url.startswith("s3://"):
-        from aiedge.build.sources.s3 import fetch_s3
+        from aiedge.builder.sources.s3 import fetch_s3
 
         return fetch_s3(url, subdir, dest, progress, endpoint=s3_endpoint)
-    from aiedge.build.sources.http import fetch_http
+    from aiedge.builder.sources.http import fetch_http
 
     return fetch_http(url, subdir, dest, progress)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from aiedge.build.errors import SourceError
-from aiedge.build.sources import FetchedSource, TransferProgress, within
+from aiedge.builder.errors import SourceError
+from aiedge.builder.sources import FetchedSource, TransferProgress, within
 from aiedge.extras import install_hint
 
 

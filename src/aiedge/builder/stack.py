@@ -3,10 +3,10 @@
 The base's manifest and config come from its registry; its layers, ``diff_ids``, history and
 environment are kept. A base that is an image index (a multi-platform base, ``aiedge base build
 --platform``) gives one base per platform it offers: the model is stacked on each and the result
-is an index again (``build/platforms.py``). The config gets the command that serves the model,
+is an index again (``builder/platforms.py``). The config gets the command that serves the model,
 its ports, a non-root user and a health check on ``/v2/health/ready``. The base's layer bytes are
 never fetched when the target is the same registry: they are mounted across repositories at push
-time (``build/push.py``).
+time (``builder/push.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from aiedge.build.errors import BuildError
+from aiedge.builder.errors import BuildError
 from aiedge.oci.digest import check_digest, sha256_bytes
 from aiedge.oci.errors import OciError
 from aiedge.oci.image import DOCKER_LAYER_MEDIA_TYPE, LAYER_MEDIA_TYPE

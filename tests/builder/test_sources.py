@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from aiedge.build.errors import SourceError
-from aiedge.build.pipeline import BuildRequest
-from aiedge.build.sources import split_subdir
-from aiedge.build.sources.git import parse_git_url
+from aiedge.builder.errors import SourceError
+from aiedge.builder.pipeline import BuildRequest
+from aiedge.builder.sources import split_subdir
+from aiedge.builder.sources.git import parse_git_url
 from aiedge.oci.reference import ImageReference
-from tests.build.helpers import build, pull
+from tests.builder.helpers import build, pull
 from tests.gitops.helpers import GIT_ENV
 from tests.support import Proc, free_port, wait_http
 

@@ -7,7 +7,7 @@ import asyncio
 import json
 from typing import Any
 
-from aiedge.build.pipeline import BuildRequest, BuildResult, run_build
+from aiedge.builder.pipeline import BuildRequest, BuildResult, run_build
 from aiedge.oci.registry import RegistryClient
 from tests.support import aiedge_cmd
 

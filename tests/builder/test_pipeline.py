@@ -1,4 +1,4 @@
-"""run_build() in-process (``aiedge.build.pipeline``) against a real registry: the packed model is
+"""run_build() in-process (``aiedge.builder.pipeline``) against a real registry: the packed model is
 served by a real ``aiedge serve`` child and passes its smoke test before the push; a wrong
 expected answer stops the build before anything is pushed; bad requests are refused before any
 work."""
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from aiedge.build.errors import BuildError, SmokeTestFailed
-from aiedge.build.pipeline import BuildRequest, check_request
+from aiedge.builder.errors import BuildError, SmokeTestFailed
+from aiedge.builder.pipeline import BuildRequest, check_request
 from aiedge.demo.model import DEMO_MODEL_NAME, demo_test_data
 from aiedge.oci.reference import ImageReference
 from aiedge.oci.registry import RegistryClient
-from tests.build.helpers import build, pull
+from tests.builder.helpers import build, pull
 
 
 def _request(model: Path, image: str, tmp_path: Path, response: object | None = None) -> BuildRequest:

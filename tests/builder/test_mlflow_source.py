@@ -109,7 +109,7 @@ def test_builds_a_registered_version_by_alias_and_tags_it(
 
 
 def _labels(registry: str, repository: str, digest: str) -> dict[str, str]:
-    from tests.build.helpers import pull
+    from tests.builder.helpers import pull
 
     _, config = pull(registry, repository, digest)
     return dict(config["config"]["Labels"])

@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from aiedge.build.errors import SourceError
-from aiedge.build.sources import FetchedSource, TransferProgress, redact, within
+from aiedge.builder.errors import SourceError
+from aiedge.builder.sources import FetchedSource, TransferProgress, redact, within
 
 _TIMEOUT = 600.0
 

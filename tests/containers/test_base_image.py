@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from aiedge.containers.base import build_base
+from aiedge.containers.base_image import build_base
 from aiedge.containers.engine import Podman
 from aiedge.containers.layout import read_layout
 from tests.containers.images import base_spec, shared_wheel

@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from aiedge.build.errors import SourceError
+from aiedge.builder.errors import SourceError
 from aiedge.oci.errors import OciError
 from aiedge.oci.extract import BoundedReader, Extraction, Limits, free_bytes
 from aiedge.oci.image import unpack_layers

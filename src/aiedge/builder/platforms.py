@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from aiedge.build.base import BaseImages
-from aiedge.build.pack import ImageMeta, PackedImage, pack
-from aiedge.build.push import PushReport, push_image
+from aiedge.builder.pack import ImageMeta, PackedImage, pack
+from aiedge.builder.push import PushReport, push_image
+from aiedge.builder.stack import BaseImages
 from aiedge.oci.digest import sha256_bytes
 from aiedge.oci.manifest import build_index, manifest_descriptor, rfc3339
 from aiedge.oci.platform import INDEX_MEDIA_TYPE

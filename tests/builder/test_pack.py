@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from aiedge.build.errors import BuildError
-from aiedge.build.inspect import inspect_model, version_dir
-from aiedge.build.pack import BIG_FILE, ImageMeta, pack
+from aiedge.builder.errors import BuildError
+from aiedge.builder.inspect import inspect_model, version_dir
+from aiedge.builder.pack import BIG_FILE, ImageMeta, pack
 
 META = ImageMeta(name="m", format="onnx", signature_json="{}", created=0)
 

@@ -19,19 +19,19 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from aiedge.build.base import BaseImages, fetch_bases
-from aiedge.build.convert import export_pickles
-from aiedge.build.errors import BuildError, SmokeTestFailed
-from aiedge.build.inspect import inspect_model
-from aiedge.build.layouts import select_model
-from aiedge.build.pack import ImageMeta, PackedImage, model_files, pack
-from aiedge.build.platforms import PackedIndex, pack_platforms, push_platforms
-from aiedge.build.provenance import PREDICATE_TYPE, ProvenanceInput, model_digest, provenance_statement
-from aiedge.build.push import PushReport, push_image
-from aiedge.build.sources import FetchedSource, fetch_source
-from aiedge.build.sources.mlflow import IMAGE_TAG, MlflowAccess, tag_version
-from aiedge.build.tags import check_extra_images, tag_image
-from aiedge.build.trial import ContainerCheck, check_container, smoke_test_model
+from aiedge.builder.convert import export_pickles
+from aiedge.builder.errors import BuildError, SmokeTestFailed
+from aiedge.builder.inspect import inspect_model
+from aiedge.builder.layouts import select_model
+from aiedge.builder.pack import ImageMeta, PackedImage, model_files, pack
+from aiedge.builder.platforms import PackedIndex, pack_platforms, push_platforms
+from aiedge.builder.provenance import PREDICATE_TYPE, ProvenanceInput, model_digest, provenance_statement
+from aiedge.builder.push import PushReport, push_image
+from aiedge.builder.sources import FetchedSource, fetch_source
+from aiedge.builder.sources.mlflow import IMAGE_TAG, MlflowAccess, tag_version
+from aiedge.builder.stack import BaseImages, fetch_bases
+from aiedge.builder.tags import check_extra_images, tag_image
+from aiedge.builder.trial import ContainerCheck, check_container, smoke_test_model
 from aiedge.containers.engine import Podman
 from aiedge.containers.images import pull_image
 from aiedge.contracts import SmokeTest

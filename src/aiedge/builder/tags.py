@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from aiedge.build.errors import BuildError
+from aiedge.builder.errors import BuildError
 from aiedge.oci.reference import ImageReference
 from aiedge.oci.registry import RegistryClient
 

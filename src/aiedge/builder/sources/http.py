@@ -12,9 +12,9 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from aiedge.build.errors import SourceError
-from aiedge.build.sources import FetchedSource, TransferProgress, redact, within
-from aiedge.build.sources.archive import archive_kind, unpack_archive
+from aiedge.builder.errors import SourceError
+from aiedge.builder.sources import FetchedSource, TransferProgress, redact, within
+from aiedge.builder.sources.archive import archive_kind, unpack_archive
 
 CHUNK = 1 << 20
 

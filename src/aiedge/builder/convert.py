@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiedge.build.errors import ModelInvalid
-from aiedge.build.inspect import version_dir
+from aiedge.builder.errors import ModelInvalid
+from aiedge.builder.inspect import version_dir
 from aiedge.errors import AiedgeError
 from aiedge.extras import install_hint
 from aiedge.serve import formats

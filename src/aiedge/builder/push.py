@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiedge.build.pack import PackedImage
+from aiedge.builder.pack import PackedImage
 from aiedge.oci.image import MANIFEST_MEDIA_TYPE
 from aiedge.oci.reference import ImageReference
 from aiedge.oci.registry import RegistryClient

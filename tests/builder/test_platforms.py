@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from aiedge.build.errors import BuildError
-from aiedge.build.pipeline import BuildRequest
+from aiedge.builder.errors import BuildError
+from aiedge.builder.pipeline import BuildRequest
 from aiedge.oci.image import MANIFEST_MEDIA_TYPE
 from aiedge.oci.layers import LayerEntry, write_layer
 from aiedge.oci.manifest import (
@@ -28,7 +28,7 @@ from aiedge.oci.manifest import (
 from aiedge.oci.platform import AMD64, ARM64, INDEX_MEDIA_TYPE, Platform, parse_index, pick_platform
 from aiedge.oci.reference import ImageReference
 from aiedge.oci.registry import RegistryClient
-from tests.build.helpers import build, pull
+from tests.builder.helpers import build, pull
 
 REPO = "base/multi"
 

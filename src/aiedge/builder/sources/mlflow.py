@@ -21,8 +21,8 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from aiedge.build.errors import SourceError
-from aiedge.build.sources import FetchedSource, TransferProgress
+from aiedge.builder.errors import SourceError
+from aiedge.builder.sources import FetchedSource, TransferProgress
 
 PREFIX = "models:/"
 MAX_FILES = 10_000
@@ -133,7 +133,7 @@ def fetch_mlflow(
         if scheme == "mlflow-artifacts":
             path = _download_proxied(client, artifacts, dest / "model", progress)
         elif scheme == "s3":
-            from aiedge.build.sources.s3 import fetch_s3
+            from aiedge.builder.sources.s3 import fetch_s3
 
             path = fetch_s3(artifacts, None, dest / "model", progress, endpoint=s3_endpoint).path
         elif scheme == "file" or (scheme == "" and artifacts.startswith("/")):

@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiedge.build.errors import ModelInvalid
-from aiedge.build.layouts import model_versions
+from aiedge.builder.errors import ModelInvalid
+from aiedge.builder.layouts import model_versions
 from aiedge.errors import AiedgeError
 from aiedge.serve.formats import detect_format
 from aiedge.serve.loader import load_model

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from aiedge.build.errors import BuildError
+from aiedge.builder.errors import BuildError
 from aiedge.containers.engine import Podman
 from aiedge.containers.errors import ContainerError
 from aiedge.containers.images import load_image

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aiedge.build.errors import ModelInvalid
+from aiedge.builder.errors import ModelInvalid
 from aiedge.serve.errors import UnknownModelFormat
 from aiedge.serve.repository import discover_versions
 from aiedge.serve.server import expand_sources
