@@ -8,7 +8,9 @@
 - the reporter builds the status report every poll interval and posts it when it changed (and
   every ``status_refresh``): the polls are the heartbeat of a hub that announced one
   (:mod:`aiedge.agent.reporting`); to an older hub it posts every interval, as before;
-- telemetry (:mod:`aiedge.agent.telemetry`) scrapes the serving apps and ships their metrics.
+- telemetry (:mod:`aiedge.agent.telemetry`) scrapes the serving apps and ships their metrics;
+- drift (:mod:`aiedge.agent.drift`) sends the apps' drift scores to the hub every minute;
+- with ``--capture-to``, captured requests go to the core's bucket (:mod:`aiedge.agent.capture`).
 
 :func:`run_agent` returns when ``stop`` is set, after stopping every model server. It never
 exits the process.
@@ -27,6 +29,8 @@ from aiedge.agent.answers import SiteView, answer_request
 from aiedge.agent.backoff import Backoff, jittered
 from aiedge.agent.bundle import IMPORTED, local_source, read_imported
 from aiedge.agent.cache import ImageCache, UnpackPolicy
+from aiedge.agent.capture import CaptureUploader
+from aiedge.agent.drift import DriftReporter
 from aiedge.agent.enrolment import site_credential
 from aiedge.agent.errors import AgentError, Stalled, Waiting
 from aiedge.agent.hub_client import HubClient, hub_http_client
@@ -62,8 +66,10 @@ class Agent:
         signatures: SignatureGate | None = None,
         identity: SiteIdentity | None = None,
         logbook: LogBook | None = None,
+        limiter: TokenBucket | None = None,
     ) -> None:
         self.settings = settings
+        self.limiter = limiter
         self.identity = identity
         self.signatures = signatures
         self.credential = credential
@@ -123,6 +129,26 @@ class Agent:
             identity=self.identity,
         )
         telemetry = Telemetry(self.settings, self._scrape_targets, self.http, self.credential, self.hub)
+        drift = DriftReporter(
+            self.settings.site,
+            self._scrape_targets,
+            self.http,
+            self.hub,
+            self.settings.drift_report_interval,
+        )
+        capture = (
+            CaptureUploader(
+                self.settings.site,
+                self.settings.capture_dir,
+                self.settings.capture_to,
+                self.settings.capture_endpoint,
+                self.settings.capture_interval,
+                self.limiter,
+                self._capturing,
+            )
+            if self.settings.capture_to
+            else None
+        )
         try:
             await run_until(
                 stop,
@@ -132,6 +158,8 @@ class Agent:
                     "heartbeat": self._heartbeat(),
                     "requests": self._answer_requests(),
                     "telemetry": telemetry.run(stop),
+                    "drift": drift.run(stop),
+                    **({"capture": capture.run(stop)} if capture is not None else {}),
                 },
             )
         finally:
@@ -168,6 +196,17 @@ class Agent:
             elif loop.time() - started < 1.0:
                 # the hub did not hold the poll: don't hammer it
                 await asyncio.sleep(jittered(self.settings.poll_interval))
+
+    def _capturing(self) -> set[tuple[str, str]]:
+        """(app, digest hex) of every version running now: its capture folder is in use."""
+        if self._reconciler is None:
+            return set()
+        return {
+            (inst.app.name, inst.app.digest.removeprefix("sha256:"))
+            for slot in self._reconciler.slots.values()
+            for inst in (slot.active, slot.previous)
+            if inst is not None
+        }
 
     def _kept(self) -> Kept:
         """What pruning leaves: the reconciler's, and the desired state not yet applied (from
@@ -351,4 +390,5 @@ async def _run_agent(settings: AgentSettings, stop: asyncio.Event, logbook: LogB
             signatures=gate,
             identity=identity,
             logbook=logbook,
+            limiter=limiter,
         ).run(stop)

@@ -4,6 +4,14 @@ This package imports nothing else of aiedge's, so both sides can depend on it wi
 on each other. A change that breaks a field is a new API version (``/api/v1`` -> ``/api/v2``).
 """
 
+from aiedge.contracts.health import (
+    AppDrift,
+    CaptureConfig,
+    DriftConfig,
+    DriftReport,
+    FeatureDrift,
+    ShadowConfig,
+)
 from aiedge.contracts.requests import (
     RequestKind,
     RequestSpec,
@@ -37,14 +45,19 @@ __all__ = [
     "API_VERSION",
     "IN_PROGRESS_REASONS",
     "REFUSED_REASONS",
+    "AppDrift",
     "AppHealth",
     "AppMinute",
     "AppReason",
     "AppStatus",
+    "CaptureConfig",
     "DesiredApp",
     "DesiredState",
+    "DriftConfig",
+    "DriftReport",
     "EnrollRequest",
     "EnrollResponse",
+    "FeatureDrift",
     "MaintenanceWindow",
     "MinuteSummaries",
     "Progress",
@@ -52,6 +65,7 @@ __all__ = [
     "RequestSpec",
     "RequestState",
     "RequestView",
+    "ShadowConfig",
     "SiteAnswer",
     "SiteRequest",
     "SiteStatus",

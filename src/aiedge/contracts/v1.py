@@ -40,49 +40,24 @@ reads as :attr:`AppReason.UNKNOWN`. Decisions on either side read the typed ``re
 from __future__ import annotations
 
 import hashlib
-import logging
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 import orjson
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     model_serializer,
     model_validator,
 )
 
-API_VERSION = "v1"
+from aiedge.contracts.health import CaptureConfig, DriftConfig, ShadowConfig
+from aiedge.contracts.wire import API_VERSION as API_VERSION
+from aiedge.contracts.wire import WireModel, note_unknown
 
-log = logging.getLogger("aiedge.contracts")
-_unknown_seen: set[tuple[str, str]] = set()
-
-
-def _note_unknown(kind: str, name: str) -> None:
-    if (kind, name) not in _unknown_seen:
-        _unknown_seen.add((kind, name))
-        log.info("ignoring %s %r from a newer peer (this is aiedge contracts %s)", kind, name, API_VERSION)
-
-
-class _Model(BaseModel):
-    """Frozen wire models that ignore unknown fields (logged once each), so an older hub takes a
-    newer agent's report and an older agent a newer hub's desired state."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _log_unknown(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            fields = cls.model_fields
-            for key in data:
-                if key not in fields:
-                    _note_unknown(f"field of {cls.__name__}", str(key))
-        return data
+_Model = WireModel
 
 
 class EnrollRequest(_Model):
@@ -123,6 +98,18 @@ class MaintenanceWindow(_Model):
     duration: float = Field(gt=0, description="seconds the window stays open")
 
 
+# fields added since v1 began, with the value at which they are left out of the wire form
+_OMITTED_AT_DEFAULT: tuple[tuple[str, Any], ...] = (
+    ("secrets", {}),
+    ("windows", []),
+    ("time_zone", None),
+    ("prefetch", False),
+    ("drift", None),
+    ("capture", None),
+    ("shadow", None),
+)
+
+
 class DesiredApp(_Model):
     """One app a site must run: a model image pinned by digest."""
 
@@ -146,6 +133,9 @@ class DesiredApp(_Model):
     prefetch: bool = Field(
         default=False, description="with windows: download at once, switch in the next window"
     )
+    drift: DriftConfig | None = Field(default=None, description="the App's spec.drift, for the server")
+    capture: CaptureConfig | None = Field(default=None, description="the App's spec.capture")
+    shadow: ShadowConfig | None = Field(default=None, description="the App's spec.rollout.shadow")
 
     @model_serializer(mode="wrap")
     def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -153,7 +143,7 @@ class DesiredApp(_Model):
         # digests) of apps that do not use them stay what they were
         data = handler(self)
         if isinstance(data, dict):
-            for key, empty in (("secrets", {}), ("windows", []), ("time_zone", None), ("prefetch", False)):
+            for key, empty in _OMITTED_AT_DEFAULT:
                 if key in data and data[key] == empty:
                     data.pop(key)
         return data
@@ -237,7 +227,7 @@ IN_PROGRESS_REASONS = frozenset(
 
 def _reason(value: Any) -> Any:
     if isinstance(value, str) and value not in AppReason._value2member_map_:
-        _note_unknown("reason", value)
+        note_unknown("reason", value)
         return AppReason.UNKNOWN
     return value
 

@@ -50,6 +50,9 @@ def desired_app(app: App, secrets: dict[str, str] | None = None) -> DesiredApp |
         grpc_port=spec.grpc_port,
         smoke_test=smoke,
         secrets=secrets or {},
+        drift=spec.drift.config() if spec.drift is not None else None,
+        capture=spec.capture.config() if spec.capture is not None else None,
+        shadow=spec.rollout.shadow.config() if spec.rollout and spec.rollout.shadow else None,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aiedge.gitops.age import check_armored, check_recipient
+from aiedge.gitops.schema_health import AppRolloutSpec, CaptureSpec, DriftSpec
 from aiedge.gitops.schema_kubernetes import KubernetesSpec
 from aiedge.gitops.schema_rollout import RolloutSpec
 from aiedge.gitops.schema_windows import MaintenanceWindow, TimeZone
@@ -82,6 +83,9 @@ class AppSpec(_Spec):
     grpc_port: int | None = Field(default=None, alias="grpcPort", ge=1, le=65535)
     test: TestSpec | None = None
     kubernetes: KubernetesSpec | None = Field(default=None, description="layout for `aiedge render`")
+    drift: DriftSpec | None = Field(default=None, description="drift alerts and the sites' drift window")
+    capture: CaptureSpec | None = Field(default=None, description="sampled request/response capture")
+    rollout: AppRolloutSpec | None = Field(default=None, description="a shadow phase before each switch")
 
 
 class SelectorOperator(StrEnum):
