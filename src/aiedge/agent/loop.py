@@ -25,7 +25,9 @@ from aiedge.agent.backoff import Backoff, jittered
 from aiedge.agent.cache import ImageCache, UnpackPolicy
 from aiedge.agent.enrolment import site_credential
 from aiedge.agent.errors import AgentError, Stalled, Waiting
+from aiedge.agent.facts import RuntimeDevices, probe_runtimes, site_facts
 from aiedge.agent.hub_client import HubClient, hub_http_client
+from aiedge.agent.progress import format_bytes
 from aiedge.agent.prune import DiskLimits, Kept
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.registries import RegistryPool
@@ -85,6 +87,7 @@ class Agent:
         self._latest: DesiredState | None = None
         self._wake = asyncio.Event()
         self._reconciler: Reconciler | None = None
+        self._devices: RuntimeDevices | None = None  # None until the runtimes have answered
 
     async def run(self, stop: asyncio.Event) -> None:
         state = await asyncio.to_thread(load_state, self.settings.state_file)
@@ -105,6 +108,7 @@ class Agent:
             signatures=self.signatures,
             identity=self.identity,
         )
+        probe = asyncio.create_task(self._probe(), name="facts")  # done once; not a loop of its own
         tasks = [
             asyncio.create_task(self._poll(), name="poll"),
             asyncio.create_task(self._reconcile_loop(), name="reconcile"),
@@ -121,9 +125,9 @@ class Agent:
                 if task is not stopper:
                     task.result()  # a task that ended by itself is a bug: raise it
         finally:
-            for task in [stopper, *tasks]:
+            for task in [stopper, probe, *tasks]:
                 task.cancel()
-            for task in [stopper, *tasks]:
+            for task in [stopper, probe, *tasks]:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             log.info("stopping model servers")
@@ -205,9 +209,27 @@ class Agent:
             await asyncio.sleep(jittered(self.settings.poll_interval))
             await self._report()
 
+    async def _probe(self) -> None:
+        """Ask the runtimes once for their devices; then report the site's facts at once."""
+        self._devices = await probe_runtimes()
+        facts = await asyncio.to_thread(site_facts, self.settings.data, self._devices)
+        log.info(
+            "site facts: %s, %d CPUs, %s memory, accelerators: %s",
+            f"{facts.os}/{facts.arch}",
+            facts.cpus,
+            format_bytes(facts.memory_bytes),
+            ", ".join(facts.accelerators) or "none",
+        )
+        await self._report()
+
     async def _report(self) -> None:
         assert self._reconciler is not None
-        report = await build_report(self._reconciler, self.settings.site, self.http, self.hub_error)
+        facts = None
+        if self._devices is not None:
+            facts = await asyncio.to_thread(site_facts, self.settings.data, self._devices)
+        report = await build_report(
+            self._reconciler, self.settings.site, self.http, self.hub_error, facts=facts
+        )
         try:
             await self.hub.post_status(report)
         except AgentError as e:

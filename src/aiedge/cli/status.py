@@ -24,7 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from aiedge.cli.credentials import TOKEN_FILE, call, load_token
-from aiedge.contracts import AppStatus, SiteSummary
+from aiedge.contracts import AppStatus, SiteFacts, SiteSummary
 from aiedge.errors import AiedgeError
 
 _STYLE = {"healthy": "green", "progressing": "yellow", "degraded": "red", "unknown": "magenta"}
@@ -116,6 +116,28 @@ def _bytes(n: float | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"
+
+
+def facts_rows(f: SiteFacts | None) -> list[tuple[str, str]]:
+    """What the site reported it has, as (name, text) rows."""
+    if f is None:
+        return [("facts", "not reported yet (an agent older than site facts, or not reported since)")]
+
+    def listed(items: list[str]) -> str:
+        return ", ".join(items) or "none"
+
+    rows = [
+        ("platform", f"{f.os}/{f.arch}, {f.cpus} CPUs, {_bytes(f.memory_bytes)} memory"),
+        ("free disk", f"{_bytes(f.disk_free_bytes)} (the agent's data folder)"),
+        ("accelerators", listed(f.accelerators)),
+        ("runtimes", f"OpenVINO: {listed(f.openvino_devices)}; ONNX Runtime: {listed(f.onnx_providers)}"),
+    ]
+    if f.dri or f.nvidia:
+        rows.append(
+            ("devices", listed([*(f"/dev/dri/{d}" for d in f.dri), *(f"/dev/{n}" for n in f.nvidia)]))
+        )
+    rows.append(("aiedge", f.aiedge_version or "?"))
+    return rows
 
 
 def progress_text(a: AppStatus) -> str:
@@ -217,6 +239,8 @@ def _site_view(hub: str, name: str, token: str | None = None) -> RenderableType:
     head.add_row("status", status)
     head.add_row("labels", escape(", ".join(f"{k}={v}" for k, v in s.labels.items()) or "-"))
     head.add_row("last seen", _age(s.last_seen, now))
+    for key, value in facts_rows(s.facts):
+        head.add_row(key, escape(value))
     head.add_row("revision", f"{_short(s.observed_revision)} (desired {_short(s.desired_revision)})")
     if s.age_recipient or s.declared_age_recipient:
         recipient = escape(s.age_recipient or "not reported")

@@ -253,6 +253,33 @@ class AppStatus(_Model):
     progress: Progress | None = Field(default=None, description="download progress, while downloading")
 
 
+_Word = Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/+-]*$")]
+
+
+class SiteFacts(_Model):
+    """What a site has, as its agent finds it: placements select on these (``facts: {arch:
+    arm64}``, ``memoryAtLeast``, ``accelerator``). Sizes in bytes; lists bounded."""
+
+    arch: _Word = Field(description="OCI architecture word: amd64, arm64 (uname -m translated)")
+    os: _Word = Field(default="linux")
+    cpus: int = Field(ge=1, le=1 << 16, description="CPUs the agent's process may use")
+    memory_bytes: int = Field(ge=0, description="physical memory")
+    disk_free_bytes: int = Field(ge=0, description="free bytes on the file system of the agent's data folder")
+    accelerators: list[_Word] = Field(
+        default_factory=list,
+        max_length=8,
+        description="kinds a runtime here can use: gpu (an OpenVINO GPU device, or an ONNX Runtime GPU "
+        "provider with its devices present), npu (an OpenVINO NPU device)",
+    )
+    openvino_devices: list[_Word] = Field(default_factory=list, max_length=32, description="OpenVINO's list")
+    onnx_providers: list[_Word] = Field(
+        default_factory=list, max_length=32, description="ONNX Runtime's available execution providers"
+    )
+    dri: list[_Word] = Field(default_factory=list, max_length=32, description="entries of /dev/dri")
+    nvidia: list[_Word] = Field(default_factory=list, max_length=32, description="/dev/nvidia[0-9]* devices")
+    aiedge_version: str = Field(default="", max_length=64)
+
+
 class StatusReport(_Model):
     """What an agent tells the hub after each reconcile (and as a heartbeat)."""
 
@@ -266,6 +293,7 @@ class StatusReport(_Model):
     age_recipient: str | None = Field(
         default=None, description="the agent's age X25519 public key (age1...) for site secrets"
     )
+    facts: SiteFacts | None = Field(default=None, description="what the site has (agents since facts)")
 
 
 class SiteStatus(StrEnum):
@@ -293,3 +321,4 @@ class SiteSummary(_Model):
     declared_age_recipient: str | None = Field(
         default=None, description="the Site's spec.ageRecipient in the GitOps repo, its secrets' recipient"
     )
+    facts: SiteFacts | None = Field(default=None, description="what the site last reported it has")

@@ -1,5 +1,6 @@
 """One site's :class:`~aiedge.contracts.DesiredState` from a valid :class:`GitopsRepo`: the apps
-of every placement whose selector matches the site's labels, images pinned by digest, each with
+of every placement whose selector matches the site's labels (and the facts it last reported, for
+selectors on facts), images pinned by digest, each with
 that site's own SiteSecret ciphertexts (never another site's; the hub cannot decrypt them). Apps
 with no digest yet (awaiting their first build) are left out."""
 
@@ -7,21 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiedge.contracts import DesiredApp, DesiredState, MaintenanceWindow, SmokeTest
+from aiedge.contracts import DesiredApp, DesiredState, MaintenanceWindow, SiteFacts, SmokeTest
 from aiedge.gitops.errors import UnknownSite
 from aiedge.gitops.loader import GitopsRepo
 from aiedge.gitops.schema import DEFAULT_TEST_PATHS, App
 from aiedge.gitops.selector import matches
 
 
-def apps_for_site(repo: GitopsRepo, site: str) -> list[App]:
-    """Every app placed on ``site`` (digest or not), sorted by name."""
+def apps_for_site(repo: GitopsRepo, site: str, facts: SiteFacts | None = None) -> list[App]:
+    """Every app placed on ``site`` (digest or not), sorted by name; ``facts``: what the site last
+    reported (None: none yet, so no selector on facts matches it)."""
     found = repo.sites.get(site)
     if found is None:
         raise UnknownSite(site, repo.revision)
     names: set[str] = set()
     for placement in repo.placements.values():
-        if matches(placement.spec.site_selector, found.metadata.labels):
+        if matches(placement.spec.site_selector, found.metadata.labels, facts):
             names.update(placement.spec.apps)
     return [repo.apps[n] for n in sorted(names)]
 
@@ -53,14 +55,14 @@ def desired_app(app: App, secrets: dict[str, str] | None = None) -> DesiredApp |
     )
 
 
-def _schedule(repo: GitopsRepo, site: str, app: str) -> dict[str, Any]:
+def _schedule(repo: GitopsRepo, site: str, app: str, facts: SiteFacts | None) -> dict[str, Any]:
     """The app's maintenance windows at ``site``: those of the Placements placing it there (all
     of them together), else the Site's; ``prefetch`` when any of those Placements asks for it."""
     found = repo.sites[site]
     placing = [
         p
         for p in repo.placements.values()
-        if app in p.spec.apps and matches(p.spec.site_selector, found.metadata.labels)
+        if app in p.spec.apps and matches(p.spec.site_selector, found.metadata.labels, facts)
     ]
     windows = [w for p in placing for w in p.spec.windows] or list(found.spec.windows)
     if not windows:
@@ -72,13 +74,14 @@ def _schedule(repo: GitopsRepo, site: str, app: str) -> dict[str, Any]:
     }
 
 
-def desired_for_site(repo: GitopsRepo, site: str) -> DesiredState:
-    """What ``site`` should run at this revision; :class:`UnknownSite` when it is not defined."""
+def desired_for_site(repo: GitopsRepo, site: str, facts: SiteFacts | None = None) -> DesiredState:
+    """What ``site`` should run at this revision, given the ``facts`` it last reported;
+    :class:`UnknownSite` when it is not defined."""
     apps = []
-    for a in apps_for_site(repo, site):
+    for a in apps_for_site(repo, site, facts):
         d = desired_app(a, repo.secret_data(site, a.metadata.name))
         if d is not None:
-            schedule = _schedule(repo, site, a.metadata.name)
+            schedule = _schedule(repo, site, a.metadata.name, facts)
             apps.append(d.model_copy(update=schedule) if schedule else d)
     return DesiredState(site=site, revision=repo.revision, apps=apps)
 

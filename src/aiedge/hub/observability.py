@@ -173,7 +173,9 @@ class Observability:
         cur = self.fleet.current
         if cur is None or site not in cur.repo.sites:
             return None
-        return {(a.metadata.name, a.spec.model) for a in apps_for_site(cur.repo, site)}
+        placed = {(a.metadata.name, a.spec.model) for a in apps_for_site(cur.repo, site)}
+        # apps placed on the facts the site reported are in its desired state
+        return placed | {(a.name, a.model) for a in cur.desired(site)[0].apps}
 
     async def ingest(self, series: list[Series], owner: str | None) -> None:
         """Remote-written series into the history (and the forwarding buffer); with ``owner`` (the
