@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -14,11 +12,9 @@ from pathlib import Path
 
 import httpx
 
+from aiedge.processes import free_port, stop_group
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["free_port"]
 
 
 def start(
@@ -36,13 +32,7 @@ def start(
 
 
 def stop(p: subprocess.Popen[bytes]) -> None:
-    if p.poll() is None:
-        os.killpg(p.pid, signal.SIGTERM)
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(10)
+    stop_group(p, 20)
 
 
 def wait_ready(url: str, p: subprocess.Popen[bytes], timeout: float = 180.0) -> float:

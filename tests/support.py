@@ -1,21 +1,22 @@
 """Helpers shared by the test suite: free ports, waiting for servers, starting and stopping
-real processes by PID. No mocks live here: only ways to run the real thing."""
+real processes by PID (the package's own :mod:`aiedge.processes`). No mocks live here: only ways
+to run the real thing."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import select
-import signal
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from aiedge.processes import Child, free_port
+
+__all__ = ["Proc", "free_port"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
@@ -32,12 +33,6 @@ def shared_dir() -> Path:
             pytrace=False,
         )
     return SHARED
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(
@@ -64,53 +59,8 @@ def aiedge_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "aiedge", *args]
 
 
-class Proc:
-    """A real child process, stopped by PID (SIGTERM, then SIGKILL) when the test ends."""
-
-    def __init__(
-        self, cmd: Sequence[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
-    ) -> None:
-        self.cmd = list(cmd)
-        self.log_path = log
-        log.parent.mkdir(parents=True, exist_ok=True)
-        self._log = log.open("ab")
-        full_env = {**os.environ, **(env or {})}
-        self.popen = subprocess.Popen(
-            self.cmd,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=full_env,
-            cwd=cwd,
-            start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL the process group: a crash, not a clean stop."""
-        if self.alive():
-            os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(10)
-
-    def stop(self, timeout: float = 15.0) -> int | None:
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(10)
-        self._log.close()
-        return self.popen.returncode
+# a real child process, stopped by PID (SIGTERM, then SIGKILL) when the test ends
+Proc = Child
 
 
 def start_registry(root: Path, port: int | None = None) -> tuple[Proc, str]:

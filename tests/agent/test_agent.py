@@ -60,7 +60,7 @@ def hub() -> Iterator[FakeHub]:
 
 @pytest.mark.timeout(240)
 def test_deliver_switch_smoke_gate_drift_and_offline(
-    tmp_path: Path, hub: FakeHub, images: dict[str, str], pull_path: None
+    tmp_path: Path, hub: FakeHub, images: dict[str, str]
 ) -> None:
     v1 = app("tiny-app", images["v1"], "tiny", smoke_test("tiny", 1.0))
     port = v1.port

@@ -91,13 +91,14 @@ class CuttingProxy:
                 writer.write(data)
                 await writer.drain()
 
-        tasks = [asyncio.ensure_future(upstream()), asyncio.ensure_future(downstream())]
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            # one side failing (the cut) ends the other
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(upstream())
+                tg.create_task(downstream())
+        except* (ConnectionError, OSError):
+            pass  # the cut, or a side that went away
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             up_writer.transport.abort()
 
 

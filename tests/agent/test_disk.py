@@ -55,7 +55,7 @@ def _disk_env() -> dict[str, str]:
 
 @pytest.mark.timeout(400)
 def test_a_filling_disk_prunes_old_versions_and_refuses_what_cannot_fit(
-    tmp_path: Path, small_disk: Path, registry: str, fake_hub: Callable[..., FakeHub], pull_path: None
+    tmp_path: Path, small_disk: Path, registry: str, fake_hub: Callable[..., FakeHub]
 ) -> None:
     # 12 MiB of random bytes per version: ~12 MiB of blobs plus ~12 MiB unpacked
     images = {
@@ -112,7 +112,7 @@ def test_a_filling_disk_prunes_old_versions_and_refuses_what_cannot_fit(
 
 @pytest.mark.timeout(300)
 def test_cache_max_keeps_serving_and_previous_only(
-    tmp_path: Path, registry: str, fake_hub: Callable[..., FakeHub], pull_path: None
+    tmp_path: Path, registry: str, fake_hub: Callable[..., FakeHub]
 ) -> None:
     images = {
         n: push_model_image(registry, "disk/capped", "tiny", float(n), extra=os.urandom(2 * MiB))

@@ -64,7 +64,7 @@ def _attrs(point: pb.HistogramDataPoint | pb.NumberDataPoint) -> dict[str, str]:
 
 
 def test_agent_ships_otlp_through_a_collector_outage(
-    tmp_path: Path, fake_hub: Callable[..., FakeHub], images: dict[str, str], pull_path: None
+    tmp_path: Path, fake_hub: Callable[..., FakeHub], images: dict[str, str]
 ) -> None:
     hub = fake_hub(SITE)
     tiny = app("tiny-app", images["v1"], "tiny", smoke_test("tiny", 1.0))

@@ -45,7 +45,7 @@ def _flip(path: Path) -> None:
 
 @pytest.mark.timeout(300)
 def test_changed_unpacked_files_are_restored_before_they_serve(
-    tmp_path: Path, registry: str, images: dict[str, str], hub: FakeHub, pull_path: None
+    tmp_path: Path, registry: str, images: dict[str, str], hub: FakeHub
 ) -> None:
     v1 = app("tiny-app", images["v1"], "tiny", smoke_test("tiny", 1.0))
     hub.set_desired(state(SITE, 1, v1))

@@ -89,9 +89,7 @@ def _agent(hub_url: str, data: Path, log: Path, pub: Path) -> Proc:
 
 
 @pytest.mark.timeout(240)
-def test_only_signed_images_are_fetched_and_served(
-    tmp_path: Path, registry: str, hub: FakeHub, pull_path: None
-) -> None:
+def test_only_signed_images_are_fetched_and_served(tmp_path: Path, registry: str, hub: FakeHub) -> None:
     key, pub = generate_key_pair(tmp_path / "trusted")
     other_key, _ = generate_key_pair(tmp_path / "other")
     signed = push_model_image(registry, "agent/signed", "tiny", 1.0)

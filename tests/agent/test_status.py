@@ -32,7 +32,7 @@ def hub(fake_hub: Callable[..., FakeHub]) -> FakeHub:
 
 @pytest.mark.timeout(300)
 def test_not_found_then_a_slow_download_reported_as_it_goes(
-    tmp_path: Path, registry: str, hub: FakeHub, pull_path: None
+    tmp_path: Path, registry: str, hub: FakeHub
 ) -> None:
     # the digest exists in agent/tiny, not yet in agent/late: the same bytes are pushed there later
     digest = push_model_image(registry, "agent/tiny", "tiny", 1.0).split("@", 1)[1]

@@ -43,7 +43,7 @@ def _cli(*args: str) -> str:
 
 @pytest.mark.timeout(400)
 def test_a_hold_and_a_window_defer_switches_until_released_and_open(
-    tmp_path: Path, images: dict[str, str], fake_hub: Callable[..., FakeHub], pull_path: None
+    tmp_path: Path, images: dict[str, str], fake_hub: Callable[..., FakeHub]
 ) -> None:
     hub = fake_hub(SITE)
     data = tmp_path / "data"

@@ -15,7 +15,7 @@ from aiedge.oci.layers import LayerEntry, write_layer
 from aiedge.oci.manifest import build_manifest, canonical_json, config_descriptor, layer_descriptor
 from aiedge.oci.reference import ImageReference
 from aiedge.oci.registry import RegistryClient
-from tests.build.conftest import build, pull
+from tests.build.helpers import build, pull
 from tests.support import start_registry
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from aiedge.build.convert import CONVERSION_LABEL, CONVERTED_LABEL
 from aiedge.oci.image import MODEL_FORMAT_LABEL, unpack_layers
-from tests.build.conftest import blob, pull
+from tests.build.helpers import blob, pull
 from tests.sklearn_models import BIKE_COLUMNS, write_mlflow_sklearn, write_pickle_that_runs
 from tests.support import Proc, aiedge_cmd, free_port, wait_http
 

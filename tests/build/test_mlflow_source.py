@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.build.test_build_command import build, last_json
+from tests.cli.helpers import build, last_json
 from tests.support import Proc, free_port, wait_http
 
 REGISTER = """
@@ -109,7 +109,7 @@ def test_builds_a_registered_version_by_alias_and_tags_it(
 
 
 def _labels(registry: str, repository: str, digest: str) -> dict[str, str]:
-    from tests.build.conftest import pull
+    from tests.build.helpers import pull
 
     _, config = pull(registry, repository, digest)
     return dict(config["config"]["Labels"])

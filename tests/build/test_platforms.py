@@ -28,7 +28,7 @@ from aiedge.oci.manifest import (
 from aiedge.oci.platform import AMD64, ARM64, INDEX_MEDIA_TYPE, Platform, parse_index, pick_platform
 from aiedge.oci.reference import ImageReference
 from aiedge.oci.registry import RegistryClient
-from tests.build.conftest import build, pull
+from tests.build.helpers import build, pull
 
 REPO = "base/multi"
 

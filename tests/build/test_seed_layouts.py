@@ -13,8 +13,8 @@ from pathlib import Path
 from aiedge.gitops import load_repo, read_git_head
 from aiedge.oci.image import read_manifest_layers, unpack_layers
 from aiedge.oci.registry import RegistryClient
-from tests.build.test_build_command import GIT_IDENTITY, HOUSING, HOUSING_TD, build, last_json
-from tests.gitops.conftest import git, make_repo
+from tests.cli.helpers import GIT_IDENTITY, HOUSING, HOUSING_TD, build, last_json
+from tests.gitops.helpers import git, make_repo
 
 
 def _manifest_digest(registry: str, repository: str, tag: str) -> str:

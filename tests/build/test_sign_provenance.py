@@ -10,11 +10,11 @@ import os
 import subprocess
 from pathlib import Path
 
-from aiedge.build.demo_model import demo_test_data
 from aiedge.build.provenance import model_digest
+from aiedge.demo.model import demo_test_data
 from aiedge.oci.cosign import attestation_tag, pae
 from aiedge.oci.keys import load_public_key, signature_ok
-from tests.build.conftest import blob, cli, pull
+from tests.build.helpers import blob, cli, pull
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

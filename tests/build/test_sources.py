@@ -20,8 +20,8 @@ from aiedge.build.pipeline import BuildRequest
 from aiedge.build.sources import split_subdir
 from aiedge.build.sources.git import parse_git_url
 from aiedge.oci.reference import ImageReference
-from tests.build.conftest import build, pull
-from tests.gitops.conftest import GIT_ENV
+from tests.build.helpers import build, pull
+from tests.gitops.helpers import GIT_ENV
 from tests.support import Proc, free_port, wait_http
 
 

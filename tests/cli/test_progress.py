@@ -10,7 +10,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from aiedge.build.demo_model import DEMO_MODEL_NAME, write_demo_model
+from aiedge.demo.model import DEMO_MODEL_NAME, write_demo_model
 from tests.support import aiedge_cmd
 
 

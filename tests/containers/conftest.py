@@ -19,9 +19,8 @@ import pytest
 from aiedge.containers.engine import Podman
 from aiedge.containers.layout import LayoutImage
 from aiedge.oci.platform import ARM64
+from tests.containers.helpers import HOUSING
 from tests.containers.images import require_tools, run_dir, shared_base, stack_model
-
-HOUSING = "tensorflow-housing"
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """``aiedge build --base IMAGE --test-container`` end to end through the CLI: the seed's housing
 model stacked on the base image (pushed to a real registry) runs under podman and answers the
 seed's request with -28.7639923; without --base or without podman the build stops with one line
-saying why. (A wrong answer from the container is ``check_container``'s diff: test_check.py.)"""
+saying why. (A wrong answer from the container is ``check_container``'s diff: test_trial.py.)"""
 
 from __future__ import annotations
 

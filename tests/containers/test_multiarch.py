@@ -17,13 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from aiedge.agent.podman import PodmanImageCache
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.registries import RegistryPool
-from aiedge.agent.runtimes.podman import PodmanImageCache, PodmanRuntime
 from aiedge.agent.settings import AgentSettings
 from aiedge.agent.state import AgentState
-from aiedge.containers.check import check_container, load_image, pull_image
+from aiedge.build.trial import check_container
 from aiedge.containers.engine import Podman
+from aiedge.containers.images import load_image, pull_image
 from aiedge.containers.layout import read_platforms
 from aiedge.containers.push import push_layout
 from aiedge.contracts import DesiredApp, DesiredState
@@ -31,9 +32,9 @@ from aiedge.oci.manifest import build_index, manifest_descriptor
 from aiedge.oci.platform import AMD64, ARM64, INDEX_MEDIA_TYPE, parse_index, pick_platform
 from aiedge.oci.reference import ImageReference
 from aiedge.oci.registry import RegistryClient
-from tests.containers.conftest import HOUSING
+from aiedge.runtimes.podman import PodmanRuntime
+from tests.containers.helpers import HOUSING, SMOKE
 from tests.containers.images import build_housing
-from tests.containers.test_check import SMOKE
 from tests.support import free_port
 
 EMULATED_READY_S = 900  # aiedge serve starting under qemu: imports and model load run 5-20x slower

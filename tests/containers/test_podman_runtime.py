@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from aiedge.agent.podman import PodmanImageCache
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.registries import RegistryPool
-from aiedge.agent.runtimes.podman import PodmanImageCache, PodmanRuntime
 from aiedge.agent.settings import AgentSettings
 from aiedge.agent.state import AgentState
 from aiedge.containers.engine import Podman
@@ -21,9 +21,9 @@ from aiedge.containers.layout import LayoutImage
 from aiedge.containers.push import push_layout
 from aiedge.contracts import DesiredApp, DesiredState
 from aiedge.oci.reference import ImageReference
-from tests.containers.conftest import HOUSING
+from aiedge.runtimes.podman import PodmanRuntime
+from tests.containers.helpers import HOUSING, SMOKE
 from tests.containers.images import stack_model
-from tests.containers.test_check import SMOKE
 from tests.support import free_port
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from aiedge.agent.podman import PodmanImageCache
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.registries import RegistryPool
-from aiedge.agent.runtimes.podman import PodmanImageCache, PodmanInstance, PodmanRuntime
 from aiedge.agent.secrets import load_identity
 from aiedge.agent.settings import AgentSettings
 from aiedge.agent.state import AgentState
@@ -22,8 +22,8 @@ from aiedge.containers.push import push_layout
 from aiedge.contracts import DesiredApp, DesiredState
 from aiedge.gitops.age import encrypt
 from aiedge.oci.reference import ImageReference
-from tests.containers.conftest import HOUSING
-from tests.containers.test_check import SMOKE
+from aiedge.runtimes.podman import PodmanInstance, PodmanRuntime
+from tests.containers.helpers import HOUSING, SMOKE
 from tests.support import free_port
 
 

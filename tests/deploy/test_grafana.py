@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from aiedge.build.demo_model import write_demo_model
+from aiedge.demo.model import write_demo_model
 from aiedge.telemetry.remote_write import REMOTE_WRITE_HEADERS, encode_series
 from aiedge.telemetry.samples import Series, make_labels
-from tests.gitops.conftest import make_repo
+from tests.gitops.helpers import make_repo
 from tests.hub.helpers import launch_hub
 from tests.support import REPO_ROOT, Proc, aiedge_cmd, free_port, wait_http
 from tests.telemetry.promserver import Prometheus

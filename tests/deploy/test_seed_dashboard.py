@@ -15,7 +15,7 @@ import httpx
 import pytest
 from ruamel.yaml import YAML
 
-from aiedge.build.demo_model import write_demo_model
+from aiedge.demo.model import write_demo_model
 from aiedge.serve.metrics_ovms import NO_COUNTERPART
 from tests.support import REPO_ROOT, Proc, aiedge_cmd, free_port, wait_http, wait_until
 from tests.telemetry.promserver import Prometheus

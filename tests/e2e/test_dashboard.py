@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Demo, start_demo
+from tests.e2e.helpers import Demo, start_demo
 from tests.support import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
@@ -40,7 +40,7 @@ def test_dashboard_shows_the_fleet_and_charts(
         summary = demo.api("/api/v1/metrics/summary")["sites"]
         return all(summary.get(s, {}).get("housing", {}).get("requests", 0) >= 20 for s in demo.sites)
 
-    wait_until(shipped, timeout=60, interval=0.5, what="the sites' metrics at the hub")
+    wait_until(shipped, timeout=120, interval=0.5, what="the sites' metrics at the hub")
 
     errors: list[str] = []
     with sync_api.sync_playwright() as p:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import build_demo, demo_source, predict_demo
+from tests.e2e.helpers import build_demo, demo_source, predict_demo
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 
 
@@ -99,9 +99,9 @@ def test_new_digest_reaches_sites_and_sites_survive_the_hub(tmp_path: Path, regi
         agent_a = procs[1]
         agent_a.stop()
         url_a = site_urls["site-a"]
-        wait_until(lambda: _down(url_a), timeout=30, what="site-a stopped with its agent")
+        wait_until(lambda: _down(url_a), timeout=120, what="site-a stopped with its agent")
         procs[1] = Proc(agent_a.cmd, tmp_path / "logs/agent-site-a-2.log")
-        wait_until(lambda: predict_demo(url_a) == [6.5], timeout=60, what="site-a serving again offline")
+        wait_until(lambda: predict_demo(url_a) == [6.5], timeout=120, what="site-a serving again offline")
     finally:
         for p in reversed(procs):
             p.stop()

@@ -20,7 +20,7 @@ from onnx import numpy_helper
 
 from aiedge.gitops.edit import set_app_image
 from tests.containers.images import private_storage, require_tools, run_dir, shared_base
-from tests.e2e.conftest import Demo, predict_demo, start_demo
+from tests.e2e.helpers import Demo, predict_demo, start_demo
 from tests.support import aiedge_cmd, wait_until
 
 REQUEST = {"instances": [[1, 2, 3, 4, 5, 6, 7, 8]]}

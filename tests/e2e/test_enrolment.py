@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from aiedge.build.demo_model import DEMO_MODEL_NAME, demo_test_data
-from aiedge.cli.demo_gitops import prepare_gitops
+from aiedge.demo.gitops import prepare_gitops
+from aiedge.demo.model import DEMO_MODEL_NAME, demo_test_data
 from tests.hub.helpers import bearer, operator_token
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 
@@ -60,7 +60,7 @@ def test_join_token_is_traded_once_for_a_kept_credential(tmp_path: Path) -> None
         )
         agent = Proc([*cmd, "--token", token], tmp_path / "agent1.log")
         procs.append(agent)
-        wait_until(lambda: _seen(hub_url, "site-a", op), timeout=60, what="site-a reporting")
+        wait_until(lambda: _seen(hub_url, "site-a", op), timeout=120, what="site-a reporting")
         credential_file = agent_data / "credential"
         assert stat.S_IMODE(credential_file.stat().st_mode) == 0o600
         credential = credential_file.read_text().strip()
@@ -92,7 +92,7 @@ def test_join_token_is_traded_once_for_a_kept_credential(tmp_path: Path) -> None
                 httpx.get(f"{hub_url}/api/v1/sites/site-a", timeout=5, headers=op).json()["last_seen"]
                 != before
             ),
-            timeout=60,
+            timeout=120,
             what="site-a reporting again",
         )
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import build_demo, demo_source, predict_demo
+from tests.e2e.helpers import build_demo, demo_source, predict_demo
 from tests.support import Proc, aiedge_cmd, free_port, wait_http
 
 

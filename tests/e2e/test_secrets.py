@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 
-from aiedge.cli.demo_gitops import APP_NAME
-from tests.e2e.conftest import build_demo, demo_source, predict_demo
-from tests.gitops.conftest import git
+from aiedge.demo.gitops import APP_NAME
+from tests.e2e.helpers import build_demo, demo_source, predict_demo
+from tests.gitops.helpers import git
 from tests.hub.helpers import bearer, operator_token
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 
@@ -182,7 +182,7 @@ def test_site_secrets_reach_their_site_only(tmp_path: Path, registry: str) -> No
         )
         wait_until(
             lambda: "SecretDecryptFailed" in _site(op, "site-b")["apps"][0]["message"],
-            timeout=60,
+            timeout=120,
             what="site-b reporting SecretDecryptFailed",
         )
         ciphertext_b = desired("site-b", "site-b").json()["apps"][0]["secrets"]["DEMO_TOKEN"]

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.e2e.conftest import build_demo, demo_source
+from tests.e2e.helpers import build_demo, demo_source
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 from tests.telemetry.appserver import serve_app
 
@@ -87,7 +87,7 @@ def test_a_killed_site_turns_unknown_and_fires_an_alert(tmp_path: Path, registry
             procs[1].kill()  # the site goes dark: no goodbye, no report
             wait_until(lambda: _status(hub_url)["site-a"]["status"] == "unknown", timeout=90, what="unknown")
             table = subprocess.run(
-                aiedge_cmd("status", "--hub", hub_url), capture_output=True, text=True, timeout=60
+                aiedge_cmd("status", "--hub", hub_url), capture_output=True, text=True, timeout=120
             ).stdout
             row = next(line for line in table.splitlines() if "site-a" in line)
             assert "unknown" in row and "healthy" not in row.split("unknown")[0]

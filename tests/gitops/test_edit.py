@@ -11,7 +11,7 @@ import pytest
 from aiedge.contracts import SmokeTest
 from aiedge.gitops import GitopsError, load_repo, read_git_head, set_app_image
 from aiedge.gitops.edit import AppUpdate, update_app
-from tests.gitops.conftest import git
+from tests.gitops.helpers import git
 
 DIGEST = "sha256:" + "12" * 32
 

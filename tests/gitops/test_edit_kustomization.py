@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from aiedge.build.demo_model import write_demo_model
+from aiedge.demo.model import write_demo_model
 from aiedge.gitops.edit import set_kustomization_image
 from aiedge.gitops.errors import AppNotFound, GitopsError
-from tests.gitops.conftest import git
+from tests.gitops.helpers import git
 from tests.support import aiedge_cmd
 
 APP_DIR = "acm/odh-edge/apps/tensorflow-housing-app"

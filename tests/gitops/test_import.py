@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 from ruamel.yaml import YAML
 
-from tests.gitops.conftest import git
-from tests.hub.conftest import StartHub, start_hub  # noqa: F401 - the fixture
+from tests.gitops.helpers import git
+from tests.hub.helpers import StartHub
 from tests.support import aiedge_cmd
 
 HOUSING_DIGEST = "sha256:8486af7728e1214ac5f81c6b93d560078d357f2096d1b40c38a9ac8e1cd68767"
@@ -41,7 +41,7 @@ def _import(shared: Path, out: Path, *extra: str) -> subprocess.CompletedProcess
     )
 
 
-def test_import_the_seed_tree(shared: Path, tmp_path: Path, start_hub: StartHub) -> None:  # noqa: F811
+def test_import_the_seed_tree(shared: Path, tmp_path: Path, start_hub: StartHub) -> None:
     out = tmp_path / "imported"
     done = _import(shared, out)
     assert done.returncode == 0, done.stderr

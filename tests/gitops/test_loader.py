@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aiedge.gitops import RepoInvalid, Snapshot, awaiting_build, load_repo, read_directory, repo_warnings
-from tests.gitops.conftest import EXAMPLES
+from tests.gitops.helpers import EXAMPLES
 
 APP = """\
 apiVersion: aiedge.io/v1alpha1

@@ -14,7 +14,7 @@ from pathlib import Path
 from aiedge.gitops import load_repo, read_directory, read_git_head, set_app_image
 from aiedge.gitops.jsonschema import kinds_schema
 from aiedge.gitops.render import RenderOptions, render_site
-from tests.gitops.conftest import git
+from tests.gitops.helpers import git
 from tests.gitops.kube import by_kind, kustomize, validate
 from tests.support import aiedge_cmd
 

@@ -18,7 +18,7 @@ from pyrage import x25519
 from aiedge.gitops import RepoInvalid, Snapshot, desired_for_site, load_repo, read_directory
 from aiedge.gitops.age import ARMOR_BEGIN, ARMOR_END, encrypt
 from aiedge.gitops.jsonschema import kinds_schema
-from tests.gitops.conftest import EXAMPLES
+from tests.gitops.helpers import EXAMPLES
 from tests.support import aiedge_cmd
 
 DIGEST = "sha256:" + "cd" * 32

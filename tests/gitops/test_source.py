@@ -12,7 +12,7 @@ import pytest
 from aiedge.gitops import GitopsError, RepoInvalid, read_directory, read_git_head, read_source
 from aiedge.gitops.limits import ReadLimits
 from aiedge.gitops.source import is_git_repo
-from tests.gitops.conftest import git
+from tests.gitops.helpers import git
 
 
 def test_git_head_not_work_tree(repo: Path) -> None:

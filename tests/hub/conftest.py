@@ -1,5 +1,6 @@
-"""Fixtures for the hub tests: a Git repo from examples/gitops, real `aiedge hub` processes, and a
-real PostgreSQL server (one per session, a fresh database per test that asks for one)."""
+"""Fixtures for the hub tests: a real PostgreSQL server, one per session, with a fresh database
+per test that asks for one (the GitOps repo and real `aiedge hub` processes come from the root
+conftest's ``repo`` and ``start_hub``)."""
 
 from __future__ import annotations
 
@@ -17,31 +18,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.gitops.conftest import make_repo
-from tests.hub.helpers import FakeAgent, Hub, StartHub, launch_hub
-from tests.support import Proc, free_port
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "gitops")
-
-
-@pytest.fixture
-def start_hub(tmp_path: Path) -> Iterator[StartHub]:
-    """Start `aiedge hub --gitops REPO --data DIR --port P --poll-interval 0.2 [ARGS]`; returns once
-    it logged that it is ready."""
-    procs: list[Proc] = []
-
-    def start(gitops: Path, *args: str, **kwargs: Any) -> Hub:
-        hub = launch_hub(tmp_path, gitops, *args, **kwargs)
-        procs.append(hub.proc)
-        return hub
-
-    yield start
-    for p in procs:
-        p.stop()
-
+from tests.hub.helpers import FakeAgent
+from tests.support import free_port
 
 PG_BIN = Path(os.environ.get("AIEDGE_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 _databases = itertools.count()

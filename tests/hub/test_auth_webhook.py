@@ -17,7 +17,7 @@ import pytest
 from aiedge.gitops import set_app_image
 from aiedge.hub.errors import BadWebhook
 from aiedge.hub.webhooks import verify
-from tests.gitops.conftest import git
+from tests.gitops.helpers import git
 from tests.hub.helpers import StartHub, bearer, operator_token
 from tests.support import aiedge_cmd, wait_until
 

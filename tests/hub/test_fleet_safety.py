@@ -20,7 +20,7 @@ import httpx
 from aiedge.gitops import set_app_image
 from aiedge.telemetry.remote_write import REMOTE_WRITE_HEADERS, encode_series
 from aiedge.telemetry.samples import Series, make_labels
-from tests.gitops.conftest import git
+from tests.gitops.helpers import git
 from tests.hub.helpers import FakeAgent, StartHub, dashboard_texts
 from tests.support import aiedge_cmd, wait_until
 

@@ -170,6 +170,14 @@ def test_streamed_bodies_are_cut_at_the_limit_and_memory_stays_bounded(
     assert growth < 50, f"peak RSS grew by {growth:.0f} MiB"
 
 
+def _read_until_closed(sock: socket.socket, limit: int = 64 * 1024) -> bytes:
+    """The whole reply: headers and body may arrive in separate segments."""
+    reply = b""
+    while len(reply) < limit and (chunk := sock.recv(limit)):
+        reply += chunk
+    return reply
+
+
 def test_slow_clients_are_timed_out_and_connections_are_capped(start_hub: StartHub, repo: Path) -> None:
     hub = start_hub(
         repo,
@@ -198,7 +206,7 @@ def test_slow_clients_are_timed_out_and_connections_are_capped(start_hub: StartH
     # a body that stops halfway: 408 after the body timeout
     with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
         sock.sendall(b"POST /api/v1/enroll HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
-        reply = sock.recv(1000)
+        reply = _read_until_closed(sock)
         assert reply.startswith(b"HTTP/1.1 408") and b"AIEDGE_HUB_BODY_TIMEOUT" in reply, reply
     # past the connection limit: 503 at once; served again when connections close
     idle = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(8)]

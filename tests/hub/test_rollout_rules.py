@@ -385,3 +385,19 @@ def test_abort_sends_everyone_back_and_retry_goes_on() -> None:
         apply("retry", r, T0)
     with pytest.raises(RolloutCommandRefused, match="unknown action"):
         apply("explode", r, T0)
+
+
+@pytest.mark.parametrize(("policy", "state"), [("skip", m.SKIPPED), ("fail", m.SITE_FAILED)])
+def test_a_site_deferring_past_its_progress_deadline_is_counted_by_policy(policy: str, state: str) -> None:
+    # a maintenance window or a hold at the site (issue 20): in progress until the deadline decides
+    rollout = (
+        WAVES.replace("maxFailures: 0", "maxFailures: 1")
+        + f"    progressDeadline: 60\n    onTimeout: {policy}\n"
+    )
+    r = _started(rollout=rollout)
+    why = "Deferred: outside its maintenance windows; the next opens 2026-12-02 02:00 UTC"
+    deferred = _report("site-a", D1, AppHealth.PROGRESSING, AppReason.DEFERRED, told="x", message=why)
+    step(r, {"site-a": (T0, deferred)}, DIGESTS, T0 + timedelta(seconds=59))
+    assert (r.state, r.progress["site-a"].state) == (m.PROGRESSING, m.UPDATING)
+    step(r, {"site-a": (T0, deferred)}, DIGESTS, T0 + timedelta(seconds=60))
+    assert r.progress["site-a"].state == state and "progressDeadline 60s" in r.progress["site-a"].message

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from aiedge.gitops import RepoInvalid, load_repo, read_directory, set_app_image
-from tests.gitops.conftest import git
+from tests.gitops.helpers import git
 from tests.hub.helpers import FakeAgent, StartHub, dashboard_texts
 from tests.support import aiedge_cmd, wait_until
 

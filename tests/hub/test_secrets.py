@@ -13,7 +13,7 @@ import pyrage
 from pyrage import x25519
 
 from aiedge.gitops import set_app_image
-from tests.gitops.conftest import git
+from tests.gitops.helpers import git
 from tests.hub.helpers import StartHub, bearer, operator_token
 from tests.support import aiedge_cmd, wait_until
 

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.serve.helpers import GRPC_ADDRESSES, Server
 from tests.support import Proc, aiedge_cmd, free_port, wait_http
-
-Server = Callable[..., str]
-_GRPC: dict[str, str] = {}  # base URL -> its server's gRPC address
-
-
-def grpc_address(url: str) -> str:
-    """The gRPC address (host:port) of a server the ``serve`` fixture started at ``url``."""
-    return _GRPC[url]
 
 
 @pytest.fixture
@@ -41,7 +34,7 @@ def serve(tmp_path: Path) -> Iterator[Server]:
         )
         procs.append(proc)
         url = f"http://127.0.0.1:{port}"
-        _GRPC[url] = f"127.0.0.1:{grpc_port}"
+        GRPC_ADDRESSES[url] = f"127.0.0.1:{grpc_port}"
         wait_http(f"{url}/v2/health/live", timeout=60)
         if ready:
             wait_http(f"{url}/v2/models/{name}/ready", timeout=60)

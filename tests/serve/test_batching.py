@@ -15,7 +15,7 @@ import onnxruntime as ort
 import tritonclient.grpc as tgrpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.serve.conftest import Server, grpc_address
+from tests.serve.helpers import Server, grpc_address
 from tests.serve.models import cnn_model
 
 

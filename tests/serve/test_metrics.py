@@ -14,8 +14,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from prometheus_client.parser import text_string_to_metric_families
 
-from aiedge.build.demo_model import write_demo_model
-from tests.serve.conftest import Server
+from aiedge.demo.model import write_demo_model
+from tests.serve.helpers import Server
 
 
 def _samples(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -62,12 +62,14 @@ def test_requests_are_counted_by_model_protocol_and_outcome(serve: Server, tmp_p
     assert s[("aiedge_serve_model_load_seconds", frozenset({"model": "demo", "version": "1"}.items()))] > 0
 
 
-def _slow_model(dest: Path) -> Path:
-    """An ONNX model that takes tens of milliseconds: eight chained 1024x1024 matrix products."""
+def _slow_model(dest: Path, depth: int = 8) -> Path:
+    """An ONNX model that takes tens of milliseconds: ``depth`` chained 1024x1024 matrix products."""
     rng = np.random.default_rng(0)
     w = numpy_helper.from_array((rng.random((1024, 1024), dtype=np.float32) - 0.5) / 32, "w")
-    nodes = [helper.make_node("MatMul", ["x" if i == 0 else f"h{i}", "w"], [f"h{i + 1}"]) for i in range(8)]
-    nodes.append(helper.make_node("Identity", ["h8"], ["y"]))
+    nodes = [
+        helper.make_node("MatMul", ["x" if i == 0 else f"h{i}", "w"], [f"h{i + 1}"]) for i in range(depth)
+    ]
+    nodes.append(helper.make_node("Identity", [f"h{depth}"], ["y"]))
     graph = helper.make_graph(
         nodes,
         "slow",
@@ -110,13 +112,14 @@ def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
     import signal
     import threading
 
-    from tests.support import Proc, aiedge_cmd, free_port, wait_http
+    from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 
     port = free_port()
     proc = Proc(
         aiedge_cmd(
             "serve",
-            str(_slow_model(tmp_path / "slow")),
+            # slow enough (tenths of a second) that the request is surely seen in flight
+            str(_slow_model(tmp_path / "slow", depth=64)),
             "--name",
             "slow",
             "--http-port",
@@ -142,13 +145,15 @@ def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
 
         client = threading.Thread(target=call)
         client.start()
-        # wait until a request is inside the runtime, then ask the server to stop
-        import time
-
-        for _ in range(500):
-            if _samples(url).get(("aiedge_serve_in_flight", frozenset({"model": "slow"}.items())), 0) > 0:
-                break
-            time.sleep(0.01)
+        # wait until the request is inside the runtime (failing if it never is: then nothing is
+        # left to drain and the test would prove nothing), then ask the server to stop
+        in_flight = ("aiedge_serve_in_flight", frozenset({"model": "slow"}.items()))
+        wait_until(
+            lambda: _samples(url).get(in_flight, 0) > 0,
+            timeout=120,
+            interval=0.01,
+            what="a request in flight",
+        )
         os.kill(proc.pid, signal.SIGTERM)
         client.join(60)
         assert len(results) == 1 and isinstance(results[0], httpx.Response), results

@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 
-from tests.serve.conftest import Server
+from tests.serve.helpers import Server
 
 HOUSING_ROW = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
 

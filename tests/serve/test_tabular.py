@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import GradientBoostingRegressor
 
-from tests.serve.conftest import Server
+from tests.serve.helpers import Server
 from tests.sklearn_models import BIKE_COLUMNS, write_mlflow_sklearn, write_pickle_that_runs
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 

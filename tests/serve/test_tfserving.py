@@ -26,7 +26,7 @@ from aiedge.serve.grpc.tfs.tensorflow_serving.apis import (
     predict_pb2,
     prediction_service_pb2_grpc,
 )
-from tests.serve.conftest import Server, grpc_address
+from tests.serve.helpers import Server, grpc_address
 from tests.serve.models import cnn_model, openvino_ir
 
 HOUSING = "tensorflow-housing"

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from aiedge.build.demo_model import write_demo_model
+from aiedge.demo.model import write_demo_model
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 
 ROW = {"instances": [[1, 2, 3, 4, 5, 6, 7, 8]]}

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hashlib
 import json
 import logging
-import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +39,7 @@ from aiedge.agent.prune import DiskLimits, Kept, Pruner, PruneResult
 from aiedge.agent.registries import RegistryPool
 from aiedge.contracts import DesiredApp
 from aiedge.errors import AiedgeError
+from aiedge.oci.digest import is_digest, sha256_bytes, sha256_file
 from aiedge.oci.errors import ArchiveTooLarge, AuthError, ImageFormatError, NotFoundInRegistry, UnsafeLayer
 from aiedge.oci.extract import FileDigest, Limits, free_bytes, verify_files
 from aiedge.oci.image import (
@@ -53,21 +52,12 @@ from aiedge.oci.image import (
 from aiedge.oci.platform import NoMatchingPlatform, Platform, host_platform, index_entries, pick_platform
 
 log = logging.getLogger(__name__)
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 def digest_hex(digest: str) -> str:
-    if not _DIGEST.match(digest):
+    if not is_digest(digest):
         raise ImageInvalid(f"{digest!r} is not a sha256 digest")
     return digest.split(":", 1)[1]
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -170,7 +160,7 @@ class ImageCache:
         async with self._lock(digest):
             if path.exists():
                 body = await asyncio.to_thread(path.read_bytes)
-                if "sha256:" + hashlib.sha256(body).hexdigest() == digest:
+                if sha256_bytes(body) == digest:
                     return body
                 log.warning("app %s: cached manifest %s was corrupt; fetching it again", app.name, digest)
             try:
@@ -181,7 +171,7 @@ class ImageCache:
                 raise ImageNotFound(str(e)) from e
             except (httpx.HTTPError, AiedgeError) as e:
                 raise _fetch_error(f"{app.image}: manifest", e) from e
-            if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
+            if sha256_bytes(body) != digest:
                 raise FetchFailed(f"{app.image}: the registry sent a manifest with another digest")
             path.parent.mkdir(parents=True, exist_ok=True)
             await asyncio.to_thread(_write_atomic, path, body)
@@ -193,7 +183,7 @@ class ImageCache:
         digest, path = desc.digest, self.blob_path(desc.digest)
         async with self._lock(digest):
             if path.exists():
-                if await asyncio.to_thread(_sha256_file, path) == digest:
+                if (await asyncio.to_thread(sha256_file, path))[0] == digest:
                     return path
                 log.warning(
                     "app %s: cached blob %s was corrupt; removed, downloading it again", app.name, digest[:19]

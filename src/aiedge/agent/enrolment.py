@@ -33,8 +33,10 @@ async def site_credential(
     file: Path,
     stop: asyncio.Event,
     age_recipient: str | None = None,
+    hub_key_file: Path | None = None,
 ) -> str | None:
-    """The credential to send as ``Authorization: Bearer`` (None: the hub runs without auth)."""
+    """The credential to send as ``Authorization: Bearer`` (None: the hub runs without auth).
+    The hub's bundle-signing key, when the hub sends one, is kept in ``hub_key_file``."""
     stored = await asyncio.to_thread(_read_secret, file)
     if token and not token.startswith(JOIN_PREFIX):
         return token
@@ -45,7 +47,7 @@ async def site_credential(
     backoff = Backoff(minimum=1.0, maximum=30.0)
     while not stop.is_set():
         try:
-            credential = await _enroll(client, hub, site, token, age_recipient)
+            answer = await _enroll(client, hub, site, token, age_recipient)
         except httpx.TransportError as e:
             delay = backoff.next_delay()
             log.warning(
@@ -54,15 +56,18 @@ async def site_credential(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             continue
-        _write_secret(file, credential)
+        _write_secret(file, answer.credential)
         log.info("enrolled site %s with hub %s; credential kept in %s", site, hub, file)
-        return credential
+        if answer.hub_key and hub_key_file is not None:
+            await asyncio.to_thread(hub_key_file.write_text, answer.hub_key)
+            log.info("the hub's bundle-signing key kept in %s", hub_key_file)
+        return answer.credential
     return None
 
 
 async def _enroll(
     client: httpx.AsyncClient, hub: str, site: str, token: str, age_recipient: str | None
-) -> str:
+) -> EnrollResponse:
     body = EnrollRequest(token=token, site=site, age_recipient=age_recipient).model_dump_json(
         exclude_none=True
     )
@@ -81,7 +86,7 @@ async def _enroll(
         raise Stalled(f"hub {hub} answered enrolment with an invalid body: {e.errors()[0]['msg']}") from e
     if answer.site != site:
         raise Stalled(f"hub {hub} enrolled site {answer.site!r}, not {site!r}")
-    return answer.credential
+    return answer
 
 
 def _read_secret(file: Path) -> str:

@@ -117,3 +117,11 @@ class SecretDecryptFailed(Stalled):
     secret is encrypted again to this site's recipient."""
 
     reason = AppReason.SECRET_DECRYPT_FAILED
+
+
+class BundleInvalid(Stalled):
+    """An offline bundle that does not verify: not signed by the hub's key, for another site,
+    damaged (a blob with another digest), incomplete, or not a bundle at all. Nothing of it is
+    applied."""
+
+    reason = "BundleInvalid"

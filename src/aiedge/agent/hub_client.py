@@ -7,10 +7,12 @@ import ssl
 from pathlib import Path
 
 import httpx
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from aiedge.agent.errors import FetchFailed, Stalled, Unauthorized, Waiting
-from aiedge.contracts import DesiredState, StatusReport
+from aiedge.contracts import DesiredState, SiteAnswer, SiteRequest, StatusReport
+
+_REQUESTS = TypeAdapter(list[SiteRequest])
 
 
 def hub_http_client(ca: Path | None = None) -> httpx.AsyncClient:
@@ -56,16 +58,40 @@ class HubClient:
         return state
 
     async def post_status(self, report: StatusReport) -> None:
+        await self._post("status", report.model_dump_json(), "status report", 10.0)
+
+    async def _post(self, path: str, body: str, what: str, seconds: float) -> None:
         try:
             r = await self._client.post(
-                f"{self._base}/status",
-                content=report.model_dump_json(),
+                f"{self._base}/{path}",
+                content=body,
                 headers={**self._headers, "Content-Type": "application/json"},
-                timeout=10.0,
+                timeout=seconds,
             )
         except httpx.TransportError as e:
             raise FetchFailed(f"hub {self.hub} unreachable: {_why(e)}") from e
-        self._check(r, "status report")
+        self._check(r, what)
+
+    async def fetch_requests(self, wait: float) -> list[SiteRequest]:
+        """The operator's requests for this site (``aiedge logs``, ``aiedge diagnose``), held by
+        the hub up to ``wait`` seconds while there are none."""
+        try:
+            r = await self._client.get(
+                f"{self._base}/requests",
+                params={"wait": f"{wait:g}"},
+                headers=self._headers,
+                timeout=httpx.Timeout(10.0, read=wait + 15.0),
+            )
+        except httpx.TransportError as e:
+            raise FetchFailed(f"hub {self.hub} unreachable: {_why(e)}") from e
+        self._check(r, "requests")
+        try:
+            return _REQUESTS.validate_json(r.content)
+        except ValidationError as e:
+            raise FetchFailed(f"hub {self.hub} sent invalid requests: {e.errors()[0]['msg']}") from e
+
+    async def post_answer(self, request_id: int, answer: SiteAnswer) -> None:
+        await self._post(f"requests/{request_id}/answer", answer.model_dump_json(), "answer", 30.0)
 
     def _check(self, r: httpx.Response, what: str) -> None:
         if r.status_code in (401, 403):

@@ -21,26 +21,30 @@ from functools import partial
 
 import httpx
 
+from aiedge.agent.answers import SiteView, answer_request
 from aiedge.agent.backoff import Backoff, jittered
+from aiedge.agent.bundle import IMPORTED, local_source, read_imported
 from aiedge.agent.cache import ImageCache, UnpackPolicy
 from aiedge.agent.enrolment import site_credential
 from aiedge.agent.errors import AgentError, Stalled, Waiting
 from aiedge.agent.facts import RuntimeDevices, probe_runtimes, site_facts
 from aiedge.agent.hub_client import HubClient, hub_http_client
+from aiedge.agent.logbook import LogBook
 from aiedge.agent.progress import format_bytes
 from aiedge.agent.prune import DiskLimits, Kept
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.registries import RegistryPool
-from aiedge.agent.runtimes.base import Runtime
-from aiedge.agent.runtimes.process import ProcessRuntime
+from aiedge.agent.runtime import Runtime
 from aiedge.agent.secrets import SiteIdentity, load_identity
 from aiedge.agent.settings import AgentSettings
 from aiedge.agent.signatures import SignatureGate, read_keys
 from aiedge.agent.state import load_state, save_state
 from aiedge.agent.status import build_report
+from aiedge.agent.tasks import run_until
 from aiedge.agent.telemetry import Target, Telemetry
 from aiedge.contracts import DesiredState
 from aiedge.oci.bandwidth import TokenBucket, format_rate
+from aiedge.runtimes.process import ProcessRuntime
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,7 @@ class Agent:
         credential: str | None = None,
         signatures: SignatureGate | None = None,
         identity: SiteIdentity | None = None,
+        logbook: LogBook | None = None,
     ) -> None:
         self.settings = settings
         self.identity = identity
@@ -63,34 +68,42 @@ class Agent:
         self.credential = credential
         self.hub = hub
         self.http = http
-        self.runtime = runtime or ProcessRuntime(settings.serve_command, settings.logs_dir)
-        policy = UnpackPolicy(
-            max_expansion=settings.unpack_max_expansion,
-            max_entries=settings.unpack_max_entries,
-            disk_reserve=settings.disk_reserve,
-        )
-        disk = DiskLimits(cache_max=settings.cache_max, min_free=settings.min_free)
-        self.cache = ImageCache(
-            settings.blobs_dir,
-            settings.apps_dir,
-            registries,
-            policy=policy,
-            disk=disk,
-            kept=self._kept,
-            platform=settings.image_platform,
-        )
+        self.runtime: Runtime
+        self.cache: ImageCache
         if settings.runtime == "podman" and runtime is None:
-            from aiedge.agent.runtimes.podman import podman_runtime
+            from aiedge.agent.podman import podman_runtime
 
+            # podman unpacks the layers itself: its cache stages image layouts, not folders
             self.runtime, self.cache = podman_runtime(settings, registries)
+        else:
+            self.runtime = runtime or ProcessRuntime(settings.serve_command, settings.logs_dir)
+            policy = UnpackPolicy(
+                max_expansion=settings.unpack_max_expansion,
+                max_entries=settings.unpack_max_entries,
+                disk_reserve=settings.disk_reserve,
+            )
+            disk = DiskLimits(cache_max=settings.cache_max, min_free=settings.min_free)
+            self.cache = ImageCache(
+                settings.blobs_dir,
+                settings.apps_dir,
+                registries,
+                policy=policy,
+                disk=disk,
+                kept=self._kept,
+                platform=settings.image_platform,
+            )
         self.hub_error: str | None = None
         self._latest: DesiredState | None = None
         self._wake = asyncio.Event()
         self._reconciler: Reconciler | None = None
         self._devices: RuntimeDevices | None = None  # None until the runtimes have answered
+        self.logbook = logbook or LogBook()
+        self._import_seen: int | None = None  # mtime of the imported bundle last looked at
+        self._import_error: str | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         state = await asyncio.to_thread(load_state, self.settings.state_file)
+        self._import_seen = await asyncio.to_thread(_applied_import, self.settings)
         self._latest = state.desired
         if state.desired is not None:
             log.info(
@@ -108,28 +121,20 @@ class Agent:
             signatures=self.signatures,
             identity=self.identity,
         )
-        probe = asyncio.create_task(self._probe(), name="facts")  # done once; not a loop of its own
-        tasks = [
-            asyncio.create_task(self._poll(), name="poll"),
-            asyncio.create_task(self._reconcile_loop(), name="reconcile"),
-            asyncio.create_task(self._heartbeat(), name="heartbeat"),
-            asyncio.create_task(
-                Telemetry(self.settings, self._scrape_targets, self.http, self.credential).run(stop),
-                name="telemetry",
-            ),
-        ]
-        stopper = asyncio.create_task(stop.wait(), name="stop")
+        telemetry = Telemetry(self.settings, self._scrape_targets, self.http, self.credential)
         try:
-            done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if task is not stopper:
-                    task.result()  # a task that ended by itself is a bug: raise it
+            await run_until(
+                stop,
+                {
+                    "poll": self._poll(),
+                    "reconcile": self._reconcile_loop(),
+                    "heartbeat": self._heartbeat(),
+                    "requests": self._answer_requests(),
+                    "telemetry": telemetry.run(stop),
+                    "facts": self._probe(),  # once, then done (a task that returns is not a failure)
+                },
+            )
         finally:
-            for task in [stopper, probe, *tasks]:
-                task.cancel()
-            for task in [stopper, probe, *tasks]:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
             log.info("stopping model servers")
             await self._reconciler.shutdown()
 
@@ -164,7 +169,12 @@ class Agent:
                 await asyncio.sleep(jittered(self.settings.poll_interval))
 
     def _kept(self) -> Kept:
-        return self._reconciler.kept() if self._reconciler is not None else Kept()
+        """What pruning leaves: the reconciler's, and the desired state not yet applied (from
+        the hub or an imported bundle, whose blobs may already be in the cache)."""
+        kept = self._reconciler.kept() if self._reconciler is not None else Kept()
+        for app in self._latest.apps if self._latest is not None else []:
+            kept.add(app.name, app.digest)
+        return kept
 
     def _scrape_targets(self) -> list[Target]:
         """The apps serving now, each reached through its site port."""
@@ -187,10 +197,34 @@ class Agent:
             log.warning("%s (still serving what runs; retrying)", message)
         self.hub_error = message
 
+    async def _check_import(self) -> None:
+        """A bundle imported since the last look (``aiedge agent import``) becomes the desired
+        state, hub or no hub; the hub's, when it is reached and differs, wins again."""
+        try:
+            found = await asyncio.to_thread(read_imported, self.settings)
+        except AgentError as e:
+            if str(e) != self._import_error:
+                log.warning("imported bundle not applied: %s", e)
+            self._import_error = str(e)
+            return
+        self._import_error = None
+        if found is None or found[1] == self._import_seen:
+            return
+        state, self._import_seen = found
+        if self._latest is None or state.digest != self._latest.digest:
+            log.info(
+                "imported bundle: desired state %s (%s, %d apps)",
+                state.revision,
+                state.digest[:19],
+                len(state.apps),
+            )
+            self._latest = state
+
     async def _reconcile_loop(self) -> None:
         assert self._reconciler is not None
         while True:
             self._wake.clear()
+            await self._check_import()
             desired = self._latest
             if desired is not None:
                 try:
@@ -203,6 +237,38 @@ class Agent:
                     await self._report()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), jittered(self.settings.poll_interval))
+
+    async def _answer_requests(self) -> None:
+        """Operators' requests (logs, diagnose) over the agent's own connection: a long poll the
+        hub wakes when one is queued; each is answered at once, bounded and redacted."""
+        assert self._reconciler is not None
+        backoff = Backoff(self.settings.backoff_min, self.settings.backoff_max)
+        while True:
+            try:
+                found = await self.hub.fetch_requests(self.settings.requests_wait)
+            except AgentError as e:
+                # a hub without this route (older) answers 404: ask again rarely
+                await asyncio.sleep(
+                    self.settings.backoff_max if isinstance(e, Waiting) else backoff.next_delay()
+                )
+                continue
+            backoff.reset()
+            for request in found:
+                view = SiteView(
+                    self.settings, self._reconciler, self.cache, self.logbook, self.hub_error, self.credential
+                )
+                answer = await answer_request(request, view)
+                try:
+                    await self.hub.post_answer(request.id, answer)
+                except AgentError as e:
+                    log.warning("answer to request %d not sent: %s", request.id, e)
+                else:
+                    log.info(
+                        "answered request %d (%s%s)",
+                        request.id,
+                        request.kind,
+                        f" {request.app}" if request.app else "",
+                    )
 
     async def _heartbeat(self) -> None:
         while True:
@@ -236,8 +302,28 @@ class Agent:
             log.debug("status report not sent: %s", e)
 
 
+def _applied_import(settings: AgentSettings) -> int | None:
+    """The imported bundle's mtime when the saved state is newer (it was applied, or the hub's
+    state replaced it since): not applied again at start."""
+    try:
+        stamp = (settings.import_dir / IMPORTED).stat().st_mtime_ns
+        saved = settings.state_file.stat().st_mtime_ns
+    except OSError:
+        return None
+    return stamp if saved > stamp else None
+
+
 async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
     """Run the agent until ``stop`` is set; the HTTP clients live exactly as long as this call."""
+    logbook = LogBook()  # the agent's recent lines, for `aiedge logs SITE` through the hub
+    logging.getLogger().addHandler(logbook)
+    try:
+        await _run_agent(settings, stop, logbook)
+    finally:
+        logging.getLogger().removeHandler(logbook)
+
+
+async def _run_agent(settings: AgentSettings, stop: asyncio.Event, logbook: LogBook) -> None:
     keys = await asyncio.to_thread(read_keys, settings.verify_keys)  # a bad key fails now, not later
     identity = await asyncio.to_thread(load_identity, settings.age_identity_file)
     log.info("site %s: age recipient for its secrets: %s", settings.site, identity.recipient)
@@ -246,7 +332,9 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
     async with (
         hub_http_client(settings.ca) as hub_http,
         httpx.AsyncClient(trust_env=False) as local_http,
-        RegistryPool(insecure=True if settings.insecure_registry else None, limiter=limiter) as registries,
+        RegistryPool(
+            insecure=True if settings.insecure_registry else None, limiter=limiter, mirrors=settings.mirrors
+        ) as registries,
     ):
         credential = await site_credential(
             hub_http,
@@ -256,15 +344,23 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event) -> None:
             settings.credential_file,
             stop,
             age_recipient=identity.recipient,
+            hub_key_file=settings.learned_hub_key_file,
         )
         if stop.is_set():
             return
         hub = HubClient(hub_http, settings.hub, settings.site, credential)
-        gate = SignatureGate(registries, keys) if keys else None
+        gate = SignatureGate(registries, keys, local=local_source(settings)) if keys else None
         if limiter is not None:
             log.info("downloads limited to %s", format_rate(limiter.rate))
         if gate is not None:
             log.info("images must be signed by %s", ", ".join(name for name, _ in keys))
         await Agent(
-            settings, hub, local_http, registries, credential=credential, signatures=gate, identity=identity
+            settings,
+            hub,
+            local_http,
+            registries,
+            credential=credential,
+            signatures=gate,
+            identity=identity,
+            logbook=logbook,
         ).run(stop)

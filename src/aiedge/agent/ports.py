@@ -1,8 +1,7 @@
-"""Ports: the site ports an app is reached on, and free private ports for its servers."""
+"""Ports: the site ports an app is reached on (its servers' private ports are free ones,
+:func:`aiedge.processes.free_port`)."""
 
 from __future__ import annotations
-
-import socket
 
 from aiedge.contracts import DesiredApp
 
@@ -10,9 +9,3 @@ from aiedge.contracts import DesiredApp
 def site_ports(app: DesiredApp, offset: int) -> tuple[int, int]:
     """(HTTP, gRPC) site ports: ``port + offset`` and ``(grpc_port or port + 1) + offset``."""
     return app.port + offset, (app.grpc_port or app.port + 1) + offset
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

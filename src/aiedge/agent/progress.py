@@ -1,7 +1,7 @@
 """How far one image's download has come: bytes on disk (cached ones included) out of what the
 manifest lists, the rate over the last few seconds and the time left at that rate. The status
-report carries its :meth:`DownloadProgress.snapshot`; :func:`log_progress` writes a log line
-at a fixed interval while a download runs, stalls included.
+report carries its :meth:`DownloadProgress.snapshot`; :func:`logging_progress` writes a log
+line at a fixed interval while a download runs, stalls included.
 
 The clock is passed in (``time.monotonic`` by default), so nothing here reads global time.
 """
@@ -12,10 +12,13 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
+from aiedge.agent.tasks import alongside
 from aiedge.contracts import Progress
+
+T = TypeVar("T")
 
 RATE_WINDOW_S = 10.0
 
@@ -117,12 +120,11 @@ class DownloadProgress:
         return text
 
 
-@asynccontextmanager
-async def log_progress(
-    progress: DownloadProgress, log: logging.Logger, what: str, interval: float
-) -> AsyncIterator[None]:
-    """Log ``what: downloading ...`` every ``interval`` seconds until the block ends or the
-    download finishes (a stalled download is logged too: nothing arriving is news)."""
+async def logging_progress(
+    work: Coroutine[Any, Any, T], progress: DownloadProgress, log: logging.Logger, what: str, interval: float
+) -> T:
+    """Await ``work``, logging ``what: downloading ...`` every ``interval`` seconds until it ends
+    or the download finishes (a stalled download is logged too: nothing arriving is news)."""
 
     async def tick() -> None:
         while True:
@@ -131,13 +133,4 @@ async def log_progress(
                 return
             log.info("%s: downloading, %s", what, progress.describe())
 
-    task = asyncio.create_task(tick(), name=f"progress {what}")
-    try:
-        yield
-    finally:
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            if (current := asyncio.current_task()) is not None and current.cancelling():
-                raise
+    return await alongside(work, tick(), name=f"progress {what}")

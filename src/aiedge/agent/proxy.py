@@ -11,7 +11,6 @@ HTTP and gRPC alike (it forwards bytes), and costs one loopback hop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 log = logging.getLogger(__name__)
@@ -41,11 +40,12 @@ class SiteProxy:
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        for task in list(self._conns):
+        # open connections are the asyncio server's tasks, not a group of ours (Python 3.11's
+        # Server has no close_clients): cancel them, then wait for them all at once
+        conns = list(self._conns)
+        for task in conns:
             task.cancel()
-        for task in list(self._conns):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await asyncio.gather(*conns, return_exceptions=True)
         if server is not None:
             await server.wait_closed()
 
@@ -74,7 +74,9 @@ class SiteProxy:
             writer.close()
             return
         try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(_pipe(reader, up_writer))
+                tg.create_task(_pipe(up_reader, writer))
         finally:
             for w in (writer, up_writer):
                 w.close()

@@ -34,11 +34,11 @@ from aiedge.agent.errors import (
     Waiting,
 )
 from aiedge.agent.holds import read_hold
-from aiedge.agent.ports import free_port, site_ports
-from aiedge.agent.progress import DownloadProgress, format_bytes, log_progress
+from aiedge.agent.ports import site_ports
+from aiedge.agent.progress import DownloadProgress, format_bytes, logging_progress
 from aiedge.agent.proxy import SiteProxy
 from aiedge.agent.prune import Kept
-from aiedge.agent.runtimes.base import Instance, Runtime
+from aiedge.agent.runtime import Instance, Runtime
 from aiedge.agent.secrets import SiteIdentity
 from aiedge.agent.settings import AgentSettings
 from aiedge.agent.signatures import SignatureGate
@@ -46,7 +46,11 @@ from aiedge.agent.slot import AppSlot
 from aiedge.agent.state import AgentState, Applied
 from aiedge.agent.windows import deferral
 from aiedge.contracts import AppReason, DesiredApp, DesiredState
-from aiedge.smoke.runner import run_smoke_test
+from aiedge.processes import free_port
+from aiedge.runtimes.errors import StartError
+from aiedge.runtimes.launch import Launch
+from aiedge.smoke.errors import NotReady
+from aiedge.smoke.runner import bring_up
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +250,9 @@ class Reconciler:
         progress = DownloadProgress(on_begin=begun, on_finish=finished)
         what = f"app {app.name}: {app.digest[:19]}"
         try:
-            async with log_progress(progress, log, what, self.settings.progress_log_interval):
-                model_dir = await self.cache.ensure(app, progress)
+            model_dir = await logging_progress(
+                self.cache.ensure(app, progress), progress, log, what, self.settings.progress_log_interval
+            )
         finally:
             slot.progress = None
         if progress.total is not None and progress.done > progress.cached:
@@ -288,18 +293,26 @@ class Reconciler:
     async def _bring_up(self, app: DesiredApp, model_dir: Path) -> Instance:
         """Start on private ports, wait until ready, pass the smoke test; else stop it and raise."""
         env = self._secret_env(app)
-        instance = await self.runtime.start(app, model_dir, free_port(), free_port(), env=env)
+
+        async def start() -> Instance:
+            return await self.runtime.start(Launch(app, model_dir, free_port(), free_port(), env))
+
         try:
-            await self._wait_ready(instance)
-            if app.smoke_test is not None:
-                result = await run_smoke_test(self.http, instance.base_url, app.smoke_test)
-                if not result.ok:
-                    why = result.error or "; ".join(result.diffs[:3]) or f"status {result.status_code}"
-                    raise SmokeTestFailed(why)
-        except BaseException:
-            await instance.stop()
-            raise
-        return instance
+            trial = await bring_up(
+                start,
+                self.http,
+                app.smoke_test,
+                ready_path=f"/v2/models/{app.model}/ready",
+                ready_timeout=self.settings.ready_timeout,
+            )
+        except (StartError, NotReady) as e:
+            raise StartFailed(str(e)) from e
+        result = trial.result
+        if result is not None and not result.ok:
+            await trial.server.stop()
+            why = result.error or "; ".join(result.diffs[:3]) or f"status {result.status_code}"
+            raise SmokeTestFailed(why)
+        return trial.server
 
     def _secret_env(self, app: DesiredApp) -> dict[str, str]:
         """The app's secrets, decrypted in memory with the site's identity, for its environment."""
@@ -308,19 +321,6 @@ class Reconciler:
         if self.identity is None:
             raise SecretDecryptFailed(f"app {app.name} has secrets but this agent has no age identity")
         return self.identity.env_for(app)
-
-    async def _wait_ready(self, instance: Instance) -> None:
-        url = f"{instance.base_url}/v2/models/{instance.app.model}/ready"
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.ready_timeout
-        while loop.time() < deadline:
-            if not instance.alive():
-                raise StartFailed(f"model server {instance.exit_description()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await self.http.get(url, timeout=2.0)).status_code == 200:
-                    return
-            await asyncio.sleep(0.2)
-        raise StartFailed(f"model server not ready after {self.settings.ready_timeout:g}s")
 
     async def _switch_or_stop(self, slot: AppSlot, instance: Instance) -> None:
         """:meth:`_switch`, stopping ``instance`` when traffic cannot reach it (a site port taken):

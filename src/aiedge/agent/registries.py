@@ -12,14 +12,21 @@ from aiedge.oci.registry import RegistryClient
 
 class RegistryPool:
     def __init__(
-        self, *, insecure: bool | None = None, timeout: float = 30.0, limiter: TokenBucket | None = None
+        self,
+        *,
+        insecure: bool | None = None,
+        timeout: float = 30.0,
+        limiter: TokenBucket | None = None,
+        mirrors: dict[str, str] | None = None,
     ) -> None:
         self._insecure = insecure
+        self.mirrors = mirrors or {}  # registry named in an App -> the (site-local) one pulled from
         self._timeout = timeout
         self.limiter = limiter
         self._clients: dict[str, RegistryClient] = {}
 
     def get(self, registry: str) -> RegistryClient:
+        registry = self.mirrors.get(registry, registry)
         client = self._clients.get(registry)
         if client is None:
             client = RegistryClient(

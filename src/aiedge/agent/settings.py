@@ -110,6 +110,19 @@ class AgentSettings(BaseSettings):
         ge=0,
         description="free bytes on the data disk (or a size: 2GiB) under which unkept versions are pruned",
     )
+    requests_wait: float = Field(
+        default=240.0,
+        gt=0,
+        description="seconds the hub may hold the poll for operators' requests (logs, diagnose)",
+    )
+    hub_key: Path | None = Field(
+        default=None,
+        description="the hub's bundle-signing public key (PEM); default: the one it sent at enrolment",
+    )
+    registry_mirror: list[str] = Field(
+        default_factory=list,
+        description="SRC=DST: pull images of registry SRC from registry DST (a site-local mirror)",
+    )
     verify_keys: list[Path] = Field(
         default_factory=list,
         description="public keys (cosign.pub); when set, only images signed by one of them are fetched",
@@ -129,6 +142,19 @@ class AgentSettings(BaseSettings):
     @classmethod
     def _size(cls, value: object) -> object:
         return parse_size(value) if isinstance(value, str) else value
+
+    @field_validator("registry_mirror")
+    @classmethod
+    def _mirrors(cls, value: list[str]) -> list[str]:
+        for pair in value:
+            src, eq, dst = pair.partition("=")
+            if not eq or not src.strip() or not dst.strip() or "/" in src + dst:
+                raise ValueError(f"{pair!r}: want SRC=DST, two registry hosts (e.g. quay.io=127.0.0.1:5000)")
+        return value
+
+    @property
+    def mirrors(self) -> dict[str, str]:
+        return {s.strip(): d.strip() for s, _, d in (p.partition("=") for p in self.registry_mirror)}
 
     @field_validator("hub")
     @classmethod
@@ -220,6 +246,16 @@ class AgentSettings(BaseSettings):
     @property
     def credential_file(self) -> Path:
         return self.data / "credential"
+
+    @property
+    def learned_hub_key_file(self) -> Path:
+        """The hub's bundle-signing public key, as the hub sent it at enrolment."""
+        return self.data / "hub-key.pub"
+
+    @property
+    def import_dir(self) -> Path:
+        """What `aiedge agent import` verified: the signed desired state and the bundle's refs."""
+        return self.data / "import"
 
     @property
     def age_identity_file(self) -> Path:

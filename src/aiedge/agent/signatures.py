@@ -5,6 +5,7 @@ process; the reconciler decides what a refusal means for the app."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from aiedge.agent.errors import AgentError, FetchFailed, RegistryAuthFailed, Sig
 from aiedge.agent.registries import RegistryPool
 from aiedge.contracts import DesiredApp
 from aiedge.errors import AiedgeError
-from aiedge.oci.cosign import verify_signature
+from aiedge.oci.cosign import ManifestSource, verify_signature
 from aiedge.oci.errors import AuthError, ImageFormatError, SignatureError
 from aiedge.oci.keys import load_public_key
 from aiedge.oci.reference import ImageReference
@@ -38,17 +39,29 @@ class SignatureGate:
     """``check(app)`` returns when the app's image is signed by one of ``keys``; raises
     :class:`SignatureInvalid` when it is not, :class:`FetchFailed` when the registry could not say."""
 
-    def __init__(self, registries: RegistryPool, keys: Sequence[tuple[str, bytes]]) -> None:
+    def __init__(
+        self,
+        registries: RegistryPool,
+        keys: Sequence[tuple[str, bytes]],
+        local: ManifestSource | None = None,
+    ) -> None:
         if not keys:
             raise ValueError("a signature gate needs at least one key")
         self._registries = registries
         self._keys = list(keys)
+        self._local = local  # signatures imported with a bundle, checked before the registry
         self._verified: set[str] = set()  # image references (with digest) verified in this process
 
     async def check(self, app: DesiredApp) -> None:
         if app.image in self._verified:
             return
         ref = ImageReference(app.registry, app.repository, digest=app.digest)
+        if self._local is not None:
+            for _name, pem in self._keys:
+                with contextlib.suppress(AiedgeError, OSError):
+                    await verify_signature(self._local, ref, pem)
+                    self._verified.add(app.image)
+                    return
         client = self._registries.get(app.registry)
         refusals = []
         for name, pem in self._keys:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from aiedge.agent.backoff import Backoff
 from aiedge.agent.progress import DownloadProgress
 from aiedge.agent.proxy import SiteProxy
-from aiedge.agent.runtimes.base import Instance
+from aiedge.agent.runtime import Instance
 from aiedge.contracts import AppReason
 
 

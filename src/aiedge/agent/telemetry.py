@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import httpx
 
 from aiedge.agent.settings import AgentSettings
+from aiedge.agent.tasks import run_all
 from aiedge.telemetry.scrape import scrape_with_up
 from aiedge.telemetry.shipper import Destination, Shipper, make_client
 from aiedge.telemetry.wal import Wal, WalSettings
@@ -108,16 +109,11 @@ class Telemetry:
         for name in await asyncio.to_thread(wal.consumers):
             if name not in wanted:
                 await asyncio.to_thread(wal.remove_consumer, name)
-        tasks = [asyncio.create_task(s.run(stop), name=f"ship-{s.destination.name}") for s in self.shippers]
-        tasks.append(asyncio.create_task(self._scrape_loop(wal, stop), name="scrape"))
+        tasks = {f"ship-{s.destination.name}": s.run(stop) for s in self.shippers}
+        tasks["scrape"] = self._scrape_loop(wal, stop)
         try:
-            await asyncio.gather(*tasks)
+            await run_all(tasks)
         finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
             for c in clients:
                 await c.aclose()
             await asyncio.to_thread(wal.close)

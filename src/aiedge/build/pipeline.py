@@ -28,12 +28,12 @@ from aiedge.build.pack import ImageMeta, PackedImage, model_files, pack
 from aiedge.build.platforms import PackedIndex, pack_platforms, push_platforms
 from aiedge.build.provenance import PREDICATE_TYPE, ProvenanceInput, model_digest, provenance_statement
 from aiedge.build.push import PushReport, push_image
-from aiedge.build.smoke import smoke_test_model
 from aiedge.build.sources import FetchedSource, fetch_source
 from aiedge.build.sources.mlflow import IMAGE_TAG, MlflowAccess, tag_version
 from aiedge.build.tags import check_extra_images, tag_image
-from aiedge.containers.check import ContainerCheck, check_container, pull_image
+from aiedge.build.trial import ContainerCheck, check_container, smoke_test_model
 from aiedge.containers.engine import Podman
+from aiedge.containers.images import pull_image
 from aiedge.contracts import SmokeTest
 from aiedge.oci.auth import Credentials
 from aiedge.oci.cosign import attach_attestation, sign_image
@@ -375,9 +375,7 @@ async def _smoke(
     await asyncio.to_thread(shutil.rmtree, rootfs, True)
     await asyncio.to_thread(unpack_layers, [x.path for x in image.layers], rootfs)
     rep.step(f"smoke test: serving the packed model, POST {smoke.path}")
-    result = await smoke_test_model(
-        rootfs / image.model_path, name, smoke, workdir / "serve.log", exact=exact
-    )
+    result = await smoke_test_model(rootfs / image.model_path, name, smoke, workdir / "logs", exact=exact)
     if not result.ok:
         raise SmokeTestFailed(f"smoke test of {name} failed: {result.summary()}")
     how = "exact" if exact else f"rtol {smoke.rtol:g}, atol {smoke.atol:g}"

@@ -78,6 +78,18 @@ _OPTIONS = (
         "Default: no floor (downloads still never use the last 256 MiB).",
     ),
     Opt(
+        "registry_mirror",
+        metavar="SRC=DST",
+        help="Pull the images of registry SRC (as Apps name it) from registry DST, e.g. a site-local "
+        "mirror: --registry-mirror quay.io=127.0.0.1:5000 (repeatable).",
+    ),
+    Opt(
+        "hub_key",
+        metavar="FILE",
+        help="The hub's bundle-signing public key (its DATA/hub-signing.pub) to check imported bundles "
+        "with (default: the one the hub sent at enrolment).",
+    ),
+    Opt(
         "verify_keys",
         flag="--verify-key",
         metavar="PUBKEY.pem",
@@ -146,6 +158,10 @@ app = typer.Typer(
             "hold": Lazy(
                 "aiedge.cli.agent_ops:hold_command",
                 "Defer every switch to a new version at this site until `aiedge agent release`.",
+            ),
+            "import": Lazy(
+                "aiedge.cli.agent_ops:import_command",
+                "Verify an offline bundle (aiedge bundle export) and apply it, with no hub or registry.",
             ),
             "release": Lazy(
                 "aiedge.cli.agent_ops:release_command",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -54,3 +55,51 @@ def release_command(
         typer.echo(f"released (was: {before.reason if before else '?'})")
     else:
         typer.echo(f"no hold at {hold_path(folder)}")
+
+
+def import_command(
+    bundle: Path = typer.Argument(..., metavar="FILE", help="The bundle from `aiedge bundle export`."),
+    data: Path | None = typer.Option(None, "--data", "-d", metavar="DIR", help=_DATA_HELP),
+    site: str | None = typer.Option(
+        None, "--site", "-s", help="This site's name (default: AIEDGE_AGENT_SITE or the hostname)."
+    ),
+    hub_key: Path | None = typer.Option(
+        None,
+        "--hub-key",
+        metavar="FILE",
+        help="The hub's public key (its DATA/hub-signing.pub); default: the one kept at enrolment.",
+    ),
+    verify_key: list[Path] | None = typer.Option(
+        None,
+        "--verify-key",
+        metavar="PUBKEY.pem",
+        help="Also require each image's cosign signature (from the bundle) to verify with this key "
+        "(repeatable; default: AIEDGE_AGENT_VERIFY_KEYS, as the agent runs).",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Verify an offline bundle completely (the hub's signature, the site name, every blob's
+    digest, every image complete, and image signatures with --verify-key), then hand it to the
+    agent of DATA: it applies it on its next pass (or when it starts), hub or no hub."""
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from aiedge.agent.bundle import import_bundle
+    from aiedge.agent.signatures import read_keys
+
+    given: dict[str, Any] = {"data": data, "site": site, "hub_key": hub_key}
+    if verify_key:
+        given["verify_keys"] = verify_key
+    try:
+        settings = AgentSettings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as e:
+        raise AiedgeError(str(e.errors()[0]["msg"])) from None
+    if not bundle.is_file():
+        raise AiedgeError(f"{bundle}: no such file")
+    keys = read_keys(settings.verify_keys)
+    report = asyncio.run(import_bundle(bundle, settings, keys))
+    if json_out:
+        typer.echo(json.dumps({**report.__dict__, "apps": [list(a) for a in report.apps]}))
+    else:
+        typer.echo(report.summary())

@@ -12,6 +12,7 @@ from aiedge.cli.output import JSON, OUTPUT, Format, choose, emit
 from aiedge.cli.progress import iec
 from aiedge.cli.spelling import read_secret_file, warn
 from aiedge.containers.base import BaseSpec, build_base
+from aiedge.containers.services import check_packages
 from aiedge.oci.layers import source_date_epoch
 from aiedge.oci.platform import Platform, host_platform, parse_platforms
 from aiedge.oci.reference import ImageReference
@@ -46,6 +47,12 @@ def base_build_command(
         "index. Another architecture than this machine's runs under qemu-user (qemu-user-static). "
         "Default: this machine's.",
     ),
+    package: list[str] | None = typer.Option(
+        None,
+        "--package",
+        metavar="DEB",
+        help="Also install this Debian package (repeatable); the hub's image: --no-runtimes --package git.",
+    ),
     insecure: bool = typer.Option(
         False, "--insecure", help="Plain HTTP to the registry (loopback registries: always)."
     ),
@@ -66,6 +73,7 @@ def base_build_command(
         created=source_date_epoch(),
         tag=(ref.tag if ref and ref.tag else "latest"),
         platforms=tuple(platforms),
+        packages=tuple(check_packages(package or [])),
         **({"cache": cache} if cache else {}),
     )
     built = build_base(spec, _say)
@@ -87,12 +95,7 @@ def base_build_command(
             for p in built.platforms
         ],
     }
-    if ref is not None:
-        from aiedge.containers.push import push_layout
-
-        _say(f"pushing to {ref}")
-        digest = asyncio.run(push_layout(out, ref, tag=spec.tag, insecure=insecure or None))
-        result["image"] = ref.with_digest(digest).pinned
+    _push(result, out, ref, spec.tag, insecure)
     fmt = choose(output, as_json)
     if fmt in ("json", "yaml"):
         emit(result, fmt)
@@ -102,6 +105,66 @@ def base_build_command(
         if len(built.platforms) > 1:
             for p in built.platforms:
                 typer.echo(f"  {p.platform}: {p.digest} ({iec(p.size)}, {p.seconds:.0f} s)")
+        if "image" in result:
+            typer.echo(f"pushed {result['image']}")
+
+
+def _push(result: dict[str, object], out: Path, ref: ImageReference | None, tag: str, insecure: bool) -> None:
+    if ref is not None:
+        from aiedge.containers.push import push_layout
+
+        _say(f"pushing to {ref}")
+        digest = asyncio.run(push_layout(out, ref, tag=tag, insecure=insecure or None))
+        result["image"] = ref.with_digest(digest).pinned
+
+
+@base_app.command("service")
+def base_service_command(
+    name: str = typer.Argument(
+        ..., help="postgres or git-sync: what the core's manifests run beside the hub."
+    ),
+    out: Path = typer.Option(..., "--out", help="OCI image layout folder to write (created or added to)."),
+    push: str | None = typer.Option(None, "--push", help="Also push it as REGISTRY/REPO:TAG."),
+    suite: str = typer.Option("bookworm", "--suite", help="Debian suite."),
+    mirror: str | None = typer.Option(
+        None, "--mirror", help="Debian mirror (default: apt's configured one)."
+    ),
+    cache: Path | None = typer.Option(
+        None, "--cache", help="Download cache (default: ~/.cache/aiedge/base)."
+    ),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="Plain HTTP to the registry (loopback registries: always)."
+    ),
+    output: Format | None = OUTPUT,
+    as_json: bool = JSON,
+) -> None:
+    """Build a service image of the core (PostgreSQL, git-sync) from Debian's packages, no daemon."""
+    from aiedge.containers.services import ServiceSpec, build_service
+
+    ref = ImageReference.parse(push) if push else None
+    spec = ServiceSpec(
+        service=name,
+        out=out,
+        suite=suite,
+        mirror=mirror,
+        created=source_date_epoch(),
+        tag=(ref.tag if ref and ref.tag else "latest"),
+        **({"cache": cache} if cache else {}),
+    )
+    built = build_service(spec, _say)
+    result: dict[str, object] = {
+        "digest": built.image.digest,
+        "layout": str(out),
+        "ref": built.image.transport_ref,
+        "size": built.size,
+        "seconds": round(built.seconds, 1),
+    }
+    _push(result, out, ref, spec.tag, insecure)
+    fmt = choose(output, as_json)
+    if fmt in ("json", "yaml"):
+        emit(result, fmt)
+    else:
+        typer.echo(f"{name} image {result['digest']} in {out} ({iec(built.size)}, {built.seconds:.0f} s)")
         if "image" in result:
             typer.echo(f"pushed {result['image']}")
 

@@ -61,6 +61,15 @@ COMMANDS = {
         "aiedge.cli.agent:app",
         "Run a site's agent: pull the desired state, fetch and smoke-test models, serve them, report.",
     ),
+    "logs": Lazy(
+        "aiedge.cli.site_ops:logs_command",
+        "Print a site's agent or app log, fetched through the hub over the site's own connection.",
+    ),
+    "diagnose": Lazy(
+        "aiedge.cli.site_ops:diagnose_command",
+        "Ask a site, through the hub, for its state, facts, last errors and cache usage.",
+    ),
+    "bundle": Lazy("aiedge.cli.bundle:app", "Offline bundles for sites with no network: export."),
     "secret": Lazy(
         "aiedge.cli.secret:app",
         "App secrets, encrypted in Git to each site's age key (decrypted only at the site).",

@@ -1,4 +1,5 @@
 """Running aiedge in containers without a container daemon at build time: the runtime base image
 (``base.py``, built with debootstrap), podman helpers (``engine.py``), OCI image layout folders
-(``layout.py``), running an image and replaying its smoke test (``check.py``) and systemd quadlet
-units (``quadlet.py``). The agent's podman runtime lives in ``agent/runtimes/podman.py``."""
+(``layout.py``), loading and pulling images into podman (``images.py``) and systemd quadlet
+units (``quadlet.py``). Model servers run under podman with ``runtimes/podman.py``; ``aiedge build
+--test-container`` is ``build/trial.py``."""

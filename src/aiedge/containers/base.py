@@ -68,6 +68,7 @@ class BaseSpec:
     cache: Path = field(default_factory=lambda: Path.home() / ".cache" / "aiedge" / "base")
     tag: str = "latest"
     platforms: tuple[Platform, ...] = field(default_factory=lambda: (host_platform(),))
+    packages: tuple[str, ...] = ()  # more Debian packages, e.g. git for the hub's image
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,13 @@ def _build_platform(
     mirror = spec.mirror or configured_mirror()
     arch = "" if is_native(t) else t.debian
     rf.debootstrap(
-        rootfs, suite=spec.suite, mirror=mirror, cache=spec.cache / f"debs{suffix}", say=say, arch=arch
+        rootfs,
+        suite=spec.suite,
+        mirror=mirror,
+        cache=spec.cache / f"debs{suffix}",
+        say=say,
+        arch=arch,
+        packages=(*rf.DEBIAN_PACKAGES, *spec.packages),
     )
     requirements = runtime_requirements(spec.with_runtimes, wheel_requirements(wheel))
     wheelhouse = spec.cache / f"wheels{suffix}"
@@ -231,6 +238,8 @@ def _build_platform(
         "io.aiedge.base.suite": spec.suite,
         VARIANT_LABEL: "full" if spec.with_runtimes else "slim",
     }
+    if spec.packages:
+        labels["io.aiedge.base.packages"] = ",".join(spec.packages)
     config = image_config(diff_id=layer.diff_id, created=spec.created, labels=labels, platform=t.platform)
     config_path = work / "config.json"
     config_path.write_bytes(config)

@@ -62,9 +62,19 @@ def check_tools() -> None:
         raise ToolMissing("debootstrap is not installed: apt-get install debootstrap")
 
 
-def debootstrap(rootfs: Path, *, suite: str, mirror: str, cache: Path, say: Say, arch: str = "") -> None:
-    """``debootstrap --variant=minbase`` with python3 and python3-venv, .debs cached in ``cache``;
-    ``arch`` (Debian's word) when not the host's: both stages run, the second under qemu-user."""
+def debootstrap(
+    rootfs: Path,
+    *,
+    suite: str,
+    mirror: str,
+    cache: Path,
+    say: Say,
+    arch: str = "",
+    packages: Sequence[str] = DEBIAN_PACKAGES,
+) -> None:
+    """``debootstrap --variant=minbase`` with ``packages`` (python3 and python3-venv), .debs cached
+    in ``cache``; ``arch`` (Debian's word) when not the host's: both stages run, the second under
+    qemu-user."""
     cache.mkdir(parents=True, exist_ok=True)
     if rootfs.exists():
         shutil.rmtree(rootfs)
@@ -74,7 +84,7 @@ def debootstrap(rootfs: Path, *, suite: str, mirror: str, cache: Path, say: Say,
             "debootstrap",
             *([f"--arch={arch}"] if arch else []),
             "--variant=minbase",
-            f"--include={','.join(DEBIAN_PACKAGES)}",
+            f"--include={','.join(packages)}",
             f"--cache-dir={cache.resolve()}",
             suite,
             str(rootfs),

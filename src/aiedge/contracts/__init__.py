@@ -4,6 +4,14 @@ This package imports nothing else of aiedge's, so both sides can depend on it wi
 on each other. A change that breaks a field is a new API version (``/api/v1`` -> ``/api/v2``).
 """
 
+from aiedge.contracts.requests import (
+    RequestKind,
+    RequestSpec,
+    RequestState,
+    RequestView,
+    SiteAnswer,
+    SiteRequest,
+)
 from aiedge.contracts.v1 import (
     API_VERSION,
     IN_PROGRESS_REASONS,
@@ -37,7 +45,13 @@ __all__ = [
     "EnrollResponse",
     "MaintenanceWindow",
     "Progress",
+    "RequestKind",
+    "RequestSpec",
+    "RequestState",
+    "RequestView",
+    "SiteAnswer",
     "SiteFacts",
+    "SiteRequest",
     "SiteStatus",
     "SiteSummary",
     "SmokeTest",

@@ -90,6 +90,9 @@ class EnrollResponse(_Model):
 
     site: str
     credential: str
+    hub_key: str | None = Field(
+        default=None, description="the hub's ed25519 public key (PEM) that signs offline bundles"
+    )
 
 
 class SmokeTest(_Model):

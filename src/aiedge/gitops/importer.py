@@ -36,6 +36,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from aiedge.gitops.errors import GitopsError
 from aiedge.gitops.schema import API_VERSION, NAME_RE
+from aiedge.oci.digest import DIGEST_PATTERN
 from aiedge.smoke.testdata import load_test_data
 
 CLUSTERSET_LABEL = "cluster.open-cluster-management.io/clusterset"
@@ -43,7 +44,7 @@ PLACEMENT_LABEL = "cluster.open-cluster-management.io/placement"
 KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 MAX_FILES = 5000
 MAX_FILE_BYTES = 4 << 20
-_DIGEST_IMAGE = re.compile(r"^(?P<repo>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
+_DIGEST_IMAGE = re.compile(rf"^(?P<repo>[^@\s]+)@(?P<digest>{DIGEST_PATTERN})$")
 _READY_PATH = re.compile(r"^/v2/models/(?P<model>[^/]+)/ready$")
 
 # what takes the place of the seed's objects that have no aiedge document, by kind

@@ -27,11 +27,12 @@ from aiedge.gitops.quantity import parse_bytes
 from aiedge.gitops.schema_kubernetes import KubernetesSpec
 from aiedge.gitops.schema_rollout import RolloutSpec
 from aiedge.gitops.schema_windows import MaintenanceWindow, TimeZone
+from aiedge.oci.digest import DIGEST_PATTERN
 from aiedge.oci.platform import normalise_arch
 
 API_VERSION = "aiedge.io/v1alpha1"
 NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-DIGEST_RE = r"^sha256:[0-9a-f]{64}$"
+DIGEST_RE = rf"^{DIGEST_PATTERN}$"
 ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _HOST_RE = re.compile(r"^(localhost|[^/]*[.:][^/]*)$")
 

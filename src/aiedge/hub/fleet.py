@@ -343,6 +343,11 @@ class Fleet:
         """Long polls waiting for a change now."""
         return len(self._waiters)
 
+    @property
+    def closing(self) -> bool:
+        """The hub is stopping: held polls of any kind end now."""
+        return self._closing
+
     def close(self) -> None:
         """The hub is stopping: every held long poll (and any new one) ends with :class:`ShuttingDown`."""
         self._closing = True

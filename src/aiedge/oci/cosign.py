@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -115,7 +115,18 @@ async def attach_attestation(
     return await _attach(client, ref.repository, attestation_tag(digest), layer, replace=predicate_type)
 
 
-async def verify_signature(client: RegistryClient, ref: ImageReference, public_key_pem: bytes) -> None:
+class ManifestSource(Protocol):
+    """What verifying reads: a registry (:class:`RegistryClient`) or an OCI layout on disk
+    (:class:`aiedge.oci.layout.LayoutSource`)."""
+
+    async def find_manifest(self, repository: str, reference: str) -> tuple[bytes, str] | None: ...
+
+    async def get_manifest(self, repository: str, reference: str) -> tuple[bytes, str]: ...
+
+    async def get_blob_bytes(self, repository: str, digest: str, *, limit: int = ...) -> bytes: ...
+
+
+async def verify_signature(client: ManifestSource, ref: ImageReference, public_key_pem: bytes) -> None:
     """Raise :class:`SignatureError` unless a signature under ``sha256-HEX.sig`` verifies with the
     key and names this image's digest. A tag in ``ref`` is resolved to its digest first."""
     key = load_public_key(public_key_pem, "public key")
@@ -164,7 +175,7 @@ def _digest_of(ref: ImageReference) -> str:
     return ref.digest
 
 
-async def _resolve(client: RegistryClient, ref: ImageReference) -> str:
+async def _resolve(client: ManifestSource, ref: ImageReference) -> str:
     body, _ = await client.get_manifest(ref.repository, ref.tag or "latest")
     return sha256_bytes(body)
 

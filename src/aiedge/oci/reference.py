@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from aiedge.oci.digest import is_digest
 from aiedge.oci.errors import BadReference
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _REGISTRY = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::[0-9]{1,5})?$")
 
 
@@ -35,7 +35,7 @@ class ImageReference:
         digest: str | None = None
         if "@" in text:
             text, digest = text.split("@", 1)
-            if not _DIGEST.match(digest):
+            if not is_digest(digest):
                 raise BadReference(f"{original!r}: digest {digest!r} is not sha256:<64 lowercase hex>")
         if "/" not in text:
             raise BadReference(f"{original!r}: expected REGISTRY/REPOSITORY[:TAG][@sha256:...]")

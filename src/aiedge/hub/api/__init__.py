@@ -12,7 +12,18 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from aiedge.hub.api import alerts, apps, auth, dashboard, enrolment, gitops, metrics, rollouts, sites
+from aiedge.hub.api import (
+    alerts,
+    apps,
+    auth,
+    dashboard,
+    enrolment,
+    gitops,
+    metrics,
+    rollouts,
+    site_requests,
+    sites,
+)
 from aiedge.hub.api.http import Services
 from aiedge.hub.api.limits import BodyLimits, LimitBodies
 
@@ -50,6 +61,7 @@ def build_app(hub: Services) -> Starlette:
             route_table(
                 [
                     *sites.routes(hub),
+                    *site_requests.routes(hub),
                     *enrolment.routes(hub),
                     *gitops.routes(hub),
                     *metrics.routes(hub),

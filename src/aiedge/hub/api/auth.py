@@ -43,6 +43,9 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/sites/{site}/status"): SITE,
     ("POST", "/api/v1/metrics/write"): SITE,
     ("POST", "/api/v1/webhook/git"): WEBHOOK,
+    ("GET", "/api/v1/sites/{site}/requests"): SITE,  # a site fetching the operators' requests
+    ("POST", "/api/v1/sites/{site}/requests/{id}/answer"): SITE,
+    ("GET", "/api/v1/sites/{site}/requests/{id}"): ADMIN,  # a site's logs can hold data: admins only
 }
 
 ERRORS: ErrorTable = ((NotAuthenticated, 401), (Forbidden, 403), (BadRequest, 400))

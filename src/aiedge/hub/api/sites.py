@@ -20,7 +20,7 @@ from aiedge.hub.reports import ReportWriter
 from aiedge.hub.summary import site_summary
 
 
-def _wait(text: str, longest: float) -> float:
+def wait_seconds(text: str, longest: float) -> float:
     """The ``wait`` query: seconds, finite (a NaN or infinite timer would corrupt the event loop's
     timers for every site), not negative, at most ``longest``."""
     try:
@@ -46,7 +46,7 @@ def routes(hub: Services) -> list[BaseRoute]:
         site = request.path_params["site"]
         await check_site(request, site)
         after = request.query_params.get("after")
-        wait = _wait(request.query_params.get("wait", "0"), settings.max_wait)
+        wait = wait_seconds(request.query_params.get("wait", "0"), settings.max_wait)
         found = await fleet.wait_desired(site, after, wait if after else 0)
         if found is None:
             return Response(status_code=304, headers={"ETag": f'"{after}"'})

@@ -115,3 +115,16 @@ class OperatorTokenRow(Base):
     role: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SiteRequestRow(Base):
+    """An operator's request to a site (logs, diagnose), answered over the site's own link."""
+
+    __tablename__ = "site_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(253), index=True)
+    spec: Mapped[str] = mapped_column(Text)  # RequestSpec JSON
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)  # SiteAnswer JSON

@@ -8,16 +8,24 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from aiedge.contracts import DesiredApp, StatusReport
+from aiedge.contracts import (
+    DesiredApp,
+    RequestSpec,
+    RequestState,
+    RequestView,
+    SiteAnswer,
+    SiteRequest,
+    StatusReport,
+)
 from aiedge.gitops.schema_rollout import RolloutSpec
 from aiedge.hub.rollouts.model import Rollout, SiteProgress
 from aiedge.hub.store.engine import NOTIFY_CHANNEL
-from aiedge.hub.store.rows import DesiredRow, FleetStateRow, RolloutRow, SiteReportRow, utc
+from aiedge.hub.store.rows import DesiredRow, FleetStateRow, RolloutRow, SiteReportRow, SiteRequestRow, utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,3 +225,71 @@ class Transaction:
         row = self._s.get_one(RolloutRow, r.id)
         _fill(row, r)
         self._s.flush()
+
+    # -- requests to sites (logs, diagnose) -----------------------------------------------------
+
+    def queue_request(self, site: str, spec: RequestSpec, now: datetime, keep: int) -> int:
+        """Queue a request for ``site``; the site's oldest beyond ``keep`` are forgotten."""
+        row = SiteRequestRow(site=site, spec=spec.model_dump_json(), created_at=now)
+        self._s.add(row)
+        self._s.flush()
+        old = self._s.scalars(
+            select(SiteRequestRow.id)
+            .where(SiteRequestRow.site == site)
+            .order_by(SiteRequestRow.id.desc())
+            .offset(keep)
+        ).all()
+        if old:
+            self._s.execute(delete(SiteRequestRow).where(SiteRequestRow.id.in_(old)))
+        return row.id
+
+    def take_requests(self, site: str, now: datetime, limit: int = 10) -> list[SiteRequest]:
+        """The site's requests not handed out yet, oldest first, marked as taken."""
+        rows = self._s.scalars(
+            select(SiteRequestRow)
+            .where(SiteRequestRow.site == site, SiteRequestRow.taken_at.is_(None))
+            .order_by(SiteRequestRow.id)
+            .limit(limit)
+        ).all()
+        for row in rows:
+            row.taken_at = now
+        return [SiteRequest(id=r.id, created=utc(r.created_at), **orjson.loads(r.spec)) for r in rows]
+
+    def pending_requests(self, site: str) -> int:
+        return len(
+            self._s.scalars(
+                select(SiteRequestRow.id).where(
+                    SiteRequestRow.site == site, SiteRequestRow.taken_at.is_(None)
+                )
+            ).all()
+        )
+
+    def answer_request(self, site: str, request_id: int, answer: SiteAnswer, now: datetime) -> bool:
+        """Record the site's answer; False when the site has no such request (or answered it)."""
+        row = self._s.get(SiteRequestRow, request_id)
+        if row is None or row.site != site or row.answered_at is not None:
+            return False
+        row.answer, row.answered_at = answer.model_dump_json(), now
+        row.taken_at = row.taken_at or now
+        return True
+
+    def request(self, site: str, request_id: int) -> RequestView | None:
+        row = self._s.get(SiteRequestRow, request_id)
+        if row is None or row.site != site:
+            return None
+        state = (
+            RequestState.ANSWERED
+            if row.answered_at is not None
+            else RequestState.TAKEN
+            if row.taken_at is not None
+            else RequestState.PENDING
+        )
+        return RequestView(
+            id=row.id,
+            site=row.site,
+            spec=RequestSpec.model_validate_json(row.spec),
+            state=state,
+            created=utc(row.created_at),
+            answered=utc(row.answered_at) if row.answered_at else None,
+            answer=SiteAnswer.model_validate_json(row.answer) if row.answer else None,
+        )

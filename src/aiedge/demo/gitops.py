@@ -1,5 +1,6 @@
-"""The demo's GitOps repo: ``examples/gitops/`` copied into a fresh Git repository, with its App
-pointed at the demo's model, registry and test data (comments and layout kept).
+"""The demo's GitOps repo: the example repo (``examples/gitops/``, package data of this package)
+copied into a fresh Git repository, with its App pointed at the demo's model, registry and test
+data (comments and layout kept).
 
 With podman sites (``aiedge demo --runtime podman``) those sites get the label ``runtime: podman``
 and their own App, the same model in a runnable image (``aiedge build --base``): the near-edge
@@ -7,31 +8,56 @@ placement leaves them out and a second placement gives them that App."""
 
 from __future__ import annotations
 
+import io
 import json
-import shutil
+import os
 import subprocess
 from collections.abc import Sequence
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
 from aiedge.errors import AiedgeError
+from aiedge.gitops.schema import API_VERSION
+from aiedge.gitops.worktree import named, round_trip_yaml, work_tree_documents
 from aiedge.smoke.testdata import load_test_data
 
 APP_NAME = "housing"
 PODMAN_APP_NAME = "housing-podman"
 PODMAN_LABEL = ("runtime", "podman")
 SITES = ("site-a", "site-b", "site-c")
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "gitops"
 
-API_VERSION = "aiedge.io/v1alpha1"
 _GIT_ENV = {
     "GIT_AUTHOR_NAME": "aiedge demo",
     "GIT_AUTHOR_EMAIL": "demo@aiedge.invalid",
     "GIT_COMMITTER_NAME": "aiedge demo",
     "GIT_COMMITTER_EMAIL": "demo@aiedge.invalid",
 }
+
+
+def examples() -> Traversable:
+    """The example GitOps repo, as installed with aiedge (a wheel carries it as package data)."""
+    return resources.files("aiedge.demo") / "examples" / "gitops"
+
+
+def copy_examples(dest: Path) -> None:
+    """Copy the example repo to ``dest`` (created; it must not exist)."""
+    src = examples()
+    if not src.is_dir():
+        raise AiedgeError(f"the example GitOps repo is missing from this installation ({src})")
+    dest.mkdir(parents=True)
+    todo: list[tuple[Traversable, Path]] = [(src, dest)]
+    while todo:
+        folder, out = todo.pop()
+        for entry in folder.iterdir():
+            if entry.name == "__pycache__":
+                continue
+            if entry.is_dir():
+                (out / entry.name).mkdir()
+                todo.append((entry, out / entry.name))
+            else:
+                (out / entry.name).write_bytes(entry.read_bytes())
 
 
 def _protocol_of(path: str) -> str:
@@ -51,48 +77,37 @@ def prepare_gitops(
     podman_sites: Sequence[str] = (),
     runnable_repository: str = "",
 ) -> Path:
-    if not EXAMPLES.is_dir():
-        raise AiedgeError(f"examples/gitops not found at {EXAMPLES}: run the demo from a clone of aiedge")
-    shutil.copytree(EXAMPLES, dest)
+    copy_examples(dest)
     smoke = load_test_data(test_data, model=model_name)
-    yaml = YAML()
-    yaml.preserve_quotes = True
     app_spec: dict[str, Any] = {}
-    for file in sorted(dest.rglob("*.y*ml")):
-        docs: list[Any] = list(yaml.load_all(file.read_text()))
-        changed = False
-        for doc in docs:
-            if not isinstance(doc, dict):
-                continue
-            kind, name = doc.get("kind"), doc["metadata"]["name"]
-            if kind == "App" and name == APP_NAME:
-                spec = doc["spec"]
-                spec["model"] = model_name
-                spec["protocol"] = _protocol_of(smoke.path)
-                spec["image"] = {"repository": repository}
-                spec["test"] = {"path": smoke.path, "request": smoke.request, "response": smoke.response}
-                app_spec, changed = spec, True
-            elif kind == "Site" and name in podman_sites:
-                doc["metadata"].setdefault("labels", {})[PODMAN_LABEL[0]] = PODMAN_LABEL[1]
-                changed = True
-            elif kind == "Placement" and podman_sites:
-                selector = doc["spec"]["siteSelector"]
-                selector.setdefault("matchExpressions", []).append(
-                    {"key": PODMAN_LABEL[0], "operator": "NotIn", "values": [PODMAN_LABEL[1]]}
-                )
-                changed = True
-        if changed:
-            with file.open("w") as fh:
-                yaml.dump_all(docs, fh)
+    for work in work_tree_documents(dest):
+        doc = work.doc
+        if named(doc, "App", APP_NAME):
+            spec = doc["spec"]
+            spec["model"] = model_name
+            spec["protocol"] = _protocol_of(smoke.path)
+            spec["image"] = {"repository": repository}
+            spec["test"] = {"path": smoke.path, "request": smoke.request, "response": smoke.response}
+            app_spec = spec
+        elif doc.get("kind") == "Site" and doc["metadata"]["name"] in podman_sites:
+            doc["metadata"].setdefault("labels", {})[PODMAN_LABEL[0]] = PODMAN_LABEL[1]
+        elif doc.get("kind") == "Placement" and podman_sites:
+            selector = doc["spec"]["siteSelector"]
+            selector.setdefault("matchExpressions", []).append(
+                {"key": PODMAN_LABEL[0], "operator": "NotIn", "values": [PODMAN_LABEL[1]]}
+            )
+        else:
+            continue
+        work.write()
     if podman_sites:
-        _add_podman_app(dest, yaml, app_spec, runnable_repository)
+        _add_podman_app(dest, app_spec, runnable_repository)
     _git(dest, "init", "-q", "-b", "main")
     _git(dest, "add", "-A")
     _git(dest, "commit", "-q", "-m", f"demo: desired state for {model_name} on {len(SITES)} sites")
     return dest
 
 
-def _add_podman_app(dest: Path, yaml: YAML, app_spec: dict[str, Any], repository: str) -> None:
+def _add_podman_app(dest: Path, app_spec: dict[str, Any], repository: str) -> None:
     """The App of the podman sites (the same model and test, a runnable image) and its placement."""
     spec = json.loads(json.dumps(app_spec))  # a plain copy, without the example's comments
     spec["image"] = {"repository": repository}
@@ -107,14 +122,12 @@ def _add_podman_app(dest: Path, yaml: YAML, app_spec: dict[str, Any], repository
         (dest / "apps" / f"{PODMAN_APP_NAME}.yaml", app, "the model in a runnable image, for podman sites"),
         (dest / "placements" / "podman-sites.yaml", placement, "sites labelled runtime=podman run it"),
     ):
-        with path.open("w") as fh:
-            fh.write(f"# aiedge demo --runtime podman: {why}\n")
-            yaml.dump(doc, fh)
+        buf = io.StringIO()
+        round_trip_yaml("").dump(doc, buf)
+        path.write_text(f"# aiedge demo --runtime podman: {why}\n{buf.getvalue()}")
 
 
 def _git(repo: Path, *args: str) -> None:
-    import os
-
     proc = subprocess.run(
         ["git", *args], cwd=repo, env={**os.environ, **_GIT_ENV}, capture_output=True, text=True, check=False
     )

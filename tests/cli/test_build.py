@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiedge.build.demo_model import predict as demo_predict
+from aiedge.demo.model import predict as demo_predict
 from aiedge.gitops import load_repo, read_git_head
 from aiedge.oci.image import (
     MODEL_FORMAT_LABEL,
@@ -26,29 +26,8 @@ from aiedge.oci.image import (
     unpack_layers,
 )
 from aiedge.oci.registry import RegistryClient
-from tests.gitops.conftest import git, make_repo
-from tests.support import aiedge_cmd
-
-HOUSING = Path("seed-models/tensorflow-housing/tf2model")
-HOUSING_TD = Path("seed-gitops/examples/tekton/aiedge-e2e/test-data/tensorflow-housing-test-data-cm.yaml")
-
-
-def build(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run(
-        aiedge_cmd("build", *args),
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**os.environ, "SOURCE_DATE_EPOCH": "1700000000", **(env or {})},
-        check=False,
-    )
-
-
-def last_json(out: str) -> dict[str, str]:
-    doc: dict[str, str] = json.loads(out.strip().splitlines()[-1])
-    return doc
+from tests.cli.helpers import GIT_IDENTITY, HOUSING, HOUSING_TD, build, last_json
+from tests.gitops.helpers import git, make_repo
 
 
 def test_housing_builds_reproducibly_and_unpacks(shared: Path, registry: str, tmp_path: Path) -> None:
@@ -155,14 +134,6 @@ def test_skopeo_and_umoci_read_the_image(shared: Path, registry: str, tmp_path: 
     subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{layout}:m", str(tmp_path / "bundle")],
                    capture_output=True, text=True, check=True)  # fmt: skip
     assert (tmp_path / "bundle" / "rootfs" / "models" / "tensorflow-housing" / "saved_model.pb").is_file()
-
-
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@e.invalid",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@e.invalid",
-}
 
 
 def _demo_app_repo(tmp_path: Path) -> Path:

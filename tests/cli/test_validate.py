@@ -14,7 +14,7 @@ from pathlib import Path
 from aiedge.oci.image import MANIFEST_MEDIA_TYPE
 from aiedge.oci.manifest import build_config, build_manifest, config_descriptor
 from aiedge.oci.registry import RegistryClient
-from tests.gitops.conftest import EXAMPLES
+from tests.gitops.helpers import EXAMPLES
 from tests.support import aiedge_cmd, free_port
 
 

@@ -1,27 +1,15 @@
-"""Helpers for the build tests: a tiny ONNX model, running a build in-process, reading back what
-a registry holds, and the keygen/verify CLI (registered in ``aiedge`` by the CLI's owner)."""
+"""Helpers for the build tests: running a build in-process, reading back what a registry holds,
+and the CLI as a child process."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from aiedge.build.demo_model import write_demo_model
 from aiedge.build.pipeline import BuildRequest, BuildResult, run_build
 from aiedge.oci.registry import RegistryClient
 from tests.support import aiedge_cmd
-
-
-@pytest.fixture
-def onnx_model(tmp_path: Path) -> Path:
-    """A folder with the demo's ``model.onnx`` and a small ``README.md``."""
-    model = write_demo_model(tmp_path / "model-src")
-    (model / "README.md").write_text("housing demo\n")
-    return model
 
 
 def build(req: BuildRequest) -> BuildResult:

@@ -1,4 +1,5 @@
-"""Fixtures for the GitOps tests: the example repo copied into a real Git repository."""
+"""Helpers for the GitOps tests: the example repo, and git run with a fixed identity and no user
+or system configuration."""
 
 from __future__ import annotations
 
@@ -6,11 +7,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.support import REPO_ROOT
 
-EXAMPLES = REPO_ROOT / "examples" / "gitops"
+EXAMPLES = REPO_ROOT / "src" / "aiedge" / "demo" / "examples" / "gitops"  # also ./examples/gitops
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "test",
     "GIT_AUTHOR_EMAIL": "test@example.invalid",
@@ -36,8 +35,3 @@ def make_repo(dest: Path) -> Path:
     git(dest, "add", "-A")
     git(dest, "commit", "-q", "-m", "examples")
     return dest
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "gitops")

@@ -1,4 +1,5 @@
-"""The runtime interface: start one model server for one app version on private ports.
+"""What the reconciler needs of a runtime (:mod:`aiedge.runtimes`: local processes, podman):
+start one model server for one app version on private ports, and the instance it gets back.
 
 A runtime knows how to start and stop; readiness, smoke tests and traffic switching belong to
 the reconciler, which treats every runtime the same way.
@@ -6,15 +7,14 @@ the reconciler, which treats every runtime the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Protocol
 
 from aiedge.contracts import DesiredApp
+from aiedge.runtimes.launch import Launch
 
 
 class Instance(Protocol):
-    """One running model server."""
+    """One running model server (a :class:`~aiedge.smoke.server.ModelServer`) of one app."""
 
     app: DesiredApp
     http_port: int
@@ -33,14 +33,6 @@ class Instance(Protocol):
 
 
 class Runtime(Protocol):
-    async def start(
-        self,
-        app: DesiredApp,
-        model_dir: Path,
-        http_port: int,
-        grpc_port: int,
-        env: Mapping[str, str] | None = None,
-    ) -> Instance:
-        """Start the server; ``env`` (the app's decrypted secrets) is added to its environment,
-        never to its command line, its log or a file."""
+    async def start(self, launch: Launch[DesiredApp]) -> Instance:
+        """Start the server (``launch.env``: the app's decrypted secrets, for its environment)."""
         ...

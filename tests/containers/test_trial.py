@@ -7,17 +7,10 @@ import asyncio
 
 import pytest
 
-from aiedge.containers.check import check_container
+from aiedge.build.trial import check_container
 from aiedge.containers.engine import Podman
 from aiedge.containers.layout import LayoutImage
-from aiedge.contracts import SmokeTest
-from tests.containers.conftest import HOUSING
-
-SMOKE = SmokeTest(
-    path=f"/v1/models/{HOUSING}/versions/1:predict",
-    request={"instances": [[1, 2, 3, 4, 5, 6, 7, 8]]},
-    response={"predictions": [-28.7639923]},
-)
+from tests.containers.helpers import SMOKE
 
 
 @pytest.mark.timeout(1800)
