@@ -154,6 +154,13 @@ def test_an_air_gapped_site_serves_the_seed_from_a_bundle(tmp_path: Path, shared
         )
         assert report["apps"] == [f"housing@{digest}"] and report["signatures"] == 1
         assert report["attestations"] == 1  # the build's provenance travels too
+        # one app's images only: the digest must be the one Git places there
+        export = ("bundle", "export", "--site", "site-a", "--gitops", str(gitops), "--data", str(hub_data))
+        one = json.loads(_ok(*export, f"housing@{digest}", "-o", str(tmp_path / "one.bundle"), "--json"))
+        assert one["apps"] == [f"housing@{digest}"] and one["blobs"] == report["blobs"]
+        stale = _run(*export, "housing@sha256:" + "0" * 64, "-o", str(tmp_path / "x.bundle"))
+        assert stale.returncode == 1 and "a bundle carries what Git says" in stale.stderr, stale.stderr
+        assert not (tmp_path / "x.bundle").exists()
         reg_proc.stop()
 
         # hostile bundles first: each refused whole, nothing applied
@@ -219,9 +226,23 @@ def _refused(tmp_path: Path, bundle: Path, data: Path, keys: Path) -> None:
     def other_site(name: str, body: bytes) -> bytes:
         return body.replace(b'"site":"site-a"', b'"site":"site-b"') if name == "aiedge/desired.json" else body
 
+    def hostile(name: str, member: tarfile.TarInfo) -> Path:
+        out = tmp_path / f"bad-{name}.bundle"
+        with tarfile.open(bundle) as src, tarfile.open(out, "w:") as dst:
+            for m in src:
+                dst.addfile(m, src.extractfile(m))
+            dst.addfile(member, io.BytesIO(b"x" * member.size))
+        return out
+
+    escape = tarfile.TarInfo("../../outside")
+    escape.size = 1
+    link = tarfile.TarInfo("blobs/sha256/" + "a" * 64)
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     cases = [
         (tampered("layer", flip_layer), "has another digest: the bundle is damaged"),
         (tampered("state", other_site), "not signed by this hub's key"),
+        (hostile("escape", escape), "unexpected entry '../../outside'"),
+        (hostile("link", link), "is not a regular file (links are refused)"),
     ]
     for path, why in cases:
         out = _run("agent", "import", str(path), "--data", str(data), "--site", "site-a")
