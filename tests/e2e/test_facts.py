@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aiedge.cli.demo_gitops import APP_NAME
+from aiedge.demo.gitops import APP_NAME
 from aiedge.oci.platform import host_platform
-from tests.e2e.conftest import build_demo, demo_source, predict_demo
-from tests.gitops.conftest import git
+from tests.e2e.helpers import build_demo, demo_source, predict_demo
+from tests.gitops.helpers import git
 from tests.support import Proc, aiedge_cmd, free_port, wait_http, wait_until
 
 PLACEMENT = """apiVersion: aiedge.io/v1alpha1

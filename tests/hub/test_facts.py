@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from aiedge.gitops import set_app_image
-from tests.gitops.conftest import git
+from tests.gitops.helpers import git
 from tests.hub.helpers import StartHub, dashboard_texts
 from tests.support import aiedge_cmd
 
