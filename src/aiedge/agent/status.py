@@ -73,6 +73,7 @@ async def _app_status(reconciler: Reconciler, app: DesiredApp, http: httpx.Async
     ready = serving is not None and await _ready(http, url, serving.app.model)
     digest = serving.app.digest if serving else None
     progress = slot.progress
+    device, warning = slot.device(serving)
     return AppStatus(
         name=app.name,
         digest=digest,
@@ -84,6 +85,8 @@ async def _app_status(reconciler: Reconciler, app: DesiredApp, http: httpx.Async
         progress=progress.snapshot()
         if progress is not None and slot.reason is AppReason.DOWNLOADING
         else None,
+        device=device,
+        warning=warning,
     )
 
 

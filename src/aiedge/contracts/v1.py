@@ -33,7 +33,7 @@ import hashlib
 import logging
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
@@ -113,6 +113,20 @@ class MaintenanceWindow(_Model):
     duration: float = Field(gt=0, description="seconds the window stays open")
 
 
+_OMITTED: tuple[tuple[str, object], ...] = (
+    ("secrets", {}),
+    ("windows", []),
+    ("time_zone", None),
+    ("prefetch", False),
+    ("env", {}),
+    ("device", None),
+    ("device_required", False),
+    ("precision", None),
+    ("slots", None),
+    ("queue", None),
+)
+
+
 class DesiredApp(_Model):
     """One app a site must run: a model image pinned by digest."""
 
@@ -136,6 +150,15 @@ class DesiredApp(_Model):
     prefetch: bool = Field(
         default=False, description="with windows: download at once, switch in the next window"
     )
+    # how it is served (the App's settings with the site's overrides); None: the server's default
+    env: dict[str, str] = Field(default_factory=dict, description="plain environment variables")
+    device: Literal["cpu", "gpu", "npu", "auto"] | None = Field(
+        default=None, description="device to serve on; a missing one falls back to the CPU"
+    )
+    device_required: bool = Field(default=False, description="no CPU fallback: a missing device fails")
+    precision: str | None = Field(default=None, description="OpenVINO inference precision")
+    slots: int | None = Field(default=None, description="requests one model runs at once")
+    queue: int | None = Field(default=None, description="requests that may wait per model")
 
     @model_serializer(mode="wrap")
     def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -143,7 +166,7 @@ class DesiredApp(_Model):
         # digests) of apps that do not use them stay what they were
         data = handler(self)
         if isinstance(data, dict):
-            for key, empty in (("secrets", {}), ("windows", []), ("time_zone", None), ("prefetch", False)):
+            for key, empty in _OMITTED:
                 if key in data and data[key] == empty:
                     data.pop(key)
         return data
@@ -254,6 +277,14 @@ class AppStatus(_Model):
         default=None, description="the digest the agent is working towards or refused, when not serving it"
     )
     progress: Progress | None = Field(default=None, description="download progress, while downloading")
+    device: str | None = Field(
+        default=None, max_length=128, description="what serves it: CPU, GPU, NPU, AUTO:<picked>, a provider"
+    )
+    warning: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="e.g. DeviceUnavailable: served on the CPU instead, and why",
+    )
 
 
 _Word = Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/+-]*$")]

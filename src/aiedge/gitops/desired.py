@@ -12,6 +12,7 @@ from aiedge.contracts import DesiredApp, DesiredState, MaintenanceWindow, SiteFa
 from aiedge.gitops.errors import UnknownSite
 from aiedge.gitops.loader import GitopsRepo
 from aiedge.gitops.schema import DEFAULT_TEST_PATHS, App
+from aiedge.gitops.schema_serving import AppOverride, Serving, overridden
 from aiedge.gitops.selector import matches
 
 
@@ -28,9 +29,11 @@ def apps_for_site(repo: GitopsRepo, site: str, facts: SiteFacts | None = None) -
     return [repo.apps[n] for n in sorted(names)]
 
 
-def desired_app(app: App, secrets: dict[str, str] | None = None) -> DesiredApp | None:
-    """The wire form of one app (with one site's ``secrets``, env name -> age ciphertext), or
-    None while it awaits its first build."""
+def desired_app(
+    app: App, secrets: dict[str, str] | None = None, override: AppOverride | None = None
+) -> DesiredApp | None:
+    """The wire form of one app (with one site's ``secrets``, env name -> age ciphertext, and its
+    ``override`` of the App's serving settings), or None while it awaits its first build."""
     spec = app.spec
     if spec.image.digest is None:
         return None
@@ -52,7 +55,19 @@ def desired_app(app: App, secrets: dict[str, str] | None = None) -> DesiredApp |
         grpc_port=spec.grpc_port,
         smoke_test=smoke,
         secrets=secrets or {},
+        **_serving(overridden(spec, override)),
     )
+
+
+def _serving(s: Serving) -> dict[str, Any]:
+    return {
+        "env": dict(s.env),
+        "device": s.device,
+        "device_required": bool(s.device_required),
+        "precision": s.precision,
+        "slots": s.slots,
+        "queue": s.queue,
+    }
 
 
 def _schedule(repo: GitopsRepo, site: str, app: str, facts: SiteFacts | None) -> dict[str, Any]:
@@ -79,7 +94,8 @@ def desired_for_site(repo: GitopsRepo, site: str, facts: SiteFacts | None = None
     :class:`UnknownSite` when it is not defined."""
     apps = []
     for a in apps_for_site(repo, site, facts):
-        d = desired_app(a, repo.secret_data(site, a.metadata.name))
+        override = repo.sites[site].spec.overrides.get(a.metadata.name)
+        d = desired_app(a, repo.secret_data(site, a.metadata.name), override)
         if d is not None:
             schedule = _schedule(repo, site, a.metadata.name, facts)
             apps.append(d.model_copy(update=schedule) if schedule else d)

@@ -26,6 +26,8 @@ from aiedge.gitops.age import check_armored, check_recipient
 from aiedge.gitops.quantity import parse_bytes
 from aiedge.gitops.schema_kubernetes import KubernetesSpec
 from aiedge.gitops.schema_rollout import RolloutSpec
+from aiedge.gitops.schema_serving import ENV_NAME_RE as ENV_NAME_RE
+from aiedge.gitops.schema_serving import AppOverride, Serving
 from aiedge.gitops.schema_windows import MaintenanceWindow, TimeZone
 from aiedge.oci.digest import DIGEST_PATTERN
 from aiedge.oci.platform import normalise_arch
@@ -33,7 +35,6 @@ from aiedge.oci.platform import normalise_arch
 API_VERSION = "aiedge.io/v1alpha1"
 NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DIGEST_RE = rf"^{DIGEST_PATTERN}$"
-ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _HOST_RE = re.compile(r"^(localhost|[^/]*[.:][^/]*)$")
 
 
@@ -84,7 +85,10 @@ class TestSpec(_Spec):
         return v
 
 
-class AppSpec(_Spec):
+class AppSpec(Serving):
+    """What the App serves and how (``Serving``'s fields: env, precision, device, slots, queue,
+    resources; a Site may override those for itself)."""
+
     model: str = Field(min_length=1, description="model name the server exposes")
     image: ImageSpec
     protocol: Protocol = Protocol.V2
@@ -197,6 +201,12 @@ class SiteSpec(_Spec):
     windows: list[MaintenanceWindow] = Field(
         default_factory=list,
         description="maintenance windows of the site's apps (a Placement's own windows replace them)",
+    )
+    overrides: dict[Annotated[str, Field(pattern=NAME_RE, max_length=63)], AppOverride] = Field(
+        default_factory=dict,
+        max_length=256,
+        description="per App, the serving settings this site changes (env, precision, device, "
+        "deviceRequired, slots, queue, resources)",
     )
 
 
