@@ -50,11 +50,11 @@ def test_a_required_device_that_is_missing_fails_the_load(serve: Server, shared:
 
     def failed() -> dict[str, str] | None:
         meta: dict[str, str] = httpx.get(f"{url}/v2/models/housing", timeout=10).json()
-        return meta if meta.get("state") not in (None, "LOADING") else None
+        return meta if meta.get("state") not in (None, "loading") else None
 
     wait_until(lambda: failed() is not None, timeout=120, what="the load to end")
     meta = failed()
-    assert meta is not None and meta["state"] != "READY"
+    assert meta is not None and meta["state"] == "failed", meta
     assert "DeviceUnavailable: device npu asked for, but OpenVINO has CPU" in meta["reason"], meta
     assert "the App requires it (deviceRequired)" in meta["reason"]
     assert httpx.get(f"{url}/v2/models/housing/ready", timeout=10).status_code != 200

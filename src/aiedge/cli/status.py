@@ -257,6 +257,10 @@ def _site_view(hub: str, name: str, token: str | None = None) -> RenderableType:
         apps.add_column(col)
     for a in s.apps:
         condition = escape(a.message) + (f"\n[cyan]{progress_text(a)}[/cyan]" if a.progress else "")
+        if a.device:
+            condition += f"\non {escape(a.device)}"
+        if a.warning:
+            condition += f"\n[yellow]{escape(a.warning)}[/yellow]"
         apps.add_row(a.name, a.digest or "-", a.health.value, a.url or "-", condition)
     recent = Table(title="last 5 minutes")
     for col in ("app", "req/s", "p50", "p99", "errors (5xx)", "rejected (4xx)"):
