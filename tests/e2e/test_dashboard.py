@@ -40,7 +40,8 @@ def test_dashboard_shows_the_fleet_and_charts(
         summary = demo.api("/api/v1/metrics/summary")["sites"]
         return all(summary.get(s, {}).get("housing", {}).get("requests", 0) >= 20 for s in demo.sites)
 
-    wait_until(shipped, timeout=120, interval=0.5, what="the sites' metrics at the hub")
+    # sites send each minute once it is over (a few seconds after it ends): up to a minute and more
+    wait_until(shipped, timeout=150, interval=0.5, what="the sites' metrics at the hub")
 
     errors: list[str] = []
     with sync_api.sync_playwright() as p:

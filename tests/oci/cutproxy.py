@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import struct
 import threading
+
+from tests.linkproxy import receive, reset
 
 
 class CutProxy:
@@ -44,15 +45,7 @@ class CutProxy:
     def _pump(
         self, src: socket.socket, dst: socket.socket, up: bool, pair: tuple[socket.socket, ...]
     ) -> None:
-        while True:
-            try:
-                data = src.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                with contextlib.suppress(OSError):
-                    dst.shutdown(socket.SHUT_WR)
-                return
+        while data := receive(src, dst):
             with self._lock:
                 limit = self.cut_up_after if up else self.cut_down_after
                 total = (self.up_bytes if up else self.down_bytes) + len(data)
@@ -74,11 +67,7 @@ class CutProxy:
                 return
             if cut:
                 for s in pair:  # RST both ways: a dropped link, not a clean close
-                    with contextlib.suppress(OSError):
-                        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                        s.shutdown(socket.SHUT_RDWR)  # wakes the other pump blocked in recv
-                    with contextlib.suppress(OSError):
-                        s.close()
+                    reset(s)
                 return
 
     def close(self) -> None:

@@ -1,8 +1,15 @@
 """The agent's side of the hub API v1 (see :mod:`aiedge.contracts.v1`): long-poll the site's
-desired state, post status reports. Maps transport failures to classified agent errors."""
+desired state, post status reports. Maps transport failures to classified agent errors.
+
+Thin on the wire: requests carry only the headers the hub needs (no User-Agent or Accept), and
+once the hub has announced its heartbeat (``X-Aiedge-Heartbeat`` on a desired state) a poll is
+``If-None-Match`` with the state's short ETag, held for that heartbeat, and report bodies go
+gzipped. An older hub announces nothing and gets what it always got.
+"""
 
 from __future__ import annotations
 
+import gzip
 import ssl
 from pathlib import Path
 
@@ -10,16 +17,36 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from aiedge.agent.errors import FetchFailed, Stalled, Unauthorized, Waiting
-from aiedge.contracts import DesiredState, SiteAnswer, SiteRequest, StatusReport
+from aiedge.contracts import (
+    AppMinute,
+    DesiredState,
+    DriftReport,
+    MinuteSummaries,
+    SiteAnswer,
+    SiteRequest,
+    StatusReport,
+)
 
 _REQUESTS = TypeAdapter(list[SiteRequest])
+# idle connections are kept longer than the longest gap between two posts (a minute's summary),
+# so a post rides an open connection instead of paying a new TCP and TLS handshake
+KEEPALIVE_S = 120.0
+HEARTBEAT = "x-aiedge-heartbeat"
 
 
 def hub_http_client(ca: Path | None = None) -> httpx.AsyncClient:
     """The HTTP client for the hub: HTTPS checked against ``ca`` when given (a private CA), else
-    against the system's CAs; never follows redirects."""
+    against the system's CAs; never follows redirects; no header the hub does not read."""
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca else True
-    return httpx.AsyncClient(follow_redirects=False, verify=verify)
+    client = httpx.AsyncClient(
+        follow_redirects=False,
+        verify=verify,
+        limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S),
+        headers={"Accept-Encoding": "gzip"},
+    )
+    for name in ("User-Agent", "Accept", "Connection"):
+        del client.headers[name]
+    return client
 
 
 class HubClient:
@@ -31,17 +58,28 @@ class HubClient:
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.hub = hub
         self.site = site
+        self.heartbeat: float | None = None
+        """Seconds the hub holds a poll at most, as it announced; None for an older hub."""
+        self._etag: str | None = None  # of the last desired state received
 
     async def fetch_desired(self, after: str | None, wait: float) -> DesiredState | None:
-        """The desired state, or None when it is still ``after`` (304 after the long poll)."""
+        """The desired state, or None when it is still ``after`` (304 after the long poll). A hub
+        that announced its heartbeat holds the poll that long instead of ``wait``."""
         params: dict[str, str] = {}
-        if after:
+        headers = self._headers
+        if self._etag is None:
+            wait = 0.0  # the first poll of the process is answered at once: it learns the hub's ways
+        elif after and self.heartbeat is not None:
+            wait = self.heartbeat
+            params = {"wait": f"{wait:g}"}
+            headers = {**headers, "If-None-Match": self._etag}
+        elif after:
             params = {"after": after, "wait": f"{wait:g}"}
         try:
             r = await self._client.get(
                 f"{self._base}/desired",
                 params=params,
-                headers=self._headers,
+                headers=headers,
                 timeout=httpx.Timeout(10.0, read=wait + 15.0),
             )
         except httpx.TransportError as e:
@@ -55,18 +93,30 @@ class HubClient:
             raise FetchFailed(f"hub {self.hub} sent an invalid desired state: {e.errors()[0]['msg']}") from e
         if state.site != self.site:
             raise Stalled(f"hub {self.hub} sent the desired state of site {state.site!r}, not {self.site!r}")
+        self._etag = r.headers.get("etag") or f'"{state.digest}"'
+        self.heartbeat = _seconds(r.headers.get(HEARTBEAT))
         return state
 
-    async def post_status(self, report: StatusReport) -> None:
-        await self._post("status", report.model_dump_json(), "status report", 10.0)
+    @property
+    def takes_summaries(self) -> bool | None:
+        """Whether the hub takes minute summaries (it announced a heartbeat); None until known."""
+        return None if self._etag is None else self.heartbeat is not None
 
-    async def _post(self, path: str, body: str, what: str, seconds: float) -> None:
+    async def post_status(self, report: StatusReport) -> None:
+        await self._post("status", report.model_dump_json().encode(), "status report", 10.0)
+
+    async def post_minutes(self, minutes: list[AppMinute]) -> None:
+        body = MinuteSummaries(site=self.site, minutes=minutes).model_dump_json(exclude_defaults=True)
+        await self._post("minutes", body.encode(), "minute summaries", 30.0)
+
+    async def _post(self, path: str, body: bytes, what: str, seconds: float) -> None:
+        headers = {**self._headers, "Content-Type": "application/json"}
+        if self.heartbeat is not None:  # a hub that announces its heartbeat takes gzip
+            body = gzip.compress(body, mtime=0)
+            headers["Content-Encoding"] = "gzip"
         try:
             r = await self._client.post(
-                f"{self._base}/{path}",
-                content=body,
-                headers={**self._headers, "Content-Type": "application/json"},
-                timeout=seconds,
+                f"{self._base}/{path}", content=body, headers=headers, timeout=seconds
             )
         except httpx.TransportError as e:
             raise FetchFailed(f"hub {self.hub} unreachable: {_why(e)}") from e
@@ -91,7 +141,10 @@ class HubClient:
             raise FetchFailed(f"hub {self.hub} sent invalid requests: {e.errors()[0]['msg']}") from e
 
     async def post_answer(self, request_id: int, answer: SiteAnswer) -> None:
-        await self._post(f"requests/{request_id}/answer", answer.model_dump_json(), "answer", 30.0)
+        await self._post(f"requests/{request_id}/answer", answer.model_dump_json().encode(), "answer", 30.0)
+
+    async def post_drift(self, report: DriftReport) -> None:
+        await self._post("drift", report.model_dump_json().encode(), "drift report", 10.0)
 
     def _check(self, r: httpx.Response, what: str) -> None:
         if r.status_code in (401, 403):
@@ -100,6 +153,15 @@ class HubClient:
             raise Waiting(f"hub {self.hub} does not know site {self.site!r} (404): {_detail(r)}")
         if r.status_code >= 400:
             raise FetchFailed(f"hub {self.hub}: {what} answered {r.status_code}: {_detail(r)}")
+
+
+def _seconds(text: str | None) -> float | None:
+    """A heartbeat header's seconds: finite and positive, else None (treated as an older hub)."""
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and 0 < value < 86400 else None
 
 
 def _why(e: httpx.TransportError) -> str:

@@ -5,8 +5,12 @@
   backoff and jitter, and never stops the site from serving;
 - the reconcile loop runs a pass at start (serving the saved state at once, hub or no hub), on
   every new desired state and every poll interval (drift repair), and reports in a ``finally``;
-- the heartbeat reports status every poll interval;
-- telemetry (:mod:`aiedge.agent.telemetry`) scrapes the serving apps and ships their metrics.
+- the reporter builds the status report every poll interval and posts it when it changed (and
+  every ``status_refresh``): the polls are the heartbeat of a hub that announced one
+  (:mod:`aiedge.agent.reporting`); to an older hub it posts every interval, as before;
+- telemetry (:mod:`aiedge.agent.telemetry`) scrapes the serving apps and ships their metrics;
+- drift (:mod:`aiedge.agent.drift`) sends the apps' drift scores to the hub every minute;
+- with ``--capture-to``, captured requests go to the core's bucket (:mod:`aiedge.agent.capture`).
 
 :func:`run_agent` returns when ``stop`` is set, after stopping every model server. It never
 exits the process.
@@ -25,6 +29,8 @@ from aiedge.agent.answers import SiteView, answer_request
 from aiedge.agent.backoff import Backoff, jittered
 from aiedge.agent.bundle import IMPORTED, local_source, read_imported
 from aiedge.agent.cache import ImageCache, UnpackPolicy
+from aiedge.agent.capture import CaptureUploader
+from aiedge.agent.drift import DriftReporter
 from aiedge.agent.enrolment import site_credential
 from aiedge.agent.errors import AgentError, Stalled, Waiting
 from aiedge.agent.facts import RuntimeDevices, probe_runtimes, site_facts
@@ -34,6 +40,7 @@ from aiedge.agent.progress import format_bytes
 from aiedge.agent.prune import DiskLimits, Kept
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.registries import RegistryPool
+from aiedge.agent.reporting import StatusCadence
 from aiedge.agent.runtime import Runtime
 from aiedge.agent.secrets import SiteIdentity, load_identity
 from aiedge.agent.settings import AgentSettings
@@ -61,8 +68,10 @@ class Agent:
         signatures: SignatureGate | None = None,
         identity: SiteIdentity | None = None,
         logbook: LogBook | None = None,
+        limiter: TokenBucket | None = None,
     ) -> None:
         self.settings = settings
+        self.limiter = limiter
         self.identity = identity
         self.signatures = signatures
         self.credential = credential
@@ -97,6 +106,7 @@ class Agent:
         self._wake = asyncio.Event()
         self._reconciler: Reconciler | None = None
         self._devices: RuntimeDevices | None = None  # None until the runtimes have answered
+        self._cadence = StatusCadence(settings.status_refresh)
         self.logbook = logbook or LogBook()
         self._import_seen: int | None = None  # mtime of the imported bundle last looked at
         self._import_error: str | None = None
@@ -121,7 +131,27 @@ class Agent:
             signatures=self.signatures,
             identity=self.identity,
         )
-        telemetry = Telemetry(self.settings, self._scrape_targets, self.http, self.credential)
+        telemetry = Telemetry(self.settings, self._scrape_targets, self.http, self.credential, self.hub)
+        drift = DriftReporter(
+            self.settings.site,
+            self._scrape_targets,
+            self.http,
+            self.hub,
+            self.settings.drift_report_interval,
+        )
+        capture = (
+            CaptureUploader(
+                self.settings.site,
+                self.settings.capture_dir,
+                self.settings.capture_to,
+                self.settings.capture_endpoint,
+                self.settings.capture_interval,
+                self.limiter,
+                self._capturing,
+            )
+            if self.settings.capture_to
+            else None
+        )
         try:
             await run_until(
                 stop,
@@ -131,6 +161,8 @@ class Agent:
                     "heartbeat": self._heartbeat(),
                     "requests": self._answer_requests(),
                     "telemetry": telemetry.run(stop),
+                    "drift": drift.run(stop),
+                    **({"capture": capture.run(stop)} if capture is not None else {}),
                     "facts": self._probe(),  # once, then done (a task that returns is not a failure)
                 },
             )
@@ -159,6 +191,7 @@ class Agent:
             if self.hub_error is not None:
                 log.info("hub %s reachable again", self.settings.hub)
                 self.hub_error = None
+                self._cadence.forget()  # it may have restarted, or lost the last report
             backoff.reset()
             if new is not None and (self._latest is None or new.digest != self._latest.digest):
                 log.info("desired state %s (%s)", new.revision, new.digest[:19])
@@ -167,6 +200,17 @@ class Agent:
             elif loop.time() - started < 1.0:
                 # the hub did not hold the poll: don't hammer it
                 await asyncio.sleep(jittered(self.settings.poll_interval))
+
+    def _capturing(self) -> set[tuple[str, str]]:
+        """(app, digest hex) of every version running now: its capture folder is in use."""
+        if self._reconciler is None:
+            return set()
+        return {
+            (inst.app.name, inst.app.digest.removeprefix("sha256:"))
+            for slot in self._reconciler.slots.values()
+            for inst in (slot.active, slot.previous)
+            if inst is not None
+        }
 
     def _kept(self) -> Kept:
         """What pruning leaves: the reconciler's, and the desired state not yet applied (from
@@ -296,10 +340,15 @@ class Agent:
         report = await build_report(
             self._reconciler, self.settings.site, self.http, self.hub_error, facts=facts
         )
+        if not self._cadence.due(report, every_time=self.hub.heartbeat is None):
+            return
         try:
             await self.hub.post_status(report)
         except AgentError as e:
+            self._cadence.forget()
             log.debug("status report not sent: %s", e)
+        else:
+            self._cadence.sent(report)
 
 
 def _applied_import(settings: AgentSettings) -> int | None:
@@ -363,4 +412,5 @@ async def _run_agent(settings: AgentSettings, stop: asyncio.Event, logbook: LogB
             signatures=gate,
             identity=identity,
             logbook=logbook,
+            limiter=limiter,
         ).run(stop)

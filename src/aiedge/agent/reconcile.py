@@ -34,6 +34,7 @@ from aiedge.agent.errors import (
     Waiting,
 )
 from aiedge.agent.holds import read_hold
+from aiedge.agent.modelhealth import serve_env
 from aiedge.agent.ports import site_ports
 from aiedge.agent.progress import DownloadProgress, format_bytes, logging_progress
 from aiedge.agent.proxy import SiteProxy
@@ -47,7 +48,7 @@ from aiedge.agent.slot import AppSlot
 from aiedge.agent.state import AgentState, Applied
 from aiedge.agent.windows import deferral
 from aiedge.contracts import AppReason, DesiredApp, DesiredState
-from aiedge.contracts.serving import serve_env
+from aiedge.contracts.serving import serving_env
 from aiedge.processes import free_port
 from aiedge.runtimes.errors import StartError
 from aiedge.runtimes.launch import Launch
@@ -294,7 +295,8 @@ class Reconciler:
 
     async def _bring_up(self, slot: AppSlot, app: DesiredApp, model_dir: Path) -> Instance:
         """Start on private ports, wait until ready, pass the smoke test; else stop it and raise."""
-        env = {**serve_env(app), **self._secret_env(app)}
+        capture = self.settings.capture_dir if self.settings.runtime == "process" else None
+        env = {**serving_env(app), **serve_env(app, capture), **self._secret_env(app)}
 
         async def start() -> Instance:
             return await self.runtime.start(Launch(app, model_dir, free_port(), free_port(), env))

@@ -10,6 +10,7 @@ shows in ``ps``.
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
 from pathlib import Path
@@ -27,6 +28,9 @@ from aiedge.oci.registry import is_loopback
 
 def _default_serve_command() -> list[str]:
     return [sys.executable, "-m", "aiedge", "serve"]
+
+
+_S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/=-]{0,512})?$")
 
 
 class AgentSettings(BaseSettings):
@@ -51,7 +55,15 @@ class AgentSettings(BaseSettings):
     token_file: Path | None = Field(default=None, description="file holding the join token (read once)")
     port_offset: int = Field(default=0, description="added to every app port (several sites on one host)")
     host: str = Field(default="127.0.0.1", description="address the site ports listen on")
-    poll_interval: float = Field(default=5.0, gt=0, description="seconds between heartbeats and resyncs")
+    poll_interval: float = Field(
+        default=5.0, gt=0, description="seconds between status checks (posted when changed) and resyncs"
+    )
+    status_refresh: float = Field(
+        default=1800.0,
+        gt=0,
+        description="seconds after which an unchanged status report is posted again (a hub that "
+        "announces a heartbeat takes the site's polls as its sign of life)",
+    )
     long_poll_wait: float = Field(
         default=30.0, ge=0, description="seconds the hub may hold a desired-state poll"
     )
@@ -74,6 +86,11 @@ class AgentSettings(BaseSettings):
         default="publish", description="podman: publish ports on 127.0.0.1, or share the host's network"
     )
     scrape_interval: float = Field(default=15.0, gt=0, description="seconds between scrapes of each app")
+    hub_metrics: Literal["auto", "summaries", "raw"] = Field(
+        default="auto",
+        description="what the hub gets of the site's metrics: per-minute summaries, or every raw "
+        "series (for a hub that forwards them to a TSDB); auto: summaries when the hub takes them",
+    )
     remote_write: list[str] = Field(
         default_factory=list, description="extra remote-write URLs the site ships its metrics to"
     )
@@ -110,6 +127,16 @@ class AgentSettings(BaseSettings):
         ge=0,
         description="free bytes on the data disk (or a size: 2GiB) under which unkept versions are pruned",
     )
+    drift_report_interval: float = Field(
+        default=60.0, gt=0, description="seconds between drift reports (each app's drift scores) to the hub"
+    )
+    capture_to: str | None = Field(
+        default=None, description="s3://BUCKET/PREFIX the apps' captured requests are uploaded to"
+    )
+    capture_endpoint: str | None = Field(
+        default=None, description="S3 endpoint URL of --capture-to (MinIO, Ceph...; default AWS)"
+    )
+    capture_interval: float = Field(default=30.0, gt=0, description="seconds between capture upload rounds")
     requests_wait: float = Field(
         default=240.0,
         gt=0,
@@ -142,6 +169,15 @@ class AgentSettings(BaseSettings):
     @classmethod
     def _size(cls, value: object) -> object:
         return parse_size(value) if isinstance(value, str) else value
+
+    @field_validator("capture_to")
+    @classmethod
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is not None and not _S3_URL.match(value):
+            raise ValueError(
+                f"{value}: want s3://BUCKET or s3://BUCKET/PREFIX (a bucket name: a-z, 0-9, . and -)"
+            )
+        return value
 
     @field_validator("registry_mirror")
     @classmethod
@@ -238,6 +274,11 @@ class AgentSettings(BaseSettings):
     @property
     def telemetry_dir(self) -> Path:
         return self.data / "telemetry"
+
+    @property
+    def capture_dir(self) -> Path:
+        """Captured requests waiting for upload: ``capture/APP/DIGEST-HEX/*.jsonl``."""
+        return self.data / "capture"
 
     @property
     def podman_dir(self) -> Path:

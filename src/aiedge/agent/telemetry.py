@@ -1,6 +1,8 @@
 """The site's metrics path: scrape every serving app through its site port, buffer the samples in
-the on-disk WAL (``DATA/telemetry``), and ship them to the hub and to any extra remote-write
-destinations, oldest first, through hub outages.
+the on-disk WAL (``DATA/telemetry``, kept for its retention whoever has read them), send the hub
+the per-minute summaries of each app (:mod:`aiedge.agent.summaries`), and ship the raw series to
+the extra remote-write and OTLP destinations, oldest first, through outages. A hub that takes no
+summaries (an older one, or ``hub_metrics: raw``) gets the raw series as before.
 
 Owns the scrape loop, the choice of targets and their labels (``site``, ``app``, ``model``,
 ``version`` = the short image digest) and the shippers' lifetimes. Parsing, buffering and sending
@@ -19,7 +21,10 @@ from dataclasses import dataclass
 
 import httpx
 
+from aiedge.agent.hub_client import HubClient
 from aiedge.agent.settings import AgentSettings
+from aiedge.agent.summaries import CONSUMER as SUMMARY_CONSUMER
+from aiedge.agent.summaries import SummaryShipper
 from aiedge.agent.tasks import run_all
 from aiedge.telemetry.scrape import scrape_with_up
 from aiedge.telemetry.shipper import Destination, Shipper, make_client
@@ -89,27 +94,50 @@ class Telemetry:
         targets: Targets,
         http: httpx.AsyncClient,
         credential: str | None,
+        hub: HubClient | None = None,
     ) -> None:
         self.settings = settings
         self.targets = targets
         self.http = http
+        self.hub = hub
         self.destinations = destinations(settings, credential)
         self.shippers: list[Shipper] = []
+        self.summaries: SummaryShipper | None = None
         self.wal: Wal | None = None
+
+    def _summaries_to_hub(self) -> bool | None:
+        """Whether the hub gets summaries (True) or raw series (False); None while not known."""
+        mode = self.settings.hub_metrics
+        if self.hub is None or mode == "raw":
+            return False
+        return True if mode == "summaries" else self.hub.takes_summaries
 
     async def run(self, stop: asyncio.Event) -> None:
         wal_settings = WalSettings(
-            max_bytes=self.settings.telemetry_max_bytes, max_age_s=self.settings.telemetry_max_age
+            max_bytes=self.settings.telemetry_max_bytes,
+            max_age_s=self.settings.telemetry_max_age,
+            keep_consumed=True,
         )
         self.wal = wal = await asyncio.to_thread(Wal, self.settings.telemetry_dir, wal_settings)
         clients = [make_client(d) for d in self.destinations]
         self.shippers = [Shipper(wal, d, c) for d, c in zip(self.destinations, clients, strict=True)]
-        # consumers no longer configured would pin segments until retention: forget them
-        wanted = {d.name for d in self.destinations}
+        # consumers no longer configured would hold their data until retention: forget them
+        wanted = {d.name for d in self.destinations} | {SUMMARY_CONSUMER}
         for name in await asyncio.to_thread(wal.consumers):
             if name not in wanted:
                 await asyncio.to_thread(wal.remove_consumer, name)
-        tasks = {f"ship-{s.destination.name}": s.run(stop) for s in self.shippers}
+        tasks = {
+            f"ship-{s.destination.name}": s.run(stop, active=self._active(s.destination))
+            for s in self.shippers
+        }
+        if self.hub is not None:
+            self.summaries = SummaryShipper(
+                wal,
+                self.settings.telemetry_dir / "summary-state.json",
+                self.hub.post_minutes,
+                replaces=HUB_DESTINATION,
+            )
+            tasks["summaries"] = self.summaries.run(stop, active=lambda: self._summaries_to_hub() is True)
         tasks["scrape"] = self._scrape_loop(wal, stop)
         try:
             await run_all(tasks)
@@ -117,6 +145,11 @@ class Telemetry:
             for c in clients:
                 await c.aclose()
             await asyncio.to_thread(wal.close)
+
+    def _active(self, destination: Destination) -> Callable[[], bool]:
+        if destination.name != HUB_DESTINATION:
+            return lambda: True
+        return lambda: self._summaries_to_hub() is False
 
     async def _scrape_loop(self, wal: Wal, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiedge.contracts.v1 import DesiredApp
 
 
-def serve_env(app: DesiredApp) -> dict[str, str]:
+def serving_env(app: DesiredApp) -> dict[str, str]:
     """``AIEDGE_SERVE_*`` for the settings the app sets, over its plain ``env``."""
     env = dict(app.env)
     settings = {

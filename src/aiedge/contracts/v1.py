@@ -7,6 +7,9 @@ Endpoints (the hub serves them, the agent calls them; the agent only ever dials 
   up to ``wait`` seconds (long poll) and answers as soon as the desired state changes; it answers
   ``304`` with no body when nothing changed before the timeout.
 - ``POST /api/v1/sites/{site}/status``: a :class:`StatusReport`; answers ``204``.
+- ``POST /api/v1/sites/{site}/minutes``: :class:`MinuteSummaries`, the per-minute figures of the
+  site's apps summed at the site from its raw scrapes (since 1.1; answers ``204``). A minute sent
+  again replaces the one the hub has.
 - ``GET  /api/v1/sites``: ``list[SiteSummary]`` (the fleet, for ``aiedge status`` and the UI).
 - ``GET  /api/v1/health``: ``{"status": "ok", "revision": ..., "error": ...}``.
 - ``POST /api/v1/enroll``: an :class:`EnrollRequest` (a one-time join token from
@@ -14,6 +17,13 @@ Endpoints (the hub serves them, the agent calls them; the agent only ever dials 
   credential; 403 when the token is refused. A site's credential reads only that site's state.
 
 Agents authenticate with ``Authorization: Bearer <token>`` when the hub requires it.
+
+Thin links (since 1.1): a hub that answers a desired state with ``X-Aiedge-Heartbeat: SECONDS``
+holds polls at most that long and takes each poll as the site's sign of life; it takes
+``If-None-Match`` with the short ``ETag`` of the state a site has (a 304 with no body when it is
+unchanged), request bodies with ``Content-Encoding: gzip`` (bounded after decoding) and minute
+summaries. Agents send status reports to such a hub only when they change (and now and then), and
+summaries instead of raw series; to a hub that announces nothing they send what 1.0 sent.
 
 App secrets travel as ASCII-armored age ciphertexts (:attr:`DesiredApp.secrets`), each encrypted
 to the one site's X25519 recipient, which the agent reports (``age_recipient``) at enrolment and
@@ -30,49 +40,24 @@ reads as :attr:`AppReason.UNKNOWN`. Decisions on either side read the typed ``re
 from __future__ import annotations
 
 import hashlib
-import logging
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     model_serializer,
     model_validator,
 )
 
-API_VERSION = "v1"
+from aiedge.contracts.health import CaptureConfig, DriftConfig, ShadowConfig
+from aiedge.contracts.wire import API_VERSION as API_VERSION
+from aiedge.contracts.wire import WireModel, note_unknown
 
-log = logging.getLogger("aiedge.contracts")
-_unknown_seen: set[tuple[str, str]] = set()
-
-
-def _note_unknown(kind: str, name: str) -> None:
-    if (kind, name) not in _unknown_seen:
-        _unknown_seen.add((kind, name))
-        log.info("ignoring %s %r from a newer peer (this is aiedge contracts %s)", kind, name, API_VERSION)
-
-
-class _Model(BaseModel):
-    """Frozen wire models that ignore unknown fields (logged once each), so an older hub takes a
-    newer agent's report and an older agent a newer hub's desired state."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _log_unknown(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            fields = cls.model_fields
-            for key in data:
-                if key not in fields:
-                    _note_unknown(f"field of {cls.__name__}", str(key))
-        return data
+_Model = WireModel
 
 
 class EnrollRequest(_Model):
@@ -113,11 +98,15 @@ class MaintenanceWindow(_Model):
     duration: float = Field(gt=0, description="seconds the window stays open")
 
 
-_OMITTED: tuple[tuple[str, object], ...] = (
+# fields added since v1 began, with the value at which they are left out of the wire form
+_OMITTED_AT_DEFAULT: tuple[tuple[str, Any], ...] = (
     ("secrets", {}),
     ("windows", []),
     ("time_zone", None),
     ("prefetch", False),
+    ("drift", None),
+    ("capture", None),
+    ("shadow", None),
     ("env", {}),
     ("device", None),
     ("device_required", False),
@@ -150,6 +139,9 @@ class DesiredApp(_Model):
     prefetch: bool = Field(
         default=False, description="with windows: download at once, switch in the next window"
     )
+    drift: DriftConfig | None = Field(default=None, description="the App's spec.drift, for the server")
+    capture: CaptureConfig | None = Field(default=None, description="the App's spec.capture")
+    shadow: ShadowConfig | None = Field(default=None, description="the App's spec.rollout.shadow")
     # how it is served (the App's settings with the site's overrides); None: the server's default
     env: dict[str, str] = Field(default_factory=dict, description="plain environment variables")
     device: Literal["cpu", "gpu", "npu", "auto"] | None = Field(
@@ -166,7 +158,7 @@ class DesiredApp(_Model):
         # digests) of apps that do not use them stay what they were
         data = handler(self)
         if isinstance(data, dict):
-            for key, empty in _OMITTED:
+            for key, empty in _OMITTED_AT_DEFAULT:
                 if key in data and data[key] == empty:
                     data.pop(key)
         return data
@@ -250,7 +242,7 @@ IN_PROGRESS_REASONS = frozenset(
 
 def _reason(value: Any) -> Any:
     if isinstance(value, str) and value not in AppReason._value2member_map_:
-        _note_unknown("reason", value)
+        note_unknown("reason", value)
         return AppReason.UNKNOWN
     return value
 
@@ -328,6 +320,52 @@ class StatusReport(_Model):
         default=None, description="the agent's age X25519 public key (age1...) for site secrets"
     )
     facts: SiteFacts | None = Field(default=None, description="what the site has (agents since facts)")
+
+
+Count = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class AppMinute(_Model):
+    """One app's requests in one minute, summed at the site from its raw scrapes with the hub's
+    own arithmetic (:mod:`aiedge.telemetry.minutes`): counts, not rates (a rate is count / 60 s)."""
+
+    app: str = Field(min_length=1, max_length=253)
+    model: str = Field(default="", max_length=253, description="model name the app serves")
+    version: str = Field(default="", max_length=100, description="the short image digest serving")
+    minute: int = Field(ge=0, le=2**40, description="minutes since the epoch (UTC)")
+    requests: Count = 0.0
+    errors: Count = Field(default=0.0, description="requests the server failed (5xx)")
+    rejected: Count = Field(default=0.0, description="requests refused as the client's mistake (4xx)")
+    latency_sum: Count = Field(default=0.0, description="seconds, summed over requests")
+    latency_count: Count = 0.0
+    le: list[Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="upper bounds (seconds, ascending) of the latency buckets that counted requests",
+    )
+    counts: list[Count] = Field(
+        default_factory=list,
+        max_length=65,
+        description="requests at or under each bound (cumulative, as Prometheus buckets), then the +Inf "
+        "bucket's when it counted any",
+    )
+
+    @model_validator(mode="after")
+    def _buckets(self) -> AppMinute:
+        if len(self.counts) not in (len(self.le), len(self.le) + 1):
+            raise ValueError(
+                f"counts: {len(self.counts)} values for {len(self.le)} bounds (want as many, or one more)"
+            )
+        if any(b <= a for a, b in zip(self.le, self.le[1:], strict=False)):
+            raise ValueError("le: bounds must be ascending")
+        return self
+
+
+class MinuteSummaries(_Model):
+    """Body of ``POST /api/v1/sites/{site}/minutes``: minutes the site has finished adding up."""
+
+    site: str
+    minutes: list[AppMinute] = Field(default_factory=list, max_length=10_000)
 
 
 class SiteStatus(StrEnum):

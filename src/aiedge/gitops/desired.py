@@ -55,6 +55,9 @@ def desired_app(
         grpc_port=spec.grpc_port,
         smoke_test=smoke,
         secrets=secrets or {},
+        drift=spec.drift.config() if spec.drift is not None else None,
+        capture=spec.capture.config() if spec.capture is not None else None,
+        shadow=spec.rollout.shadow.config() if spec.rollout and spec.rollout.shadow else None,
         **_serving(overridden(spec, override)),
     )
 

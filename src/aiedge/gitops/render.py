@@ -29,7 +29,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from aiedge.contracts import DesiredApp
-from aiedge.contracts.serving import serve_env
+from aiedge.contracts.serving import serving_env
 from aiedge.gitops.desired import desired_for_site
 from aiedge.gitops.errors import GitopsError
 from aiedge.gitops.loader import GitopsRepo
@@ -130,7 +130,7 @@ def _container(
         ]
         container["volumeMounts"] = [{"name": "model", "mountPath": MODEL_MOUNT, "readOnly": True}]
         volumes.append({"name": "model", "image": {"reference": app.image, "pullPolicy": "IfNotPresent"}})
-    if env := serve_env(app):
+    if env := serving_env(app):
         container["env"] = [{"name": k, "value": v} for k, v in sorted(env.items())]
     if resources is not None and (resources.requests or resources.limits):
         container["resources"] = {

@@ -24,6 +24,7 @@ from pydantic import (
 
 from aiedge.gitops.age import check_armored, check_recipient
 from aiedge.gitops.quantity import parse_bytes
+from aiedge.gitops.schema_health import AppRolloutSpec, CaptureSpec, DriftSpec
 from aiedge.gitops.schema_kubernetes import KubernetesSpec
 from aiedge.gitops.schema_rollout import RolloutSpec
 from aiedge.gitops.schema_serving import ENV_NAME_RE as ENV_NAME_RE
@@ -96,6 +97,9 @@ class AppSpec(Serving):
     grpc_port: int | None = Field(default=None, alias="grpcPort", ge=1, le=65535)
     test: TestSpec | None = None
     kubernetes: KubernetesSpec | None = Field(default=None, description="layout for `aiedge render`")
+    drift: DriftSpec | None = Field(default=None, description="drift alerts and the sites' drift window")
+    capture: CaptureSpec | None = Field(default=None, description="sampled request/response capture")
+    rollout: AppRolloutSpec | None = Field(default=None, description="a shadow phase before each switch")
 
 
 class SelectorOperator(StrEnum):

@@ -16,22 +16,25 @@ from datetime import datetime
 
 import httpx
 
-from aiedge.contracts import SiteSummary
+from aiedge.contracts import AppMinute, SiteSummary
 from aiedge.gitops.desired import apps_for_site
+from aiedge.gitops.schema_health import DriftSpec
 from aiedge.hub import alerts as al
 from aiedge.hub.banner import HELD
 from aiedge.hub.clock import Clock
+from aiedge.hub.drift import DriftTable, drift_alerts
 from aiedge.hub.errors import Forbidden
 from aiedge.hub.fleet import Fleet
 from aiedge.hub.history import History, Totals, totals
 from aiedge.hub.rollouts import relevant
 from aiedge.hub.rollouts.model import FAILED, SITE_FAILED
-from aiedge.hub.series import SeriesTable
+from aiedge.hub.series import NOT_DESIRED, SeriesTable
 from aiedge.hub.settings import HubSettings
-from aiedge.hub.store import Store
+from aiedge.hub.store import Minute, Store
 from aiedge.hub.summary import site_summary
 from aiedge.telemetry.samples import Sample, Series, label_value
 from aiedge.telemetry.shipper import Destination, Shipper, make_client
+from aiedge.telemetry.summary import buckets_of
 from aiedge.telemetry.wal import Wal
 
 log = logging.getLogger("aiedge.hub")
@@ -54,6 +57,7 @@ class Observability:
             store.metrics, SeriesTable(settings.metrics_max_series_per_site, settings.metrics_series_idle)
         )
         self.alerts = al.Alerts(al.thresholds(settings))
+        self.drift = DriftTable(settings.drift_max_per_site, settings.drift_stale_after)
         self.forward_wal: Wal | None = None
         self.forward = [
             Destination(f"fw-{hashlib.sha256(u.encode()).hexdigest()[:12]}", u)
@@ -126,7 +130,8 @@ class Observability:
         sites = await self.site_summaries()
         window = await self.window_totals(self.settings.alert_window)
         stopped = await asyncio.to_thread(self._stopped_rollouts)
-        changed = self.alerts.evaluate(sites, window, now, stopped, self._gitops_problem())
+        drifting = drift_alerts(self.drift.scores(now), self.drift_spec)
+        changed = self.alerts.evaluate(sites, window, now, stopped, self._gitops_problem(), drifting)
         for a in changed:
             log.info("alert %s %s: %s", a.name, "resolved" if a.ends_at else "firing", a.summary)
         url = self.settings.alert_webhook
@@ -167,6 +172,12 @@ class Observability:
         rows = await asyncio.to_thread(self.history.store.query, since)
         return totals(rows)
 
+    def drift_spec(self, app: str) -> DriftSpec | None:
+        """The App's ``spec.drift`` in the revision served (None: the defaults)."""
+        cur = self.fleet.current
+        found = cur.repo.apps.get(app) if cur is not None else None
+        return found.spec.drift if found is not None else None
+
     def _runs(self, site: str) -> set[tuple[str, str]] | None:
         """The ``(app, model)`` pairs placed on ``site`` in the revision served (awaiting their
         first build or not); None for a site it does not define."""
@@ -176,6 +187,23 @@ class Observability:
         placed = {(a.metadata.name, a.spec.model) for a in apps_for_site(cur.repo, site)}
         # apps placed on the facts the site reported are in its desired state
         return placed | {(a.name, a.model) for a in cur.desired(site)[0].apps}
+
+    async def put_minutes(self, site: str, minutes: list[AppMinute]) -> int:
+        """A site's own summaries into the history: only of the apps and models it runs (the rest
+        are counted as turned away, as for raw series) and within the retention (nor more than a
+        few minutes ahead of the hub's clock); how many were stored."""
+        runs = self._runs(site) or set()
+        now = minute_of(self.clock())
+        oldest = now - int(self.settings.metrics_retention // 60)
+        keep = [m for m in minutes if (m.app, m.model) in runs and oldest <= m.minute <= now + 5]
+        if len(keep) < len(minutes):
+            self.history.series.drop(site, NOT_DESIRED, len(minutes) - len(keep))
+        rows = [
+            Minute(site, m.app, m.model, m.minute, m.version, m.requests, m.errors, m.latency_sum,
+                   m.latency_count, buckets_of(m), rejected=m.rejected)
+            for m in keep
+        ]  # fmt: skip
+        return await asyncio.to_thread(self.history.put, rows)
 
     async def ingest(self, series: list[Series], owner: str | None) -> None:
         """Remote-written series into the history (and the forwarding buffer); with ``owner`` (the

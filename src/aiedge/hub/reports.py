@@ -1,7 +1,11 @@
 """Status reports into the store by group commit: every report posted while one write is under way
 goes into the next write, one transaction for all of them. A post is answered only once its report
 is committed, so nothing acknowledged lives only in this process's memory; thousands of sites
-reporting every 30 s cost a few transactions a second instead of one each."""
+reporting every 30 s cost a few transactions a second instead of one each.
+
+Agents post a report only when it changed; their desired-state polls are their heartbeat, and
+each poll *touches* the site (its ``last_seen`` moves, the report stays): touches ride in the same
+group commits, and nobody waits on them (a lost touch is made good by the next poll)."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ class ReportWriter:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._pending: dict[str, tuple[datetime, str]] = {}
+        self._touched: dict[str, datetime] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -30,15 +35,24 @@ class ReportWriter:
         done: asyncio.Future[None] = loop.create_future()
         self._pending[report.site] = (seen, report.model_dump_json())
         self._waiters.append(done)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
+        self._start()
         await asyncio.shield(done)
 
+    def touch(self, site: str, seen: datetime) -> None:
+        """Record a sign of life of ``site`` with the next write; returns at once."""
+        self._touched[site] = seen
+        self._start()
+
+    def _start(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+
     async def _write(self) -> None:
-        while self._pending:
+        while self._pending or self._touched:
             batch, waiters = self._take()
+            touches, self._touched = list(self._touched.items()), {}
             try:
-                await asyncio.to_thread(self.store.save_reports, batch)
+                await asyncio.to_thread(self._save, batch, touches)
             except Exception as e:  # every waiter of this batch gets the error
                 log.warning("saving %d status reports failed: %s", len(batch), e)
                 for w in waiters:
@@ -48,6 +62,10 @@ class ReportWriter:
                 for w in waiters:
                     if not w.done():
                         w.set_result(None)
+
+    def _save(self, batch: list[tuple[str, datetime, str]], touches: list[tuple[str, datetime]]) -> None:
+        self.store.save_reports(batch)  # first: a touch only ever moves last_seen forward
+        self.store.touch_reports(touches)
 
     def _take(self) -> tuple[list[tuple[str, datetime, str]], list[asyncio.Future[None]]]:
         batch, self._pending = self._pending, {}

@@ -125,6 +125,9 @@ async def _run(settings: HubSettings, clock: Clock, store: Store, sock: socket.s
         http=http_protocol(settings.header_timeout, settings.max_header_bytes),
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=settings.keep_alive_timeout,
+        # agents on metered links pay for every header of every answer: no Server or Date on them
+        server_header=False,
+        date_header=False,
         log_config=None,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,

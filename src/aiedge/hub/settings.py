@@ -23,8 +23,14 @@ class HubSettings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="address to listen on")
     port: int = Field(default=8000, ge=0, le=65535, description="port to listen on")
     poll_interval: float = Field(default=5.0, gt=0, description="seconds between checks of the repo's HEAD")
-    stale_after: float = Field(default=30.0, gt=0, description="seconds of silence before a site is unknown")
+    stale_after: float = Field(default=50.0, gt=0, description="seconds of silence before a site is unknown")
     max_wait: float = Field(default=300.0, ge=0, description="longest long poll a site may ask for, seconds")
+    heartbeat: float = Field(
+        default=35.0,
+        gt=0,
+        description="longest a site's desired-state poll is held (each poll is its heartbeat); "
+        "never more than 0.7 x stale_after, so a live site is never shown unknown",
+    )
     insecure_no_auth: bool = Field(
         default=False, description="no credentials at all: sites, operators, webhooks (local demos only)"
     )
@@ -63,6 +69,10 @@ class HubSettings(BaseSettings):
     alert_p99: float = Field(default=1.0, gt=0, description="p99 latency in seconds that raises an alert")
     alert_min_requests: float = Field(default=10.0, ge=0, description="requests needed before rate alerts")
     alert_window: float = Field(default=300.0, ge=60, description="seconds the rate alerts look back")
+    drift_stale_after: float = Field(
+        default=900.0, gt=0, description="seconds a site's drift scores count after its last drift report"
+    )
+    drift_max_per_site: int = Field(default=2000, ge=1, description="drift scores kept per site")
 
     # limits (aiedge.hub.limits, aiedge.telemetry.receiver): what one request may make the hub hold
     max_body_bytes: int = Field(
@@ -104,6 +114,12 @@ class HubSettings(BaseSettings):
     metrics_decode_slots: int = Field(
         default=2, ge=1, description="remote-write bodies decoded at once (worker threads)"
     )
+
+    @property
+    def poll_hold(self) -> float:
+        """How long a poll is held at most: sites come back at least this often, well within
+        ``stale_after`` (their poll is their heartbeat)."""
+        return min(self.max_wait, self.heartbeat, 0.7 * self.stale_after)
 
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data / 'hub.db'}"

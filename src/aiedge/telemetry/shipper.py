@@ -31,6 +31,7 @@ import contextlib
 import logging
 import random
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,9 +155,16 @@ class Shipper:
         self._rng = rng or random.Random()
         self._failures = 0
 
-    async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.to_thread(self.wal.register, self.destination.name)
+    async def run(self, stop: asyncio.Event, active: Callable[[], bool] = lambda: True) -> None:
+        """Ship until ``stop``; idle (its cursor not even made) while ``active()`` is false."""
+        registered = False
         while not stop.is_set():
+            if not active():
+                await _sleep_until(stop, self.settings.idle_poll_s)
+                continue
+            if not registered:
+                await asyncio.to_thread(self.wal.register, self.destination.name)
+                registered = True
             try:
                 shipped = await self.ship_once()
             except RetryableSendError as e:

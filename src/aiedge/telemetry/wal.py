@@ -9,9 +9,12 @@ scraping or sending.
 - ``read_batch(consumer)`` reads from that consumer's cursor; ``commit(consumer, batch.end)``
   moves the cursor after a successful send. Unsent data survives restarts; a consumer that
   crashes between send and commit sends the batch again (at-least-once).
-- Retention: segments every consumer has passed are deleted; beyond ``max_bytes`` or older than
-  ``max_age_s`` (by the time of their last write) the oldest are dropped even if unsent, and
-  the samples a consumer had not yet committed are counted as dropped (kept on disk).
+- Retention: segments every consumer has passed are deleted (unless ``keep_consumed``: a site
+  keeps its raw series for their retention, whoever has read them); beyond ``max_bytes`` or
+  older than ``max_age_s`` (by the time of their last write) the oldest are dropped even if
+  unsent, and the samples a consumer had not yet committed are counted as dropped (kept on disk).
+- ``read_at(position)`` reads from any position without a cursor, for a consumer that keeps its
+  own position (and commits it too, so that retention counts what it loses).
 - fsync: ``interval`` (default) syncs at most every ``fsync_interval_s`` and when a segment is
   closed, so a power cut loses at most that interval while flash storage is not worn by an
   fsync per scrape; a process crash loses nothing (the data is in the page cache).
@@ -54,6 +57,8 @@ class WalSettings:
     """``always``: every append and commit; ``interval``: every ``fsync_interval_s``; ``never``."""
     fsync_interval_s: float = 2.0
     """The most a power cut can lose under the ``interval`` policy."""
+    keep_consumed: bool = False
+    """Keep segments every consumer has passed until ``max_age_s``/``max_bytes`` drop them."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -191,14 +196,31 @@ class Wal:
     def read_batch(self, consumer: str, max_samples: int = 2000) -> Batch:
         """Up to about ``max_samples`` samples (whole records) after ``consumer``'s cursor."""
         with self._lock:
-            start = pos = self._cursor(consumer)
-            out: list[Sample] = []
-            while len(out) < max_samples:
-                pos, complete = self._read_segment(pos, out, max_samples)
-                if not complete or pos.segment >= self._active:
-                    break
-                pos = Position(pos.segment + 1, rec.HEADER_LEN)
-            return Batch(out, start, pos)
+            return self._read(self._cursor(consumer), max_samples)
+
+    def read_at(self, position: Position, max_samples: int = 2000) -> Batch:
+        """Like :meth:`read_batch` from ``position`` (moved to the oldest data when retention has
+        dropped its segment since)."""
+        with self._lock:
+            if position.segment not in self._sizes:
+                later = [seg for seg in self._sizes if seg > position.segment]
+                position = Position(min(later) if later else self._active, rec.HEADER_LEN)
+            return self._read(position, max_samples)
+
+    def position(self, consumer: str) -> Position:
+        """``consumer``'s cursor (registering it, at the oldest data, when new)."""
+        with self._lock:
+            return self._cursor(consumer)
+
+    def _read(self, start: Position, max_samples: int) -> Batch:
+        pos = start
+        out: list[Sample] = []
+        while len(out) < max_samples:
+            pos, complete = self._read_segment(pos, out, max_samples)
+            if not complete or pos.segment >= self._active:
+                break
+            pos = Position(pos.segment + 1, rec.HEADER_LEN)
+        return Batch(out, start, pos)
 
     def _read_segment(self, pos: Position, out: list[Sample], max_samples: int) -> tuple[Position, bool]:
         """Reads records of one segment into ``out``; ``complete`` when its end was reached."""
@@ -275,7 +297,11 @@ class Wal:
         cutoff = self._clock() - self.settings.max_age_s
         while len(self._sizes) > 1:
             oldest = min(self._sizes)
-            consumed = bool(self._cursors) and all(self._position(c).segment > oldest for c in self._cursors)
+            consumed = (
+                not self.settings.keep_consumed
+                and bool(self._cursors)
+                and all(self._position(c).segment > oldest for c in self._cursors)
+            )
             too_big = sum(self._sizes.values()) > self.settings.max_bytes
             if not (consumed or too_big or self._path(oldest).stat().st_mtime < cutoff):
                 return

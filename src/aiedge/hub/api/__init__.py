@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from aiedge.hub.api import (
@@ -17,6 +18,7 @@ from aiedge.hub.api import (
     apps,
     auth,
     dashboard,
+    drift,
     enrolment,
     gitops,
     metrics,
@@ -54,9 +56,13 @@ def route_table(routes: Iterable[BaseRoute]) -> list[BaseRoute]:
 
 def build_app(hub: Services) -> Starlette:
     """The Starlette app over the hub's services: one route table for every area, each route
-    behind the credential it needs (:mod:`.auth`), every body read within its route's limits first."""
+    behind the credential it needs (:mod:`.auth`), every body read within its route's limits first,
+    answers over 1 KB gzipped for clients that take it."""
     return Starlette(
-        middleware=[Middleware(LimitBodies, limits=BodyLimits.of(hub.settings))],
+        middleware=[
+            Middleware(LimitBodies, limits=BodyLimits.of(hub.settings)),
+            Middleware(GZipMiddleware, minimum_size=1024),
+        ],
         routes=auth.guard(
             route_table(
                 [
@@ -67,6 +73,7 @@ def build_app(hub: Services) -> Starlette:
                     *metrics.routes(hub),
                     *apps.routes(hub),
                     *alerts.routes(hub),
+                    *drift.routes(hub),
                     *rollouts.routes(hub),
                     *auth.routes(hub),
                     *dashboard.routes(),

@@ -41,6 +41,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/logout"): PUBLIC,
     ("GET", "/api/v1/sites/{site}/desired"): SITE,
     ("POST", "/api/v1/sites/{site}/status"): SITE,
+    ("POST", "/api/v1/sites/{site}/minutes"): SITE,
+    ("POST", "/api/v1/sites/{site}/drift"): SITE,
     ("POST", "/api/v1/metrics/write"): SITE,
     ("POST", "/api/v1/webhook/git"): WEBHOOK,
     ("GET", "/api/v1/sites/{site}/requests"): SITE,  # a site fetching the operators' requests
@@ -103,7 +105,8 @@ def routes(hub: Services) -> list[BaseRoute]:
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             raise BadRequest('send the token as JSON: {"token": "aiedge-operator-..."}')
         try:
-            token = orjson.loads(await body(request)).get("token")
+            data = await body(request)
+            token = orjson.loads(data).get("token")
         except (orjson.JSONDecodeError, AttributeError):
             raise BadRequest('body: want {"token": "aiedge-operator-..."}') from None
         if not isinstance(token, str):

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from aiedge.contracts import EnrollRequest
+from aiedge.hub.api.encoding import BadEncoding, DecodedTooLarge
 from aiedge.hub.api.http import BadRequest, ErrorTable, Services, body, invalid, json, route
 from aiedge.hub.enrolment import enroll
 from aiedge.hub.errors import EnrolmentRefused
@@ -18,7 +19,12 @@ from aiedge.hub.signing import public_pem, signing_key
 
 log = logging.getLogger("aiedge.hub")
 
-ERRORS: ErrorTable = ((EnrolmentRefused, 403), (BadRequest, 400))
+ERRORS: ErrorTable = (
+    (EnrolmentRefused, 403),
+    (BadRequest, 400),
+    (BadEncoding, 400),
+    (DecodedTooLarge, 413),
+)
 
 
 def routes(hub: Services) -> list[BaseRoute]:

@@ -14,6 +14,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from aiedge.gitops import UnknownSite
+from aiedge.hub.api.encoding import BadEncoding, DecodedTooLarge, decode
+from aiedge.hub.api.limits import DECODED_LIMIT
 from aiedge.hub.clock import Clock
 from aiedge.hub.errors import Forbidden, HubError, NoRevision, NotAuthenticated, ShuttingDown
 from aiedge.hub.fleet import Fleet
@@ -39,6 +41,8 @@ SITE_ERRORS: ErrorTable = (
     (NoRevision, 503),
     (ShuttingDown, 503),
     (BadRequest, 400),
+    (BadEncoding, 400),
+    (DecodedTooLarge, 413),
 )
 
 
@@ -68,10 +72,12 @@ def invalid(e: ValidationError) -> Response:
 
 
 async def body(request: Request) -> bytes:
+    """The request's body, decoded (``Content-Encoding: gzip``) to at most its route's body limit."""
     data = await request.body()
     if not data:
         raise BadRequest("empty body: send JSON")
-    return data
+    limit, setting = request.scope.get(DECODED_LIMIT, (len(data), "the body's own size"))
+    return decode(data, request.headers.get("content-encoding"), limit, setting)
 
 
 def route(path: str, endpoint: Endpoint, method: str, errors: ErrorTable) -> Route:

@@ -1,8 +1,9 @@
 """Request bodies within limits, for every route of the hub: a Content-Length over the route's limit
 is refused (413) before a byte is read, a streamed (chunked) body is counted as it arrives and cut
-at the limit, a client that takes longer than ``body_timeout`` to send it gets 408, and the bodies
-all requests hold at once stay within one budget (past it: 503 + Retry-After). The route's
-endpoint then reads the body as usual, from memory.
+at the limit (and a compressed one may decode to no more than that limit either), a client that
+takes longer than ``body_timeout`` to send it gets 408, and the bodies all requests hold at once
+stay within one budget (past it: 503 + Retry-After). The route's endpoint then reads the body as
+usual, from memory.
 
 An ASGI middleware in front of the route table, so a route added later is limited too (to the
 default, the smallest that fits a status report). Before it, :func:`http_protocol` bounds the
@@ -29,6 +30,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+DECODED_LIMIT = "aiedge.decoded_limit"
+"""Scope key: ``(bytes, setting)`` a request's body may decode to, its route's body limit."""
 ENROLL = ("POST", "/api/v1/enroll")
 METRICS_WRITE = ("POST", "/api/v1/metrics/write")
 
@@ -105,6 +108,8 @@ class LimitBodies:
         except _Disconnected:
             pass
         else:
+            # the same limit bounds what the body decodes to (aiedge.hub.api.encoding)
+            scope[DECODED_LIMIT] = (limit, setting(field_name))
             await self.app(scope, _replay(body, receive), send)
         finally:
             self.held -= hold.n

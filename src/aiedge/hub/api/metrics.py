@@ -1,5 +1,6 @@
-"""The metrics side of the API: the remote-write receiver sites ship to, the fleet's recent
-summary, and one site's per-minute history. Owns the ``range`` query (``BadRange`` -> 400)."""
+"""The metrics side of the API: the remote-write receiver sites ship to, the minute summaries
+sites add up themselves (``POST /api/v1/sites/{site}/minutes``), the fleet's recent summary, and
+one site's per-minute history. Owns the ``range`` query (``BadRange`` -> 400)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import asyncio
 import re
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from aiedge.hub.api.http import SITE_ERRORS, ErrorTable, Services, json, route
-from aiedge.hub.enrolment import credential_owner
+from aiedge.contracts import MinuteSummaries
+from aiedge.hub.api.http import SITE_ERRORS, BadRequest, ErrorTable, Services, body, invalid, json, route
+from aiedge.hub.enrolment import check_owner, credential_owner
 from aiedge.hub.errors import HubError
 from aiedge.hub.history import point
 from aiedge.hub.observability import minute_of
@@ -72,6 +75,22 @@ def routes(hub: Services) -> list[BaseRoute]:
 
         return await receiver.handle(request, sink)
 
+    async def minutes(request: Request) -> Response:
+        """A site's own minute summaries, stored as sent (each replaces the minute it names)."""
+        site = request.path_params["site"]
+        if not hub.settings.insecure_no_auth:
+            check_owner(await credential_owner(hub.store, request.headers.get("authorization")), site)
+        data = await body(request)
+        try:
+            sent = MinuteSummaries.model_validate_json(data)
+        except ValidationError as e:
+            return invalid(e)
+        if sent.site != site:
+            raise BadRequest(f"site: the summaries are of {sent.site!r} but were posted to {site!r}")
+        hub.fleet.desired(site)  # 404 for a site the repo doesn't define
+        await obs.put_minutes(site, sent.minutes)
+        return Response(status_code=204)
+
     async def summary(_request: Request) -> Response:
         """Per site and app over the last few minutes: requests/s, error rate, p50/p99."""
         window = await obs.window_totals(SUMMARY_WINDOW_MIN * 60)
@@ -103,6 +122,7 @@ def routes(hub: Services) -> list[BaseRoute]:
 
     return [
         route("/api/v1/metrics/write", write, "POST", ERRORS),
+        route("/api/v1/sites/{site}/minutes", minutes, "POST", ERRORS),
         route("/api/v1/metrics/summary", summary, "GET", ERRORS),
         route("/api/v1/sites/{site}/metrics", site_metrics, "GET", ERRORS),
     ]

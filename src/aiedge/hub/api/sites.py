@@ -1,5 +1,11 @@
 """The sites' side of the API (:mod:`aiedge.contracts.v1`): a site's desired state (long poll),
-its status reports, and the fleet view of every site."""
+its status reports, and the fleet view of every site.
+
+A poll is the site's heartbeat: it touches the site (``last_seen``) when it arrives and is held at
+most :attr:`~aiedge.hub.settings.HubSettings.poll_hold` seconds, announced to agents in
+``X-Aiedge-Heartbeat``, so a site that polls again at once is seen well within ``stale_after``
+and may post its status only when it changes. ``If-None-Match`` with the short ETag of the state
+it has (``after=DIGEST`` for older agents) makes an unchanged poll a bodiless 304."""
 
 from __future__ import annotations
 
@@ -34,6 +40,12 @@ def wait_seconds(text: str, longest: float) -> float:
     return min(wait, longest)
 
 
+def etag(digest: str) -> str:
+    """The short entity tag of a desired state: 64 bits of its digest are plenty to tell one
+    site's states apart, and each poll sends it."""
+    return f'"{digest.removeprefix("sha256:")[:16]}"'
+
+
 def routes(hub: Services) -> list[BaseRoute]:
     settings, fleet, store, clock = hub.settings, hub.fleet, hub.store, hub.clock
     writer = ReportWriter(store)
@@ -45,15 +57,21 @@ def routes(hub: Services) -> list[BaseRoute]:
     async def desired(request: Request) -> Response:
         site = request.path_params["site"]
         await check_site(request, site)
+        hold = settings.poll_hold
+        wait = wait_seconds(request.query_params.get("wait", "0"), hold)
+        current = fleet.desired(site)[1]  # 404 for a site the repo doesn't define
+        writer.touch(site, clock())
+        tag = request.headers.get("if-none-match")
         after = request.query_params.get("after")
-        wait = wait_seconds(request.query_params.get("wait", "0"), settings.max_wait)
+        if tag is not None:
+            after = current if tag.strip() == etag(current) else None
         found = await fleet.wait_desired(site, after, wait if after else 0)
         if found is None:
-            return Response(status_code=304, headers={"ETag": f'"{after}"'})
+            return Response(status_code=304, headers={"ETag": tag.strip() if tag else f'"{after}"'})
         state, digest = found
         return Response(
             state.model_dump_json().encode(),
-            headers={"ETag": f'"{digest}"', "X-Aiedge-Digest": digest},
+            headers={"ETag": etag(digest), "X-Aiedge-Digest": digest, "X-Aiedge-Heartbeat": f"{hold:g}"},
             media_type="application/json",
         )
 
@@ -61,7 +79,8 @@ def routes(hub: Services) -> list[BaseRoute]:
         site = request.path_params["site"]
         await check_site(request, site)
         try:
-            report = StatusReport.model_validate_json(await body(request))
+            data = await body(request)
+            report = StatusReport.model_validate_json(data)
         except ValidationError as e:
             return invalid(e)
         if report.site != site:

@@ -425,6 +425,7 @@ function route() {
   else if (parts[0] === "app" && parts[1]) { view = appView; arg = parts[1]; nav = "apps"; }
   else if (parts[0] === "apps") { view = appsView; nav = "apps"; }
   else if (parts[0] === "alerts") { view = alertsView; nav = "alerts"; }
+  else if (parts[0] === "drift") { view = driftView; nav = "drift"; }
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.nav === nav);
   state.view = view;
   view.mount(root, arg);

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -56,6 +56,11 @@ class Store:
             index_elements=[SiteReportRow.site],
             set_={"last_seen": upsert.excluded.last_seen, "report": upsert.excluded.report},
         )
+        self._touch = (
+            update(SiteReportRow)
+            .where(SiteReportRow.site == bindparam("s"), SiteReportRow.last_seen < bindparam("seen"))
+            .values(last_seen=bindparam("seen"))
+        )
 
     @property
     def postgres(self) -> bool:
@@ -82,6 +87,14 @@ class Store:
         values = [{"site": site, "last_seen": seen, "report": body} for site, seen, body in rows]
         with self.engine.begin() as conn:
             conn.execute(self._report_upsert, values)
+
+    def touch_reports(self, rows: list[tuple[str, datetime]]) -> None:
+        """A sign of life from each site (its desired-state poll): moves ``last_seen`` forward, the
+        report unchanged. A site that never reported has no row and is left alone."""
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(self._touch, [{"s": site, "seen": seen} for site, seen in rows])
 
     def _parse(self, site: str, body: str) -> StatusReport:
         with self._parsed_lock:
