@@ -123,7 +123,7 @@ def test_placements_select_on_reported_facts(repo: Path, start_hub: StartHub) ->
         capture_output=True, text=True, timeout=60, check=False, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
-    assert "linux/arm64, 4 CPUs, 2.1 GB memory" in shown.stdout
+    assert "linux/arm64, 4 CPUs, 2.0 GiB memory" in shown.stdout
     assert "accelerators  gpu" in shown.stdout and "OpenVINO: CPU" in shown.stdout
     (card,) = dashboard_texts(hub.url, "#site-facts", "/#/site/site-c")
     assert "linux/arm64" in card and "ACCELERATORS GPU" in card.upper() and "AIEDGE 9.9.9" in card.upper()

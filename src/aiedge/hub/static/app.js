@@ -54,8 +54,8 @@ function ms(v) { return v == null ? "–" : v < 1 ? v.toFixed(2) + " ms" : v < 1
 function pct(v) { return v == null ? "–" : v === 0 ? "0%" : v < 0.001 ? "<0.1%" : (v * 100).toFixed(1) + "%"; }
 function bytes(n) {
   if (n == null) return "?";
-  const u = ["B", "KB", "MB", "GB", "TB"]; let i = 0;
-  while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
+  const u = ["B", "KiB", "MiB", "GiB", "TiB"]; let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
   return `${i ? n.toFixed(1) : n} ${u[i]}`;
 }
 function duration(s) {
