@@ -90,7 +90,9 @@ def facts_rows(f: SiteFacts | None) -> list[tuple[str, str]]:
         ("runtimes", f"OpenVINO: {listed(f.openvino_devices)}; ONNX Runtime: {listed(f.onnx_providers)}"),
     ]
     if f.dri or f.nvidia:
-        rows.append(("devices", listed([*(f"/dev/dri/{d}" for d in f.dri), *(f"/dev/{n}" for n in f.nvidia)])))
+        rows.append(
+            ("devices", listed([*(f"/dev/dri/{d}" for d in f.dri), *(f"/dev/{n}" for n in f.nvidia)]))
+        )
     rows.append(("aiedge", f.aiedge_version or "?"))
     return rows
 
