@@ -174,6 +174,8 @@ def _serve(
             gc.freeze()
             for mv in registry.all_versions():
                 if mv.state == READY and mv.model is not None:
+                    if fallback := mv.model.signature.labels.get("device_fallback"):
+                        log.warning("%s: %s", mv.name, fallback)
                     log.info(
                         "serving %s (%s, version %s) at %s, loaded in %.2f s",
                         mv.name,

@@ -28,6 +28,14 @@ class ServeSettings(BaseSettings):
         default="",
         description='"auto": OpenVINO models with fixed input shapes take others (OVMS --shape auto)',
     )
+    device: Literal["cpu", "gpu", "npu", "auto"] = Field(
+        default="cpu",
+        description="device to serve on: OpenVINO's CPU, GPU, NPU or AUTO, ONNX Runtime's execution "
+        "providers for it; one that is missing falls back to the CPU with a warning",
+    )
+    device_required: bool = Field(
+        default=False, description="a device that is missing fails the model's load (no CPU fallback)"
+    )
     onnx_runtime: str = Field(
         default="onnxruntime", description="runtime for .onnx models: onnxruntime or openvino"
     )
@@ -156,6 +164,8 @@ class ServeSettings(BaseSettings):
             onnx_runtime=self.onnx_runtime,
             allow_pickle=self.allow_pickle,
             shape_auto=self.shape == "auto",
+            device=self.device,
+            device_required=self.device_required,
         )
 
 
