@@ -141,8 +141,8 @@ class _Loaded:
     obj: Kind
     file: str
     node: Any
-    """the ruamel document; None for a Site, whose positions are all in ``name_at`` and ``origin``
-    (a fleet's Sites are most of a repo, and their nodes are kept for the next revision)"""
+    """the ruamel document; None for a Site without overrides, whose positions are all in
+    ``name_at`` and ``origin``"""
     name_at: tuple[int, int]
     origin: Origin
 
@@ -250,7 +250,9 @@ def _check_document(path: str, document: Document, r: FilePart) -> None:
             r.problems.append(Problem(path, line, col, f"{kind}: {_message(err)}"))
         return
     origin = _origin(obj.kind, path, doc)
-    node = None if isinstance(obj, Site) else doc
+    # a fleet's Sites are most of a repo, and a cache keeps their reading for the next revision:
+    # a Site without overrides is never pointed into again, so its ruamel node is let go
+    node = None if isinstance(obj, Site) and not obj.spec.overrides else doc
     r.loaded.append(_Loaded(obj, path, node, position(doc, ["metadata", "name"]), origin))
 
 
