@@ -33,8 +33,10 @@ from aiedge.agent.capture import CaptureUploader
 from aiedge.agent.drift import DriftReporter
 from aiedge.agent.enrolment import site_credential
 from aiedge.agent.errors import AgentError, Stalled, Waiting
+from aiedge.agent.facts import RuntimeDevices, probe_runtimes, site_facts
 from aiedge.agent.hub_client import HubClient, hub_http_client
 from aiedge.agent.logbook import LogBook
+from aiedge.agent.progress import format_bytes
 from aiedge.agent.prune import DiskLimits, Kept
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.registries import RegistryPool
@@ -103,6 +105,7 @@ class Agent:
         self._latest: DesiredState | None = None
         self._wake = asyncio.Event()
         self._reconciler: Reconciler | None = None
+        self._devices: RuntimeDevices | None = None  # None until the runtimes have answered
         self._cadence = StatusCadence(settings.status_refresh)
         self.logbook = logbook or LogBook()
         self._import_seen: int | None = None  # mtime of the imported bundle last looked at
@@ -160,6 +163,7 @@ class Agent:
                     "telemetry": telemetry.run(stop),
                     "drift": drift.run(stop),
                     **({"capture": capture.run(stop)} if capture is not None else {}),
+                    "facts": self._probe(),  # once, then done (a task that returns is not a failure)
                 },
             )
         finally:
@@ -315,9 +319,27 @@ class Agent:
             await asyncio.sleep(jittered(self.settings.poll_interval))
             await self._report()
 
+    async def _probe(self) -> None:
+        """Ask the runtimes once for their devices; then report the site's facts at once."""
+        self._devices = await probe_runtimes()
+        facts = await asyncio.to_thread(site_facts, self.settings.data, self._devices)
+        log.info(
+            "site facts: %s, %d CPUs, %s memory, accelerators: %s",
+            f"{facts.os}/{facts.arch}",
+            facts.cpus,
+            format_bytes(facts.memory_bytes),
+            ", ".join(facts.accelerators) or "none",
+        )
+        await self._report()
+
     async def _report(self) -> None:
         assert self._reconciler is not None
-        report = await build_report(self._reconciler, self.settings.site, self.http, self.hub_error)
+        facts = None
+        if self._devices is not None:
+            facts = await asyncio.to_thread(site_facts, self.settings.data, self._devices)
+        report = await build_report(
+            self._reconciler, self.settings.site, self.http, self.hub_error, facts=facts
+        )
         if not self._cadence.due(report, every_time=self.hub.heartbeat is None):
             return
         try:

@@ -71,6 +71,11 @@ class AgentSettings(BaseSettings):
     ready_timeout: float = Field(
         default=120.0, gt=0, description="seconds a new model server has to get ready"
     )
+    shadow_timeout: float = Field(
+        default=900.0,
+        gt=0,
+        description="seconds a shadow phase may take to compare minSamples answers (then tried again later)",
+    )
     backoff_min: float = Field(default=1.0, gt=0, description="first retry delay after a transient error")
     backoff_max: float = Field(default=60.0, gt=0, description="longest retry delay")
     keep_previous: bool = Field(

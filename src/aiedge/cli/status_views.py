@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from aiedge.cli.progress import iec
-from aiedge.contracts import AppStatus, SiteSummary
+from aiedge.contracts import AppStatus, SiteFacts, SiteSummary
 
 _STYLE = {"healthy": "green", "progressing": "yellow", "degraded": "red", "unknown": "magenta"}
 _ROLLOUT_STYLE = {"progressing": "yellow", "soaking": "cyan", "stopped": "red", "complete": "green"}
@@ -75,6 +75,28 @@ def _fmt_ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f} ms"
 
 
+def facts_rows(f: SiteFacts | None) -> list[tuple[str, str]]:
+    """What the site reported it has, as (name, text) rows."""
+    if f is None:
+        return [("facts", "not reported yet (an agent older than site facts, or not reported since)")]
+
+    def listed(items: list[str]) -> str:
+        return ", ".join(items) or "none"
+
+    rows = [
+        ("platform", f"{f.os}/{f.arch}, {f.cpus} CPUs, {iec(f.memory_bytes)} memory"),
+        ("free disk", f"{iec(f.disk_free_bytes)} (the agent's data folder)"),
+        ("accelerators", listed(f.accelerators)),
+        ("runtimes", f"OpenVINO: {listed(f.openvino_devices)}; ONNX Runtime: {listed(f.onnx_providers)}"),
+    ]
+    if f.dri or f.nvidia:
+        rows.append(
+            ("devices", listed([*(f"/dev/dri/{d}" for d in f.dri), *(f"/dev/{n}" for n in f.nvidia)]))
+        )
+    rows.append(("aiedge", f.aiedge_version or "?"))
+    return rows
+
+
 def site_view(detail: dict[str, Any], wide: bool = False) -> RenderableType:
     s = SiteSummary.model_validate(detail["site"])
     now = datetime.now(UTC)
@@ -89,6 +111,8 @@ def site_view(detail: dict[str, Any], wide: bool = False) -> RenderableType:
     head.add_row("status", status)
     head.add_row("labels", escape(", ".join(f"{k}={v}" for k, v in s.labels.items()) or "-"))
     head.add_row("last seen", age(s.last_seen, now))
+    for key, value in facts_rows(s.facts):
+        head.add_row(key, escape(value))
     head.add_row("revision", f"{short(s.observed_revision)} (desired {short(s.desired_revision)})")
     if s.age_recipient or s.declared_age_recipient:
         recipient = escape(s.age_recipient or "not reported")
@@ -105,6 +129,10 @@ def site_view(detail: dict[str, Any], wide: bool = False) -> RenderableType:
         apps.add_column(col)
     for a in s.apps:
         condition = escape(a.message) + (f"\n[cyan]{progress_text(a)}[/cyan]" if a.progress else "")
+        if a.device:
+            condition += f"\non {escape(a.device)}"
+        if a.warning:
+            condition += f"\n[yellow]{escape(a.warning)}[/yellow]"
         digest = a.digest or "-"
         apps.add_row(a.name, digest if wide else digest[:19], a.health.value, a.url or "-", condition)
     recent = Table(title="last 5 minutes (req/s: 5-minute average)")

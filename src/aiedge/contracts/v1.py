@@ -42,7 +42,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
@@ -107,6 +107,12 @@ _OMITTED_AT_DEFAULT: tuple[tuple[str, Any], ...] = (
     ("drift", None),
     ("capture", None),
     ("shadow", None),
+    ("env", {}),
+    ("device", None),
+    ("device_required", False),
+    ("precision", None),
+    ("slots", None),
+    ("queue", None),
 )
 
 
@@ -136,6 +142,15 @@ class DesiredApp(_Model):
     drift: DriftConfig | None = Field(default=None, description="the App's spec.drift, for the server")
     capture: CaptureConfig | None = Field(default=None, description="the App's spec.capture")
     shadow: ShadowConfig | None = Field(default=None, description="the App's spec.rollout.shadow")
+    # how it is served (the App's settings with the site's overrides); None: the server's default
+    env: dict[str, str] = Field(default_factory=dict, description="plain environment variables")
+    device: Literal["cpu", "gpu", "npu", "auto"] | None = Field(
+        default=None, description="device to serve on; a missing one falls back to the CPU"
+    )
+    device_required: bool = Field(default=False, description="no CPU fallback: a missing device fails")
+    precision: str | None = Field(default=None, description="OpenVINO inference precision")
+    slots: int | None = Field(default=None, description="requests one model runs at once")
+    queue: int | None = Field(default=None, description="requests that may wait per model")
 
     @model_serializer(mode="wrap")
     def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -254,6 +269,41 @@ class AppStatus(_Model):
         default=None, description="the digest the agent is working towards or refused, when not serving it"
     )
     progress: Progress | None = Field(default=None, description="download progress, while downloading")
+    device: str | None = Field(
+        default=None, max_length=128, description="what serves it: CPU, GPU, NPU, AUTO:<picked>, a provider"
+    )
+    warning: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="e.g. DeviceUnavailable: served on the CPU instead, and why",
+    )
+
+
+_Word = Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/+-]*$")]
+
+
+class SiteFacts(_Model):
+    """What a site has, as its agent finds it: placements select on these (``facts: {arch:
+    arm64}``, ``memoryAtLeast``, ``accelerator``). Sizes in bytes; lists bounded."""
+
+    arch: _Word = Field(description="OCI architecture word: amd64, arm64 (uname -m translated)")
+    os: _Word = Field(default="linux")
+    cpus: int = Field(ge=1, le=1 << 16, description="CPUs the agent's process may use")
+    memory_bytes: int = Field(ge=0, description="physical memory")
+    disk_free_bytes: int = Field(ge=0, description="free bytes on the file system of the agent's data folder")
+    accelerators: list[_Word] = Field(
+        default_factory=list,
+        max_length=8,
+        description="kinds a runtime here can use: gpu (an OpenVINO GPU device, or an ONNX Runtime GPU "
+        "provider with its devices present), npu (an OpenVINO NPU device)",
+    )
+    openvino_devices: list[_Word] = Field(default_factory=list, max_length=32, description="OpenVINO's list")
+    onnx_providers: list[_Word] = Field(
+        default_factory=list, max_length=32, description="ONNX Runtime's available execution providers"
+    )
+    dri: list[_Word] = Field(default_factory=list, max_length=32, description="entries of /dev/dri")
+    nvidia: list[_Word] = Field(default_factory=list, max_length=32, description="/dev/nvidia[0-9]* devices")
+    aiedge_version: str = Field(default="", max_length=64)
 
 
 class StatusReport(_Model):
@@ -269,6 +319,7 @@ class StatusReport(_Model):
     age_recipient: str | None = Field(
         default=None, description="the agent's age X25519 public key (age1...) for site secrets"
     )
+    facts: SiteFacts | None = Field(default=None, description="what the site has (agents since facts)")
 
 
 Count = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -342,3 +393,4 @@ class SiteSummary(_Model):
     declared_age_recipient: str | None = Field(
         default=None, description="the Site's spec.ageRecipient in the GitOps repo, its secrets' recipient"
     )
+    facts: SiteFacts | None = Field(default=None, description="what the site last reported it has")

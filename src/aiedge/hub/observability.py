@@ -184,7 +184,9 @@ class Observability:
         cur = self.fleet.current
         if cur is None or site not in cur.repo.sites:
             return None
-        return {(a.metadata.name, a.spec.model) for a in apps_for_site(cur.repo, site)}
+        placed = {(a.metadata.name, a.spec.model) for a in apps_for_site(cur.repo, site)}
+        # apps placed on the facts the site reported are in its desired state
+        return placed | {(a.name, a.model) for a in cur.desired(site)[0].apps}
 
     async def put_minutes(self, site: str, minutes: list[AppMinute]) -> int:
         """A site's own summaries into the history: only of the apps and models it runs (the rest

@@ -139,6 +139,10 @@ class DataPlane:
             meta["platform"] = sig.platform
             meta["inputs"] = [t.to_json() for t in sig.inputs]
             meta["outputs"] = [t.to_json() for t in sig.outputs]
+            # where it runs, and why not where the App asked (the agent reports it as a warning)
+            for key in ("device", "device_fallback"):
+                if key in sig.labels:
+                    meta[key] = sig.labels[key]
         return meta
 
     # -- inference ------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from aiedge.serve.protocol import with_timeouts
 from aiedge.serve.registry import LOADING, READY, ModelRegistry
 from aiedge.serve.repository import discover_versions, settings_name
 from aiedge.serve.settings import ServeSettings
+from aiedge.serve.shadow import ShadowMirror
 from aiedge.serve.taps import Tap
 from aiedge.serve.workers import supervise
 
@@ -139,6 +140,10 @@ def _serve(
     if capture is not None:
         metrics.registry.register(capture)
         taps.append(capture)
+    # the agent's shadow phase: mirrors only once it sets a target over the control endpoint
+    mirror = ShadowMirror() if settings.control_token else None
+    if mirror is not None:
+        taps.append(mirror)
     dp = DataPlane(
         registry,
         metrics,
@@ -169,6 +174,8 @@ def _serve(
             gc.freeze()
             for mv in registry.all_versions():
                 if mv.state == READY and mv.model is not None:
+                    if fallback := mv.model.signature.labels.get("device_fallback"):
+                        log.warning("%s: %s", mv.name, fallback)
                     log.info(
                         "serving %s (%s, version %s) at %s, loaded in %.2f s",
                         mv.name,
@@ -185,6 +192,8 @@ def _serve(
             state["drift"] = asyncio.create_task(drift.run())
         if capture is not None:
             state["capture"] = asyncio.create_task(capture.run())
+        if mirror is not None:
+            state["shadow"] = asyncio.create_task(mirror.run())
         if settings.grpc_port:
             # imported here: grpc is costly to import, and the generated messages register the
             # protocol's "inference.*" names process-wide, which clients in the same process
@@ -205,7 +214,8 @@ def _serve(
         if grpc_server is not None:
             await grpc_server.stop(grace=5)
 
-    app = create_app(dp, on_startup=load, on_shutdown=stop, options=settings.load_options())
+    control = (mirror, settings.control_token) if mirror is not None and settings.control_token else None
+    app = create_app(dp, on_startup=load, on_shutdown=stop, options=settings.load_options(), shadow=control)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -28,6 +28,14 @@ class ServeSettings(BaseSettings):
         default="",
         description='"auto": OpenVINO models with fixed input shapes take others (OVMS --shape auto)',
     )
+    device: Literal["cpu", "gpu", "npu", "auto"] = Field(
+        default="cpu",
+        description="device to serve on: OpenVINO's CPU, GPU, NPU or AUTO, ONNX Runtime's execution "
+        "providers for it; one that is missing falls back to the CPU with a warning",
+    )
+    device_required: bool = Field(
+        default=False, description="a device that is missing fails the model's load (no CPU fallback)"
+    )
     onnx_runtime: str = Field(
         default="onnxruntime", description="runtime for .onnx models: onnxruntime or openvino"
     )
@@ -86,6 +94,10 @@ class ServeSettings(BaseSettings):
     capture_drop: str = Field(default="", description="comma-separated tensors left out of captured records")
     capture_file_seconds: float = Field(
         default=60.0, gt=0, le=3600, description="seconds a capture file stays open before it is closed"
+    )
+    control_token: str | None = Field(
+        default=None,
+        description="the site agent's token for the control endpoint (shadow mirror); none: no endpoint",
     )
     # what one request may make the server hold (see serve/limits.py); every refusal names its setting
     max_body_bytes: int = Field(
@@ -152,6 +164,8 @@ class ServeSettings(BaseSettings):
             onnx_runtime=self.onnx_runtime,
             allow_pickle=self.allow_pickle,
             shape_auto=self.shape == "auto",
+            device=self.device,
+            device_required=self.device_required,
         )
 
 

@@ -380,6 +380,7 @@ const siteView = {
         fact("Desired revision", h("code", {}, shortRev(site.desired_revision))),
         fact("Firing alerts", alerts.length ? h("a", { href: "#/alerts" }, String(alerts.length)) : "none"),
         site.last_error ? fact("Last error", h("span", { class: "err" }, site.last_error)) : null)),
+      siteFacts(site.facts),
       trafficCharts(metrics.apps, (g) => g.app, deployMarkers((state.rollouts || []).filter((r) => r.sites && r.sites[name]))),
       h("h2", { style: "margin-top:22px" }, "Apps"),
       h("div", { class: "card flush" }, h("table", {},
@@ -394,6 +395,21 @@ const siteView = {
   },
 };
 function fact(k, v) { return h("div", { class: "fact" }, h("div", { class: "k" }, k), h("div", { class: "v" }, v)); }
+function siteFacts(f) {
+  if (!f) return h("div", { class: "card muted", id: "site-facts" }, "No facts reported yet (agents report them since aiedge's facts)");
+  const list = (xs) => (xs && xs.length ? xs.join(", ") : "none");
+  return h("div", { class: "card", id: "site-facts" }, h("div", { class: "facts" },
+    fact("Platform", h("code", {}, `${f.os}/${f.arch}`)),
+    fact("CPUs", String(f.cpus)),
+    fact("Memory", bytes(f.memory_bytes)),
+    fact("Free disk", bytes(f.disk_free_bytes)),
+    fact("Accelerators", list(f.accelerators)),
+    fact("OpenVINO devices", list(f.openvino_devices)),
+    fact("ONNX Runtime providers", list(f.onnx_providers)),
+    f.dri && f.dri.length ? fact("/dev/dri", list(f.dri)) : null,
+    f.nvidia && f.nvidia.length ? fact("NVIDIA", list(f.nvidia)) : null,
+    fact("aiedge", f.aiedge_version || "?")));
+}
 
 // ---- apps --------------------------------------------------------------------------------------
 const appsView = {
