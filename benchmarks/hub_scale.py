@@ -365,7 +365,7 @@ def main() -> None:
         env={"AIEDGE_HUB_POLL_INTERVAL": "3600"},
     )
     try:
-        wait_ready(f"http://127.0.0.1:{port}/api/v1/health", hub)
+        wait_ready(f"http://127.0.0.1:{port}/api/v1/health", hub, timeout=900)  # 50,000 Sites to parse
         credentials: dict[str, str] = {}
         if args.auth:
             t0 = time.monotonic()
