@@ -16,7 +16,6 @@ from aiedge.builder.errors import ModelInvalid
 from aiedge.builder.inspect import version_dir
 from aiedge.errors import AiedgeError
 from aiedge.serve import formats
-from aiedge.serve.loader import PICKLED
 from aiedge.serve.mlmodel import Resolved
 from aiedge.serve.runtimes.base import LoadOptions
 
@@ -47,7 +46,7 @@ def _pickle_of(path: Path) -> Resolved | None:
         resolved = formats.resolve(path)
     except AiedgeError:
         return None  # not a model: inspect says why
-    return resolved if resolved.format in PICKLED else None
+    return resolved if resolved.format == formats.SKLEARN else None  # pyfunc: builder/pyfunc.py
 
 
 def export_pickles(path: Path, dest: Path, *, allow_pickle: bool) -> Export | None:

@@ -12,8 +12,8 @@ import importlib
 from pathlib import Path
 
 from aiedge.serve import formats
-from aiedge.serve.errors import ModelLoadError, PickleRefused
-from aiedge.serve.mlmodel import SKLEARN_ONNX
+from aiedge.serve.errors import CodeRefused, ModelLoadError, PickleRefused
+from aiedge.serve.mlmodel import PYFUNC, SKLEARN_ONNX
 from aiedge.serve.runtimes.base import Array, LoadedModel, LoadOptions, ModelSignature, Runtime
 
 # format -> runtime module under aiedge.serve.runtimes; ONNX follows LoadOptions.onnx_runtime
@@ -24,8 +24,9 @@ _RUNTIME_MODULES = {
     formats.LIGHTGBM: "lightgbm",
     formats.SKLEARN: "sklearn",
     SKLEARN_ONNX: "sklearn",
+    PYFUNC: "pyfunc",
 }
-PICKLED = frozenset({formats.SKLEARN})  # formats whose loading unpickles (runs the file's code)
+PICKLED = frozenset({formats.SKLEARN, PYFUNC})  # formats whose loading runs the model's own code
 ONNX_RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino"}
 
 
@@ -54,7 +55,11 @@ def refuse_pickles(paths: list[Path], options: LoadOptions) -> None:
     for path in paths:
         resolved = formats.resolve(path)
         if resolved.format in PICKLED:
-            raise PickleRefused(resolved.path)
+            raise _refusal(resolved.format, resolved.path)
+
+
+def _refusal(fmt: str, path: Path) -> PickleRefused:
+    return CodeRefused(path) if fmt == PYFUNC else PickleRefused(path)
 
 
 def load_model(path: Path, *, precision: str = "f32", options: LoadOptions | None = None) -> LoadedModel:
@@ -69,7 +74,7 @@ def load_model(path: Path, *, precision: str = "f32", options: LoadOptions | Non
     options = options or LoadOptions(precision=precision)
     resolved = formats.resolve(path)
     if resolved.format in PICKLED and not options.allow_pickle:
-        raise PickleRefused(resolved.path)
+        raise _refusal(resolved.format, resolved.path)
     model = runtime_for(resolved.format, options).load(resolved.path, options)
     if resolved.columns and not model.signature.columns:
         return _WithColumns(model, resolved.columns)
