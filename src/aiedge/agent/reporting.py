@@ -14,11 +14,13 @@ import hashlib
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 from aiedge.contracts import StatusReport
 
-# fields that change without the site's state changing
-_NOT_A_CHANGE = {"time", "link"}
+# fields that change without the site's state changing (free disk, among the site's facts, moves
+# a little with every report)
+_NOT_A_CHANGE: dict[str, Any] = {"time": True, "link": True, "facts": {"disk_free_bytes": True}}
 
 
 def fingerprint(report: StatusReport) -> str:

@@ -17,14 +17,19 @@ from aiedge import __version__
 from aiedge.agent.ports import site_ports
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.slot import AppSlot
-from aiedge.contracts import AppHealth, AppReason, AppStatus, DesiredApp, StatusReport
+from aiedge.contracts import AppHealth, AppReason, AppStatus, DesiredApp, SiteFacts, StatusReport
 
 _WORKING = frozenset({AppReason.PROGRESSING, AppReason.DOWNLOADING, AppReason.DEFERRED})
 _QUIET = _WORKING | {AppReason.READY}  # not worth a line in last_error
 
 
 async def build_report(
-    reconciler: Reconciler, site: str, http: httpx.AsyncClient, hub_error: str | None
+    reconciler: Reconciler,
+    site: str,
+    http: httpx.AsyncClient,
+    hub_error: str | None,
+    *,
+    facts: SiteFacts | None = None,
 ) -> StatusReport:
     desired = reconciler.state.desired  # the revision last applied, as observed
     apps = reconciler.apps
@@ -45,6 +50,7 @@ async def build_report(
         agent_version=__version__,
         time=datetime.now(UTC),
         age_recipient=reconciler.identity.recipient if reconciler.identity else None,
+        facts=facts,
     )
 
 
@@ -67,6 +73,7 @@ async def _app_status(reconciler: Reconciler, app: DesiredApp, http: httpx.Async
     ready = serving is not None and await _ready(http, url, serving.app.model)
     digest = serving.app.digest if serving else None
     progress = slot.progress
+    device, warning = slot.device(serving)
     return AppStatus(
         name=app.name,
         digest=digest,
@@ -78,6 +85,8 @@ async def _app_status(reconciler: Reconciler, app: DesiredApp, http: httpx.Async
         progress=progress.snapshot()
         if progress is not None and slot.reason is AppReason.DOWNLOADING
         else None,
+        device=device,
+        warning=warning,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from aiedge.builder.errors import ModelInvalid
 from aiedge.builder.inspect import version_dir
 from aiedge.errors import AiedgeError
+from aiedge.extras import install_hint
 from aiedge.serve import formats
 from aiedge.serve.mlmodel import Resolved
 from aiedge.serve.runtimes.base import LoadOptions
@@ -78,6 +79,8 @@ def export_pickles(path: Path, dest: Path, *, allow_pickle: bool) -> Export | No
             records[version.name if versioned else ""] = export_onnx(
                 resolved.path, target, resolved.columns, options
             )
+        except ModuleNotFoundError as e:
+            raise ModelInvalid(f"model {resolved.path} is a scikit-learn model: {install_hint(e)}") from None
         except AiedgeError as e:
             raise ModelInvalid(
                 f"{path}: {e}; sites serve only the ONNX export of a scikit-learn model, never the pickle"

@@ -7,7 +7,7 @@ the rest share one layer. Same inputs and ``SOURCE_DATE_EPOCH`` -> same manifest
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,14 +95,20 @@ def pack(
     workdir: Path,
     base: BaseImage | None = None,
     progress: Callable[[int], None] | None = None,
+    extra: Sequence[tuple[str, Path]] = (),
 ) -> PackedImage:
     """Write layers and config into ``workdir``; returns the image, ready to push. With ``base``,
     the model layers go on top of the base's and the config runs ``aiedge serve`` on the model.
-    ``progress`` is told the bytes of model files as they are packed."""
+    ``progress`` is told the bytes of model files as they are packed. ``extra``: more files for the
+    model folder (path relative to it, file), e.g. its drift profile."""
     root = f"models/{meta.name}"
     small: list[LayerEntry] = []
     big: list[LayerEntry] = []
-    for rel, path in model_files(model):
+    files = model_files(model)
+    clash = {rel for rel, _ in files} & {rel for rel, _ in extra}
+    if clash:
+        raise BuildError(f"{model}: already has {', '.join(sorted(clash))}, which the build writes itself")
+    for rel, path in sorted([*files, *extra]):
         entry = LayerEntry(f"{root}/{rel}", path)
         (big if path.stat().st_size > BIG_FILE else small).append(entry)
     groups = ([small] if small else []) + [[e] for e in big]

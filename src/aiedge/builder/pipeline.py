@@ -28,6 +28,7 @@ from aiedge.builder.platforms import PackedIndex, pack_platforms, push_platforms
 from aiedge.builder.provenance import PREDICATE_TYPE, ProvenanceInput, model_digest, provenance_statement
 from aiedge.builder.push import PushReport, push_image
 from aiedge.builder.pyfunc import pyfunc_environments
+from aiedge.builder.reference import profile_for_image
 from aiedge.builder.sources import FetchedSource, fetch_source
 from aiedge.builder.sources.mlflow import IMAGE_TAG, MlflowAccess, tag_version
 from aiedge.builder.stack import BaseImages, fetch_bases
@@ -97,6 +98,7 @@ class BuildRequest:
     exact: bool = False  # the smoke test's answer must equal the expected one (no tolerance)
     mlflow: MlflowAccess | None = None  # the MLflow registry of models:/ sources
     wheel_cache: Path | None = None  # pyfunc models' wheels (default: in the workdir, so per build)
+    reference_data: Path | None = None  # rows to build the image's drift profile from
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,15 @@ async def _build(
     rep.step(
         f"{info.format} model: {len(info.signature.inputs)} input(s), {len(info.signature.outputs)} output(s)"
     )
+    extra_files: list[tuple[str, Path]] = []
+    labels = export.labels() if export is not None else {}
+    if req.reference_data is not None:
+        profile = await asyncio.to_thread(
+            profile_for_image, info.version_dir, req.reference_data, workdir / "profile"
+        )
+        extra_files.append(profile.file)
+        labels.update(profile.labels)
+        rep.step(profile.summary)
     bases: BaseImages | None = None
     if req.base is not None:
         rep.step(f"base image {req.base}")
@@ -260,7 +271,7 @@ async def _build(
         created=source_date_epoch() or fetched.epoch or 0,  # SOURCE_DATE_EPOCH, else the commit time
         source=source,
         revision=revision,
-        extra_labels=export.labels() if export is not None else {},
+        extra_labels=labels,
     )
     multi: PackedIndex | None = None
     files = model_files(fetched.path)
@@ -269,13 +280,13 @@ async def _build(
     try:
         if bases is not None and bases.is_index:
             multi = await asyncio.to_thread(
-                pack_platforms, fetched.path, meta, workdir, bases, rep.transferred
+                pack_platforms, fetched.path, meta, workdir, bases, rep.transferred, extra_files
             )
             image = multi.images[0]  # the model layers, the same on every platform
         else:
             base = bases.images[0] if bases is not None else None
             image = await asyncio.to_thread(
-                pack, fetched.path, meta, workdir / "blobs", base, rep.transferred
+                pack, fetched.path, meta, workdir / "blobs", base, rep.transferred, extra_files
             )
     finally:
         rep.transfer_done()

@@ -8,7 +8,7 @@ inputs give the same digest per platform, and so the same index.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -38,12 +38,13 @@ def pack_platforms(
     workdir: Path,
     bases: BaseImages,
     progress: Callable[[int], None] | None = None,
+    extra: Sequence[tuple[str, Path]] = (),
 ) -> PackedIndex:
     """``pack`` on each platform's base (``workdir/blobs-ARCH``), and the index over them."""
     images = []
     for base in bases.images:
         folder = "-".join(("blobs", base.platform.architecture, base.platform.variant)).rstrip("-")
-        images.append(pack(model, meta, workdir / folder, base, progress))
+        images.append(pack(model, meta, workdir / folder, base, progress, extra))
     entries = [
         manifest_descriptor(image.manifest, base.platform)
         for image, base in zip(images, bases.images, strict=True)

@@ -128,6 +128,13 @@ def build_command(
         help="Unpickle a scikit-learn model (that runs any code in the file) to export it to ONNX; "
         "the image holds the checked ONNX export, never the pickle.",
     ),
+    reference_data: Path | None = typer.Option(
+        None,
+        "--reference-data",
+        metavar="FILE",
+        help="Rows of the model's input (CSV, NPY or JSON) to store a drift profile of its inputs "
+        "and outputs in the image; sites score live traffic against it.",
+    ),
     update_model_name: bool = typer.Option(
         False,
         "--update-model-name",
@@ -198,6 +205,7 @@ def build_command(
         test_container=test_container,
         update_model_name=update_model_name,
         allow_pickle=allow_pickle,
+        reference_data=reference_data,
     )
     result = asyncio.run(run_build(request, ConsoleReporter()))
     if fmt in ("json", "yaml"):

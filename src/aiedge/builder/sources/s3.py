@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from aiedge.builder.errors import SourceError
 from aiedge.builder.sources import FetchedSource, TransferProgress, within
+from aiedge.extras import install_hint
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -29,8 +30,8 @@ def fetch_s3(
     try:
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError
-    except ImportError as e:
-        raise SourceError(f"{url}: s3:// sources need boto3 (pip install boto3)") from e
+    except ModuleNotFoundError as e:
+        raise SourceError(f"{url}: s3:// sources need boto3: {install_hint(e)}") from None
     bucket, prefix = parse_s3_url(url)
     where = f"{url}{' at ' + endpoint if endpoint else ''}"
     progress.step(f"listing {where}")
