@@ -167,7 +167,7 @@ def test_core_runs_under_podman_kube_play_and_enrols_a_site(
 
         # the operator API needs an operator token, made like the join token, in the hub's container
         operator = podman.run("exec", f"{POD}-hub", "/opt/aiedge/bin/aiedge", "hub", "operator", "create",
-                              "tests", "--role", "read", what="operator create in the hub container")  # fmt: skip
+                              "tests", "--role", "read", what="operator create in the hub")  # fmt: skip
 
         def app_healthy() -> bool:
             apps = _site(hub, ca, operator.strip().splitlines()[-1]).get("apps") or []
