@@ -17,14 +17,18 @@ from aiedge import __version__
 from aiedge.agent.ports import site_ports
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.slot import AppSlot
-from aiedge.contracts import AppHealth, AppReason, AppStatus, DesiredApp, StatusReport
+from aiedge.contracts import AppHealth, AppReason, AppStatus, DesiredApp, LinkUsage, StatusReport
 
 _WORKING = frozenset({AppReason.PROGRESSING, AppReason.DOWNLOADING, AppReason.DEFERRED})
 _QUIET = _WORKING | {AppReason.READY}  # not worth a line in last_error
 
 
 async def build_report(
-    reconciler: Reconciler, site: str, http: httpx.AsyncClient, hub_error: str | None
+    reconciler: Reconciler,
+    site: str,
+    http: httpx.AsyncClient,
+    hub_error: str | None,
+    link: LinkUsage | None = None,
 ) -> StatusReport:
     desired = reconciler.state.desired  # the revision last applied, as observed
     apps = reconciler.apps
@@ -45,6 +49,7 @@ async def build_report(
         agent_version=__version__,
         time=datetime.now(UTC),
         age_recipient=reconciler.identity.recipient if reconciler.identity else None,
+        link=link,
     )
 
 

@@ -24,7 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from aiedge.cli.credentials import TOKEN_FILE, call, load_token
-from aiedge.contracts import AppStatus, SiteSummary
+from aiedge.contracts import AppStatus, LinkUsage, SiteSummary
 from aiedge.errors import AiedgeError
 
 _STYLE = {"healthy": "green", "progressing": "yellow", "degraded": "red", "unknown": "magenta"}
@@ -116,6 +116,17 @@ def _bytes(n: float | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"
+
+
+def link_text(link: LinkUsage) -> str:
+    """The bytes per day a site reported for its link (today last), against its budget."""
+    days = ", ".join(f"{d.day:%m-%d} {_bytes(d.total)}" for d in link.days) or "nothing counted yet"
+    budget = (
+        f"; budget {_bytes(link.budget)}/day{'' if link.metered else ' (counted)'}" if link.budget else ""
+    )
+    spent = " (today's is spent)" if link.spent else ""
+    deferred = "".join(f"; deferred: {d}" for d in link.deferred)
+    return f"{days}{budget}{spent}{deferred}"
 
 
 def progress_text(a: AppStatus) -> str:
@@ -228,6 +239,8 @@ def _site_view(hub: str, name: str, token: str | None = None) -> RenderableType:
         head.add_row("age recipient", recipient)
     if s.last_error:
         head.add_row("last error", f"[red]{escape(s.last_error)}[/red]")
+    if s.link is not None:
+        head.add_row("link", escape(link_text(s.link)))
     apps = Table(title="apps")
     for col in ("app", "digest", "health", "url", "condition"):
         apps.add_column(col)

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from aiedge.gitops.age import check_armored, check_recipient
 from aiedge.gitops.schema_kubernetes import KubernetesSpec
+from aiedge.gitops.schema_link import SiteLink
 from aiedge.gitops.schema_rollout import RolloutSpec
 from aiedge.gitops.schema_windows import MaintenanceWindow, TimeZone
 from aiedge.oci.digest import DIGEST_PATTERN
@@ -82,6 +83,9 @@ class AppSpec(_Spec):
     grpc_port: int | None = Field(default=None, alias="grpcPort", ge=1, le=65535)
     test: TestSpec | None = None
     kubernetes: KubernetesSpec | None = Field(default=None, description="layout for `aiedge render`")
+    urgent: bool = Field(
+        default=False, description="download at once even when a site's link budget is spent"
+    )
 
 
 class SelectorOperator(StrEnum):
@@ -124,6 +128,9 @@ class PlacementSpec(_Spec):
     prefetch: bool = Field(
         default=False, description="download new versions at once, switch in the next window"
     )
+    urgent: bool = Field(
+        default=False, description="download at once even when the site's link budget is spent"
+    )
 
 
 class _Object(_Spec):
@@ -150,6 +157,7 @@ class SiteSpec(_Spec):
         default_factory=list,
         description="maintenance windows of the site's apps (a Placement's own windows replace them)",
     )
+    link: SiteLink | None = Field(default=None, description="the site's link budget: {budget: 20MB/day}")
 
 
 class Site(_Object):

@@ -10,6 +10,7 @@ import orjson
 
 from aiedge.contracts import DesiredApp, DesiredState
 from aiedge.gitops import GitopsRepo, Snapshot, UnknownSite, desired_for_site, load_repo
+from aiedge.gitops.desired import site_link
 from aiedge.hub.store import Store
 
 
@@ -62,7 +63,9 @@ class Revision:
                 state = desired_for_site(self.repo, site)
                 hit = (state, state.digest)
             else:
-                state = DesiredState(site=site, revision=self.repo.revision, apps=found[0])
-                hit = (state, found[1])
+                link = site_link(self.repo, site)
+                state = DesiredState(site=site, revision=self.repo.revision, apps=found[0], link=link)
+                # the store keeps the apps' digest; a link budget is the Site's, read at this revision
+                hit = (state, found[1] if link is None else state.digest)
             self._desired[site] = hit
         return hit
