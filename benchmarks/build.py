@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from aiedge.build.pipeline import BuildRequest, run_build
+from aiedge.builder.pipeline import BuildRequest, run_build
 from aiedge.oci.reference import ImageReference
 from benchmarks.common import free_port, start, stop, wait_ready
 

@@ -1,6 +1,6 @@
 """The root of aiedge's error types.
 
-Every package defines its own errors (``aiedge.serve.errors``, ``aiedge.build.errors``...) as
+Every package defines its own errors (``aiedge.serve.errors``, ``aiedge.builder.errors``...) as
 subclasses of :class:`AiedgeError`. The CLI prints an ``AiedgeError`` as one line and exits 1;
 anything else is a bug and keeps its traceback. Domain errors carry no HTTP status codes: each
 transport maps them at its own boundary.

@@ -16,7 +16,7 @@ import pytest
 from tests.support import aiedge_cmd
 
 # none of these may be imported to print the version or complete a command name
-HEAVY = ("aiedge.hub", "aiedge.agent", "aiedge.build", "aiedge.serve", "sqlalchemy", "numpy", "httpx")
+HEAVY = ("aiedge.hub", "aiedge.agent", "aiedge.builder", "aiedge.serve", "sqlalchemy", "numpy", "httpx")
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

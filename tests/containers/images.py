@@ -1,6 +1,6 @@
 """Images for the container tests: the base images, built once per pytest run and shared by
 every xdist worker (a file lock and a folder beside the workers' temp folders), and runnable model
-images, a model's layers (``aiedge.build.pack``) stacked on a base layout without a registry,
+images, a model's layers (``aiedge.builder.pack``) stacked on a base layout without a registry,
 entrypoint ``aiedge serve /models/NAME``, ports 8080/8081, user 1000 (what ``aiedge build --base``
 makes from a pushed base).
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from aiedge.build.pack import ImageMeta, pack
-from aiedge.containers.base import BaseSpec, build_base, find_source
+from aiedge.builder.pack import ImageMeta, pack
+from aiedge.containers.base_image import BaseSpec, build_base, find_source
 from aiedge.containers.layout import LayoutImage, blob_paths, read_platform, write_layout
 from aiedge.containers.wheels import build_wheel
 from aiedge.oci.manifest import canonical_json, config_descriptor, layer_descriptor

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aiedge.containers.base import build_base
+from aiedge.containers.base_image import build_base
 from aiedge.containers.engine import Podman
 from aiedge.containers.services import ServiceSpec, build_service
 from tests.cli.helpers import GIT_IDENTITY, HOUSING, HOUSING_TD, build, last_json

@@ -22,7 +22,7 @@ from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.registries import RegistryPool
 from aiedge.agent.settings import AgentSettings
 from aiedge.agent.state import AgentState
-from aiedge.build.trial import check_container
+from aiedge.builder.trial import check_container
 from aiedge.containers.engine import Podman
 from aiedge.containers.images import load_image, pull_image
 from aiedge.containers.layout import read_platforms

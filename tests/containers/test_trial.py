@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from aiedge.build.trial import check_container
+from aiedge.builder.trial import check_container
 from aiedge.containers.engine import Podman
 from aiedge.containers.layout import LayoutImage
 from tests.containers.helpers import SMOKE

@@ -59,17 +59,27 @@ class Demo:
         return self.popen.returncode
 
 
-def start_demo(data: Path, *args: str, timeout: float = 240.0, env: dict[str, str] | None = None) -> Demo:
-    """Start `aiedge demo --data DATA ARGS...` (with ``env`` added to ours) and read stdout until the
-    hub and 3 sites are ready."""
+def start_demo(
+    data: Path,
+    *args: str,
+    timeout: float = 240.0,
+    env: dict[str, str] | None = None,
+    exe: list[str] | None = None,
+) -> Demo:
+    """Start `aiedge demo --data DATA ARGS...` (with ``env`` added to ours; ``exe`` another
+    installed ``aiedge`` than this tree's) and read stdout until the hub and 3 sites are ready."""
     log = (data.parent / "demo-stderr.log").open("w")
+    command = (
+        [*exe, "demo", "--data", str(data), *args] if exe else aiedge_cmd("demo", "--data", str(data), *args)
+    )
     popen = subprocess.Popen(
-        aiedge_cmd("demo", "--data", str(data), *args),
+        command,
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
         start_new_session=True,
         env={**os.environ, **(env or {})},
+        cwd=data.parent,  # nothing of the checkout in its working folder
     )
     demo = Demo(popen, data, log=log)
     t0 = time.monotonic()

@@ -164,12 +164,12 @@ def test_a_download_shows_bytes_rate_and_eta(repo: Path, start_hub: StartHub) ->
         target_digest=D1, progress=progress,
     )  # fmt: skip
     assert httpx.post(f"{hub.url}/api/v1/sites/site-a/status", json=body).status_code == 204
-    want = "downloading 45.0 MB / 150.0 MB (30%), 2.0 MB/s, ETA 52s"
+    want = "downloading 42.9 MiB / 143.1 MiB (30%), 1.9 MiB/s, ETA 52s"  # IEC units everywhere
     for args in ((), ("site-a",)):
         shown = _status(hub.url, *args)
         assert shown.returncode == 0 and want in shown.stdout, shown.stdout + shown.stderr
     (line,) = dashboard_texts(hub.url, '#sites [data-progress="housing"]')
-    assert line == "downloading 45.0 MB / 150.0 MB (30%) · 2.0 MB/s · ETA 52s"
+    assert line == "downloading 42.9 MiB / 143.1 MiB (30%) · 1.9 MiB/s · ETA 52s"
 
 
 def _series(site: str, now_ms: int, counts: dict[str, tuple[float, float]]) -> list[Series]:

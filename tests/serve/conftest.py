@@ -16,7 +16,9 @@ def serve(tmp_path: Path) -> Iterator[Server]:
     """Start `aiedge serve PATH --name NAME [ARGS]`; returns its base URL once the server is live."""
     procs: list[Proc] = []
 
-    def start(path: Path, name: str, *args: str, ready: bool = True) -> str:
+    def start(
+        path: Path, name: str, *args: str, ready: bool = True, env: dict[str, str] | None = None
+    ) -> str:
         port, grpc_port = free_port(), free_port()
         proc = Proc(
             aiedge_cmd(
@@ -31,6 +33,7 @@ def serve(tmp_path: Path) -> Iterator[Server]:
                 *args,
             ),
             tmp_path / f"serve-{name}-{port}.log",
+            env=env,
         )
         procs.append(proc)
         url = f"http://127.0.0.1:{port}"

@@ -21,7 +21,7 @@ NOT_FOR_ONNX = (
     "psycopg",
     "aiedge.hub",
     "aiedge.agent",
-    "aiedge.build",
+    "aiedge.builder",
     "aiedge.gitops",
 )
 

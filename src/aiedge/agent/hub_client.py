@@ -18,7 +18,15 @@ from pydantic import TypeAdapter, ValidationError
 
 from aiedge.agent.errors import FetchFailed, Stalled, Unauthorized, Waiting
 from aiedge.agent.link import LinkMeter, MeteredTransport, hub_kind
-from aiedge.contracts import AppMinute, DesiredState, MinuteSummaries, SiteAnswer, SiteRequest, StatusReport
+from aiedge.contracts import (
+    AppMinute,
+    DesiredState,
+    DriftReport,
+    MinuteSummaries,
+    SiteAnswer,
+    SiteRequest,
+    StatusReport,
+)
 
 _REQUESTS = TypeAdapter(list[SiteRequest])
 # idle connections are kept longer than the longest gap between two posts (a minute's summary),
@@ -141,6 +149,9 @@ class HubClient:
 
     async def post_answer(self, request_id: int, answer: SiteAnswer) -> None:
         await self._post(f"requests/{request_id}/answer", answer.model_dump_json().encode(), "answer", 30.0)
+
+    async def post_drift(self, report: DriftReport) -> None:
+        await self._post("drift", report.model_dump_json().encode(), "drift report", 10.0)
 
     def _check(self, r: httpx.Response, what: str) -> None:
         if r.status_code in (401, 403):

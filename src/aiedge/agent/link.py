@@ -40,7 +40,7 @@ def hub_kind(request: httpx.Request) -> str:
     path = request.url.path
     if path.endswith("/status"):
         return "status"
-    if path.endswith("/minutes"):
+    if path.endswith(("/minutes", "/drift")):  # drift reports are summaries of a window too
         return "summaries"
     if path.endswith("/metrics/write"):
         return "metrics"

@@ -8,7 +8,9 @@
 - the reporter builds the status report every poll interval and posts it when it changed (and
   every ``status_refresh``): the polls are the heartbeat of a hub that announced one
   (:mod:`aiedge.agent.reporting`); to an older hub it posts every interval, as before;
-- telemetry (:mod:`aiedge.agent.telemetry`) scrapes the serving apps and ships their metrics.
+- telemetry (:mod:`aiedge.agent.telemetry`) scrapes the serving apps and ships their metrics;
+- drift (:mod:`aiedge.agent.drift`) sends the apps' drift scores to the hub every minute;
+- with ``--capture-to``, captured requests go to the core's bucket (:mod:`aiedge.agent.capture`).
 
 :func:`run_agent` returns when ``stop`` is set, after stopping every model server. It never
 exits the process.
@@ -27,8 +29,11 @@ from aiedge.agent.answers import SiteView, answer_request
 from aiedge.agent.backoff import Backoff, jittered
 from aiedge.agent.bundle import IMPORTED, local_source, read_imported
 from aiedge.agent.cache import ImageCache, UnpackPolicy
+from aiedge.agent.capture import CaptureUploader
+from aiedge.agent.drift import DriftReporter
 from aiedge.agent.enrolment import site_credential
 from aiedge.agent.errors import AgentError, Stalled, Waiting
+from aiedge.agent.facts import RuntimeDevices, probe_runtimes, site_facts
 from aiedge.agent.hub_client import HubClient, hub_http_client
 from aiedge.agent.link import LinkMeter, MeteredTransport
 from aiedge.agent.logbook import LogBook
@@ -65,9 +70,11 @@ class Agent:
         identity: SiteIdentity | None = None,
         logbook: LogBook | None = None,
         link: LinkMeter | None = None,
+        limiter: TokenBucket | None = None,
     ) -> None:
         self.settings = settings
         self.link = link or LinkMeter(None, settings.link_budget)
+        self.limiter = limiter
         self.identity = identity
         self.signatures = signatures
         self.credential = credential
@@ -101,6 +108,7 @@ class Agent:
         self._latest: DesiredState | None = None
         self._wake = asyncio.Event()
         self._reconciler: Reconciler | None = None
+        self._devices: RuntimeDevices | None = None  # None until the runtimes have answered
         self._cadence = StatusCadence(settings.status_refresh)
         self.logbook = logbook or LogBook()
         self._import_seen: int | None = None  # mtime of the imported bundle last looked at
@@ -130,6 +138,26 @@ class Agent:
         telemetry = Telemetry(
             self.settings, self._scrape_targets, self.http, self.credential, self.hub, self.link
         )
+        drift = DriftReporter(
+            self.settings.site,
+            self._scrape_targets,
+            self.http,
+            self.hub,
+            self.settings.drift_report_interval,
+        )
+        capture = (
+            CaptureUploader(
+                self.settings.site,
+                self.settings.capture_dir,
+                self.settings.capture_to,
+                self.settings.capture_endpoint,
+                self.settings.capture_interval,
+                self.limiter,
+                self._capturing,
+            )
+            if self.settings.capture_to
+            else None
+        )
         try:
             await run_until(
                 stop,
@@ -139,6 +167,9 @@ class Agent:
                     "heartbeat": self._heartbeat(),
                     "requests": self._answer_requests(),
                     "telemetry": telemetry.run(stop),
+                    "drift": drift.run(stop),
+                    **({"capture": capture.run(stop)} if capture is not None else {}),
+                    "facts": self._probe(),  # once, then done (a task that returns is not a failure)
                 },
             )
         finally:
@@ -175,6 +206,17 @@ class Agent:
             elif loop.time() - started < 1.0:
                 # the hub did not hold the poll: don't hammer it
                 await asyncio.sleep(jittered(self.settings.poll_interval))
+
+    def _capturing(self) -> set[tuple[str, str]]:
+        """(app, digest hex) of every version running now: its capture folder is in use."""
+        if self._reconciler is None:
+            return set()
+        return {
+            (inst.app.name, inst.app.digest.removeprefix("sha256:"))
+            for slot in self._reconciler.slots.values()
+            for inst in (slot.active, slot.previous)
+            if inst is not None
+        }
 
     def _kept(self) -> Kept:
         """What pruning leaves: the reconciler's, and the desired state not yet applied (from
@@ -295,10 +337,26 @@ class Agent:
                 else "none",
             )
 
+    async def _probe(self) -> None:
+        """Ask the runtimes once for their devices; then report the site's facts at once."""
+        self._devices = await probe_runtimes()
+        facts = await asyncio.to_thread(site_facts, self.settings.data, self._devices)
+        log.info(
+            "site facts: %s, %d CPUs, %s memory, accelerators: %s",
+            f"{facts.os}/{facts.arch}",
+            facts.cpus,
+            format_bytes(facts.memory_bytes),
+            ", ".join(facts.accelerators) or "none",
+        )
+        await self._report()
+
     async def _report(self) -> None:
         assert self._reconciler is not None
+        facts = None
+        if self._devices is not None:
+            facts = await asyncio.to_thread(site_facts, self.settings.data, self._devices)
         report = await build_report(
-            self._reconciler, self.settings.site, self.http, self.hub_error, self.link.usage()
+            self._reconciler, self.settings.site, self.http, self.hub_error, self.link.usage(), facts=facts
         )
         await asyncio.to_thread(self.link.save)
         if not self._cadence.due(report, every_time=self.hub.heartbeat is None):
@@ -378,4 +436,5 @@ async def _run_agent(settings: AgentSettings, stop: asyncio.Event, logbook: LogB
             identity=identity,
             logbook=logbook,
             link=meter,
+            limiter=limiter,
         ).run(stop)

@@ -36,18 +36,22 @@ from aiedge.agent.errors import (
 )
 from aiedge.agent.holds import read_hold
 from aiedge.agent.link import LinkMeter
+from aiedge.agent.modelhealth import serve_env
 from aiedge.agent.ports import site_ports
 from aiedge.agent.progress import DownloadProgress, format_bytes, logging_progress
 from aiedge.agent.proxy import SiteProxy
 from aiedge.agent.prune import Kept
 from aiedge.agent.runtime import Instance, Runtime
 from aiedge.agent.secrets import SiteIdentity
+from aiedge.agent.serving import served_device
 from aiedge.agent.settings import AgentSettings
+from aiedge.agent.shadow import ShadowGate, control_token
 from aiedge.agent.signatures import SignatureGate
 from aiedge.agent.slot import AppSlot
 from aiedge.agent.state import AgentState, Applied
 from aiedge.agent.windows import deferral
 from aiedge.contracts import AppReason, DesiredApp, DesiredState
+from aiedge.contracts.serving import serving_env
 from aiedge.processes import free_port
 from aiedge.runtimes.errors import StartError
 from aiedge.runtimes.launch import Launch
@@ -85,6 +89,7 @@ class Reconciler:
         self.slots: dict[str, AppSlot] = {}
         self.working: DesiredState | None = None  # the desired state a pass works towards now
         self._prefetched: dict[str, str] = {}  # app -> digest downloaded while its switch waits
+        self._control_token: str | None = None  # of the servers' control endpoint (shadow phases)
 
     @property
     def apps(self) -> list[DesiredApp]:
@@ -184,7 +189,7 @@ class Reconciler:
                 # just restarted: serve what was applied while the new digest is refused
                 with contextlib.suppress(AgentError):
                     model_dir = await self._fetch(slot, applied.app)
-                    await self._switch(slot, await self._bring_up(applied.app, model_dir))
+                    await self._switch(slot, await self._bring_up(slot, applied.app, model_dir))
             slot.set(e.app_reason, f"{app.digest}: {e}; checked again in {delay:.0f}s; {_keeps(slot)}")
             raise
         except Stalled as e:
@@ -205,7 +210,8 @@ class Reconciler:
         self._secret_env(app)  # an undecryptable secret stops here, before any download
         model_dir = await self._fetch(slot, app, metered=True)
         slot.set(AppReason.PROGRESSING, f"starting {app.digest}")
-        instance = await self._bring_up(app, model_dir)
+        instance = await self._bring_up(slot, app, model_dir)
+        await self._shadow_or_stop(slot, app, instance)
         await self._switch_or_stop(slot, instance)
         if (before := self.state.inventory.get(app.name)) is not None and before.app.digest != app.digest:
             self.state.previous[app.name] = before
@@ -295,7 +301,7 @@ class Reconciler:
             # verified blobs (or fetched again), never served
             model_dir = await self._fetch(slot, app)
             slot.set(AppReason.PROGRESSING, f"restarting {app.digest}")
-            instance = await self._bring_up(app, model_dir)
+            instance = await self._bring_up(slot, app, model_dir)
             await self._switch_or_stop(slot, instance)
         except AgentError as e:
             delay = slot.failed_attempt()
@@ -307,9 +313,40 @@ class Reconciler:
         slot.succeeded()
         slot.set(AppReason.READY, f"serving {app.digest}")
 
-    async def _bring_up(self, app: DesiredApp, model_dir: Path) -> Instance:
+    async def _shadow_or_stop(self, slot: AppSlot, app: DesiredApp, instance: Instance) -> None:
+        """With ``spec.rollout.shadow`` and a version serving: the shadow phase (stops
+        ``instance`` and raises unless it passes). A first install has nothing to compare with."""
+        serving = slot.active
+        if app.shadow is None or serving is None or not serving.alive() or self.settings.runtime != "process":
+            if app.shadow is not None and self.settings.runtime != "process":
+                log.warning("app %s: shadow phases need --runtime process; switching without one", app.name)
+            return
+        gate = ShadowGate(self.http, self._token(), self.settings.shadow_timeout)
+        slot.set(AppReason.PROGRESSING, f"shadow phase of {app.digest} beside {serving.app.digest}")
+        try:
+            verdict = await gate.run(
+                app.shadow,
+                serving,
+                instance,
+                lambda text: slot.set(AppReason.PROGRESSING, f"{app.digest}: {text}"),
+            )
+        except BaseException:
+            await instance.stop()
+            raise
+        log.info("app %s: %s passed its shadow phase: %s", app.name, app.digest, verdict.summary(app.shadow))
+
+    def _token(self) -> str:
+        if self._control_token is None:
+            self._control_token = control_token(self.settings.data)
+        return self._control_token
+
+    async def _bring_up(self, slot: AppSlot, app: DesiredApp, model_dir: Path) -> Instance:
         """Start on private ports, wait until ready, pass the smoke test; else stop it and raise."""
-        env = self._secret_env(app)
+        process = self.settings.runtime == "process"
+        capture = self.settings.capture_dir if process else None
+        env = {**serving_env(app), **serve_env(app, capture), **self._secret_env(app)}
+        if process:  # the shadow mirror's control endpoint (a later version's shadow phase)
+            env["AIEDGE_SERVE_CONTROL_TOKEN"] = self._token()
 
         async def start() -> Instance:
             return await self.runtime.start(Launch(app, model_dir, free_port(), free_port(), env))
@@ -329,6 +366,11 @@ class Reconciler:
             await trial.server.stop()
             why = result.error or "; ".join(result.diffs[:3]) or f"status {result.status_code}"
             raise SmokeTestFailed(why)
+        # the smoke test ran on the device that serves: say which, and why not the one asked for
+        device, fallback = await served_device(self.http, trial.server.base_url, app.model)
+        if fallback:
+            log.warning("app %s: %s", app.name, fallback)
+        slot.served_on[id(trial.server)] = (device, fallback)
         return trial.server
 
     def _secret_env(self, app: DesiredApp) -> dict[str, str]:
@@ -358,6 +400,7 @@ class Reconciler:
         for inst in (old, stale):
             if inst is not None and inst is not keep and inst is not instance:
                 await inst.stop()
+        slot.forget_stopped()
 
     async def _route(self, slot: AppSlot, instance: Instance) -> None:
         """Point the site ports at ``instance``, opening (or moving) the listeners as needed."""

@@ -18,8 +18,10 @@ from typing import Any
 
 from aiedge.contracts import StatusReport
 
-# fields that change without the site's state changing (a spent budget, or what it defers, does)
-_NOT_A_CHANGE: dict[str, Any] = {"time": True, "link": {"days": True}}
+# fields that change without the site's state changing: the link's byte counts (a spent budget, or
+# what it defers, does change it) and free disk, among the site's facts, which moves a little with
+# every report
+_NOT_A_CHANGE: dict[str, Any] = {"time": True, "link": {"days": True}, "facts": {"disk_free_bytes": True}}
 
 
 def fingerprint(report: StatusReport) -> str:

@@ -10,6 +10,7 @@ shows in ``ps``.
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
 from pathlib import Path
@@ -27,6 +28,9 @@ from aiedge.oci.registry import is_loopback
 
 def _default_serve_command() -> list[str]:
     return [sys.executable, "-m", "aiedge", "serve"]
+
+
+_S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/=-]{0,512})?$")
 
 
 class AgentSettings(BaseSettings):
@@ -66,6 +70,11 @@ class AgentSettings(BaseSettings):
     insecure_registry: bool = Field(default=False, description="plain HTTP to every registry")
     ready_timeout: float = Field(
         default=120.0, gt=0, description="seconds a new model server has to get ready"
+    )
+    shadow_timeout: float = Field(
+        default=900.0,
+        gt=0,
+        description="seconds a shadow phase may take to compare minSamples answers (then tried again later)",
     )
     backoff_min: float = Field(default=1.0, gt=0, description="first retry delay after a transient error")
     backoff_max: float = Field(default=60.0, gt=0, description="longest retry delay")
@@ -129,6 +138,16 @@ class AgentSettings(BaseSettings):
         ge=0,
         description="free bytes on the data disk (or a size: 2GiB) under which unkept versions are pruned",
     )
+    drift_report_interval: float = Field(
+        default=60.0, gt=0, description="seconds between drift reports (each app's drift scores) to the hub"
+    )
+    capture_to: str | None = Field(
+        default=None, description="s3://BUCKET/PREFIX the apps' captured requests are uploaded to"
+    )
+    capture_endpoint: str | None = Field(
+        default=None, description="S3 endpoint URL of --capture-to (MinIO, Ceph...; default AWS)"
+    )
+    capture_interval: float = Field(default=30.0, gt=0, description="seconds between capture upload rounds")
     requests_wait: float = Field(
         default=240.0,
         gt=0,
@@ -166,6 +185,15 @@ class AgentSettings(BaseSettings):
     @classmethod
     def _size(cls, value: object) -> object:
         return parse_size(value) if isinstance(value, str) else value
+
+    @field_validator("capture_to")
+    @classmethod
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is not None and not _S3_URL.match(value):
+            raise ValueError(
+                f"{value}: want s3://BUCKET or s3://BUCKET/PREFIX (a bucket name: a-z, 0-9, . and -)"
+            )
+        return value
 
     @field_validator("registry_mirror")
     @classmethod
@@ -262,6 +290,11 @@ class AgentSettings(BaseSettings):
     @property
     def telemetry_dir(self) -> Path:
         return self.data / "telemetry"
+
+    @property
+    def capture_dir(self) -> Path:
+        """Captured requests waiting for upload: ``capture/APP/DIGEST-HEX/*.jsonl``."""
+        return self.data / "capture"
 
     @property
     def podman_dir(self) -> Path:

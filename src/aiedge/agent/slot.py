@@ -5,7 +5,7 @@ and, while it downloads, its progress."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiedge.agent.backoff import Backoff
 from aiedge.agent.progress import DownloadProgress
@@ -28,6 +28,8 @@ class AppSlot:
     target: str | None = None  # the digest being deployed, or last refused; None once it serves
     not_before: float = 0.0  # monotonic time before which no new start is tried
     backoff_digest: str | None = None  # the digest the backoff counts failures for
+    # per running instance (by id): the device it serves on and why not the one asked for
+    served_on: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
 
     def set(self, reason: AppReason, message: str) -> None:
         self.reason = reason
@@ -49,6 +51,14 @@ class AppSlot:
     def succeeded(self) -> None:
         self.backoff.reset()
         self.not_before = 0.0
+
+    def device(self, instance: Instance | None) -> tuple[str | None, str | None]:
+        return self.served_on.get(id(instance), (None, None)) if instance is not None else (None, None)
+
+    def forget_stopped(self) -> None:
+        """Only the active and the previous instance keep their device."""
+        keep = {id(i) for i in (self.active, self.previous) if i is not None}
+        self.served_on = {k: v for k, v in self.served_on.items() if k in keep}
 
     def serving(self) -> Instance | None:
         return self.active if self.active is not None and self.active.alive() else None

@@ -17,7 +17,15 @@ from aiedge import __version__
 from aiedge.agent.ports import site_ports
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.slot import AppSlot
-from aiedge.contracts import AppHealth, AppReason, AppStatus, DesiredApp, LinkUsage, StatusReport
+from aiedge.contracts import (
+    AppHealth,
+    AppReason,
+    AppStatus,
+    DesiredApp,
+    LinkUsage,
+    SiteFacts,
+    StatusReport,
+)
 
 _WORKING = frozenset({AppReason.PROGRESSING, AppReason.DOWNLOADING, AppReason.DEFERRED})
 _QUIET = _WORKING | {AppReason.READY}  # not worth a line in last_error
@@ -29,6 +37,8 @@ async def build_report(
     http: httpx.AsyncClient,
     hub_error: str | None,
     link: LinkUsage | None = None,
+    *,
+    facts: SiteFacts | None = None,
 ) -> StatusReport:
     desired = reconciler.state.desired  # the revision last applied, as observed
     apps = reconciler.apps
@@ -50,6 +60,7 @@ async def build_report(
         time=datetime.now(UTC),
         age_recipient=reconciler.identity.recipient if reconciler.identity else None,
         link=link,
+        facts=facts,
     )
 
 
@@ -72,6 +83,7 @@ async def _app_status(reconciler: Reconciler, app: DesiredApp, http: httpx.Async
     ready = serving is not None and await _ready(http, url, serving.app.model)
     digest = serving.app.digest if serving else None
     progress = slot.progress
+    device, warning = slot.device(serving)
     return AppStatus(
         name=app.name,
         digest=digest,
@@ -83,6 +95,8 @@ async def _app_status(reconciler: Reconciler, app: DesiredApp, http: httpx.Async
         progress=progress.snapshot()
         if progress is not None and slot.reason is AppReason.DOWNLOADING
         else None,
+        device=device,
+        warning=warning,
     )
 
 

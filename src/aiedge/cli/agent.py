@@ -86,6 +86,13 @@ _OPTIONS = (
         "Default: no floor (downloads still never use the last 256 MiB).",
     ),
     Opt(
+        "capture_to",
+        metavar="s3://BUCKET/PREFIX",
+        help="Upload the requests apps capture (App spec.capture) to this S3-compatible bucket, "
+        "when the link allows (credentials: the usual AWS variables or profile).",
+    ),
+    Opt("capture_endpoint", metavar="URL", help="S3 endpoint of --capture-to (MinIO, Ceph...)."),
+    Opt(
         "registry_mirror",
         metavar="SRC=DST",
         help="Pull the images of registry SRC (as Apps name it) from registry DST, e.g. a site-local "

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 
 import typer
 
-from aiedge.build.errors import SourceError
-from aiedge.build.pipeline import BuildRequest, BuildResult, run_build
-from aiedge.build.sources import is_remote
-from aiedge.build.sources.mlflow import MlflowAccess
+from aiedge.builder.errors import SourceError
+from aiedge.builder.pipeline import BuildRequest, BuildResult, run_build
+from aiedge.builder.sources import is_remote
+from aiedge.builder.sources.mlflow import MlflowAccess
 from aiedge.cli.output import JSON, OUTPUT, Format, choose, emit
 from aiedge.cli.progress import ConsoleReporter, iec
 from aiedge.cli.spelling import (
@@ -128,6 +128,13 @@ def build_command(
         help="Unpickle a scikit-learn model (that runs any code in the file) to export it to ONNX; "
         "the image holds the checked ONNX export, never the pickle.",
     ),
+    reference_data: Path | None = typer.Option(
+        None,
+        "--reference-data",
+        metavar="FILE",
+        help="Rows of the model's input (CSV, NPY or JSON) to store a drift profile of its inputs "
+        "and outputs in the image; sites score live traffic against it.",
+    ),
     update_model_name: bool = typer.Option(
         False,
         "--update-model-name",
@@ -198,6 +205,7 @@ def build_command(
         test_container=test_container,
         update_model_name=update_model_name,
         allow_pickle=allow_pickle,
+        reference_data=reference_data,
     )
     result = asyncio.run(run_build(request, ConsoleReporter()))
     if fmt in ("json", "yaml"):

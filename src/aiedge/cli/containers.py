@@ -11,7 +11,7 @@ import typer
 from aiedge.cli.output import JSON, OUTPUT, Format, choose, emit
 from aiedge.cli.progress import iec
 from aiedge.cli.spelling import read_secret_file, warn
-from aiedge.containers.base import BaseSpec, build_base
+from aiedge.containers.base_image import BaseSpec, build_base
 from aiedge.containers.services import check_packages
 from aiedge.oci.layers import source_date_epoch
 from aiedge.oci.platform import Platform, host_platform, parse_platforms

@@ -75,6 +75,9 @@ COMMANDS = {
         "App secrets, encrypted in Git to each site's age key (decrypted only at the site).",
     ),
     "base": Lazy("aiedge.cli.containers:base_app", "The runtime base image model images stack on."),
+    "config": Lazy(
+        "aiedge.cli.config:app", "Hub contexts (URL, CA, token file) in ~/.config/aiedge/config.yaml."
+    ),
     "completion": Lazy(
         "aiedge.cli.completion:completion_command", "Print the shell completion script: bash, zsh or fish."
     ),

@@ -1,6 +1,8 @@
-"""`aiedge rollout status|pause|resume|abort|retry APP --hub URL`: an app's rollouts, and what an
-operator can do to them through the hub's API (``POST /api/v1/rollouts/APP/ACTION``). ``status``
-needs a read token, the others an admin token (``--token-file`` or ``AIEDGE_TOKEN``)."""
+"""`aiedge rollout status|pause|resume|abort|retry APP`: an app's rollouts, and what an operator
+can do to them through the hub's API (``POST /api/v1/rollouts/APP/ACTION``, the same the
+dashboard's buttons call). ``status`` needs a read token, the others an admin token
+(``--token-file``, ``AIEDGE_TOKEN`` or the context's); the hub comes from ``--hub``,
+``AIEDGE_HUB`` or a context."""
 
 from __future__ import annotations
 
@@ -8,27 +10,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 import typer
 from rich.console import Console
 
-from aiedge.cli.credentials import TOKEN_FILE, call, load_token
-from aiedge.cli.status import fetch_rollouts, rollouts_table
+from aiedge.cli.credentials import CA, CONTEXT, HUB, TOKEN_FILE, Hub, connect
+from aiedge.cli.output import JSON, OUTPUT, Format, choose, emit
+from aiedge.cli.status import fetch_rollouts
+from aiedge.cli.status_views import rollouts_table
 from aiedge.errors import AiedgeError
 
 app = typer.Typer(
     help="See and steer an app's rollout: status, pause, resume, abort, retry.", no_args_is_help=True
 )
 
-_HUB = typer.Option(..., "--hub", help="The hub's URL, e.g. http://127.0.0.1:8000")
 _PLACEMENT = typer.Option(
     None, "--placement", help="Only the rollout of this placement (default: every one)."
 )
-_JSON = typer.Option(False, "--json", help="Print the hub's answer as JSON.")
 
 
-def _post(hub: str, path: str, params: dict[str, str], token: str | None) -> dict[str, Any]:
-    r = call("POST", hub, path, token, timeout=30, params=params)
+def _post(hub: Hub, path: str, params: dict[str, str]) -> dict[str, Any]:
+    r = hub.request("POST", path, timeout=30, params=params)
     if r.status_code != 200:
         try:
             why = r.json()["error"]
@@ -39,36 +40,31 @@ def _post(hub: str, path: str, params: dict[str, str], token: str | None) -> dic
     return body
 
 
-def _act(action: str, name: str, hub: str, placement: str | None, as_json: bool, token: str | None) -> None:
-    params = {"placement": placement} if placement else {}
-    body = _post(hub, f"/api/v1/rollouts/{name}/{action}", params, token)
-    if as_json:
-        typer.echo(orjson.dumps(body).decode())
-        return
-    for line in body["done"]:
-        typer.echo(line)
-
-
 @app.command("status")
 def status(
     name: str = typer.Argument(..., metavar="APP", help="The app."),
-    hub: str = _HUB,
     placement: str | None = _PLACEMENT,
-    as_json: bool = _JSON,
+    hub_url: str | None = HUB,
+    ca: Path | None = CA,
+    context: str | None = CONTEXT,
     token_file: Path | None = TOKEN_FILE,
+    output: Format | None = OUTPUT,
+    as_json: bool = JSON,
 ) -> None:
     """Show APP's rollouts: target digest, wave, sites done/failed/updating/pending, state."""
+    fmt = choose(output, as_json)
+    hub = connect(hub_url, ca, token_file, context)
     found = [
         r
-        for r in fetch_rollouts(hub, load_token(token_file))
+        for r in fetch_rollouts(hub)
         if r["app"] == name and (placement is None or r["placement"] == placement)
     ]
     if not found:
         raise AiedgeError(f"no rollout of app {name!r} at {hub}")
-    if as_json:
-        typer.echo(orjson.dumps(found).decode())
+    if fmt in ("json", "yaml"):
+        emit(found, fmt)
         return
-    Console().print(rollouts_table(hub, found))
+    Console().print(rollouts_table(hub.url, found, fmt == "wide"))
 
 
 _ACTIONS = {
@@ -82,12 +78,23 @@ _ACTIONS = {
 def _command(action: str) -> Callable[..., None]:
     def command(
         name: str = typer.Argument(..., metavar="APP", help="The app."),
-        hub: str = _HUB,
         placement: str | None = _PLACEMENT,
-        as_json: bool = _JSON,
+        hub_url: str | None = HUB,
+        ca: Path | None = CA,
+        context: str | None = CONTEXT,
         token_file: Path | None = TOKEN_FILE,
+        output: Format | None = OUTPUT,
+        as_json: bool = JSON,
     ) -> None:
-        _act(action, name, hub, placement, as_json, load_token(token_file))
+        fmt = choose(output, as_json)
+        hub = connect(hub_url, ca, token_file, context)
+        params = {"placement": placement} if placement else {}
+        body = _post(hub, f"/api/v1/rollouts/{name}/{action}", params)
+        if fmt in ("json", "yaml"):
+            emit(body, fmt)
+            return
+        for line in body["done"]:
+            typer.echo(line)
 
     command.__doc__ = _ACTIONS[action]
     return command

@@ -19,6 +19,8 @@ _OPTIONS = (
     Opt("host"),
     Opt("precision", type=Literal["f32", "bf16", "f16"]),
     Opt("onnx_runtime", type=Literal["onnxruntime", "openvino"]),
+    Opt("device", type=Literal["cpu", "gpu", "npu", "auto"]),
+    Opt("device_required"),
     Opt(
         "shape",
         type=str,

@@ -14,12 +14,12 @@ import httpx
 import orjson
 import typer
 
-from aiedge.cli.credentials import TOKEN_FILE, call, load_token
+from aiedge.cli.credentials import CA, CONTEXT, HUB, TOKEN_FILE, Hub, connect
+from aiedge.cli.output import JSON
 from aiedge.errors import AiedgeError
 
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|d)?\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-_HUB_HELP = "The hub's URL (or AIEDGE_HUB), e.g. http://127.0.0.1:8000."
 
 
 def _seconds(text: str, flag: str) -> float:
@@ -29,17 +29,17 @@ def _seconds(text: str, flag: str) -> float:
     return float(m.group(1)) * _UNIT[m.group(2)]
 
 
-def _ask(hub: str, site: str, spec: dict[str, Any], token: str | None, timeout: float) -> dict[str, Any]:
+def _ask(hub: Hub, site: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Queue ``spec`` for ``site`` and wait for the answer (at most ``timeout`` seconds)."""
     base = f"/api/v1/sites/{site}/requests"
-    r = call("POST", hub, base, token, json=spec)
+    r = hub.request("POST", base, json=spec)
     _check(r, hub)
     request_id = r.json()["id"]
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
         wait = max(0.0, min(left, 25.0))
-        r = call("GET", hub, f"{base}/{request_id}", token, timeout=wait + 15, params={"wait": f"{wait:.1f}"})
+        r = hub.request("GET", f"{base}/{request_id}", timeout=wait + 15, params={"wait": f"{wait:.1f}"})
         _check(r, hub)
         view = r.json()
         if view.get("answer") is not None:
@@ -52,7 +52,7 @@ def _ask(hub: str, site: str, spec: dict[str, Any], token: str | None, timeout: 
             )
 
 
-def _check(r: httpx.Response, hub: str) -> None:
+def _check(r: httpx.Response, hub: Hub) -> None:
     if r.status_code < 400:
         return
     try:
@@ -65,7 +65,9 @@ def _check(r: httpx.Response, hub: str) -> None:
 def logs_command(
     site: str = typer.Argument(..., help="The site."),
     app: str | None = typer.Argument(None, help="An app's model-server log (default: the agent's own)."),
-    hub: str = typer.Option(..., "--hub", envvar="AIEDGE_HUB", metavar="URL", help=_HUB_HELP),
+    hub_url: str | None = HUB,
+    ca: Path | None = CA,
+    context: str | None = CONTEXT,
     since: str | None = typer.Option(
         None, "--since", metavar="DURATION", help="Only lines of the last 90s, 10m, 2h."
     ),
@@ -76,19 +78,19 @@ def logs_command(
     interval: float = typer.Option(2.0, "--interval", min=0.5, help="Seconds between asks with --follow."),
     timeout: float = typer.Option(60.0, "--timeout", min=1, help="Seconds to wait for the site's answer."),
     token_file: Path | None = TOKEN_FILE,
-    as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON (one object per ask)."),
+    as_json: bool = JSON,
 ) -> None:
     """Print the tail of a site's agent log (or of one app's model server), fetched through the
     hub over the site's own connection. Lines are bounded and redacted at the site (credentials,
     tokens, keys and secrets never leave it)."""
-    token = load_token(token_file)
+    hub = connect(hub_url, ca, token_file, context)
     spec: dict[str, Any] = {"kind": "logs", "app": app, "lines": lines}
     if since is not None:
         spec["since"] = _seconds(since, "--since")
     seen: list[str] = []
     while True:
         asked = time.time()
-        answer = _ask(hub, site, spec, token, timeout)
+        answer = _ask(hub, site, spec, timeout)
         if answer.get("error"):
             raise AiedgeError(f"site {site}: {answer['error']}")
         fresh = [line for line in answer.get("lines", []) if line not in seen]
@@ -108,14 +110,16 @@ def logs_command(
 
 def diagnose_command(
     site: str = typer.Argument(..., help="The site."),
-    hub: str = typer.Option(..., "--hub", envvar="AIEDGE_HUB", metavar="URL", help=_HUB_HELP),
+    hub_url: str | None = HUB,
+    ca: Path | None = CA,
+    context: str | None = CONTEXT,
     timeout: float = typer.Option(60.0, "--timeout", min=1, help="Seconds to wait for the site's answer."),
     token_file: Path | None = TOKEN_FILE,
-    as_json: bool = typer.Option(False, "--json", help="Print the diagnosis as JSON."),
+    as_json: bool = JSON,
 ) -> None:
     """Ask a site's agent, through the hub, for its state, the host's facts, its last errors and
     its cache and disk usage (redacted at the site)."""
-    answer = _ask(hub, site, {"kind": "diagnose"}, load_token(token_file), timeout)
+    answer = _ask(connect(hub_url, ca, token_file, context), site, {"kind": "diagnose"}, timeout)
     if answer.get("error"):
         raise AiedgeError(f"site {site}: {answer['error']}")
     diagnosis = answer.get("diagnosis") or {}

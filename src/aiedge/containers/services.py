@@ -28,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 
 from aiedge.containers import rootfs as rf
-from aiedge.containers.base import configured_mirror
+from aiedge.containers.base_image import configured_mirror
 from aiedge.containers.errors import ContainerError
 from aiedge.containers.layout import LayoutImage, write_layout
 from aiedge.containers.rootfs_layer import write_rootfs_layer

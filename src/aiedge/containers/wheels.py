@@ -26,6 +26,8 @@ from aiedge.containers.emulation import Target, is_native
 from aiedge.containers.errors import ContainerError
 from aiedge.containers.rootfs import run_tool
 
+# the full image serves every format and runs a hub on PostgreSQL too (deploy/kubernetes)
+IMAGE_EXTRAS = frozenset({"openvino", "lightgbm", "sklearn", "postgres"})
 ML_RUNTIMES = frozenset({"onnx", "onnxruntime", "openvino", "lightgbm", "scikit-learn", "skl2onnx", "joblib"})
 OLDEST_MANYLINUX = 17  # manylinux2014 = manylinux_2_17, the oldest tag wheels for arm64 use
 
@@ -85,11 +87,19 @@ def wheel_requirements(wheel: Path) -> list[str]:
 
 
 def runtime_requirements(with_runtimes: bool, declared: list[str] | None = None) -> list[str]:
-    """aiedge's runtime dependencies (no extras), optionally without the ML runtimes; ``declared``
-    (a wheel's) or else the installed aiedge's."""
+    """aiedge's runtime dependencies: the default set and, with the runtimes, the extras of
+    :data:`IMAGE_EXTRAS`; without them, no ML runtime at all. ``declared`` (a wheel's) or else the
+    installed aiedge's."""
     declared = declared if declared is not None else metadata.requires("aiedge") or []
-    reqs = [r for r in declared if "extra ==" not in r]
-    return sorted(r.split(";")[0].strip() for r in reqs if with_runtimes or _name(r) not in ML_RUNTIMES)
+    found = set()
+    for line in declared:
+        requirement, _, marker = line.partition(";")
+        extra = re.search(r"extra\s*==\s*[\"']([^\"']+)", marker)
+        if extra is not None and not (with_runtimes and extra.group(1) in IMAGE_EXTRAS):
+            continue
+        if with_runtimes or _name(requirement) not in ML_RUNTIMES:
+            found.add(requirement.strip())
+    return sorted(found)
 
 
 def pinned_constraints() -> str:

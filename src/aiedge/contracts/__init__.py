@@ -4,6 +4,14 @@ This package imports nothing else of aiedge's, so both sides can depend on it wi
 on each other. A change that breaks a field is a new API version (``/api/v1`` -> ``/api/v2``).
 """
 
+from aiedge.contracts.health import (
+    AppDrift,
+    CaptureConfig,
+    DriftConfig,
+    DriftReport,
+    FeatureDrift,
+    ShadowConfig,
+)
 from aiedge.contracts.requests import (
     RequestKind,
     RequestSpec,
@@ -31,6 +39,7 @@ from aiedge.contracts.v1 import (
     MaintenanceWindow,
     MinuteSummaries,
     Progress,
+    SiteFacts,
     SiteStatus,
     SiteSummary,
     SmokeTest,
@@ -41,15 +50,20 @@ __all__ = [
     "API_VERSION",
     "IN_PROGRESS_REASONS",
     "REFUSED_REASONS",
+    "AppDrift",
     "AppHealth",
     "AppMinute",
     "AppReason",
     "AppStatus",
+    "CaptureConfig",
     "DayUsage",
     "DesiredApp",
     "DesiredState",
+    "DriftConfig",
+    "DriftReport",
     "EnrollRequest",
     "EnrollResponse",
+    "FeatureDrift",
     "KindUsage",
     "LinkBudget",
     "LinkUsage",
@@ -60,7 +74,9 @@ __all__ = [
     "RequestSpec",
     "RequestState",
     "RequestView",
+    "ShadowConfig",
     "SiteAnswer",
+    "SiteFacts",
     "SiteRequest",
     "SiteStatus",
     "SiteSummary",

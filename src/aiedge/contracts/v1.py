@@ -40,49 +40,24 @@ reads as :attr:`AppReason.UNKNOWN`. Decisions on either side read the typed ``re
 from __future__ import annotations
 
 import hashlib
-import logging
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     model_serializer,
     model_validator,
 )
 
-API_VERSION = "v1"
+from aiedge.contracts.health import CaptureConfig, DriftConfig, ShadowConfig
+from aiedge.contracts.wire import API_VERSION as API_VERSION
+from aiedge.contracts.wire import WireModel, note_unknown
 
-log = logging.getLogger("aiedge.contracts")
-_unknown_seen: set[tuple[str, str]] = set()
-
-
-def _note_unknown(kind: str, name: str) -> None:
-    if (kind, name) not in _unknown_seen:
-        _unknown_seen.add((kind, name))
-        log.info("ignoring %s %r from a newer peer (this is aiedge contracts %s)", kind, name, API_VERSION)
-
-
-class _Model(BaseModel):
-    """Frozen wire models that ignore unknown fields (logged once each), so an older hub takes a
-    newer agent's report and an older agent a newer hub's desired state."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _log_unknown(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            fields = cls.model_fields
-            for key in data:
-                if key not in fields:
-                    _note_unknown(f"field of {cls.__name__}", str(key))
-        return data
+_Model = WireModel
 
 
 class EnrollRequest(_Model):
@@ -123,6 +98,25 @@ class MaintenanceWindow(_Model):
     duration: float = Field(gt=0, description="seconds the window stays open")
 
 
+# fields added since v1 began, with the value at which they are left out of the wire form
+_OMITTED_AT_DEFAULT: tuple[tuple[str, Any], ...] = (
+    ("secrets", {}),
+    ("windows", []),
+    ("time_zone", None),
+    ("prefetch", False),
+    ("urgent", False),
+    ("drift", None),
+    ("capture", None),
+    ("shadow", None),
+    ("env", {}),
+    ("device", None),
+    ("device_required", False),
+    ("precision", None),
+    ("slots", None),
+    ("queue", None),
+)
+
+
 class DesiredApp(_Model):
     """One app a site must run: a model image pinned by digest."""
 
@@ -149,6 +143,18 @@ class DesiredApp(_Model):
     urgent: bool = Field(
         default=False, description="downloaded at once even when the site's link budget is spent (since 1.2)"
     )
+    drift: DriftConfig | None = Field(default=None, description="the App's spec.drift, for the server")
+    capture: CaptureConfig | None = Field(default=None, description="the App's spec.capture")
+    shadow: ShadowConfig | None = Field(default=None, description="the App's spec.rollout.shadow")
+    # how it is served (the App's settings with the site's overrides); None: the server's default
+    env: dict[str, str] = Field(default_factory=dict, description="plain environment variables")
+    device: Literal["cpu", "gpu", "npu", "auto"] | None = Field(
+        default=None, description="device to serve on; a missing one falls back to the CPU"
+    )
+    device_required: bool = Field(default=False, description="no CPU fallback: a missing device fails")
+    precision: str | None = Field(default=None, description="OpenVINO inference precision")
+    slots: int | None = Field(default=None, description="requests one model runs at once")
+    queue: int | None = Field(default=None, description="requests that may wait per model")
 
     @model_serializer(mode="wrap")
     def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -156,13 +162,7 @@ class DesiredApp(_Model):
         # digests) of apps that do not use them stay what they were
         data = handler(self)
         if isinstance(data, dict):
-            for key, empty in (
-                ("secrets", {}),
-                ("windows", []),
-                ("time_zone", None),
-                ("prefetch", False),
-                ("urgent", False),
-            ):
+            for key, empty in _OMITTED_AT_DEFAULT:
                 if key in data and data[key] == empty:
                     data.pop(key)
         return data
@@ -269,7 +269,7 @@ IN_PROGRESS_REASONS = frozenset(
 
 def _reason(value: Any) -> Any:
     if isinstance(value, str) and value not in AppReason._value2member_map_:
-        _note_unknown("reason", value)
+        note_unknown("reason", value)
         return AppReason.UNKNOWN
     return value
 
@@ -296,6 +296,41 @@ class AppStatus(_Model):
         default=None, description="the digest the agent is working towards or refused, when not serving it"
     )
     progress: Progress | None = Field(default=None, description="download progress, while downloading")
+    device: str | None = Field(
+        default=None, max_length=128, description="what serves it: CPU, GPU, NPU, AUTO:<picked>, a provider"
+    )
+    warning: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="e.g. DeviceUnavailable: served on the CPU instead, and why",
+    )
+
+
+_Word = Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/+-]*$")]
+
+
+class SiteFacts(_Model):
+    """What a site has, as its agent finds it: placements select on these (``facts: {arch:
+    arm64}``, ``memoryAtLeast``, ``accelerator``). Sizes in bytes; lists bounded."""
+
+    arch: _Word = Field(description="OCI architecture word: amd64, arm64 (uname -m translated)")
+    os: _Word = Field(default="linux")
+    cpus: int = Field(ge=1, le=1 << 16, description="CPUs the agent's process may use")
+    memory_bytes: int = Field(ge=0, description="physical memory")
+    disk_free_bytes: int = Field(ge=0, description="free bytes on the file system of the agent's data folder")
+    accelerators: list[_Word] = Field(
+        default_factory=list,
+        max_length=8,
+        description="kinds a runtime here can use: gpu (an OpenVINO GPU device, or an ONNX Runtime GPU "
+        "provider with its devices present), npu (an OpenVINO NPU device)",
+    )
+    openvino_devices: list[_Word] = Field(default_factory=list, max_length=32, description="OpenVINO's list")
+    onnx_providers: list[_Word] = Field(
+        default_factory=list, max_length=32, description="ONNX Runtime's available execution providers"
+    )
+    dri: list[_Word] = Field(default_factory=list, max_length=32, description="entries of /dev/dri")
+    nvidia: list[_Word] = Field(default_factory=list, max_length=32, description="/dev/nvidia[0-9]* devices")
+    aiedge_version: str = Field(default="", max_length=64)
 
 
 class KindUsage(_Model):
@@ -346,6 +381,7 @@ class StatusReport(_Model):
         default=None, description="the agent's age X25519 public key (age1...) for site secrets"
     )
     link: LinkUsage | None = Field(default=None, description="the site's link usage (since 1.2)")
+    facts: SiteFacts | None = Field(default=None, description="what the site has (agents since facts)")
 
 
 Count = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -420,3 +456,4 @@ class SiteSummary(_Model):
         default=None, description="the Site's spec.ageRecipient in the GitOps repo, its secrets' recipient"
     )
     link: LinkUsage | None = Field(default=None, description="the link usage the site last reported")
+    facts: SiteFacts | None = Field(default=None, description="what the site last reported it has")

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from aiedge.containers.base import cached_base
+from aiedge.containers.base_image import cached_base
 from aiedge.containers.engine import Podman
 from aiedge.containers.push import push_layout
 from aiedge.demo.gitops import APP_NAME, PODMAN_APP_NAME, SITES, prepare_gitops

@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiedge.gitops.errors import Problem
 from aiedge.gitops.loader import GitopsRepo, Origin
 from aiedge.gitops.schema import Placement, Site
-from aiedge.gitops.selector import matches
+from aiedge.gitops.selector import matches_labels
 
 
 def repo_warnings(repo: GitopsRepo) -> list[Problem]:
@@ -16,7 +16,9 @@ def repo_warnings(repo: GitopsRepo) -> list[Problem]:
     warnings: list[Problem] = []
     placed: set[str] = set()
     for name, placement in repo.placements.items():
-        chosen = [s for s in repo.sites.values() if matches(placement.spec.site_selector, s.metadata.labels)]
+        # facts come from the sites at run time: only the labels can be checked here
+        selector = placement.spec.site_selector
+        chosen = [s for s in repo.sites.values() if matches_labels(selector, s.metadata.labels)]
         if chosen:
             placed.update(placement.spec.apps)
             continue

@@ -286,6 +286,15 @@ def load_repo(snapshot: Snapshot, limits: ReadLimits = DEFAULT_LIMITS) -> Gitops
                     Problem(item.file, line, col, f"Placement: spec.apps.{i}: no App named {app!r}")
                 )
 
+    for item in tables["Site"].values():
+        assert isinstance(item.obj, Site)
+        for app in item.obj.spec.overrides:
+            if app not in tables["App"] and f"App/{app}" not in broken:
+                line, col = position(item.node, ["spec", "overrides", app], key_of_last=True)
+                problems.append(
+                    Problem(item.file, line, col, f"Site: spec.overrides.{app}: no App named {app!r}")
+                )
+
     secrets = _check_secrets(tables, broken, problems)
 
     if problems:

@@ -29,10 +29,12 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from aiedge.contracts import DesiredApp
+from aiedge.contracts.serving import serving_env
 from aiedge.gitops.desired import desired_for_site
 from aiedge.gitops.errors import GitopsError
 from aiedge.gitops.loader import GitopsRepo
 from aiedge.gitops.schema_kubernetes import KubernetesSpec
+from aiedge.gitops.schema_serving import Resources, overridden
 
 METRICS_PORT = 8082
 MODEL_MOUNT = "/model-image"
@@ -97,7 +99,9 @@ def _probe(path: str, port: int) -> dict[str, Any]:
     }
 
 
-def _container(app: DesiredApp, lay: _Layout, runtime_image: str | None) -> tuple[dict[str, Any], list[Any]]:
+def _container(
+    app: DesiredApp, lay: _Layout, runtime_image: str | None, resources: Resources | None = None
+) -> tuple[dict[str, Any], list[Any]]:
     ports = [{"name": "http", "containerPort": app.port, "protocol": "TCP"}]
     if app.grpc_port:
         ports.append({"name": "grpc", "containerPort": app.grpc_port, "protocol": "TCP"})
@@ -126,6 +130,12 @@ def _container(app: DesiredApp, lay: _Layout, runtime_image: str | None) -> tupl
         ]
         container["volumeMounts"] = [{"name": "model", "mountPath": MODEL_MOUNT, "readOnly": True}]
         volumes.append({"name": "model", "image": {"reference": app.image, "pullPolicy": "IfNotPresent"}})
+    if env := serving_env(app):
+        container["env"] = [{"name": k, "value": v} for k, v in sorted(env.items())]
+    if resources is not None and (resources.requests or resources.limits):
+        container["resources"] = {
+            k: dict(v) for k, v in (("requests", resources.requests), ("limits", resources.limits)) if v
+        }
     container["ports"] = ports
     container["livenessProbe"] = _probe("/v2/health/live", app.port)
     container["readinessProbe"] = _probe(f"/v2/models/{app.model}/ready", app.port)
@@ -148,9 +158,10 @@ def deployment(
     site: str,
     spec: KubernetesSpec | None = None,
     runtime_image: str | None = None,
+    resources: Resources | None = None,
 ) -> dict[str, Any]:
     lay = _layout(app, spec)
-    container, volumes = _container(app, lay, runtime_image)
+    container, volumes = _container(app, lay, runtime_image, resources)
     pod: dict[str, Any] = {"containers": [container]}
     if volumes:
         pod["volumes"] = volumes
@@ -301,7 +312,9 @@ def render_site(repo: GitopsRepo, site: str, options: RenderOptions | None = Non
     for app in state.apps:
         spec = repo.apps[app.name].spec.kubernetes
         lay = _layout(app, spec)
-        files[f"{app.name}-deployment.yaml"] = _dump(deployment(app, site, spec, opts.runtime_image))
+        serving = overridden(repo.apps[app.name].spec, repo.sites[site].spec.overrides.get(app.name))
+        doc = deployment(app, site, spec, opts.runtime_image, serving.resources)
+        files[f"{app.name}-deployment.yaml"] = _dump(doc)
         files[f"{app.name}-service.yaml"] = _dump(service(app, spec))
         for kind, doc in _extras(app, lay, opts).items():
             files[f"{app.name}-{kind}.yaml"] = _dump(doc)

@@ -12,19 +12,31 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from aiedge.gitops.age import check_armored, check_recipient
+from aiedge.gitops.quantity import parse_bytes
+from aiedge.gitops.schema_health import AppRolloutSpec, CaptureSpec, DriftSpec
 from aiedge.gitops.schema_kubernetes import KubernetesSpec
 from aiedge.gitops.schema_link import SiteLink
 from aiedge.gitops.schema_rollout import RolloutSpec
+from aiedge.gitops.schema_serving import ENV_NAME_RE as ENV_NAME_RE
+from aiedge.gitops.schema_serving import AppOverride, Serving
 from aiedge.gitops.schema_windows import MaintenanceWindow, TimeZone
 from aiedge.oci.digest import DIGEST_PATTERN
+from aiedge.oci.platform import normalise_arch
 
 API_VERSION = "aiedge.io/v1alpha1"
 NAME_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DIGEST_RE = rf"^{DIGEST_PATTERN}$"
-ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _HOST_RE = re.compile(r"^(localhost|[^/]*[.:][^/]*)$")
 
 
@@ -75,7 +87,10 @@ class TestSpec(_Spec):
         return v
 
 
-class AppSpec(_Spec):
+class AppSpec(Serving):
+    """What the App serves and how (``Serving``'s fields: env, precision, device, slots, queue,
+    resources; a Site may override those for itself)."""
+
     model: str = Field(min_length=1, description="model name the server exposes")
     image: ImageSpec
     protocol: Protocol = Protocol.V2
@@ -86,6 +101,9 @@ class AppSpec(_Spec):
     urgent: bool = Field(
         default=False, description="download at once even when a site's link budget is spent"
     )
+    drift: DriftSpec | None = Field(default=None, description="drift alerts and the sites' drift window")
+    capture: CaptureSpec | None = Field(default=None, description="sampled request/response capture")
+    rollout: AppRolloutSpec | None = Field(default=None, description="a shadow phase before each switch")
 
 
 class SelectorOperator(StrEnum):
@@ -110,9 +128,47 @@ class SelectorRequirement(_Spec):
         return self
 
 
+class Accelerator(StrEnum):
+    GPU = "gpu"
+    NPU = "npu"
+
+
+class FactName(StrEnum):
+    ARCH = "arch"
+    OS = "os"
+
+
+Bytes = Annotated[int, BeforeValidator(parse_bytes)]
+
+
 class SiteSelector(_Spec):
+    """Labels (from Git) and facts (from the site's last status report); all ANDed. A site that has
+    not reported facts yet matches no fact requirement."""
+
     match_labels: dict[str, str] = Field(default_factory=dict, alias="matchLabels")
     match_expressions: list[SelectorRequirement] = Field(default_factory=list, alias="matchExpressions")
+    facts: dict[FactName, Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=dict, description="facts the site must have, e.g. {arch: arm64}"
+    )
+    memory_at_least: Bytes | None = Field(default=None, alias="memoryAtLeast", description="e.g. 4Gi")
+    disk_free_at_least: Bytes | None = Field(
+        default=None, alias="diskFreeAtLeast", description="free disk in the agent's data folder, e.g. 20Gi"
+    )
+    cpus_at_least: int | None = Field(default=None, alias="cpusAtLeast", ge=1, le=1 << 16)
+    accelerator: Accelerator | None = Field(default=None, description="gpu or npu, usable by a runtime")
+
+    @field_validator("facts")
+    @classmethod
+    def _arch_words(cls, v: dict[FactName, str]) -> dict[FactName, str]:
+        # the kernel's words (aarch64, x86_64) mean what the agents report (arm64, amd64)
+        return {k: normalise_arch(x) if k is FactName.ARCH else x for k, x in v.items()}
+
+    @property
+    def uses_facts(self) -> bool:
+        return bool(self.facts) or any(
+            x is not None
+            for x in (self.memory_at_least, self.disk_free_at_least, self.cpus_at_least, self.accelerator)
+        )
 
 
 class PlacementSpec(_Spec):
@@ -158,6 +214,12 @@ class SiteSpec(_Spec):
         description="maintenance windows of the site's apps (a Placement's own windows replace them)",
     )
     link: SiteLink | None = Field(default=None, description="the site's link budget: {budget: 20MB/day}")
+    overrides: dict[Annotated[str, Field(pattern=NAME_RE, max_length=63)], AppOverride] = Field(
+        default_factory=dict,
+        max_length=256,
+        description="per App, the serving settings this site changes (env, precision, device, "
+        "deviceRequired, slots, queue, resources)",
+    )
 
 
 class Site(_Object):

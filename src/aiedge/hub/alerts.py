@@ -15,7 +15,9 @@ Rules (thresholds from :class:`~aiedge.hub.settings.HubSettings`):
 - ``EdgeRolloutStopped``: a rollout stopped by more failed sites than its ``maxFailures``;
 - ``GitopsRevisionRejected``: the repo's HEAD does not validate (the last good one is served);
 - ``GitopsRemovalHeld``: the repo's HEAD would take an app off more sites than allowed without
-  an acknowledgement (the last good one is served).
+  an acknowledgement (the last good one is served);
+- ``ModelInputDrift`` / ``ModelOutputDrift``: a feature of an app at a site drifted past the App's
+  threshold (rules in :mod:`aiedge.hub.drift`, passed in as ``extra``).
 
 Active alerts live in memory: after a hub restart they fire again (with a new ``startsAt``),
 which Alertmanager deduplicates by labels. Evaluating is pure (:meth:`Alerts.evaluate`);
@@ -160,9 +162,11 @@ def check(
     t: Thresholds,
     rollouts: Iterable[StoppedRollout] = (),
     gitops: GitopsProblem | None = None,
+    extra: Iterable[Alert] = (),
 ) -> list[Alert]:
-    """Every alert whose condition holds now (no lifecycle); pure."""
-    out: list[Alert] = _fleet_alerts(rollouts, gitops)
+    """Every alert whose condition holds now (no lifecycle); pure. ``extra``: alerts other rules
+    found (drift)."""
+    out: list[Alert] = [*_fleet_alerts(rollouts, gitops), *extra]
     for s in sites:
         if s.last_seen is not None and (now - s.last_seen).total_seconds() > t.site_unknown_after:
             out.append(
@@ -238,9 +242,10 @@ class Alerts:
         now: datetime,
         rollouts: Iterable[StoppedRollout] = (),
         gitops: GitopsProblem | None = None,
+        extra: Iterable[Alert] = (),
     ) -> list[Alert]:
         """Update the lifecycle; the alerts that started firing or resolved in this evaluation."""
-        found = check(sites, totals, now, self.thresholds, rollouts, gitops)
+        found = check(sites, totals, now, self.thresholds, rollouts, gitops, extra)
         current = {a.fingerprint: a for a in found}
         changed: list[Alert] = []
         for fp, alert in current.items():

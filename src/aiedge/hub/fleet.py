@@ -17,7 +17,7 @@ import logging
 import math
 from pathlib import Path
 
-from aiedge.contracts import DesiredApp, DesiredState
+from aiedge.contracts import DesiredApp, DesiredState, SiteFacts
 from aiedge.gitops import (
     GitopsError,
     GitopsRepo,
@@ -39,6 +39,7 @@ from aiedge.hub import rollouts as ro
 from aiedge.hub.banner import Banner
 from aiedge.hub.clock import Clock
 from aiedge.hub.errors import NoRevision, NoSuchRollout, ShuttingDown
+from aiedge.hub.facts import FactWatch, facts_of, uses_facts
 from aiedge.hub.removals import Guard, HeldRemoval, held_removals
 from aiedge.hub.revision import Revision, apps_digest, apps_json, pack_files, parse_apps, unpack_files
 from aiedge.hub.rollouts import RolloutCommandRefused
@@ -77,6 +78,7 @@ class Fleet:
         self._poll_wanted = False
         self._sync_lock = asyncio.Lock()
         self._closing = False
+        self._facts = FactWatch()
 
     @property
     def revision(self) -> str | None:
@@ -163,13 +165,14 @@ class Fleet:
                 log.info("revision %s is older than the published %s", repo.revision, published.revision)
                 return []
             old = self._published_repo(published.revision, published.files)
-            held = held_removals(old, repo, self.guard)
+            reports = tx.reports_of()
+            facts = facts_of(reports)
+            held = held_removals(old, repo, self.guard, facts)
             if held:
                 return held
             shaping = tx.rollouts(SHAPING)
-            reports = tx.reports_of()
             serving = {site: {a.name: a.digest for a in rep.apps} for site, (_, rep) in reports.items()}
-            started = ro.start_rollouts(old, repo, shaping, tx.desired_apps(), serving, now)
+            started = ro.start_rollouts(old, repo, shaping, tx.desired_apps(), serving, now, facts)
             for r in shaping:
                 if r.state == SUPERSEDED:
                     tx.save_rollout(r)
@@ -195,11 +198,13 @@ class Fleet:
     def _write_states(self, tx: Transaction, repo: GitopsRepo, only: set[str] | None) -> None:
         holdbacks = ro.Holdbacks(self._relevant(tx, repo))
         known = tx.desired_digests()
+        # the reports are read only for a repo that places on facts: most fleets never pay for it
+        facts = facts_of(tx.reports_of(only)) if uses_facts(repo) else {}
         changed: dict[str, tuple[str, str]] = {}
         for site in repo.sites if only is None else only:
             if site not in repo.sites:
                 continue
-            apps = holdbacks.apps_for(repo, site)
+            apps = holdbacks.apps_for(repo, site, facts.get(site))
             digest = apps_digest(apps)
             if known.get(site) != digest:
                 changed[site] = (digest, apps_json(apps))
@@ -235,6 +240,27 @@ class Fleet:
             if moved:
                 self._write_states(tx, cur.repo, sites)
         return moved
+
+    def _rewrite_sites(self, sites: set[str]) -> bool:
+        """Blocking: the desired states of ``sites`` again, at the published revision, from the facts
+        they last reported; True when the revision is still the one served."""
+        cur = self.current
+        if cur is None:
+            return False
+        with self.store.transaction() as tx:
+            if tx.lock_fleet().revision != cur.repo.revision:
+                return False  # a newer revision is being published; it reads the facts itself
+            self._write_states(tx, cur.repo, sites)
+        return True
+
+    async def facts_reported(self, site: str, facts: SiteFacts | None) -> None:
+        """A site reported ``facts``: when they change which fact selectors it meets, its desired
+        state is computed again (and long polls woken) before this returns."""
+        cur = self.current
+        if cur is None or not self._facts.changed(cur.repo, site, facts):
+            return
+        if await asyncio.to_thread(self._rewrite_sites, {site}):
+            await self.sync()
 
     async def step_rollouts(self) -> None:
         if await asyncio.to_thread(self._step_rollouts):

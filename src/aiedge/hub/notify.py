@@ -11,7 +11,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-import psycopg
 from sqlalchemy import make_url
 
 from aiedge.hub.store import NOTIFY_CHANNEL
@@ -35,6 +34,9 @@ class Listener:
         self.connected = asyncio.Event()
 
     async def run(self) -> None:
+        # imported here: psycopg is the postgres extra, and a hub on SQLite never listens
+        import psycopg
+
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as conn:

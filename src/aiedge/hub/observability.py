@@ -18,9 +18,11 @@ import httpx
 
 from aiedge.contracts import AppMinute, SiteSummary
 from aiedge.gitops.desired import apps_for_site
+from aiedge.gitops.schema_health import DriftSpec
 from aiedge.hub import alerts as al
 from aiedge.hub.banner import HELD
 from aiedge.hub.clock import Clock
+from aiedge.hub.drift import DriftTable, drift_alerts
 from aiedge.hub.errors import Forbidden
 from aiedge.hub.fleet import Fleet
 from aiedge.hub.history import History, Totals, totals
@@ -55,6 +57,7 @@ class Observability:
             store.metrics, SeriesTable(settings.metrics_max_series_per_site, settings.metrics_series_idle)
         )
         self.alerts = al.Alerts(al.thresholds(settings))
+        self.drift = DriftTable(settings.drift_max_per_site, settings.drift_stale_after)
         self.forward_wal: Wal | None = None
         self.forward = [
             Destination(f"fw-{hashlib.sha256(u.encode()).hexdigest()[:12]}", u)
@@ -127,7 +130,8 @@ class Observability:
         sites = await self.site_summaries()
         window = await self.window_totals(self.settings.alert_window)
         stopped = await asyncio.to_thread(self._stopped_rollouts)
-        changed = self.alerts.evaluate(sites, window, now, stopped, self._gitops_problem())
+        drifting = drift_alerts(self.drift.scores(now), self.drift_spec)
+        changed = self.alerts.evaluate(sites, window, now, stopped, self._gitops_problem(), drifting)
         for a in changed:
             log.info("alert %s %s: %s", a.name, "resolved" if a.ends_at else "firing", a.summary)
         url = self.settings.alert_webhook
@@ -168,13 +172,21 @@ class Observability:
         rows = await asyncio.to_thread(self.history.store.query, since)
         return totals(rows)
 
+    def drift_spec(self, app: str) -> DriftSpec | None:
+        """The App's ``spec.drift`` in the revision served (None: the defaults)."""
+        cur = self.fleet.current
+        found = cur.repo.apps.get(app) if cur is not None else None
+        return found.spec.drift if found is not None else None
+
     def _runs(self, site: str) -> set[tuple[str, str]] | None:
         """The ``(app, model)`` pairs placed on ``site`` in the revision served (awaiting their
         first build or not); None for a site it does not define."""
         cur = self.fleet.current
         if cur is None or site not in cur.repo.sites:
             return None
-        return {(a.metadata.name, a.spec.model) for a in apps_for_site(cur.repo, site)}
+        placed = {(a.metadata.name, a.spec.model) for a in apps_for_site(cur.repo, site)}
+        # apps placed on the facts the site reported are in its desired state
+        return placed | {(a.name, a.model) for a in cur.desired(site)[0].apps}
 
     async def put_minutes(self, site: str, minutes: list[AppMinute]) -> int:
         """A site's own summaries into the history: only of the apps and models it runs (the rest

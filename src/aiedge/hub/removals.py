@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from aiedge.gitops import GitopsRepo, Problem
 from aiedge.gitops.schema_rollout import ALLOW_REMOVAL
 from aiedge.gitops.selector import matches
+from aiedge.hub.facts import Facts
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +48,13 @@ def _at(p: Problem) -> str:
     return f"{p.file}:{p.line}:{p.col}: " if p.file else ""
 
 
-def placed(repo: GitopsRepo) -> dict[str, set[str]]:
-    """Each app and the sites its placements put it on."""
+def placed(repo: GitopsRepo, facts: Facts | None = None) -> dict[str, set[str]]:
+    """Each app and the sites its placements put it on (given the ``facts`` sites reported)."""
     out: dict[str, set[str]] = {}
+    known = facts or {}
     for p in repo.placements.values():
-        sites = {n for n, s in repo.sites.items() if matches(p.spec.site_selector, s.metadata.labels)}
+        sel = p.spec.site_selector
+        sites = {n for n, s in repo.sites.items() if matches(sel, s.metadata.labels, known.get(n))}
         for app in p.spec.apps:
             out.setdefault(app, set()).update(sites)
     return out
@@ -66,13 +69,14 @@ def _acknowledged(repo: GitopsRepo, app: str) -> bool:
     )
 
 
-def _where(old: GitopsRepo, new: GitopsRepo, app: str, gone: set[str]) -> Problem:
+def _where(old: GitopsRepo, new: GitopsRepo, app: str, gone: set[str], facts: Facts) -> Problem:
     """The Placement that put ``app`` on a site it no longer reaches, as it stands in ``new``
     (the App when that Placement is gone)."""
     for name, p in old.placements.items():
         if app not in p.spec.apps:
             continue
-        if any(matches(p.spec.site_selector, old.sites[s].metadata.labels) for s in gone if s in old.sites):
+        sel = p.spec.site_selector
+        if any(matches(sel, old.sites[s].metadata.labels, facts.get(s)) for s in gone if s in old.sites):
             origin = new.origins.get(f"Placement/{name}") if name in new.placements else None
             if origin is not None:
                 field = "spec.siteSelector" if app in new.placements[name].spec.apps else "spec.apps"
@@ -81,19 +85,22 @@ def _where(old: GitopsRepo, new: GitopsRepo, app: str, gone: set[str]) -> Proble
     return origin.problem("metadata.name", "") if origin else Problem("", 0, 0, "")
 
 
-def held_removals(old: GitopsRepo | None, new: GitopsRepo, guard: Guard) -> list[HeldRemoval]:
+def held_removals(
+    old: GitopsRepo | None, new: GitopsRepo, guard: Guard, facts: Facts | None = None
+) -> list[HeldRemoval]:
     """The removals of ``new`` (against the published ``old``) that must wait for an
-    acknowledgement; empty when it may be published."""
+    acknowledgement, given the ``facts`` sites last reported; empty when it may be published."""
     if old is None:
         return []
-    before, after = placed(old), placed(new)
+    known = facts or {}
+    before, after = placed(old, known), placed(new, known)
     out: list[HeldRemoval] = []
     for app, serving in sorted(before.items()):
         if app not in new.apps or _acknowledged(new, app):
             continue  # deleted on purpose, or said so
         gone = serving - after.get(app, set())
         if len(gone) > guard.max_sites and len(gone) > guard.max_share * len(serving):
-            where = _where(old, new, app, gone)
+            where = _where(old, new, app, gone, known)
             out.append(
                 HeldRemoval(app, sorted(gone), len(serving), Problem(where.file, where.line, where.col, ""))
             )

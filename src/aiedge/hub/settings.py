@@ -69,6 +69,10 @@ class HubSettings(BaseSettings):
     alert_p99: float = Field(default=1.0, gt=0, description="p99 latency in seconds that raises an alert")
     alert_min_requests: float = Field(default=10.0, ge=0, description="requests needed before rate alerts")
     alert_window: float = Field(default=300.0, ge=60, description="seconds the rate alerts look back")
+    drift_stale_after: float = Field(
+        default=900.0, gt=0, description="seconds a site's drift scores count after its last drift report"
+    )
+    drift_max_per_site: int = Field(default=2000, ge=1, description="drift scores kept per site")
 
     # limits (aiedge.hub.limits, aiedge.telemetry.receiver): what one request may make the hub hold
     max_body_bytes: int = Field(

@@ -53,4 +53,5 @@ def site_summary(
         age_recipient=report.age_recipient if report else None,
         declared_age_recipient=declared_age_recipient,
         link=report.link if report else None,
+        facts=report.facts if report else None,
     )

@@ -103,6 +103,11 @@ def parse_platforms(text: str) -> list[Platform]:
     return out
 
 
+def normalise_arch(word: str) -> str:
+    """An architecture in OCI's words: ``aarch64`` -> ``arm64``, ``x86_64`` -> ``amd64``."""
+    return _ARCH_ALIASES.get(word.lower(), word.lower())
+
+
 def host_platform() -> Platform:
     """This machine's platform in OCI words (``uname -m`` ``aarch64`` -> ``linux/arm64``)."""
     machine = _platform.machine().lower()

@@ -7,11 +7,12 @@ from collections.abc import Awaitable, Callable
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from aiedge.serve.dataplane import DataPlane
-from aiedge.serve.rest import mlflow, repository, tfserving, v2
+from aiedge.serve.rest import control, mlflow, repository, tfserving, v2
 from aiedge.serve.rest.asgi import App, Request, Response, Route
 from aiedge.serve.rest.body import Bodies
 from aiedge.serve.rest.errors import error_response
 from aiedge.serve.runtimes.base import LoadOptions
+from aiedge.serve.shadow import ShadowMirror
 
 
 def create_app(
@@ -19,7 +20,10 @@ def create_app(
     on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     options: LoadOptions | None = None,
+    shadow: tuple[ShadowMirror, str] | None = None,
 ) -> App:
+    """``shadow``: the mirror and the control token the agent sets it with (no token: no route)."""
+
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(dp.metrics.registry), media_type=CONTENT_TYPE_LATEST.encode())
 
@@ -30,6 +34,7 @@ def create_app(
             *tfserving.routes(dp, bodies),
             *mlflow.routes(dp, bodies),
             *repository.routes(dp, options or LoadOptions(), bodies),
+            *(control.routes(shadow[0], shadow[1], bodies) if shadow else []),
             Route("/metrics", metrics),
         ],
         on_error=error_response,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -20,6 +21,7 @@ from aiedge.serve.limits import Limits
 from aiedge.serve.metrics import ServeMetrics
 from aiedge.serve.registry import FAILED, LOADING, READY, UNLOADED, ModelRegistry, ModelVersion
 from aiedge.serve.runtimes.base import Array, LoadOptions
+from aiedge.serve.taps import Tap
 from aiedge.serve.tensors import check_inputs, tabular_input
 
 log = logging.getLogger("aiedge.serve")
@@ -77,8 +79,10 @@ class DataPlane:
         limits: Limits | None = None,
         max_batch: int = 0,
         batch_delay: float = 0.002,
+        taps: Sequence[Tap] = (),
     ) -> None:
         self.registry = registry
+        self.taps = tuple(taps)  # drift, capture, shadow mirror: see serve/taps.py
         self.metrics = metrics or ServeMetrics(CollectorRegistry())
         self.limits = limits or Limits()
         self._slots, self._queue = slots, queue
@@ -135,6 +139,10 @@ class DataPlane:
             meta["platform"] = sig.platform
             meta["inputs"] = [t.to_json() for t in sig.inputs]
             meta["outputs"] = [t.to_json() for t in sig.outputs]
+            # where it runs, and why not where the App asked (the agent reports it as a warning)
+            for key in ("device", "device_fallback"):
+                if key in sig.labels:
+                    meta[key] = sig.labels[key]
         return meta
 
     # -- inference ------------------------------------------------------------------------------
@@ -188,8 +196,12 @@ class DataPlane:
             check_inputs(sig.inputs, inputs)
         batcher = self._batchers.get(mv.key)
         if batcher is not None:
-            return await batcher.submit(inputs)
-        return await self._run(mv, inputs)
+            outputs = await batcher.submit(inputs)
+        else:
+            outputs = await self._run(mv, inputs)
+        for tap in self.taps:
+            tap.offer(mv.name, mv.version, inputs, outputs)
+        return outputs
 
     def _batcher(self, mv: ModelVersion) -> None:
         """Gather this version's requests into batches, when batching is on and the model allows it."""

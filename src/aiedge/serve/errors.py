@@ -18,6 +18,10 @@ class ModelLoadError(ServeError):
     """A model's files are there but its runtime could not load them."""
 
 
+class MissingRuntime(ModelLoadError):
+    """The model's runtime is an optional extra that is not installed."""
+
+
 class PickleRefused(ModelLoadError):
     """A pickled model (scikit-learn joblib/pkl) without the opt-in: unpickling runs any code the
     file holds, so it is refused before the file is opened."""

@@ -11,8 +11,9 @@ import dataclasses
 import importlib
 from pathlib import Path
 
+from aiedge.extras import extra_for, install_hint
 from aiedge.serve import formats
-from aiedge.serve.errors import ModelLoadError, PickleRefused
+from aiedge.serve.errors import MissingRuntime, ModelLoadError, PickleRefused
 from aiedge.serve.mlmodel import SKLEARN_ONNX
 from aiedge.serve.runtimes.base import Array, LoadedModel, LoadOptions, ModelSignature, Runtime
 
@@ -24,6 +25,14 @@ _RUNTIME_MODULES = {
     formats.LIGHTGBM: "lightgbm",
     formats.SKLEARN: "sklearn",
     SKLEARN_ONNX: "sklearn",
+}
+_FORMAT_NAMES = {
+    formats.ONNX: "ONNX",
+    formats.OPENVINO_IR: "OpenVINO IR",
+    formats.TF_SAVEDMODEL: "a TensorFlow SavedModel (served by OpenVINO)",
+    formats.LIGHTGBM: "a LightGBM model",
+    formats.SKLEARN: "a scikit-learn model",
+    SKLEARN_ONNX: "a scikit-learn model exported to ONNX",
 }
 PICKLED = frozenset({formats.SKLEARN})  # formats whose loading unpickles (runs the file's code)
 ONNX_RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino"}
@@ -70,7 +79,13 @@ def load_model(path: Path, *, precision: str = "f32", options: LoadOptions | Non
     resolved = formats.resolve(path)
     if resolved.format in PICKLED and not options.allow_pickle:
         raise PickleRefused(resolved.path)
-    model = runtime_for(resolved.format, options).load(resolved.path, options)
+    try:
+        model = runtime_for(resolved.format, options).load(resolved.path, options)
+    except ModuleNotFoundError as e:
+        if extra_for(e) is None:
+            raise
+        what = _FORMAT_NAMES.get(resolved.format, resolved.format)
+        raise MissingRuntime(f"model {resolved.path} is {what}: {install_hint(e)}") from None
     if resolved.columns and not model.signature.columns:
         return _WithColumns(model, resolved.columns)
     return model

@@ -19,7 +19,9 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from aiedge.serve.app import create_app
+from aiedge.serve.capture import CaptureWriter
 from aiedge.serve.dataplane import DataPlane
+from aiedge.serve.drift.monitor import DriftMonitor, read_profile
 from aiedge.serve.errors import UnknownModelFormat
 from aiedge.serve.formats import detect_format
 from aiedge.serve.listen import bind, check_free
@@ -29,6 +31,8 @@ from aiedge.serve.protocol import with_timeouts
 from aiedge.serve.registry import LOADING, READY, ModelRegistry
 from aiedge.serve.repository import discover_versions, settings_name
 from aiedge.serve.settings import ServeSettings
+from aiedge.serve.shadow import ShadowMirror
+from aiedge.serve.taps import Tap
 from aiedge.serve.workers import supervise
 
 log = logging.getLogger("aiedge.serve")
@@ -124,6 +128,22 @@ def _serve(
     registry = build_registry(sources)
     registry.roots = sorted({src.path.parent for src in sources if src.from_repository})
     metrics = ServeMetrics(CollectorRegistry(), workers)
+    taps: list[Tap] = []
+    drift: DriftMonitor | None = None
+    if settings.drift:
+        # each worker keeps its own window over the connections it gets (a random share of all)
+        drift = DriftMonitor(settings.drift_settings(), {src.name: read_profile(src.path) for src in sources})
+        metrics.registry.register(drift)
+        taps.append(drift)
+    capture_settings = settings.capture_settings()
+    capture = CaptureWriter(capture_settings) if capture_settings is not None else None
+    if capture is not None:
+        metrics.registry.register(capture)
+        taps.append(capture)
+    # the agent's shadow phase: mirrors only once it sets a target over the control endpoint
+    mirror = ShadowMirror() if settings.control_token else None
+    if mirror is not None:
+        taps.append(mirror)
     dp = DataPlane(
         registry,
         metrics,
@@ -132,6 +152,7 @@ def _serve(
         limits=settings.limits(),
         max_batch=settings.max_batch,
         batch_delay=settings.batch_delay,
+        taps=taps,
     )
     url = f"http://{settings.host}:{settings.http_port}"
     log.info("loading %d model(s): %s", len(registry.models), ", ".join(registry.models))
@@ -153,6 +174,8 @@ def _serve(
             gc.freeze()
             for mv in registry.all_versions():
                 if mv.state == READY and mv.model is not None:
+                    if fallback := mv.model.signature.labels.get("device_fallback"):
+                        log.warning("%s: %s", mv.name, fallback)
                     log.info(
                         "serving %s (%s, version %s) at %s, loaded in %.2f s",
                         mv.name,
@@ -165,6 +188,12 @@ def _serve(
         state["loader"] = asyncio.create_task(task())
         if metrics.workers is not None:
             state["metrics"] = asyncio.create_task(_write_metrics(metrics.workers))
+        if drift is not None:
+            state["drift"] = asyncio.create_task(drift.run())
+        if capture is not None:
+            state["capture"] = asyncio.create_task(capture.run())
+        if mirror is not None:
+            state["shadow"] = asyncio.create_task(mirror.run())
         if settings.grpc_port:
             # imported here: grpc is costly to import, and the generated messages register the
             # protocol's "inference.*" names process-wide, which clients in the same process
@@ -177,11 +206,16 @@ def _serve(
             log.info("gRPC (Open Inference Protocol, TF Serving) at %s:%d", settings.host, settings.grpc_port)
 
     async def stop() -> None:
+        if (writing := state.get("capture")) is not None:
+            writing.cancel()  # closes the open capture file, so what it holds is uploaded too
+            with contextlib.suppress(asyncio.CancelledError):
+                await writing
         grpc_server = state.get("grpc")
         if grpc_server is not None:
             await grpc_server.stop(grace=5)
 
-    app = create_app(dp, on_startup=load, on_shutdown=stop, options=settings.load_options())
+    control = (mirror, settings.control_token) if mirror is not None and settings.control_token else None
+    app = create_app(dp, on_startup=load, on_shutdown=stop, options=settings.load_options(), shadow=control)
     config = uvicorn.Config(
         app,
         host=settings.host,

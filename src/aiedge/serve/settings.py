@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aiedge.serve.capture import CaptureSettings
+from aiedge.serve.drift.monitor import DriftSettings
 from aiedge.serve.errors import BadSettings
 from aiedge.serve.limits import Limits, MiB, setting
 from aiedge.serve.runtimes.base import LoadOptions
@@ -24,6 +27,14 @@ class ServeSettings(BaseSettings):
     shape: Literal["", "auto"] = Field(
         default="",
         description='"auto": OpenVINO models with fixed input shapes take others (OVMS --shape auto)',
+    )
+    device: Literal["cpu", "gpu", "npu", "auto"] = Field(
+        default="cpu",
+        description="device to serve on: OpenVINO's CPU, GPU, NPU or AUTO, ONNX Runtime's execution "
+        "providers for it; one that is missing falls back to the CPU with a warning",
+    )
+    device_required: bool = Field(
+        default=False, description="a device that is missing fails the model's load (no CPU fallback)"
     )
     onnx_runtime: str = Field(
         default="onnxruntime", description="runtime for .onnx models: onnxruntime or openvino"
@@ -49,6 +60,44 @@ class ServeSettings(BaseSettings):
     )
     workers: int = Field(
         default=1, ge=1, le=256, description="server processes sharing the ports (SO_REUSEPORT)"
+    )
+    drift: bool = Field(
+        default=True,
+        description="keep per-feature drift scores of a sample of requests (off the request path)",
+    )
+    drift_sample: float = Field(
+        default=0.1, gt=0, le=1, allow_inf_nan=False, description="share of requests the drift window sees"
+    )
+    drift_window: int = Field(default=1000, ge=10, le=1_000_000, description="rows in the live drift window")
+    drift_min_rows: int = Field(
+        default=100, ge=1, le=1_000_000, description="rows the window needs before a drift score is exported"
+    )
+    drift_learn_rows: int = Field(
+        default=500,
+        ge=10,
+        le=100_000,
+        description="live rows a profile is learned from when the model folder has none",
+    )
+    drift_queue: int = Field(
+        default=1024, ge=1, le=100_000, description="sampled requests waiting to be folded; then dropped"
+    )
+    capture_dir: Path | None = Field(
+        default=None, description="capture a sample of requests and answers as JSON lines into this folder"
+    )
+    capture_sample: float = Field(default=0.01, gt=0, le=1, allow_inf_nan=False, description="share captured")
+    capture_max_bytes_per_day: int = Field(
+        default=100 * MiB, gt=0, description="captured bytes a day (UTC) at most; then dropped"
+    )
+    capture_max_buffer_bytes: int = Field(
+        default=256 * MiB, gt=0, description="bytes the capture folder may hold (not yet uploaded)"
+    )
+    capture_drop: str = Field(default="", description="comma-separated tensors left out of captured records")
+    capture_file_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="seconds a capture file stays open before it is closed"
+    )
+    control_token: str | None = Field(
+        default=None,
+        description="the site agent's token for the control endpoint (shadow mirror); none: no endpoint",
     )
     # what one request may make the server hold (see serve/limits.py); every refusal names its setting
     max_body_bytes: int = Field(
@@ -86,6 +135,27 @@ class ServeSettings(BaseSettings):
             body_timeout=self.body_timeout,
         )
 
+    def drift_settings(self) -> DriftSettings:
+        return DriftSettings(
+            sample=self.drift_sample,
+            window_rows=self.drift_window,
+            min_rows=self.drift_min_rows,
+            learn_rows=self.drift_learn_rows,
+            queue=self.drift_queue,
+        )
+
+    def capture_settings(self) -> CaptureSettings | None:
+        if self.capture_dir is None:
+            return None
+        return CaptureSettings(
+            folder=self.capture_dir,
+            sample=self.capture_sample,
+            max_bytes_per_day=self.capture_max_bytes_per_day,
+            max_buffer_bytes=self.capture_max_buffer_bytes,
+            drop=frozenset(t.strip() for t in self.capture_drop.split(",") if t.strip()),
+            file_seconds=self.capture_file_seconds,
+        )
+
     def load_options(self) -> LoadOptions:
         return LoadOptions(
             precision=self.precision,
@@ -94,6 +164,8 @@ class ServeSettings(BaseSettings):
             onnx_runtime=self.onnx_runtime,
             allow_pickle=self.allow_pickle,
             shape_auto=self.shape == "auto",
+            device=self.device,
+            device_required=self.device_required,
         )
 
 

@@ -42,6 +42,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/sites/{site}/desired"): SITE,
     ("POST", "/api/v1/sites/{site}/status"): SITE,
     ("POST", "/api/v1/sites/{site}/minutes"): SITE,
+    ("POST", "/api/v1/sites/{site}/drift"): SITE,
     ("POST", "/api/v1/metrics/write"): SITE,
     ("POST", "/api/v1/webhook/git"): WEBHOOK,
     ("GET", "/api/v1/sites/{site}/requests"): SITE,  # a site fetching the operators' requests

@@ -87,6 +87,7 @@ def routes(hub: Services) -> list[BaseRoute]:
             raise BadRequest(f"site: the report is for {report.site!r} but was posted to {site!r}")
         fleet.desired(site)  # 404 for a site the repo doesn't define
         await writer.save(report, clock())
+        await fleet.facts_reported(site, report.facts)
         return Response(status_code=204)
 
     def summaries(reports: dict[str, Any], names: list[str]) -> list[dict[str, Any]]:

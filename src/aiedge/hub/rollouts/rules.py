@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from aiedge.contracts import (
@@ -24,6 +24,7 @@ from aiedge.contracts import (
     AppHealth,
     AppReason,
     DesiredApp,
+    SiteFacts,
     StatusReport,
 )
 from aiedge.gitops import GitopsRepo
@@ -72,9 +73,14 @@ def wave_of(spec: RolloutSpec, n: int, index: int) -> int:
     return next(i for i, k in enumerate(targets(spec, n)) if index < k)
 
 
-def placement_sites(repo: GitopsRepo, placement: str) -> list[str]:
+def placement_sites(
+    repo: GitopsRepo, placement: str, facts: Mapping[str, SiteFacts | None] | None = None
+) -> list[str]:
+    """The sites ``placement`` selects, by their labels and (for selectors on facts) the facts
+    each last reported."""
     sel = repo.placements[placement].spec.site_selector
-    return sorted(n for n, s in repo.sites.items() if matches(sel, s.metadata.labels))
+    known = facts or {}
+    return sorted(n for n, s in repo.sites.items() if matches(sel, s.metadata.labels, known.get(n)))
 
 
 def _starting_point(
@@ -105,6 +111,7 @@ def start_rollouts(
     running: dict[str, dict[str, DesiredApp]],
     serving: dict[str, dict[str, str | None]],
     now: datetime,
+    facts: Mapping[str, SiteFacts | None] | None = None,
 ) -> list[Rollout]:
     """New rollouts for every app of a placement with ``rollout`` whose version (digest, test or
     config) changed from ``old`` to ``new``. Rollouts in ``shaping`` (under way, stopped or
@@ -132,7 +139,7 @@ def start_rollouts(
             earlier = [r for r in earlier_all if r.placement == pname and r.app == app and r.state in SHAPING]
             for r in earlier:
                 r.state, r.updated_at = SUPERSEDED, now
-            sites = placement_sites(new, pname)
+            sites = placement_sites(new, pname, facts)
             from_apps = {s: _starting_point(s, app, running, serving, earlier, before) for s in sites}
             common = Counter(a.digest for a in from_apps.values() if a is not None).most_common(1)
             first = 0 if spec.paused else targets(spec, len(sites))[0]
@@ -195,9 +202,9 @@ class Holdbacks:
                 if r.state == ABORTED or p.state not in ON_NEW:
                     self._held.setdefault((r.app, site), r.previous(site))
 
-    def apps_for(self, repo: GitopsRepo, site: str) -> list[DesiredApp]:
+    def apps_for(self, repo: GitopsRepo, site: str, facts: SiteFacts | None = None) -> list[DesiredApp]:
         out: list[DesiredApp] = []
-        for a in desired_for_site(repo, site).apps:
+        for a in desired_for_site(repo, site, facts).apps:
             if (a.name, site) not in self._held:
                 out.append(a)
                 continue

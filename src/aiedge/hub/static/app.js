@@ -54,8 +54,8 @@ function ms(v) { return v == null ? "–" : v < 1 ? v.toFixed(2) + " ms" : v < 1
 function pct(v) { return v == null ? "–" : v === 0 ? "0%" : v < 0.001 ? "<0.1%" : (v * 100).toFixed(1) + "%"; }
 function bytes(n) {
   if (n == null) return "?";
-  const u = ["B", "KB", "MB", "GB", "TB"]; let i = 0;
-  while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
+  const u = ["B", "KiB", "MiB", "GiB", "TiB"]; let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
   return `${i ? n.toFixed(1) : n} ${u[i]}`;
 }
 function duration(s) {
@@ -321,6 +321,7 @@ const siteView = {
         site.last_error ? fact("Last error", h("span", { class: "err" }, site.last_error)) : null,
         site.link ? fact("Link today", linkText(site.link)) : null)),
       site.link && site.link.deferred.length ? h("div", { class: "card" }, site.link.deferred.map((d) => h("div", { class: "err" }, d))) : null,
+      siteFacts(site.facts),
       trafficCharts(metrics.apps, (g) => g.app),
       h("h2", { style: "margin-top:22px" }, "Apps"),
       h("div", { class: "card flush" }, h("table", {},
@@ -344,6 +345,21 @@ function linkText(link) {
   return h("span", { title, class: link.spent ? "err" : "" }, `${bytes(used)}${budget}${link.spent ? ", spent" : ""}`);
 }
 function fact(k, v) { return h("div", { class: "fact" }, h("div", { class: "k" }, k), h("div", { class: "v" }, v)); }
+function siteFacts(f) {
+  if (!f) return h("div", { class: "card muted", id: "site-facts" }, "No facts reported yet (agents report them since aiedge's facts)");
+  const list = (xs) => (xs && xs.length ? xs.join(", ") : "none");
+  return h("div", { class: "card", id: "site-facts" }, h("div", { class: "facts" },
+    fact("Platform", h("code", {}, `${f.os}/${f.arch}`)),
+    fact("CPUs", String(f.cpus)),
+    fact("Memory", bytes(f.memory_bytes)),
+    fact("Free disk", bytes(f.disk_free_bytes)),
+    fact("Accelerators", list(f.accelerators)),
+    fact("OpenVINO devices", list(f.openvino_devices)),
+    fact("ONNX Runtime providers", list(f.onnx_providers)),
+    f.dri && f.dri.length ? fact("/dev/dri", list(f.dri)) : null,
+    f.nvidia && f.nvidia.length ? fact("NVIDIA", list(f.nvidia)) : null,
+    fact("aiedge", f.aiedge_version || "?")));
+}
 
 // ---- apps --------------------------------------------------------------------------------------
 const appsView = {
@@ -420,6 +436,7 @@ function route() {
   else if (parts[0] === "app" && parts[1]) { view = appView; arg = parts[1]; nav = "apps"; }
   else if (parts[0] === "apps") { view = appsView; nav = "apps"; }
   else if (parts[0] === "alerts") { view = alertsView; nav = "alerts"; }
+  else if (parts[0] === "drift") { view = driftView; nav = "drift"; }
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.nav === nav);
   state.view = view;
   view.mount(root, arg);

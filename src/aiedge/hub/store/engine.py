@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, Engine, create_engine, event, insert, inspect, make_url, select, text
 from sqlalchemy.orm import Session
 
+from aiedge.extras import install_hint
 from aiedge.hub.errors import HubConfigError
 from aiedge.hub.store.rows import Base, FleetStateRow
 
@@ -25,6 +26,11 @@ def check_url(url: str) -> None:
         raise HubConfigError(
             f"--db {url!r}: {driver} is not supported; use sqlite:///FILE or postgresql://USER@HOST:PORT/DB"
         )
+    if not driver.startswith("sqlite"):
+        try:
+            import psycopg  # noqa: F401 - only whether it is there
+        except ModuleNotFoundError as e:
+            raise HubConfigError(f"--db {url!r}: PostgreSQL needs psycopg: {install_hint(e)}") from None
 
 
 def engine_url(url: str) -> str:

@@ -74,6 +74,8 @@ class LoadOptions:
     onnx_runtime: str = "onnxruntime"  # which runtime runs .onnx models: onnxruntime or openvino
     allow_pickle: bool = False  # load pickled models (scikit-learn joblib/pkl): that runs their code
     shape_auto: bool = False  # OpenVINO models with fixed input shapes take others (OVMS --shape auto)
+    device: str = "cpu"  # cpu, gpu, npu or auto (see runtimes/devices.py)
+    device_required: bool = False  # a missing device fails the load instead of falling back to the CPU
 
 
 class LoadedModel(ABC):

@@ -1,4 +1,5 @@
-"""ONNX Runtime: ``.onnx`` models on the CPU."""
+"""ONNX Runtime: ``.onnx`` models on the execution providers for the App's device
+(``runtimes/devices.py``: the CPU's unless asked otherwise)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import onnxruntime as ort
 
 from aiedge.serve import formats
 from aiedge.serve.errors import ModelLoadError
+from aiedge.serve.runtimes import devices
 from aiedge.serve.runtimes.base import (
     Array,
     LoadedModel,
@@ -41,19 +43,27 @@ def _spec(arg: ort.NodeArg) -> TensorSpec:
 
 
 class OnnxModel(LoadedModel):
-    def __init__(self, path: Path, threads: int = 1) -> None:
+    def __init__(
+        self, path: Path, threads: int = 1, device: str = "cpu", device_required: bool = False
+    ) -> None:
+        choice = devices.onnx_choice(device, ort.get_available_providers(), required=device_required)
         opts = ort.SessionOptions()
         # one request per thread scales better on small edge CPUs than one request on every core
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         try:
-            self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(str(path), opts, providers=list(choice.providers))
         except Exception as e:  # onnxruntime raises its own untyped errors
             raise ModelLoadError(f"{path}: onnxruntime cannot load it: {e}") from e
+        choice = devices.onnx_used(choice, self._session.get_providers(), required=device_required)
+        labels = {"device": choice.device}
+        if choice.fallback:
+            labels["device_fallback"] = choice.fallback
         self._signature = ModelSignature(
             tuple(_spec(a) for a in self._session.get_inputs()),
             tuple(_spec(a) for a in self._session.get_outputs()),
             platform="onnxruntime",
+            labels=labels,
         )
         self._output_names = [o.name for o in self._signature.outputs]
         self._text_inputs = [i.name for i in self._signature.inputs if i.datatype == "BYTES"]
@@ -97,7 +107,8 @@ class OnnxRuntime(Runtime):
         return formats.is_format(path, self.formats)
 
     def load(self, path: Path, options: LoadOptions | None = None) -> OnnxModel:
-        return OnnxModel(path, (options or LoadOptions()).threads)
+        options = options or LoadOptions()
+        return OnnxModel(path, options.threads, options.device, options.device_required)
 
 
 RUNTIME = OnnxRuntime()

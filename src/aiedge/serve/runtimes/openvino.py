@@ -1,4 +1,6 @@
-"""OpenVINO: IR (``.xml`` + ``.bin``), TF SavedModel directories and ONNX, on the CPU.
+"""OpenVINO: IR (``.xml`` + ``.bin``), TF SavedModel directories and ONNX, on the device the App
+names (``runtimes/devices.py``: the CPU unless asked otherwise, and the CPU when the device is
+missing or cannot compile the model, unless it is required).
 
 Inference precision is f32 unless asked otherwise: CPUs with AMX/AVX512-BF16 default to bf16,
 which moves the seed's housing answer in the third digit (-28.889 instead of -28.7639923).
@@ -21,6 +23,7 @@ import openvino as ov
 
 from aiedge.serve import formats
 from aiedge.serve.errors import ModelLoadError
+from aiedge.serve.runtimes import devices
 from aiedge.serve.runtimes.base import (
     NUMPY_TO_V2,
     Array,
@@ -50,15 +53,23 @@ def _spec(port: ov.Output, index: int, kind: str) -> TensorSpec:
 
 
 class OpenVinoModel(LoadedModel):
-    def __init__(self, path: Path, precision: str = "f32", shape_auto: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        precision: str = "f32",
+        shape_auto: bool = False,
+        device: str = "cpu",
+        device_required: bool = False,
+    ) -> None:
         if precision not in PRECISIONS:
             raise ModelLoadError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
         self._core, self._config = ov.Core(), {"INFERENCE_PRECISION_HINT": precision}
+        self._choice = devices.openvino_choice(device, self._core.available_devices, required=device_required)
         try:
             self._model = self._core.read_model(str(path))
-            compiled = self._core.compile_model(self._model, "CPU", self._config)
         except RuntimeError as e:
-            raise ModelLoadError(f"{path}: OpenVINO cannot load it: {str(e).splitlines()[0]}") from e
+            raise ModelLoadError(f"{path}: OpenVINO cannot load it: {_first_line(e)}") from e
+        compiled = self._compile(path, device_required)
         self._inputs = list(compiled.inputs)
         self._outputs = list(compiled.outputs)
         inputs = tuple(_spec(p, i, "input") for i, p in enumerate(self._inputs))
@@ -72,13 +83,37 @@ class OpenVinoModel(LoadedModel):
         if self._reshape:
             inputs = tuple(TensorSpec(s.name, s.datatype, (-1,) * len(s.shape)) for s in inputs)
             outputs = tuple(TensorSpec(s.name, s.datatype, (-1,) * len(s.shape)) for s in outputs)
-        self._signature = ModelSignature(
-            inputs, outputs, platform="openvino", labels={"precision": precision}
-        )
+        labels = {"precision": precision, "device": self._device_used(compiled)}
+        if self._choice.fallback:
+            labels["device_fallback"] = self._choice.fallback
+        self._signature = ModelSignature(inputs, outputs, platform="openvino", labels=labels)
         self._compiled: OrderedDict[tuple[tuple[int, ...], ...], ov.CompiledModel] = OrderedDict()
         self._compiled[fixed] = compiled
         self._lock = threading.Lock()  # reshaping changes the one ov.Model
         self._local = threading.local()  # an InferRequest is not thread-safe: one per thread
+
+    def _compile(self, path: Path, required: bool) -> ov.CompiledModel:
+        """Compiled on the chosen device; a device that fails to compile it gives way to the CPU."""
+        if self._choice.device != "CPU":
+            try:
+                return self._core.compile_model(self._model, self._choice.device, self._config)
+            except RuntimeError as e:
+                kind = self._choice.device.lower()
+                self._choice = devices.openvino_compile_failed(kind, _first_line(e)[:200], required=required)
+        try:
+            return self._core.compile_model(self._model, "CPU", self._config)
+        except RuntimeError as e:
+            raise ModelLoadError(f"{path}: OpenVINO cannot load it: {_first_line(e)}") from e
+
+    def _device_used(self, compiled: ov.CompiledModel) -> str:
+        """AUTO's pick (its EXECUTION_DEVICES), or the device compiled for."""
+        if self._choice.device == "AUTO":
+            try:
+                used = compiled.get_property("EXECUTION_DEVICES")
+            except RuntimeError:
+                used = []
+            return "AUTO:" + ",".join(str(d) for d in used) if used else "AUTO"
+        return self._choice.device
 
     @property
     def signature(self) -> ModelSignature:
@@ -107,7 +142,7 @@ class OpenVinoModel(LoadedModel):
                 return compiled
             try:
                 self._model.reshape({i: ov.PartialShape(list(s)) for i, s in enumerate(shapes)})
-                compiled = self._core.compile_model(self._model, "CPU", self._config)
+                compiled = self._core.compile_model(self._model, self._choice.device, self._config)
             except RuntimeError as e:
                 first = next((ln for ln in str(e).splitlines() if ln.strip()), str(e))[:300]
                 raise ShapeRefused(
@@ -117,6 +152,10 @@ class OpenVinoModel(LoadedModel):
             while len(self._compiled) > COMPILED_SHAPES:
                 self._compiled.popitem(last=False)
             return compiled
+
+
+def _first_line(e: BaseException) -> str:
+    return next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
 
 
 class ShapeRefused(Exception):
@@ -150,7 +189,9 @@ class OpenVinoRuntime(Runtime):
 
     def load(self, path: Path, options: LoadOptions | None = None) -> OpenVinoModel:
         options = options or LoadOptions()
-        return OpenVinoModel(path, options.precision, options.shape_auto)
+        return OpenVinoModel(
+            path, options.precision, options.shape_auto, options.device, options.device_required
+        )
 
 
 RUNTIME = OpenVinoRuntime()
