@@ -8,7 +8,7 @@ from datetime import datetime
 
 import orjson
 
-from aiedge.contracts import DesiredApp, DesiredState
+from aiedge.contracts import DesiredApp, DesiredState, LinkBudget
 from aiedge.gitops import GitopsRepo, Snapshot, UnknownSite, desired_for_site, load_repo
 from aiedge.gitops.desired import site_link
 from aiedge.hub.store import Store
@@ -22,8 +22,9 @@ def parse_apps(apps: str) -> list[DesiredApp]:
     return [DesiredApp.model_validate(a) for a in orjson.loads(apps)]
 
 
-def apps_digest(apps: list[DesiredApp]) -> str:
-    return DesiredState(site="-", revision="-", apps=apps).digest
+def state_digest(apps: list[DesiredApp], link: LinkBudget | None) -> str:
+    """The digest of a site's desired state as the site computes it: its apps and its link."""
+    return DesiredState(site="-", revision="-", apps=apps, link=link).digest
 
 
 def pack_files(files: dict[str, bytes]) -> bytes:
@@ -63,9 +64,8 @@ class Revision:
                 state = desired_for_site(self.repo, site)
                 hit = (state, state.digest)
             else:
-                link = site_link(self.repo, site)
+                link = site_link(self.repo, site)  # the Site's at this revision, as the stored digest
                 state = DesiredState(site=site, revision=self.repo.revision, apps=found[0], link=link)
-                # the store keeps the apps' digest; a link budget is the Site's, read at this revision
-                hit = (state, found[1] if link is None else state.digest)
+                hit = (state, found[1])
             self._desired[site] = hit
         return hit
