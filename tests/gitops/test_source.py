@@ -1,6 +1,7 @@
 """Reading the repo: Git HEAD (not the work tree) with a Flux-style revision, or a plain folder
 with a content hash; links are not followed, sizes are capped before reading, and a git that
-does not answer is cut off."""
+does not answer is cut off. The commits the dashboard's revision history names (author, time,
+subject), with unknown shas and text that is no sha left out rather than passed to git."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from aiedge.gitops import GitopsError, RepoInvalid, read_directory, read_git_head, read_source
 from aiedge.gitops.limits import ReadLimits
-from aiedge.gitops.source import is_git_repo
+from aiedge.gitops.source import commits, is_git_repo
 from tests.gitops.helpers import git
 
 
@@ -92,3 +93,14 @@ def test_the_yaml_of_a_revision_is_capped_before_it_is_read(repo: Path) -> None:
             read(repo, limits=limits)
         assert str(e.value).startswith("the YAML files of the repo add up to ")
         assert str(e.value).endswith("more than the 2.0 KiB aiedge reads")
+
+
+def test_commits_name_author_time_and_subject(repo: Path, tmp_path: Path) -> None:
+    git(repo, "commit", "-q", "--allow-empty", "-m", "second: roll out in waves")
+    first, second = git(repo, "rev-parse", "HEAD~1"), git(repo, "rev-parse", "HEAD")
+    unknown, hostile = "0" * 40, "--output=/tmp/x"
+    found = commits(repo, [second, first, unknown, hostile])
+    assert set(found) == {first, second}
+    assert found[second].subject == "second: roll out in waves" and found[first].subject == "examples"
+    assert found[second].author and found[second].committed_at.startswith("20")
+    assert commits(tmp_path, [first]) == {}  # not a Git repo: nothing, no error

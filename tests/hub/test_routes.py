@@ -52,6 +52,7 @@ def test_every_route_of_the_hub_is_in_one_table(tmp_path: Path) -> None:
             ("GET", "/api/v1/alerts"),
             ("GET", "/api/v1/apps"),
             ("GET", "/api/v1/apps/{app}"),
+            ("GET", "/api/v1/apps/{app}/revisions"),
             ("GET", "/api/v1/drift"),
             ("GET", "/api/v1/health"),
             ("GET", "/api/v1/metrics/summary"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import subprocess
 from dataclasses import dataclass, field
@@ -74,6 +75,35 @@ def head_sha(repo: Path, limits: ReadLimits = DEFAULT_LIMITS) -> str:
         raise
     except GitopsError as e:
         raise GitopsError(f"{repo} has no commit at HEAD yet: {e}") from e
+
+
+@dataclass(frozen=True)
+class Commit:
+    """Who made a commit, when, and its subject line (bounded: it is shown to people)."""
+
+    sha: str
+    author: str
+    committed_at: str  # ISO 8601
+    subject: str
+
+
+_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+
+
+def commits(repo: Path, shas: list[str], limits: ReadLimits = DEFAULT_LIMITS) -> dict[str, Commit]:
+    """The commits of ``shas`` that ``repo`` has (one ``git log --no-walk``; unknown ones left out,
+    not an error: a force-push may have dropped them)."""
+    wanted = sorted({s for s in shas if _SHA.match(s)})[:200]
+    if not wanted or not is_git_repo(repo, limits):
+        return {}
+    fmt = "--format=%H%x00%an%x00%aI%x00%s"  # %s is one line: one commit per line
+    out = _git(repo, "log", "--no-walk=unsorted", "--ignore-missing", fmt, *wanted, "--", limits=limits)
+    found: dict[str, Commit] = {}
+    for line in out.decode(errors="replace").splitlines():
+        parts = line.split("\0")
+        if len(parts) == 4:
+            found[parts[0]] = Commit(parts[0], parts[1][:200], parts[2], parts[3][:300])
+    return found
 
 
 def head_revision(repo: Path, sha: str, limits: ReadLimits = DEFAULT_LIMITS) -> str:

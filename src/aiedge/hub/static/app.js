@@ -28,8 +28,24 @@ async function api(path, opts = {}) {
     location.assign(`/login?next=${encodeURIComponent(location.hash)}`);
     throw new Error("log in first");
   }
-  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+  if (!r.ok) {
+    let why = `HTTP ${r.status}`;
+    try { const b = await r.json(); if (b && b.error) why = b.error; } catch (_) { /* not JSON */ }
+    throw new Error(why);
+  }
   return r.json();
+}
+// The route and its query (#/site/x?range=6h): the page's state lives in the URL, so a link,
+// a reload or a new tab shows the same thing
+function where() {
+  const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
+  return { parts: path.split("/").filter((p) => p !== "").map(decodeURIComponent), params: new URLSearchParams(query || "") };
+}
+function keepInUrl(values) {
+  const { parts, params } = where();
+  for (const [k, v] of Object.entries(values)) { if (v == null || v === "" || v === 0) params.delete(k); else params.set(k, v); }
+  const qs = params.toString();
+  history.replaceState(null, "", `#/${parts.map(enc).join("/")}${qs ? "?" + qs : ""}`);
 }
 const enc = encodeURIComponent;
 
@@ -44,6 +60,18 @@ function ago(iso) {
 }
 function when(iso) { return iso ? new Date(iso).toLocaleString() : "-"; }
 function shortDigest(d) { return d ? d.replace(/^sha256:/, "").slice(0, 12) : "-"; }
+// A digest as people read it: 12 hex digits, the whole one on hover and a button that copies it
+function digestEl(d, cls) {
+  if (!d) return h("code", { class: cls || "" }, "-");
+  const copy = h("button", { class: "copy", type: "button", title: `copy ${d}`, "aria-label": `copy digest ${d}`,
+    onclick: (e) => { e.stopPropagation(); copyText(d).then(() => { copy.textContent = "copied"; setTimeout(() => { copy.textContent = "copy"; }, 1500); }); } }, "copy");
+  return h("span", { class: "digest" }, h("code", { class: cls || "", title: d, "data-digest": d }, shortDigest(d)), copy);
+}
+async function copyText(text) {
+  if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+  const area = h("textarea", { style: "position:fixed;opacity:0" }); area.value = text;
+  document.body.append(area); area.select(); document.execCommand("copy"); area.remove();
+}
 function shortRev(r) { if (!r) return "-"; const i = r.lastIndexOf(":"); return i > 0 ? r.slice(0, i + 1) + r.slice(i + 1, i + 13) : r; }
 function num(v, digits = 1) {
   if (v == null) return "–";
@@ -158,12 +186,38 @@ function rolloutRow(r) {
     phase = `soaking · ${left}s left`;
   } else if (r.phase === "stopped") phase = `stopped · ${r.failures} failed (max ${r.failure_budget ?? r.maxFailures})`;
   else if (r.phase === "paused") phase = `paused ${r.paused_by === "git" ? "in Git" : "by an operator"}`;
+  const failed = Object.entries(r.sites || {}).filter(([, p]) => p.state === "failed");
   return h("tr", { "data-rollout": `${r.placement}/${r.app}` },
     h("td", {}, h("a", { href: `#/app/${enc(r.app)}` }, r.app), h("div", { class: "faint" }, r.placement)),
-    h("td", {}, h("code", {}, shortDigest(r.to_digest)), h("div", { class: "faint" }, "from ", shortDigest(r.from_digest))),
+    h("td", {}, digestEl(r.to_digest), h("div", { class: "faint" }, "from ", shortDigest(r.from_digest))),
     h("td", { class: "wave" }, `${r.wave}/${r.total_waves}`),
     h("td", {}, bar, h("div", { class: "faint" }, `${c.done} done · ${c.failed} failed · ${c.updating} updating · ${c.pending} pending` + (skipped ? ` · ${skipped} skipped` : ""))),
-    h("td", {}, h("span", { class: `pill r-${r.phase}` }, phase)));
+    h("td", {}, h("span", { class: `pill r-${r.phase}` }, phase),
+      failed.slice(0, 3).map(([n, p]) => h("div", { class: "err failing", "data-failing": n },
+        h("a", { href: `#/site/${enc(n)}` }, n), ": ", (p.message || "failed").slice(0, 200)))),
+    h("td", { class: "actions" }, rolloutActions(r)));
+}
+// What an operator may do to a rollout as it stands (the hub refuses the rest with a reason);
+// the same POST /api/v1/rollouts/APP/ACTION as `aiedge rollout ACTION APP`
+function rolloutActions(r) {
+  const can = [];
+  if (r.state === "progressing" && r.paused_by !== "operator") can.push("pause");
+  if (r.state === "progressing" && r.paused_by === "operator") can.push("resume");
+  if (r.state === "failed" || r.state === "aborted" || r.failures > 0) can.push("retry");
+  if (r.state === "progressing" || r.state === "failed") can.push("abort");
+  return can.map((action) => h("button", { class: `btn act ${action === "abort" ? "danger" : ""}`, type: "button",
+    "data-action": action, onclick: () => act(r, action) }, action));
+}
+async function act(r, action) {
+  if (action === "abort" && !confirm(`Abort the rollout of ${r.app} (${r.placement})? Every site goes back to what it ran before.`)) return;
+  const out = document.getElementById("rollout-msg");
+  try {
+    const body = await api(`/api/v1/rollouts/${enc(r.app)}/${action}?placement=${enc(r.placement)}`, { method: "POST" });
+    out.className = "rollout-msg ok"; out.textContent = body.done.join("; ");
+  } catch (e) {
+    out.className = "rollout-msg err"; out.textContent = `${action} ${r.app}: ${e.message}`;
+  }
+  tick();
 }
 
 // ---- fleet -------------------------------------------------------------------------------------
@@ -171,7 +225,7 @@ const fleetView = {
   mount(root) {
     this.kpis = h("div", { class: "kpis" });
     this.input = h("input", { type: "search", placeholder: "Search sites, labels, apps…", value: state.q,
-      "aria-label": "search sites", oninput: (e) => { state.q = e.target.value; state.page = 0; this.update(); } });
+      "aria-label": "search sites", oninput: (e) => { state.q = e.target.value; state.page = 0; keepInUrl({ q: state.q, page: 0 }); this.update(); } });
     const icon = document.createElementNS("http://www.w3.org/2000/svg", "svg");
     icon.setAttribute("viewBox", "0 0 24 24"); icon.setAttribute("width", "16"); icon.setAttribute("height", "16");
     icon.innerHTML = '<circle cx="11" cy="11" r="7" fill="none" stroke="currentColor" stroke-width="2"/><path d="M20 20l-4-4" stroke="currentColor" stroke-width="2" stroke-linecap="round"/>';
@@ -179,18 +233,19 @@ const fleetView = {
     this.pager = h("div", { class: "pager" });
     this.body = h("tbody");
     this.rollouts = h("div", { class: "card flush hidden", id: "rollouts" });
+    this.rolloutMsg = h("span", { id: "rollout-msg", class: "rollout-msg", role: "status" });
     root.append(
       h("div", { class: "page-head" }, h("h1", {}, "Fleet"), h("span", { class: "sub" }, "every site, what it runs, and how it is doing")),
       this.kpis,
       this.rollouts,
       h("div", { class: "card flush" },
         h("div", { class: "toolbar" }, h("div", { class: "search" }, icon, this.input), this.chips, this.pager),
-        h("table", { id: "sites" },
+        h("div", { class: "scroll" }, h("table", { id: "sites" },
           h("thead", {}, h("tr", {}, h("th", {}, "Site"), h("th", {}, "Status"), h("th", {}, "Last seen"),
-            h("th", {}, "Revision"), h("th", {}, "Apps"), h("th", { class: "num" }, "Req/s"),
+            h("th", {}, "Revision"), h("th", {}, "Apps"), h("th", { class: "num", title: "requests per second, 5 min average" }, "Req/s (5 min)"),
             h("th", { class: "num" }, "p99"), h("th", { class: "num", title: "server errors (5xx)" }, "Errors"),
             h("th", { class: "num", title: "requests rejected as the client's mistake (4xx)" }, "Rejected"))),
-          this.body)));
+          this.body))));
   },
   update() {
     const sites = state.sites;
@@ -204,14 +259,14 @@ const fleetView = {
       kpi("Degraded", count("degraded"), count("degraded") ? "red" : ""),
       kpi("Unknown", count("unknown") + count("never-seen"), count("unknown") ? "magenta" : ""),
       kpi("Firing alerts", state.alerts.firing.length, state.alerts.firing.length ? "red" : "green"),
-      kpi("Fleet traffic", num(rps, 2), "", "req/s"));
+      kpi("Fleet traffic", num(rps, 2), "", "req/s, 5 min average"));
     const rollouts = currentRollouts();
     this.rollouts.textContent = "";
     this.rollouts.classList.toggle("hidden", rollouts.length === 0);
     if (rollouts.length) {
-      this.rollouts.append(h("div", { class: "toolbar" }, h("h3", {}, "Rollouts")),
-        h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "App"), h("th", {}, "Target digest"), h("th", {}, "Wave"),
-          h("th", {}, "Sites"), h("th", {}, "State"))), h("tbody", {}, rollouts.map(rolloutRow))));
+      this.rollouts.append(h("div", { class: "toolbar" }, h("h3", {}, "Rollouts"), this.rolloutMsg),
+        h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "App"), h("th", {}, "Target digest"), h("th", {}, "Wave"),
+          h("th", {}, "Sites"), h("th", {}, "State"), h("th", {}, "Act"))), h("tbody", {}, rollouts.map(rolloutRow)))));
     }
     const statuses = ["all", "healthy", "progressing", "degraded", "unknown", "never-seen"];
     this.chips.textContent = "";
@@ -219,7 +274,7 @@ const fleetView = {
       const n = st === "all" ? sites.length : count(st);
       if (st !== "all" && n === 0 && state.filter !== st) continue;
       this.chips.append(h("button", { class: `chip ${state.filter === st ? "on" : ""}`,
-        onclick: () => { state.filter = st; state.page = 0; this.update(); } }, st, h("span", { class: "n" }, n)));
+        onclick: () => { state.filter = st; state.page = 0; keepInUrl({ status: st === "all" ? null : st, page: 0 }); this.update(); } }, st, h("span", { class: "n" }, n)));
     }
     const q = state.q.trim().toLowerCase();
     const match = (s) => !q || s.name.toLowerCase().includes(q) ||
@@ -232,20 +287,20 @@ const fleetView = {
     this.pager.textContent = "";
     this.pager.append(
       h("span", {}, rows.length ? `${state.page * PAGE_SIZE + 1}–${state.page * PAGE_SIZE + shown.length} of ${rows.length}` : "0 sites"),
-      h("button", { class: "btn", disabled: state.page === 0, onclick: () => { state.page--; this.update(); } }, "‹"),
-      h("button", { class: "btn", disabled: state.page >= pages - 1, onclick: () => { state.page++; this.update(); } }, "›"));
+      h("button", { class: "btn", "aria-label": "previous page", disabled: state.page === 0, onclick: () => { state.page--; keepInUrl({ page: state.page }); this.update(); } }, "‹"),
+      h("button", { class: "btn", "aria-label": "next page", disabled: state.page >= pages - 1, onclick: () => { state.page++; keepInUrl({ page: state.page }); this.update(); } }, "›"));
     const frag = document.createDocumentFragment();
     for (const s of shown) {
       const t = siteTotals(s.name);
-      frag.append(h("tr", { class: "link", "data-site": s.name, onclick: () => { location.hash = `#/site/${enc(s.name)}`; } },
-        h("td", {}, h("div", { class: "site-name" }, s.name),
+      frag.append(h("tr", { class: "link", "data-site": s.name, onclick: rowLink(`#/site/${enc(s.name)}`) },
+        h("td", {}, h("a", { class: "site-name", href: `#/site/${enc(s.name)}` }, s.name),
           h("div", { class: "labels" }, Object.entries(s.labels || {}).map(([k, v]) => h("span", { class: "label" }, `${k}=${v}`)))),
         h("td", {}, statusPill(s.status, s.last_seen)),
         h("td", { class: "muted", title: when(s.last_seen) }, ago(s.last_seen)),
         h("td", {}, h("code", { class: "muted" }, shortRev(s.observed_revision || s.desired_revision))),
         h("td", {}, s.apps.length ? s.apps.map((a) => h("div", { class: "app-line" }, healthDot(a.health),
-          h("a", { href: `#/app/${enc(a.name)}`, onclick: (e) => e.stopPropagation() }, a.name),
-          h("code", { class: "faint" }, shortDigest(a.digest)), progressLine(a))) : h("span", { class: "faint" }, "nothing yet"),
+          h("a", { href: `#/app/${enc(a.name)}` }, a.name),
+          digestEl(a.digest, "faint"), progressLine(a))) : h("span", { class: "faint" }, "nothing yet"),
           s.last_error ? h("div", { class: "err" }, s.last_error) : null),
         h("td", { class: "num" }, t.any ? num(t.rps, 2) : "–"),
         h("td", { class: "num" }, ms(t.p99)),
@@ -261,16 +316,17 @@ const fleetView = {
 // ---- charts shared by site and app pages --------------------------------------------------------
 function rangeSwitch(onChange) {
   return h("div", { class: "ranges" }, RANGES.map((r) => h("button", { class: state.range === r ? "on" : "",
-    onclick: (e) => { state.range = r; for (const b of e.target.parentNode.children) b.classList.toggle("on", b === e.target); onChange(); } }, r)));
+    "aria-pressed": state.range === r ? "true" : "false",
+    onclick: (e) => { state.range = r; keepInUrl({ range: r === "1h" ? null : r }); for (const b of e.target.parentNode.children) { b.classList.toggle("on", b === e.target); b.setAttribute("aria-pressed", b === e.target ? "true" : "false"); } onChange(); } }, r)));
 }
 function rangeMs(r) { const n = parseInt(r, 10); return n * ({ m: 60e3, h: 3600e3, d: 86400e3 })[r.slice(-1)]; }
 
-function chartCard(title, series, fmt, nowValue, nowUnit) {
+function chartCard(title, series, fmt, nowValue, nowUnit, markers) {
   const box = h("div", {});
   const card = h("div", { class: "chart-card" },
     h("div", { class: "chart-head" }, h("h3", {}, title), h("span", { class: "now" }, nowValue, nowUnit ? h("small", {}, nowUnit) : null)), box);
   const to = Date.now(), from = to - rangeMs(state.range);
-  requestAnimationFrame(() => Chart.draw(box, { series, from, to, format: fmt }));
+  requestAnimationFrame(() => Chart.draw(box, { series, from, to, format: fmt, markers }));
   return card;
 }
 function last(points, key) { for (let i = points.length - 1; i >= 0; i--) if (points[i][key] != null) return points[i][key]; return null; }
@@ -287,17 +343,22 @@ function merge(groups) {
   return [...byT.values()].sort((a, b) => a.t - b.t).map((m) => ({ ...m, rps: m.requests / 60,
     error_rate: m.requests ? m.errors / m.requests : 0, rejected_rate: m.requests ? m.rejected / m.requests : 0 }));
 }
-function trafficCharts(groups, nameOf) {
+// Where a rollout of the new version started: a marker on every chart of the page
+function deployMarkers(rollouts) {
+  return rollouts.map((r) => ({ t: Date.parse(r.started_at), label: shortDigest(r.to_digest).slice(0, 7),
+    title: `rollout of ${r.app} to ${r.to_digest} started ${when(r.started_at)}` }));
+}
+function trafficCharts(groups, nameOf, markers) {
   const all = merge(groups);
   const per = (key, scale = 1) => groups.map((g) => ({ name: nameOf(g), points: g.points.map((p) => [p.t, p[key] == null ? null : p[key] * scale]) }));
   return h("div", { class: "grid2", id: "charts" },
-    chartCard("Request rate", per("rps"), (v) => num(v, 2), num(last(all, "rps"), 2), "req/s"),
+    chartCard("Request rate", per("rps"), (v) => num(v, 2), num(last(all, "rps"), 2), "req/s, last minute's average", markers),
     chartCard("Latency p50 / p99", [
       { name: "p99", color: "#f472b6", points: all.map((p) => [p.t, p.p99_ms]) },
-      { name: "p50", color: "#60a5fa", points: all.map((p) => [p.t, p.p50_ms]) }], (v) => ms(v), ms(last(all, "p99_ms")), "p99"),
-    chartCard("Server errors (5xx)", per("error_rate", 100), (v) => (+v.toFixed(2)) + "%", pct(last(all, "error_rate")), ""),
-    chartCard("Rejected requests (4xx)", per("rejected_rate", 100), (v) => (+v.toFixed(2)) + "%", pct(last(all, "rejected_rate")), ""),
-    chartCard("Requests per minute", per("requests"), (v) => num(v, 0), num(last(all, "requests"), 0), "last min"));
+      { name: "p50", color: "#60a5fa", points: all.map((p) => [p.t, p.p50_ms]) }], (v) => ms(v), ms(last(all, "p99_ms")), "p99, last minute", markers),
+    chartCard("Server errors (5xx)", per("error_rate", 100), (v) => (+v.toFixed(2)) + "%", pct(last(all, "error_rate")), "last minute", markers),
+    chartCard("Rejected requests (4xx)", per("rejected_rate", 100), (v) => (+v.toFixed(2)) + "%", pct(last(all, "rejected_rate")), "last minute", markers),
+    chartCard("Requests per minute", per("requests"), (v) => num(v, 0), num(last(all, "requests"), 0), "last minute", markers));
 }
 
 // ---- site --------------------------------------------------------------------------------------
@@ -322,14 +383,14 @@ const siteView = {
         site.link ? fact("Link today", linkText(site.link)) : null)),
       site.link && site.link.deferred.length ? h("div", { class: "card" }, site.link.deferred.map((d) => h("div", { class: "err" }, d))) : null,
       siteFacts(site.facts),
-      trafficCharts(metrics.apps, (g) => g.app),
+      trafficCharts(metrics.apps, (g) => g.app, deployMarkers((state.rollouts || []).filter((r) => r.sites && r.sites[name]))),
       h("h2", { style: "margin-top:22px" }, "Apps"),
       h("div", { class: "card flush" }, h("table", {},
         h("thead", {}, h("tr", {}, h("th", {}, "App"), h("th", {}, "Health"), h("th", {}, "Digest"), h("th", {}, "Serving at"), h("th", {}, "Condition"))),
         h("tbody", {}, site.apps.length ? site.apps.map((a) => h("tr", {},
           h("td", {}, h("a", { href: `#/app/${enc(a.name)}` }, a.name)),
           h("td", {}, h("span", { class: `pill s-${a.health}` }, a.health)),
-          h("td", {}, h("code", { title: a.digest || "" }, shortDigest(a.digest))),
+          h("td", {}, digestEl(a.digest)),
           h("td", {}, a.url ? h("code", {}, a.url) : "–"),
           h("td", { class: a.reason === "Ready" || a.health === "healthy" ? "muted" : "err" }, a.message || "–", progressLine(a))))
           : h("tr", {}, h("td", { colspan: 5, class: "empty" }, "no apps reported"))))));
@@ -370,11 +431,11 @@ const appsView = {
     this.root.append(h("div", { class: "page-head" }, h("h1", {}, "Apps"), h("span", { class: "sub" }, "models and where they run")),
       h("div", { class: "card flush" }, h("table", { id: "apps" },
         h("thead", {}, h("tr", {}, h("th", {}, "App"), h("th", {}, "Model"), h("th", {}, "Image digest"), h("th", {}, "Healthy"),
-          h("th", { class: "num" }, "Req/s"), h("th", { class: "num" }, "p99"), h("th", { class: "num" }, "Errors (5xx)"),
+          h("th", { class: "num", title: "requests per second, 5 min average" }, "Req/s (5 min)"), h("th", { class: "num" }, "p99"), h("th", { class: "num" }, "Errors (5xx)"),
           h("th", { class: "num" }, "Rejected (4xx)"))),
-        h("tbody", {}, apps.length ? apps.map((a) => h("tr", { class: "link", onclick: () => { location.hash = `#/app/${enc(a.name)}`; } },
-          h("td", { class: "site-name" }, a.name), h("td", {}, a.model || "–"),
-          h("td", {}, h("code", {}, a.image ? shortDigest(a.image.split("@")[1]) : "awaiting build")),
+        h("tbody", {}, apps.length ? apps.map((a) => h("tr", { class: "link", "data-app": a.name, onclick: rowLink(`#/app/${enc(a.name)}`) },
+          h("td", {}, h("a", { class: "site-name", href: `#/app/${enc(a.name)}` }, a.name)), h("td", {}, a.model || "–"),
+          h("td", {}, a.image ? digestEl(a.image.split("@")[1]) : h("code", {}, "awaiting build")),
           h("td", {}, h("span", { class: `pill s-${a.healthy === a.placed && a.placed ? "healthy" : a.placed ? "progressing" : "none"}` }, `${a.healthy} / ${a.placed} sites`)),
           h("td", { class: "num" }, num(a.recent.rps, 2)), h("td", { class: "num" }, ms(a.recent.p99_ms)),
           h("td", { class: "num" }, pct(a.recent.error_rate)), h("td", { class: "num" }, pct(a.recent.rejected_rate))))
@@ -384,26 +445,50 @@ const appsView = {
 const appView = {
   mount(root, name) { this.root = root; this.name = name; },
   async update() {
-    const a = await api(`/api/v1/apps/${enc(this.name)}?range=${state.range}`);
+    const [a, revisions] = await Promise.all([api(`/api/v1/apps/${enc(this.name)}?range=${state.range}`),
+      api(`/api/v1/apps/${enc(this.name)}/revisions`).catch(() => [])]);
     this.root.textContent = "";
     this.root.append(
       h("div", { class: "crumbs" }, h("a", { href: "#/apps" }, "Apps"), " / app"),
       h("div", { class: "page-head" }, h("h1", {}, a.name), h("span", { class: "sub" }, a.model ? `model ${a.model}` : ""), rangeSwitch(() => this.update())),
       h("div", { class: "card" }, h("div", { class: "facts" },
-        fact("Image", h("code", {}, a.image || "awaiting build")),
+        fact("Image", a.image ? h("span", {}, h("code", {}, a.image.split("@")[0]), " ", digestEl(a.image.split("@")[1])) : h("code", {}, "awaiting build")),
         fact("Placed on", `${a.sites.length} site${a.sites.length === 1 ? "" : "s"}`),
         fact("Healthy", String(a.sites.filter((s) => s.health === "healthy").length)))),
-      trafficCharts(a.series, (g) => g.site),
+      trafficCharts(a.series, (g) => g.site, deployMarkers(revisions.map((r) => ({ ...r, app: a.name })))),
+      h("h2", { style: "margin-top:22px" }, "Revision history"),
+      h("div", { class: "card flush scroll" }, h("table", { id: "revisions" },
+        h("thead", {}, h("tr", {}, h("th", {}, "Commit"), h("th", {}, "Author"), h("th", {}, "Message"), h("th", {}, "Digest"),
+          h("th", {}, "Rollout"), h("th", {}, "Sites switched"))),
+        h("tbody", {}, revisions.length ? revisions.map(revisionRow)
+          : h("tr", {}, h("td", { colspan: 6, class: "empty" }, "no rollout of this app yet: its first version went out with its site"))))),
       h("h2", { style: "margin-top:22px" }, "Where it runs"),
       h("div", { class: "card flush" }, h("table", {},
         h("thead", {}, h("tr", {}, h("th", {}, "Site"), h("th", {}, "Site status"), h("th", {}, "Health"), h("th", {}, "Serving digest"), h("th", {}, "Condition"))),
-        h("tbody", {}, a.sites.map((s) => h("tr", { class: "link", onclick: () => { location.hash = `#/site/${enc(s.site)}`; } },
-          h("td", { class: "site-name" }, s.site), h("td", {}, h("span", { class: `pill s-${s.site_status}` }, s.site_status)),
+        h("tbody", {}, a.sites.map((s) => h("tr", { class: "link", onclick: rowLink(`#/site/${enc(s.site)}`) },
+          h("td", {}, h("a", { class: "site-name", href: `#/site/${enc(s.site)}` }, s.site)), h("td", {}, h("span", { class: `pill s-${s.site_status}` }, s.site_status)),
           h("td", {}, h("span", { class: `pill s-${s.health || "none"}` }, s.health || "not reported")),
-          h("td", {}, h("code", {}, shortDigest(s.digest)), s.digest && s.digest !== s.desired_digest ? h("span", { class: "since" }, `wants ${shortDigest(s.desired_digest)}`) : null),
+          h("td", {}, digestEl(s.digest), s.digest && s.digest !== s.desired_digest ? h("span", { class: "since" }, `wants ${shortDigest(s.desired_digest)}`) : null),
           h("td", { class: (s.message || "").startsWith("Ready") ? "muted" : "err" }, s.message || "–")))))));
   },
 };
+
+// One rollout of the app: the commit that asked for it, the digest, and when each site switched
+function revisionRow(r) {
+  const c = r.commit;
+  const sites = Object.entries(r.sites || {}).sort(([a], [b]) => a.localeCompare(b));
+  return h("tr", { "data-revision": r.revision },
+    h("td", {}, h("code", { title: r.revision }, c ? c.sha.slice(0, 12) : shortRev(r.revision)),
+      h("div", { class: "faint", title: c ? c.committed_at : "" }, c ? when(c.committed_at) : "commit not in the repo")),
+    h("td", {}, c ? c.author : "–"),
+    h("td", { class: "subject" }, c ? c.subject : "–"),
+    h("td", {}, digestEl(r.to_digest), h("div", { class: "faint" }, "from ", shortDigest(r.from_digest))),
+    h("td", {}, h("span", { class: `pill r-${r.phase}` }, r.phase), h("div", { class: "faint" }, `started ${when(r.started_at)}`)),
+    h("td", {}, sites.map(([n, p]) => h("div", { class: "switch" }, h("a", { href: `#/site/${enc(n)}` }, n), " ",
+      h("span", { class: p.state === "failed" ? "err" : ["healthy", "soaking"].includes(p.state) ? "" : "faint" },
+        p.state === "healthy" ? `switched ${when(p.since)}` : p.state === "soaking" ? `switched ${when(p.since)}, soaking`
+          : p.state === "failed" ? `failed ${when(p.since)}` : p.state)))));
+}
 
 // ---- alerts ------------------------------------------------------------------------------------
 const alertsView = {
@@ -412,8 +497,8 @@ const alertsView = {
     const { firing, resolved } = state.alerts;
     const row = (a) => h("div", { class: "alert-row" },
       h("span", { class: `pill s-${a.status === "resolved" ? "resolved" : a.severity}` }, a.status === "resolved" ? "resolved" : a.severity),
-      h("div", { class: "what" }, h("div", { class: "title" }, a.summary),
-        h("div", { class: "desc" }, h("code", {}, a.name), " · ", a.description),
+      h("div", { class: "what" }, h("div", { class: "title" }, a.summary || a.name),
+        h("div", { class: "desc" }, h("code", {}, a.name), a.description ? ` · ${a.description}` : ""),
         h("div", { class: "labels" }, Object.entries(a.labels).map(([k, v]) => h(k === "site" ? "a" : "span",
           { class: "label", href: k === "site" ? `#/site/${enc(v)}` : null }, `${k}=${v}`)))),
       h("div", { class: "when" }, `since ${ago(a.starts_at)}`, a.ends_at ? h("div", {}, `resolved ${ago(a.ends_at)}`) : null));
@@ -421,22 +506,43 @@ const alertsView = {
     this.root.append(h("div", { class: "page-head" }, h("h1", {}, "Alerts"), h("span", { class: "sub" }, "raised by the hub; also sent to --alert-webhook")),
       h("h2", {}, `Firing (${firing.length})`),
       h("div", { class: "card flush", id: "firing" }, firing.length ? firing.map(row) : h("div", { class: "ok-banner" }, "✓ all quiet: nothing is firing")),
-      resolved.length ? h("h2", { style: "margin-top:22px" }, "Recently resolved") : null,
-      resolved.length ? h("div", { class: "card flush" }, resolved.slice(0, 30).map(row)) : null);
+      // Node.append writes null as the text "null": nothing at all when nothing was resolved
+      ...(resolved.length ? [h("h2", { style: "margin-top:22px" }, "Recently resolved"),
+        h("div", { class: "card flush" }, resolved.slice(0, 30).map(row))] : []));
   },
 };
 
 // ---- router ------------------------------------------------------------------------------------
+const notFoundView = {
+  mount(root) { this.root = root; },
+  update() {
+    this.root.textContent = "";
+    this.root.append(h("div", { class: "card notfound", id: "not-found" }, h("h1", {}, "Not found"),
+      h("p", {}, "The dashboard has no page at ", h("code", {}, location.hash || "/"), "."),
+      h("p", {}, h("a", { href: "#/" }, "Fleet"), " · ", h("a", { href: "#/apps" }, "Apps"), " · ", h("a", { href: "#/alerts" }, "Alerts"))));
+  },
+};
+// A whole row opens its page, but a link or button inside it keeps its own meaning (Ctrl-click,
+// middle click and "open in new tab" work on the links)
+function rowLink(href) {
+  return (e) => { if (!e.target.closest("a, button") && !window.getSelection().toString()) location.hash = href; };
+}
 function route() {
-  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const { parts, params } = where();
   const root = document.getElementById("view");
   root.textContent = "";
-  let view = fleetView, arg = null, nav = "fleet";
-  if (parts[0] === "site" && parts[1]) { view = siteView; arg = parts[1]; nav = "fleet"; }
-  else if (parts[0] === "app" && parts[1]) { view = appView; arg = parts[1]; nav = "apps"; }
-  else if (parts[0] === "apps") { view = appsView; nav = "apps"; }
-  else if (parts[0] === "alerts") { view = alertsView; nav = "alerts"; }
-  else if (parts[0] === "drift") { view = driftView; nav = "drift"; }
+  state.q = params.get("q") || "";
+  state.filter = params.get("status") || "all";
+  state.page = Math.max(0, parseInt(params.get("page") || "0", 10) || 0);
+  state.range = RANGES.includes(params.get("range")) ? params.get("range") : "1h";
+  let view = notFoundView, arg = null, nav = null;
+  const [page, name] = parts;
+  if (parts.length === 0) { view = fleetView; nav = "fleet"; }
+  else if (page === "site" && name && parts.length === 2) { view = siteView; arg = name; nav = "fleet"; }
+  else if (page === "app" && name && parts.length === 2) { view = appView; arg = name; nav = "apps"; }
+  else if (page === "apps" && parts.length === 1) { view = appsView; nav = "apps"; }
+  else if (page === "alerts" && parts.length === 1) { view = alertsView; nav = "alerts"; }
+  else if (page === "drift" && parts.length === 1) { view = driftView; nav = "drift"; }
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.nav === nav);
   state.view = view;
   view.mount(root, arg);

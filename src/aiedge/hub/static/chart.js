@@ -28,7 +28,7 @@ const Chart = (() => {
     return hm;
   }
 
-  /** Draw into `container`: opts = {series: [{name, points: [[t, v|null]...]}], from, to, format, step}. */
+  /** Draw into `container`: opts = {series: [{name, points: [[t, v|null]...]}], from, to, format, step, markers: [{t, label, title}]}. */
   function draw(container, opts) {
     container.textContent = "";
     container.classList.add("chart");
@@ -65,6 +65,16 @@ const Chart = (() => {
     if (!hasData) {
       const tx = el("text", { x: (L + W - R) / 2, y: H / 2, "text-anchor": "middle", class: "nodata" }, svg);
       tx.textContent = opts.empty || "no data in this range yet";
+    }
+    // deploy markers: a dashed line where a rollout started, its digest beside it
+    const marks = el("g", { class: "markers" }, svg);
+    for (const m of opts.markers || []) {
+      if (m.t < from || m.t > to) continue;
+      el("line", { x1: x(m.t), x2: x(m.t), y1: T, y2: H - B, class: "marker" }, marks);
+      const label = el("text", { x: x(m.t) + 4, y: T + 10, class: "marker-label" }, marks);
+      label.textContent = m.label;
+      const title = el("title", {}, label);
+      title.textContent = m.title || m.label;
     }
     const layer = el("g", { class: "series" }, svg);
     for (const s of series) {
