@@ -68,6 +68,7 @@ def destinations(settings: AgentSettings, credential: str | None) -> list[Destin
         HUB_DESTINATION,
         f"{settings.hub.rstrip('/')}/api/v1/metrics/write",
         bearer_token=credential,
+        ca_file=settings.ca,  # the hub's private CA, as for its desired state
     )
     extra = [
         Destination(f"rw-{hashlib.sha256(url.encode()).hexdigest()[:12]}", url)
