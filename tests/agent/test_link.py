@@ -1,15 +1,22 @@
 """The agent's link meter: bytes by kind and UTC day, kept across restarts (the last 7 days); the
 budget is the smaller of the flag's and the Site's; a download that does not fit in what is left
 after the reserve waits (unless urgent) with a message naming the budget, and goes once it fits or
-the day turns; raw metrics stop when the day's budget is spent; a counted-only budget defers nothing."""
+the day turns; raw metrics stop when the day's budget is spent; captured data waits at the site for
+the budget (a real S3 server) and is counted when it goes; a counted-only budget defers nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from aiedge.agent.capture import CaptureUploader, pending
 from aiedge.agent.link import LinkMeter
 from aiedge.contracts import LinkBudget
+from tests.e2e.test_capture import AWS, BUCKET, s3, start_s3
+from tests.support import free_port
 
 
 class Clock:
@@ -68,3 +75,36 @@ def test_an_unreadable_usage_file_counts_from_zero(tmp_path: Path) -> None:
     assert meter.used_today() == 3
     path.write_text("[not json")
     assert LinkMeter(path, None, Clock()).used_today() == 0
+
+
+def test_captured_data_waits_at_the_site_for_the_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for k, v in AWS.items():
+        monkeypatch.setenv(k, v)
+    port = free_port()
+    server = start_s3(tmp_path, port)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        s3(endpoint).create_bucket(Bucket=BUCKET)
+        root = tmp_path / "capture"
+        folder = root / "housing" / ("ab" * 32)
+        folder.mkdir(parents=True)
+        for i in range(3):
+            (folder / f"20261202T22-42-{i}.jsonl").write_text('{"inputs": {"x": [1, 2, 3]}}\n' * 80)
+        sizes = sum(p.path.stat().st_size for p in pending(root))
+        clock = Clock()
+        meter = LinkMeter(None, 20_000, clock)  # 15,000 bytes after the reserve
+        meter.add("control", sent=14_000)
+        uploader = CaptureUploader("site-a", root, f"s3://{BUCKET}/edge", endpoint, 1.0, meter=meter)
+        assert asyncio.run(uploader.upload_round()) == 0
+        assert len(pending(root)) == 3 and "Contents" not in s3(endpoint).list_objects_v2(Bucket=BUCKET)
+        assert any(d.startswith("captured data: ") and "link budget" in d for d in meter.usage().deferred)
+
+        clock.now += timedelta(hours=2)  # the day turns: a new budget
+        assert asyncio.run(uploader.upload_round()) == 3
+        assert pending(root) == [] and len(s3(endpoint).list_objects_v2(Bucket=BUCKET)["Contents"]) == 3
+        usage = meter.usage()
+        assert usage.days[-1].kinds["captures"].sent == sizes and not usage.deferred
+    finally:
+        server.stop()

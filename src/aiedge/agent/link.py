@@ -5,7 +5,8 @@ the smaller one when both are set).
 
 What is spent first is what keeps the site run and seen: control (polls, enrolment, operators'
 requests), status and summaries always go. Raw metrics to the hub stop while the budget is spent,
-and a model download goes only when it fits in what is left of today's budget after a reserve
+captured data for the capture bucket (``--capture-to``, counted as ``captures``: its bodies, as
+boto3 sends them) and a model download go only when they fit in what is left of today's budget after a reserve
 (a quarter of it) for the kinds above, or when its app is ``urgent``: otherwise it waits (the app
 says ``Deferred``, naming the budget) until tomorrow's budget, a bigger one, or ``urgent: true``.
 
@@ -30,7 +31,7 @@ from aiedge.contracts import DayUsage, KindUsage, LinkBudget, LinkUsage
 
 log = logging.getLogger(__name__)
 
-KINDS = ("control", "status", "summaries", "metrics", "downloads")
+KINDS = ("control", "status", "summaries", "metrics", "captures", "downloads")
 DAYS = 7
 RESERVE = 0.25  # of the budget, kept for control, status and summaries
 
@@ -103,6 +104,22 @@ class LinkMeter:
             self.deferred.pop("raw metrics", None)
         else:
             self.deferred["raw metrics"] = "raw metrics to the hub: today's link budget is spent"
+        return allowed
+
+    def captures_allowed(self, need: int) -> bool:
+        """Whether ``need`` bytes of captured data may be uploaded now: they wait at the site
+        (within the App's buffer) while they do not fit in what is left after the reserve."""
+        budget = self.budget
+        allowed = (
+            budget is None or not self.metered or need <= budget - int(budget * RESERVE) - self.used_today()
+        )
+        if allowed:
+            self.deferred.pop("captured data", None)
+        else:
+            self.deferred["captured data"] = (
+                "uploads to the capture bucket wait at the site: they do not fit in what is left "
+                "of today's link budget"
+            )
         return allowed
 
     def download_deferral(self, what: str, need: int, urgent: bool) -> str | None:

@@ -154,6 +154,7 @@ class Agent:
                 self.settings.capture_interval,
                 self.limiter,
                 self._capturing,
+                self.link,
             )
             if self.settings.capture_to
             else None
