@@ -7,9 +7,19 @@ request that must answer at once (first fetch, status posts); long polls are cou
 only if they fail. The simulated agents run in ``--workers`` load-generator processes (uvloop +
 aiohttp; one httpx process topped out at one core with ~3,000 requests a minute, so it measured
 itself, not the hub). The last stdout line is JSON:
-`{"sites": N, "p50_ms": .., "p99_ms": .., "errors": .., "hub_rss_mb": ..}`.
+`{"sites": N, "p50_ms": .., "p99_ms": .., "errors": .., "hub_rss_mb": .., "told_max_s": .., ...}`.
 
     .venv/bin/python benchmarks/hub_scale.py --sites 10000 --seconds 90 [--pin] [--timeline]
+
+Commit -> told: once every site has fetched (after the ramp, plus 5 s), the benchmark commits a new
+image digest to the GitOps repo and calls the hub's Git webhook, as a Git server does; every
+long-polling site records when its held poll brought the new state, and ``told_max_s`` is the
+time from the commit until the last of them knew.
+
+A held poll is an open socket in the hub: ``--long-polls N`` lets only N of the sites hold one (the
+others poll every 30 s with ``wait=0`` and their ETag, the same request rate), because one process
+here may open at most ``ulimit -Hn`` files (20,000 on this machine, not raisable without
+CAP_SYS_RESOURCE), so 50,000 held polls cannot be open in one process at once.
 
 ``--pin`` puts the hub on CPU 0 and the load generators on the other CPUs (on a 2-core machine:
 the hub gets one core, the simulated fleet the other), as if the agents ran elsewhere; without it
@@ -35,12 +45,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import httpx
 import orjson
 import uvloop
 
@@ -49,36 +61,53 @@ from common import free_port, start, stop, tree_rss_mb, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGEST = "sha256:" + "ab" * 32
+NEW_DIGEST = "sha256:" + "cd" * 32  # what the commit under measurement changes the image to
+SITES_PER_FILE = 5000
+WEBHOOK_SECRET = "hub-scale-benchmark-secret"
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "b",
+    "GIT_AUTHOR_EMAIL": "b@b",
+    "GIT_COMMITTER_NAME": "b",
+    "GIT_COMMITTER_EMAIL": "b@b",
+    "PATH": "/usr/bin:/bin",
+}
+
+
+def _app_yaml(digest: str) -> str:
+    return (
+        "apiVersion: aiedge.io/v1alpha1\nkind: App\nmetadata:\n  name: housing\nspec:\n"
+        "  model: tensorflow-housing\n  protocol: tfserving\n"
+        f"  image:\n    repository: 127.0.0.1:5000/aiedge/housing\n    digest: {digest}\n"
+        "---\napiVersion: aiedge.io/v1alpha1\nkind: Placement\nmetadata:\n  name: all\nspec:\n"
+        "  siteSelector:\n    matchLabels:\n      tier: near-edge\n  apps: [housing]\n"
+    )
 
 
 def make_gitops(dest: Path, sites: int) -> None:
     dest.mkdir(parents=True)
-    (dest / "app.yaml").write_text(
-        "apiVersion: aiedge.io/v1alpha1\nkind: App\nmetadata:\n  name: housing\nspec:\n"
-        "  model: tensorflow-housing\n  protocol: tfserving\n"
-        f"  image:\n    repository: 127.0.0.1:5000/aiedge/housing\n    digest: {DIGEST}\n"
-        "---\napiVersion: aiedge.io/v1alpha1\nkind: Placement\nmetadata:\n  name: all\nspec:\n"
-        "  siteSelector:\n    matchLabels:\n      tier: near-edge\n  apps: [housing]\n"
-    )
+    (dest / "app.yaml").write_text(_app_yaml(DIGEST))
     docs = [
         f"apiVersion: aiedge.io/v1alpha1\nkind: Site\nmetadata:\n  name: site-{i:05d}\n  labels:\n"
         f"    tier: near-edge\n    region: r{i % 50}\n"
         for i in range(sites)
     ]
-    (dest / "sites.yaml").write_text("---\n".join(docs))
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "fleet"]):
-        subprocess.run(
-            ["git", *args],
-            cwd=dest,
-            check=True,
-            env={
-                "GIT_AUTHOR_NAME": "b",
-                "GIT_AUTHOR_EMAIL": "b@b",
-                "GIT_COMMITTER_NAME": "b",
-                "GIT_COMMITTER_EMAIL": "b@b",
-                "PATH": "/usr/bin:/bin",
-            },
+    for first in range(0, sites, SITES_PER_FILE):  # a file of aiedge documents may be 1 MiB
+        (dest / f"sites-{first // SITES_PER_FILE:03d}.yaml").write_text(
+            "---\n".join(docs[first : first + SITES_PER_FILE])
         )
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "fleet"]):
+        subprocess.run(["git", *args], cwd=dest, check=True, env=GIT_ENV)
+
+
+def commit_new_digest(gitops: Path, hub: str) -> float:
+    """Commit a new image digest and call the hub's webhook, as a Git server would; the wall time
+    of the commit."""
+    (gitops / "app.yaml").write_text(_app_yaml(NEW_DIGEST))
+    at = time.time()
+    subprocess.run(["git", "commit", "-q", "-am", "new image"], cwd=gitops, check=True, env=GIT_ENV)
+    r = httpx.post(f"{hub}/api/v1/webhook/git", headers={"x-gitlab-token": WEBHOOK_SECRET}, timeout=30)
+    r.raise_for_status()
+    return at
 
 
 class Stats:
@@ -89,6 +118,7 @@ class Stats:
         self.slow: list[tuple[float, str, float]] = []  # (wall time, kind, ms) of requests over 100 ms
         self.errors = 0
         self.error_kinds: dict[str, int] = {}
+        self.told: list[float] = []  # wall times at which long-polling sites got the new digest
 
     def timed(self, kind: str, ms: float) -> None:
         self.latencies.append(ms)
@@ -109,6 +139,7 @@ async def _agent(
     stats: Stats,
     until: float,
     ramp: float,
+    holds: bool,
 ) -> None:
     await asyncio.sleep(random.uniform(0, ramp))
     url = f"{hub}/api/v1/sites/{site}/desired"
@@ -128,16 +159,24 @@ async def _agent(
         return
 
     async def poll() -> None:
+        nonlocal digest
         while time.monotonic() < until:
+            if not holds:
+                await asyncio.sleep(30)
             try:
                 async with session.get(
                     url,
-                    params={"after": digest, "wait": "30"},
+                    params={"after": digest, "wait": "30" if holds else "0"},
                     headers=auth,
                     timeout=aiohttp.ClientTimeout(total=45),
                 ) as r:
                     await r.read()
-                    if r.status not in (200, 304):
+                    if r.status == 200:
+                        new = r.headers.get("x-aiedge-digest", digest)
+                        if holds and new != digest:
+                            stats.told.append(time.time())
+                        digest = new
+                    elif r.status != 304:
                         stats.error(f"poll {r.status}")
                         await asyncio.sleep(5)
             except (aiohttp.ClientError, TimeoutError) as e:
@@ -183,15 +222,20 @@ async def _watch_lag(stats: Stats, until: float) -> None:
         stats.loop_lag_ms = max(stats.loop_lag_ms, (time.monotonic() - t0 - 0.05) * 1000)
 
 
-async def _shard(hub: str, sites: list[tuple[str, str | None]], seconds: float) -> Stats:
+def ramp_seconds(seconds: float) -> float:
+    """The first fetches of the fleet are spread over this long."""
+    return min(30.0, seconds / 3)
+
+
+async def _shard(hub: str, sites: list[tuple[str, str | None, bool]], seconds: float) -> Stats:
     stats = Stats()
     until = time.monotonic() + seconds
-    ramp = min(30.0, seconds / 3)
+    ramp = ramp_seconds(seconds)
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
         tasks = [
-            asyncio.create_task(_agent(session, hub, site, credential, stats, until, ramp))
-            for site, credential in sites
+            asyncio.create_task(_agent(session, hub, site, credential, stats, until, ramp, holds))
+            for site, credential, holds in sites
         ]
         lag = asyncio.create_task(_watch_lag(stats, until))
         await asyncio.wait(tasks, timeout=seconds + 60)
@@ -201,7 +245,7 @@ async def _shard(hub: str, sites: list[tuple[str, str | None]], seconds: float) 
     return stats
 
 
-def run_shard(hub: str, sites: list[tuple[str, str | None]], seconds: float) -> Stats:
+def run_shard(hub: str, sites: list[tuple[str, str | None, bool]], seconds: float) -> Stats:
     """One load-generator process: its share of the simulated sites on uvloop + aiohttp."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -244,8 +288,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(hub: str, sites: int, seconds: float, workers: int, credentials: dict[str, str]) -> Stats:
-    names = [(f"site-{i:05d}", credentials.get(f"site-{i:05d}")) for i in range(sites)]
+def run(
+    hub: str, sites: int, long_polls: int, seconds: float, workers: int, credentials: dict[str, str]
+) -> Stats:
+    names = [(f"site-{i:05d}", credentials.get(f"site-{i:05d}"), i < long_polls) for i in range(sites)]
     total = Stats()
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
@@ -253,6 +299,7 @@ def run(hub: str, sites: int, seconds: float, workers: int, credentials: dict[st
             run_shard, [hub] * workers, [names[w::workers] for w in range(workers)], [seconds] * workers
         ):
             total.latencies.extend(part.latencies)
+            total.told.extend(part.told)
             total.slow.extend(part.slow)
             total.loop_lag_ms = max(total.loop_lag_ms, part.loop_lag_ms)
             for kind, ms in part.by_kind.items():
@@ -269,6 +316,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--workers", type=int, default=2, help="load-generator processes (default: 2)")
     ap.add_argument(
+        "--long-polls",
+        type=int,
+        default=None,
+        help="sites that hold a 30 s long poll (default: all); the others poll every 30 s without waiting",
+    )
+    ap.add_argument(
         "--auth",
         action="store_true",
         help="enrol every site with a join token and send its credential (default: --insecure-no-auth)",
@@ -282,8 +335,16 @@ def main() -> None:
     args = ap.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the hub inherits it
+    long_polls = args.sites if args.long_polls is None else min(args.long_polls, args.sites)
+    if long_polls + 1000 > hard:
+        ap.error(
+            f"--long-polls {long_polls}: each held poll is an open socket in the hub, and a process "
+            f"here may open {hard} files (ulimit -Hn); pass --long-polls {hard - 1000} or fewer"
+        )
+    load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="aiedge-hub-scale-"))
     make_gitops(work / "gitops", args.sites)
+    (work / "webhook-secret").write_text(WEBHOOK_SECRET)
     port = free_port()
     hub = start(
         [
@@ -295,9 +356,13 @@ def main() -> None:
             str(work / "hub"),
             "--port",
             str(port),
+            "--webhook-secret-file",
+            str(work / "webhook-secret"),
             *([] if args.auth else ["--insecure-no-auth"]),
         ],
         work / "hub.log",
+        # the benchmark's commit reaches the hub by its webhook; no poll of HEAD runs meanwhile
+        env={"AIEDGE_HUB_POLL_INTERVAL": "3600"},
     )
     try:
         wait_ready(f"http://127.0.0.1:{port}/api/v1/health", hub)
@@ -319,7 +384,17 @@ def main() -> None:
             os.sched_setaffinity(0, set(cpus[1:]) or {cpus[0]})  # the generators inherit it
         started = time.time()
         cpu0 = cpu_seconds(hub.pid)
-        stats = run(f"http://127.0.0.1:{port}", args.sites, args.seconds, args.workers, credentials)
+        url = f"http://127.0.0.1:{port}"
+        commit_after = ramp_seconds(args.seconds) + 5
+        committed: list[float] = []
+        committer = threading.Timer(
+            commit_after, lambda: committed.append(commit_new_digest(work / "gitops", url))
+        )
+        if args.seconds > commit_after + 5:
+            committer.start()
+        stats = run(url, args.sites, long_polls, args.seconds, args.workers, credentials)
+        committer.cancel()
+        committer.join()
         rss = tree_rss_mb(hub.pid)
         cpu = cpu_seconds(hub.pid) - cpu0
     finally:
@@ -327,10 +402,18 @@ def main() -> None:
     lat = sorted(stats.latencies)
     p50 = statistics.median(lat) if lat else float("nan")
     p99 = lat[int(len(lat) * 0.99) - 1] if lat else float("nan")
+    told = sorted(t - committed[0] for t in stats.told) if committed else []
+    load_after = os.getloadavg()
     print(f"{len(lat)} timed requests, errors: {stats.error_kinds or 0}", file=sys.stderr)
+    if told:
+        print(
+            f"  commit -> told: {len(told)} of {long_polls} long-polling sites, "
+            f"median {told[len(told) // 2]:.2f} s, last {told[-1]:.2f} s",
+            file=sys.stderr,
+        )
     print(
         f"  hub CPU: {cpu:.1f} s in {args.seconds:.0f} s ({cpu / args.seconds * 100:.0f}% of one core); "
-        f"load average at the end: {os.getloadavg()[0]:.1f}; "
+        f"load average before {load_before[0]:.1f}, at the end {load_after[0]:.1f}; "
         f"load generator's worst event-loop lag {stats.loop_lag_ms:.0f} ms",
         file=sys.stderr,
     )
@@ -363,6 +446,11 @@ def main() -> None:
                 "p99_ms": round(p99, 2),
                 "errors": stats.errors,
                 "hub_rss_mb": round(rss, 1),
+                "long_polls": long_polls,
+                "told": len(told),
+                "told_max_s": round(told[-1], 2) if told else None,
+                "load_before": round(load_before[0], 1),
+                "load_after": round(load_after[0], 1),
             }
         )
     )

@@ -8,12 +8,13 @@ from aiedge.gitops.desired import awaiting_build, desired_for_site
 from aiedge.gitops.edit import set_app_image
 from aiedge.gitops.errors import GitopsError, Problem, RepoInvalid, UnknownSite
 from aiedge.gitops.limits import ReadLimits
-from aiedge.gitops.loader import GitopsRepo, load_repo
+from aiedge.gitops.loader import GitopsRepo, ParseCache, load_repo
 from aiedge.gitops.source import Snapshot, read_directory, read_git_head, read_source
 
 __all__ = [
     "GitopsError",
     "GitopsRepo",
+    "ParseCache",
     "Problem",
     "ReadLimits",
     "RepoInvalid",

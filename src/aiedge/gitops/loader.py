@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from aiedge.gitops.errors import Problem, RepoInvalid
+from aiedge.gitops.file_cache import FileCache
 from aiedge.gitops.limits import DEFAULT_LIMITS, ReadLimits, size_text
 from aiedge.gitops.parse import (
     Document,
@@ -140,6 +141,24 @@ class _Loaded:
     obj: Kind
     file: str
     node: Any
+    """the ruamel document; None for a Site without overrides, whose positions are all in
+    ``name_at`` and ``origin``"""
+    name_at: tuple[int, int]
+    origin: Origin
+
+
+@dataclass
+class FilePart:
+    """What one file gave: the same for the same path and bytes, whatever revision holds it."""
+
+    problems: list[Problem] = field(default_factory=list)
+    loaded: list[_Loaded] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)
+    ignored: str | None = None
+    ours: int = 0
+
+
+ParseCache = FileCache[FilePart]
 
 
 @dataclass
@@ -155,7 +174,7 @@ class _Reading:
     ours: int = 0  # documents in our API group, valid or not
 
 
-def _parse_file(path: str, data: bytes, r: _Reading) -> None:
+def _parse_file(path: str, data: bytes, r: _Reading, cache: ParseCache | None) -> None:
     if not mentions_group(data):
         r.ignored[path] = "no aiedge.io documents"
         return
@@ -166,20 +185,36 @@ def _parse_file(path: str, data: bytes, r: _Reading) -> None:
             "(this file and the ones after it were not read)"
         )
         raise YamlRefused(Problem(path, 1, 1, message))
+    key = FileCache.key(path, data)
+    part = cache.get(key) if cache is not None else None
+    if part is None:
+        part = _read_file(path, data, r.limits)
+        if cache is not None:
+            cache.put(key, part)
+    r.problems.extend(part.problems)
+    r.loaded.extend(part.loaded)
+    r.broken.update(part.broken)
+    r.ours += part.ours
+    if part.ignored is not None:
+        r.ignored[path] = part.ignored
+
+
+def _read_file(path: str, data: bytes, limits: ReadLimits) -> FilePart:
+    part = FilePart()
     try:
-        docs = read_documents(path, data, r.limits)
+        docs = read_documents(path, data, limits)
     except YamlRefused as e:
-        r.problems.append(e.problem)
-        r.ours += 1  # it may well hold some: never call such a tree empty
-        return
-    before = r.ours
+        part.problems.append(e.problem)
+        part.ours = 1  # it may well hold some: never call such a tree empty
+        return part
     for doc in docs:
-        _check_document(path, doc, r)
-    if r.ours == before:
-        r.ignored[path] = "no aiedge.io documents"
+        _check_document(path, doc, part)
+    if part.ours == 0:
+        part.ignored = "no aiedge.io documents"
+    return part
 
 
-def _check_document(path: str, document: Document, r: _Reading) -> None:
+def _check_document(path: str, document: Document, r: FilePart) -> None:
     doc = document.data
     version = api_version(doc)
     if not in_group(version):
@@ -214,23 +249,27 @@ def _check_document(path: str, document: Document, r: _Reading) -> None:
             line, col = position(doc, loc, key_of_last=is_key or err["type"] == "extra_forbidden")
             r.problems.append(Problem(path, line, col, f"{kind}: {_message(err)}"))
         return
-    r.loaded.append(_Loaded(obj, path, doc))
+    origin = _origin(obj.kind, path, doc)
+    # a fleet's Sites are most of a repo, and a cache keeps their reading for the next revision:
+    # a Site without overrides is never pointed into again, so its ruamel node is let go
+    node = None if isinstance(obj, Site) and not obj.spec.overrides else doc
+    r.loaded.append(_Loaded(obj, path, node, position(doc, ["metadata", "name"]), origin))
 
 
-def _mark_broken(doc: Any, r: _Reading) -> None:
+def _mark_broken(doc: Any, r: FilePart) -> None:
     """Note a refused object's kind/name, so that references to it don't pile on."""
     meta, kind = doc.get("metadata"), doc.get("kind")
     if isinstance(meta, dict) and isinstance(meta.get("name"), str) and isinstance(kind, str):
         r.broken.add(f"{kind}/{meta['name']}")
 
 
-def _origin(item: _Loaded) -> Origin:
+def _origin(kind: str, file: str, node: Any) -> Origin:
     fields = {}
-    for dotted in ORIGIN_FIELDS.get(item.obj.kind, ()):
+    for dotted in ORIGIN_FIELDS.get(kind, ()):
         loc = dotted.split(".")
-        if _has(item.node, loc):
-            fields[dotted] = position(item.node, loc)
-    return Origin(item.file, fields)
+        if _has(node, loc):
+            fields[dotted] = position(node, loc)
+    return Origin(file, fields)
 
 
 def _has(node: Any, loc: list[str]) -> bool:
@@ -241,14 +280,21 @@ def _has(node: Any, loc: list[str]) -> bool:
     return True
 
 
-def load_repo(snapshot: Snapshot, limits: ReadLimits = DEFAULT_LIMITS) -> GitopsRepo:
-    """Validate every file of the snapshot; raise :class:`RepoInvalid` with all problems found."""
+def load_repo(
+    snapshot: Snapshot, limits: ReadLimits = DEFAULT_LIMITS, cache: ParseCache | None = None
+) -> GitopsRepo:
+    """Validate every file of the snapshot; raise :class:`RepoInvalid` with all problems found.
+    With a ``cache`` (reading one revision after another), a file read before with the same bytes
+    is not parsed again."""
     r = _Reading(limits, ignored=dict(snapshot.skipped))
     try:
         for path in sorted(snapshot.files):
-            _parse_file(path, snapshot.files[path], r)
+            _parse_file(path, snapshot.files[path], r, cache)
     except YamlRefused as e:
         r.problems.append(e.problem)
+    finally:
+        if cache is not None:
+            cache.read_done()
     if r.ours == 0 and not r.problems:
         count = len(snapshot.files) + len(snapshot.skipped)
         message = (
@@ -264,8 +310,8 @@ def load_repo(snapshot: Snapshot, limits: ReadLimits = DEFAULT_LIMITS) -> Gitops
         name = item.obj.metadata.name
         if name in table:
             first = table[name]
-            fl, fc = position(first.node, ["metadata", "name"])
-            line, col = position(item.node, ["metadata", "name"])
+            fl, fc = first.name_at
+            line, col = item.name_at
             problems.append(
                 Problem(
                     item.file,
@@ -306,7 +352,7 @@ def load_repo(snapshot: Snapshot, limits: ReadLimits = DEFAULT_LIMITS) -> Gitops
         placements={n: i.obj for n, i in sorted(tables["Placement"].items()) if isinstance(i.obj, Placement)},
         secrets=secrets,
         origins={
-            f"{kind}/{name}": _origin(item) for kind, table in tables.items() for name, item in table.items()
+            f"{kind}/{name}": item.origin for kind, table in tables.items() for name, item in table.items()
         },
         ignored=dict(sorted(r.ignored.items())),
     )
@@ -350,7 +396,7 @@ def _check_secrets(
         key = (spec.site, spec.app)
         if key in first:
             other = first[key]
-            fl, fc = position(other.node, ["metadata", "name"])
+            fl, fc = other.name_at
             problem(
                 ["metadata", "name"],
                 f"site {spec.site!r} and app {spec.app!r} already have a SiteSecret at "

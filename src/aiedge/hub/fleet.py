@@ -21,6 +21,7 @@ from aiedge.contracts import DesiredApp, DesiredState, SiteFacts
 from aiedge.gitops import (
     GitopsError,
     GitopsRepo,
+    ParseCache,
     RepoInvalid,
     Snapshot,
     awaiting_build,
@@ -68,6 +69,7 @@ class Fleet:
         self.error_revision: str | None = None
         self._attempted: str | None = None
         self._last_read: GitopsRepo | None = None
+        self._parse_cache = ParseCache()  # a commit re-parses only the files it changed
         self._generation = -1
         self._apps: dict[str, tuple[list[DesiredApp], str]] = {}
         # long polls waiting for the next change: futures resolved on a change or by their own
@@ -99,7 +101,7 @@ class Fleet:
             if snapshot.revision == self._attempted:
                 return None
             self._attempted = snapshot.revision
-        return load_repo(snapshot), snapshot
+        return load_repo(snapshot, cache=self._parse_cache), snapshot
 
     def _say(self, banner: Banner | None) -> None:
         self.banner = banner
@@ -148,7 +150,7 @@ class Fleet:
             if known is not None and known.revision == revision:
                 return known
         try:
-            return load_repo(Snapshot(revision, unpack_files(files)))
+            return load_repo(Snapshot(revision, unpack_files(files)), cache=self._parse_cache)
         except GitopsError:
             return None
 
