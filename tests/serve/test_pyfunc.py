@@ -1,10 +1,12 @@
 """MLflow pyfunc models served by `aiedge serve`: refused without --allow-pickle (one line, exit 1);
 with it, served from the model's own environment (its pinned extra requirement, not the server's)
-on /invocations and V2 through the one data plane; the host process is the model's, and a model
-without an environment says how to make one."""
+on /invocations and V2 through the one data plane; a killed host process is started again on the
+next request; a model without an environment says how to make one."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from aiedge.builder.pyfunc import prepare_env
 from tests.pyfunc_models import COLUMNS, EXTRA_ANSWER, save_pyfunc_model
 from tests.serve.helpers import Server
-from tests.support import aiedge_cmd, free_port
+from tests.support import aiedge_cmd, free_port, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +72,33 @@ def test_without_an_environment_says_how_to_make_one(tmp_path: Path, serve: Serv
     state = httpx.get(f"{url}/v2/models/bikes", timeout=10)
     text = state.text
     assert ".pyfunc-env" in text and "aiedge build --base IMAGE --allow-pickle" in text, text
+
+
+def _host_pids(model: Path) -> list[int]:
+    """The pyfunc hosts serving ``model`` (their command line names its unique folder)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and any(a.endswith(b"pyfunc_host.py") for a in argv) and str(model).encode() in argv:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_a_killed_host_is_started_again(pyfunc_model: Path, serve: Server) -> None:
+    url = serve(pyfunc_model, "bikes", "--allow-pickle")
+    body = {"dataframe_split": {"columns": list(COLUMNS), "data": [[1.0, 2.0]]}}
+    assert httpx.post(f"{url}/invocations", json=body, timeout=30).status_code == 200
+    (host,) = _host_pids(pyfunc_model)
+    os.kill(host, signal.SIGKILL)
+    wait_until(lambda: host not in _host_pids(pyfunc_model), timeout=30, what="the host to die")
+    again = httpx.post(f"{url}/invocations", json=body, timeout=300)  # loads the model again
+    assert again.status_code == 200, again.text
+    assert again.json() == {"predictions": [EXTRA_ANSWER]}
+    (restarted,) = _host_pids(pyfunc_model)
+    assert restarted != host

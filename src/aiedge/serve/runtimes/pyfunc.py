@@ -13,6 +13,7 @@ opt-in (``LoadOptions.allow_pickle``) before anything of the model is read but i
 from __future__ import annotations
 
 import json
+import logging
 import select
 import struct
 import subprocess
@@ -25,7 +26,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from aiedge.serve.errors import CodeRefused, InferenceError, ModelLoadError
+from aiedge.serve.errors import CodeRefused, InferenceError, ModelLoadError, ModelNotReady
 from aiedge.serve.mlmodel import PYFUNC, read_mlmodel
 from aiedge.serve.runtimes.base import Array, LoadedModel, LoadOptions, ModelSignature, Runtime
 from aiedge.serve.runtimes.tabular import OUTPUT_NAME, tabular_signature
@@ -37,6 +38,7 @@ LOAD_TIMEOUT = 300.0  # importing mlflow and pandas on a busy edge box takes a w
 PREDICT_TIMEOUT = 120.0
 MAX_FRAME = 256 << 20
 _KINDS = frozenset("biufU")
+log = logging.getLogger("aiedge.serve")
 
 
 def python_tag() -> str:
@@ -105,13 +107,18 @@ class PyfuncModel(LoadedModel):
     def __init__(self, path: Path, options: LoadOptions) -> None:
         if not options.allow_pickle:
             raise CodeRefused(path)
-        site = environment(path)
+        self._site = environment(path)
         columns = read_mlmodel(path).columns
-        host = resources.files("aiedge.serve").joinpath("pyfunc_host.py")
         self._path = path
         self._lock = threading.Lock()
+        self._start()
+        n = len(columns) if columns else -1
+        self._signature = tabular_signature(n, (-1,), PYFUNC, columns)
+
+    def _start(self) -> None:
+        host = resources.files("aiedge.serve").joinpath("pyfunc_host.py")
         self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(host), str(path), str(site)],
+            [sys.executable, "-I", "-S", str(host), str(self._path), str(self._site)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -120,13 +127,11 @@ class PyfuncModel(LoadedModel):
             hello = self._pipe.receive(LOAD_TIMEOUT)
         except (OSError, EOFError, ValueError) as e:
             self.close()
-            raise ModelLoadError(f"{path}: the pyfunc host: {e}") from e
+            raise ModelLoadError(f"{self._path}: the pyfunc host: {e}") from e
         if not isinstance(hello, dict) or hello.get("ready") is not True:
             self.close()
             error = hello.get("error") if isinstance(hello, dict) else hello
-            raise ModelLoadError(f"{path}: {error}")
-        n = len(columns) if columns else -1
-        self._signature = tabular_signature(n, (-1,), PYFUNC, columns)
+            raise ModelLoadError(f"{self._path}: {error}")
 
     @property
     def signature(self) -> ModelSignature:
@@ -136,11 +141,23 @@ class PyfuncModel(LoadedModel):
         (x,) = inputs.values()
         request = {"columns": list(self._signature.columns) or None, "data": np.asarray(x).tolist()}
         with self._lock:
+            if self._proc.poll() is not None:
+                log.warning(
+                    "%s: the pyfunc host exited (%s); starting it again", self._path, self._proc.returncode
+                )
+                self.close()
+                try:
+                    self._start()
+                except ModelLoadError as e:
+                    raise ModelNotReady(str(e)) from e
             try:
                 self._pipe.send(request)
                 answer = self._pipe.receive(PREDICT_TIMEOUT)
             except (OSError, EOFError, ValueError) as e:
-                raise InferenceError(f"{self._path}: the pyfunc host: {e}") from e
+                self.close()  # a host that hangs or died mid-request is not asked again
+                raise ModelNotReady(
+                    f"{self._path}: the pyfunc host: {e}; it starts again on the next request"
+                ) from e
         if not isinstance(answer, dict) or "predictions" not in answer:
             error = answer.get("error") if isinstance(answer, dict) else answer
             raise InferenceError(f"the model's predict failed: {error}")
@@ -155,7 +172,7 @@ class PyfuncModel(LoadedModel):
         try:
             self._proc.stdin.close()  # the host exits at the end of its input
             self._proc.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
+        except (OSError, ValueError, subprocess.TimeoutExpired):
             self._proc.kill()
             self._proc.wait()
         finally:
