@@ -4,11 +4,12 @@ that crosses the link, and the budget it keeps to (the Site's ``spec.link``, or 
 the smaller one when both are set).
 
 What is spent first is what keeps the site run and seen: control (polls, enrolment, operators'
-requests), status and summaries always go. Raw metrics to the hub stop while the budget is spent,
-captured data for the capture bucket (``--capture-to``, counted as ``captures``: its bodies, as
-boto3 sends them) and a model download go only when they fit in what is left of today's budget after a reserve
-(a quarter of it) for the kinds above, or when its app is ``urgent``: otherwise it waits (the app
-says ``Deferred``, naming the budget) until tomorrow's budget, a bigger one, or ``urgent: true``.
+requests), status and summaries always go. Raw metrics to the hub stop while the budget is spent.
+Captured data for the capture bucket (``--capture-to``, counted as ``captures``: its bodies, as
+boto3 sends them) and a model download go only when they fit in what is left of today's budget
+after a reserve (a quarter of it) for the kinds above. Captured data waits at the site; a download
+goes anyway when its app is ``urgent``, otherwise it waits (the app says ``Deferred``, naming the
+budget) until tomorrow's budget, a bigger one, or ``urgent: true``.
 
 The counts are HTTP bytes (request and status lines, headers, bodies as sent, compressed or not);
 TCP/IP and TLS come on top on a real link. They are kept in ``DATA/link-usage.json`` (the last
