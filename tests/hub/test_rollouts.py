@@ -149,6 +149,10 @@ def test_status_shows_each_apps_rollout(
     assert only.returncode == 0 and "site-b" not in only.stdout, only.stderr
     assert f"stopped: 1 failed (max 0); failed sites back on {D2[:19]}" in only.stdout
     assert "site-a: SignatureInvalid: " in only.stdout
+    # the dashboard's card names the failing site and why, and offers retry and abort
+    (card,) = _dashboard_rollouts(hub.url)
+    assert "stopped · 1 failed (max 0)" in card and "site-a: SignatureInvalid: " in card, card
+    assert card.lower().endswith("retryabort"), card  # its two buttons
     refused = _status(hub.url, "site-a", "--rollouts")
     assert refused.returncode == 1 and "leave out SITE" in refused.stderr
 
