@@ -7,6 +7,8 @@ servers interleaved round by round (medians of ``--rounds``):
 - ``off``: ``AIEDGE_SERVE_DRIFT=false``;
 - ``drift 10%``: the default (one request in ten folded into the drift window);
 - ``drift 100%``: every request folded (the worst case);
+- ``shadow 20%``: drift off, one request in five mirrored after answering to a second server (the
+  same model, on the same machine: it competes for the same CPUs, the worst case for a site);
 
 For each: req/s, p50, p99 and the server's CPU time per request (from /proc, steadier than req/s
 on a shared machine). The drift rows are also checked to have scores at the end. Then the same
@@ -26,6 +28,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -42,6 +45,7 @@ class Config:
     env: dict[str, str]
     url: str = ""
     pid: int = 0
+    shadow: float = 0.0  # share mirrored to a candidate server
     rows: dict[int, list[tuple[float, float, float, float]]] = field(default_factory=dict)
 
 
@@ -49,6 +53,7 @@ CONFIGS = [
     Config("off", {"AIEDGE_SERVE_DRIFT": "false"}),
     Config("drift 10%", {}),
     Config("drift 100%", {"AIEDGE_SERVE_DRIFT_SAMPLE": "1"}),
+    Config("shadow 20%", {"AIEDGE_SERVE_DRIFT": "false", "AIEDGE_SERVE_CONTROL_TOKEN": "bench"}, shadow=0.2),
 ]
 
 
@@ -68,6 +73,8 @@ def main() -> None:
                 procs.append(p)
                 cfg.url, cfg.pid = f"http://127.0.0.1:{port}", p.pid
                 wait_ready(f"{cfg.url}/v2/models/gbr/ready", p)
+                if cfg.shadow:
+                    procs.append(shadow_candidate(work, cfg))
             for cfg in CONFIGS:
                 wrk(f"{cfg.url}/v2/models/gbr/infer", V2_BODY, 4, 2, work / "wrk")
             for _ in range(args.rounds):
@@ -82,11 +89,28 @@ def main() -> None:
             report(work)
             print("\nin-process, CPU per request (the fold included):")
             for cfg in CONFIGS:
+                if cfg.shadow:
+                    continue  # its cost is the mirror's HTTP client, measured above
                 us = asyncio.run(in_process(work / "onnx", cfg))
                 print(f"  {cfg.name:<12} {us:6.1f} us")
         finally:
             for p in procs:
                 stop(p)
+
+
+def shadow_candidate(work: Path, cfg: Config) -> Any:
+    """A second server of the same model, and ``cfg``'s server pointed at it."""
+    port = free_port()
+    p = start(aiedge_cmd(work / "onnx", port, 0), work / "candidate.log", env={"AIEDGE_SERVE_DRIFT": "false"})
+    wait_ready(f"http://127.0.0.1:{port}/v2/models/gbr/ready", p)
+    r = httpx.put(
+        f"{cfg.url}/v2/aiedge/shadow",
+        json={"url": f"http://127.0.0.1:{port}", "share": cfg.shadow},
+        headers={"Authorization": "Bearer bench"},
+        timeout=10,
+    )
+    r.raise_for_status()
+    return p
 
 
 async def in_process(model: Path, cfg: Config, n: int = 20_000) -> float:
@@ -139,6 +163,15 @@ def report(work: Path) -> None:
             med = [statistics.median(r[i] for r in rows) for i in range(4)]
             print(f"{cfg.name:<12} {c:>4} {med[0]:>8.0f} {med[1]:>7.2f} {med[2]:>7.2f} {med[3]:>10.0f}")
     for cfg in CONFIGS[1:]:
+        if cfg.shadow:
+            doc = httpx.get(
+                f"{cfg.url}/v2/aiedge/shadow", headers={"Authorization": "Bearer bench"}, timeout=10
+            ).json()["shadow"]
+            print(
+                f"{cfg.name}: {doc['compared']} compared, {doc['agreed']} agreed, "
+                f"{doc['dropped']} dropped (queue full), {doc['errors']} errors"
+            )
+            continue
         text = httpx.get(f"{cfg.url}/metrics", timeout=10).text
         scored = sum(1 for line in text.splitlines() if line.startswith("aiedge_model_drift_score{"))
         dropped = [line for line in text.splitlines() if line.startswith("aiedge_model_drift_dropped_total")]

@@ -16,7 +16,7 @@ import pytest
 from aiedge.containers.base_image import build_base
 from aiedge.containers.engine import Podman
 from aiedge.containers.layout import read_layout
-from tests.containers.images import base_spec, shared_wheel
+from tests.containers.images import CREATED, base_spec, shared_wheel
 
 
 @pytest.mark.timeout(1800)
@@ -35,3 +35,16 @@ def test_runs_aiedge_as_user_1000(slim_base_layout: Path, podman: Podman) -> Non
     assert out.strip().startswith("aiedge ")
     who = podman.run("run", "--rm", "--network", "none", "--entrypoint", "id", image_id, "-u")
     assert who.strip() == "1000"
+
+
+@pytest.mark.timeout(1800)
+def test_no_build_date_in_the_image(slim_base_layout: Path, podman: Podman) -> None:
+    """Debian stamps the day of the install into /etc/shadow: two builds a day apart differed
+    (seen in CI across midnight). Every stamped day is SOURCE_DATE_EPOCH's."""
+    image, _ = read_layout(slim_base_layout)
+    image_id = asyncio.run(podman.arun("pull", "--quiet", image.transport_ref)).strip()
+    shadow = podman.run(
+        "run", "--rm", "--network", "none", "--user", "0", "--entrypoint", "cat", image_id, "/etc/shadow"
+    )
+    days = {row.split(":")[2] for row in shadow.splitlines() if row.count(":") == 8}
+    assert days and days <= {"0", str(CREATED // 86400)}, shadow

@@ -31,6 +31,7 @@ from tests.cli.helpers import GIT_IDENTITY, HOUSING, HOUSING_TD, build, last_jso
 from tests.containers.images import CREATED, _locked_once, base_cache, base_spec, require_tools, shared_wheel
 from tests.gitops.helpers import git, make_repo
 from tests.gitops.kube import by_kind, kustomize
+from tests.hub.helpers import bearer
 from tests.support import REPO_ROOT, Proc, aiedge_cmd, free_port, wait_until
 
 OVERLAY = REPO_ROOT / "deploy" / "kubernetes" / "overlays" / "podman"
@@ -116,8 +117,9 @@ def _secret(podman: Podman) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def _site(hub: str, ca: ssl.SSLContext) -> dict[str, Any]:
-    r = httpx.get(f"{hub}/api/v1/sites/{SITE}", verify=ca, timeout=10)
+def _site(hub: str, ca: ssl.SSLContext, operator: str) -> dict[str, Any]:
+    r = httpx.get(f"{hub}/api/v1/sites/{SITE}", verify=ca, timeout=10, headers=bearer(operator))
+    assert r.status_code in (200, 404), f"GET /api/v1/sites/{SITE}: {r.status_code} {r.text[:200]}"
     return dict(r.json()) if r.status_code == 200 else {}
 
 
@@ -163,8 +165,12 @@ def test_core_runs_under_podman_kube_play_and_enrols_a_site(
                                 "--data", str(tmp_path / "site"), "--poll-interval", "1"),
                      tmp_path / "agent.log", env={"AIEDGE_AGENT_TOKEN": token.splitlines()[-1]})  # fmt: skip
 
+        # the operator API needs an operator token, made like the join token, in the hub's container
+        operator = podman.run("exec", f"{POD}-hub", "/opt/aiedge/bin/aiedge", "hub", "operator", "create",
+                              "tests", "--role", "read", what="operator create in the hub")  # fmt: skip
+
         def app_healthy() -> bool:
-            apps = _site(hub, ca).get("apps") or []
+            apps = _site(hub, ca, operator.strip().splitlines()[-1]).get("apps") or []
             return any(a.get("digest") == digest and a.get("health") == "healthy" for a in apps)
 
         _wait(podman, app_healthy, 300, f"{SITE} healthy at the hub", agent)

@@ -98,9 +98,10 @@ def test_site_secrets_reach_their_site_only(tmp_path: Path, registry: str) -> No
         tmp_path / "logs/hub.log",
     )
     procs = [hub]
+    op = httpx.Client(base_url=hub_url)
     try:
         wait_http(f"{hub_url}/api/v1/health")
-        op = httpx.Client(base_url=hub_url, headers=bearer(operator_token(hub_data, "read")))
+        op.headers.update(bearer(operator_token(hub_data, "read")))
         urls: dict[str, str] = {}
         for site, folder in data.items():
             port = free_port()
@@ -200,5 +201,6 @@ def test_site_secrets_reach_their_site_only(tmp_path: Path, registry: str) -> No
         for site in data:
             assert os.stat(data[site] / "age-identity.txt").st_mode & 0o077 == 0
     finally:
+        op.close()
         for p in reversed(procs):
             p.stop()

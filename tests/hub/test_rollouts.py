@@ -124,7 +124,8 @@ def test_status_shows_each_apps_rollout(
     assert "site-a" in table.stdout  # the sites table is still there, the rollouts below it
     row = next(line for line in table.stdout.splitlines() if "housing" in line and "near-edge" in line)
     assert D2[:19] in row and "1/2" in row and "0 done, 0 failed, 1 updating, 2 pending" in row
-    assert "soaking until " + since.astimezone(UTC).strftime("%Y-%m-%d") in row and "s left)" in row
+    until = (since + timedelta(seconds=600)).astimezone(UTC)  # may fall on the next day
+    assert "soaking until " + until.strftime("%Y-%m-%d %H:%M") in row and "s left)" in row
     shown_in_browser = _dashboard_rollouts(hub.url)
     assert (
         shown_in_browser[0].startswith("housing") and D2.removeprefix("sha256:")[:12] in shown_in_browser[0]
@@ -148,6 +149,10 @@ def test_status_shows_each_apps_rollout(
     assert only.returncode == 0 and "site-b" not in only.stdout, only.stderr
     assert f"stopped: 1 failed (max 0); failed sites back on {D2[:19]}" in only.stdout
     assert "site-a: SignatureInvalid: " in only.stdout
+    # the dashboard's card names the failing site and why, and offers retry and abort
+    (card,) = _dashboard_rollouts(hub.url)
+    assert "stopped · 1 failed (max 0)" in card and "site-a: SignatureInvalid: " in card, card
+    assert card.lower().endswith("retryabort"), card  # its two buttons
     refused = _status(hub.url, "site-a", "--rollouts")
     assert refused.returncode == 1 and "leave out SITE" in refused.stderr
 

@@ -56,13 +56,15 @@ def test_a_server_mirrors_to_the_candidate_it_is_pointed_at(tmp_path: Path, serv
         ({"url": candidate, "share": 2}, "share"),
         ({"url": candidate, "rtol": "x"}, "rtol"),
         ({"url": candidate, "argmax": 1}, "argmax"),
+        ({"url": candidate, "max_per_second": -1}, "max_per_second"),
         ([candidate], "body"),
     ):
         r = httpx.put(f"{main}{CONTROL}", json=bad, headers=auth)
         assert r.status_code == 400 and r.json()["error"].startswith(field), (bad, r.text)
     assert httpx.put(f"{main}{CONTROL}", content=b"{" * 100_000, headers=auth).status_code in (400, 413)
 
-    r = httpx.put(f"{main}{CONTROL}", json={"url": candidate, "share": 0.5}, headers=auth)
+    target = {"url": candidate, "share": 0.5, "max_per_second": 10_000}  # no rate cap in this test
+    r = httpx.put(f"{main}{CONTROL}", json=target, headers=auth)
     assert r.status_code == 200 and r.json()["shadow"]["share"] == 0.5
     rows = np.arange(40 * 8, dtype=np.float32).reshape(40, 8)
     with httpx.Client(timeout=30) as client:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiedge.agent.link import LinkMeter
 from aiedge.oci.bandwidth import TokenBucket
 from aiedge.serve.capture import CLOSED
 
@@ -82,9 +83,12 @@ class CaptureUploader:
         interval: float,
         limiter: TokenBucket | None = None,
         writing: Callable[[], set[tuple[str, str]]] = set,
+        meter: LinkMeter | None = None,
     ) -> None:
-        """``writing``: the (app, digest hex) of the versions running now, whose folders stay."""
+        """``writing``: the (app, digest hex) of the versions running now, whose folders stay;
+        ``meter``: the site's link, whose budget the uploads keep to."""
         self.site, self.root, self.interval, self.limiter = site, root, interval, limiter
+        self.meter = meter
         self.writing = writing
         self.bucket, self.prefix = split_url(url)
         self.endpoint = endpoint
@@ -105,9 +109,13 @@ class CaptureUploader:
         for p in files:
             try:
                 size = p.path.stat().st_size
+                if self.meter is not None and not self.meter.captures_allowed(size):
+                    break  # the rest waits at the site for the link budget
                 if self.limiter is not None:
                     await self.limiter.take(size)
                 await asyncio.to_thread(self._put, p)
+                if self.meter is not None:
+                    self.meter.add("captures", sent=size)
             except FileNotFoundError:
                 continue
             except Exception as e:  # botocore's errors: the endpoint down, a refusal, a missing bucket

@@ -40,6 +40,13 @@ class Waiting(AgentError):
     reason = "Waiting"
 
 
+class LinkDeferred(Waiting):
+    """A download that does not fit in what is left of the site's link budget: it waits (the
+    version serving keeps serving), no failure and no backoff; asked again every pass."""
+
+    reason = AppReason.DEFERRED
+
+
 class Transient(AgentError):
     """A failure that may pass (network, timeouts, 5xx); retried with backoff."""
 

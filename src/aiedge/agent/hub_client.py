@@ -17,6 +17,7 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from aiedge.agent.errors import FetchFailed, Stalled, Unauthorized, Waiting
+from aiedge.agent.link import LinkMeter, MeteredTransport, hub_kind
 from aiedge.contracts import (
     AppMinute,
     DesiredState,
@@ -34,15 +35,21 @@ KEEPALIVE_S = 120.0
 HEARTBEAT = "x-aiedge-heartbeat"
 
 
-def hub_http_client(ca: Path | None = None) -> httpx.AsyncClient:
+def hub_http_client(ca: Path | None = None, meter: LinkMeter | None = None) -> httpx.AsyncClient:
     """The HTTP client for the hub: HTTPS checked against ``ca`` when given (a private CA), else
-    against the system's CAs; never follows redirects; no header the hub does not read."""
+    against the system's CAs; never follows redirects; no header the hub does not read; every
+    byte counted by ``meter``."""
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca else True
+    limits = httpx.Limits(keepalive_expiry=KEEPALIVE_S)
+    transport: httpx.AsyncBaseTransport | None = None
+    if meter is not None:
+        transport = MeteredTransport(httpx.AsyncHTTPTransport(verify=verify, limits=limits), meter, hub_kind)
     client = httpx.AsyncClient(
         follow_redirects=False,
         verify=verify,
-        limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S),
+        limits=limits,
         headers={"Accept-Encoding": "gzip"},
+        transport=transport,
     )
     for name in ("User-Agent", "Accept", "Connection"):
         del client.headers[name]

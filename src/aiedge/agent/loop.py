@@ -35,6 +35,7 @@ from aiedge.agent.enrolment import site_credential
 from aiedge.agent.errors import AgentError, Stalled, Waiting
 from aiedge.agent.facts import RuntimeDevices, probe_runtimes, site_facts
 from aiedge.agent.hub_client import HubClient, hub_http_client
+from aiedge.agent.link import LinkMeter, MeteredTransport
 from aiedge.agent.logbook import LogBook
 from aiedge.agent.progress import format_bytes
 from aiedge.agent.prune import DiskLimits, Kept
@@ -49,7 +50,7 @@ from aiedge.agent.state import load_state, save_state
 from aiedge.agent.status import build_report
 from aiedge.agent.tasks import run_until
 from aiedge.agent.telemetry import Target, Telemetry
-from aiedge.contracts import DesiredState
+from aiedge.contracts import DesiredState, LinkBudget
 from aiedge.oci.bandwidth import TokenBucket, format_rate
 from aiedge.runtimes.process import ProcessRuntime
 
@@ -68,9 +69,11 @@ class Agent:
         signatures: SignatureGate | None = None,
         identity: SiteIdentity | None = None,
         logbook: LogBook | None = None,
+        link: LinkMeter | None = None,
         limiter: TokenBucket | None = None,
     ) -> None:
         self.settings = settings
+        self.link = link or LinkMeter(None, settings.link_budget)
         self.limiter = limiter
         self.identity = identity
         self.signatures = signatures
@@ -130,8 +133,11 @@ class Agent:
             partial(save_state, self.settings.state_file),
             signatures=self.signatures,
             identity=self.identity,
+            link=self.link,
         )
-        telemetry = Telemetry(self.settings, self._scrape_targets, self.http, self.credential, self.hub)
+        telemetry = Telemetry(
+            self.settings, self._scrape_targets, self.http, self.credential, self.hub, self.link
+        )
         drift = DriftReporter(
             self.settings.site,
             self._scrape_targets,
@@ -148,6 +154,7 @@ class Agent:
                 self.settings.capture_interval,
                 self.limiter,
                 self._capturing,
+                self.link,
             )
             if self.settings.capture_to
             else None
@@ -271,6 +278,7 @@ class Agent:
             await self._check_import()
             desired = self._latest
             if desired is not None:
+                self._budget(desired.link)
                 try:
                     for error in await self._reconciler.reconcile(desired):
                         log.warning("%s", error)
@@ -319,6 +327,17 @@ class Agent:
             await asyncio.sleep(jittered(self.settings.poll_interval))
             await self._report()
 
+    def _budget(self, link: LinkBudget | None) -> None:
+        if link != self.link.site_link:
+            self.link.site_link = link
+            budget = self.link.budget
+            log.info(
+                "link budget: %s",
+                f"{format_bytes(budget)} a day{'' if self.link.metered else ' (counted only)'}"
+                if budget
+                else "none",
+            )
+
     async def _probe(self) -> None:
         """Ask the runtimes once for their devices; then report the site's facts at once."""
         self._devices = await probe_runtimes()
@@ -338,8 +357,9 @@ class Agent:
         if self._devices is not None:
             facts = await asyncio.to_thread(site_facts, self.settings.data, self._devices)
         report = await build_report(
-            self._reconciler, self.settings.site, self.http, self.hub_error, facts=facts
+            self._reconciler, self.settings.site, self.http, self.hub_error, self.link.usage(), facts=facts
         )
+        await asyncio.to_thread(self.link.save)
         if not self._cadence.due(report, every_time=self.hub.heartbeat is None):
             return
         try:
@@ -378,11 +398,15 @@ async def _run_agent(settings: AgentSettings, stop: asyncio.Event, logbook: LogB
     log.info("site %s: age recipient for its secrets: %s", settings.site, identity.recipient)
     # one bucket for the whole process: the limit is the site's link, not one blob's
     limiter = TokenBucket(settings.max_bandwidth) if settings.max_bandwidth else None
+    meter = await asyncio.to_thread(LinkMeter, settings.data / "link-usage.json", settings.link_budget)
     async with (
-        hub_http_client(settings.ca) as hub_http,
+        hub_http_client(settings.ca, meter) as hub_http,
         httpx.AsyncClient(trust_env=False) as local_http,
         RegistryPool(
-            insecure=True if settings.insecure_registry else None, limiter=limiter, mirrors=settings.mirrors
+            insecure=True if settings.insecure_registry else None,
+            limiter=limiter,
+            mirrors=settings.mirrors,
+            wrap=lambda inner: MeteredTransport(inner, meter, lambda _: "downloads"),
         ) as registries,
     ):
         credential = await site_credential(
@@ -412,5 +436,6 @@ async def _run_agent(settings: AgentSettings, stop: asyncio.Event, logbook: LogB
             signatures=gate,
             identity=identity,
             logbook=logbook,
+            link=meter,
             limiter=limiter,
         ).run(stop)

@@ -26,6 +26,7 @@ from aiedge.agent.backoff import Backoff
 from aiedge.agent.cache import ImageCache
 from aiedge.agent.errors import (
     AgentError,
+    LinkDeferred,
     SecretDecryptFailed,
     SignatureInvalid,
     SmokeTestFailed,
@@ -34,6 +35,7 @@ from aiedge.agent.errors import (
     Waiting,
 )
 from aiedge.agent.holds import read_hold
+from aiedge.agent.link import LinkMeter
 from aiedge.agent.modelhealth import serve_env
 from aiedge.agent.ports import site_ports
 from aiedge.agent.progress import DownloadProgress, format_bytes, logging_progress
@@ -73,8 +75,10 @@ class Reconciler:
         *,
         signatures: SignatureGate | None = None,
         identity: SiteIdentity | None = None,
+        link: LinkMeter | None = None,
     ) -> None:
         self.settings = settings
+        self.link = link  # downloads of new versions wait while they do not fit in its budget
         self.cache = cache
         self.runtime = runtime
         self.http = http
@@ -167,6 +171,13 @@ class Reconciler:
                     await self._defer(slot, app, applied, why)
                     return
             await self._deploy(slot, app)
+        except LinkDeferred as e:
+            # no failure and no backoff: the next pass asks the budget again
+            serving = slot.serving()
+            if applied is not None and (serving is None or serving.app != applied.app):
+                await self._repair(slot, applied)
+            slot.target = app.digest
+            slot.set(AppReason.DEFERRED, f"{app.digest}: {e}; {_keeps(slot)}")
         except SmokeTestFailed as e:
             self.state.failed[app.name] = _attempt(app)
             slot.set(e.app_reason, f"{app.digest} failed its smoke test: {e}; {_keeps(slot)}")
@@ -197,7 +208,7 @@ class Reconciler:
             slot.set(AppReason.PROGRESSING, f"verifying the signature of {app.digest}")
             await self.signatures.check(app)
         self._secret_env(app)  # an undecryptable secret stops here, before any download
-        model_dir = await self._fetch(slot, app)
+        model_dir = await self._fetch(slot, app, metered=True)
         slot.set(AppReason.PROGRESSING, f"starting {app.digest}")
         instance = await self._bring_up(slot, app, model_dir)
         await self._shadow_or_stop(slot, app, instance)
@@ -224,7 +235,7 @@ class Reconciler:
                 if self.signatures is not None:
                     slot.set(AppReason.PROGRESSING, f"verifying the signature of {app.digest}")
                     await self.signatures.check(app)
-                await self._fetch(slot, app)
+                await self._fetch(slot, app, metered=True)
                 self._prefetched[app.name] = app.digest
                 log.info("app %s: prefetched %s; it switches when allowed", app.name, app.digest[:19])
             why += "; downloaded, it switches then"
@@ -232,13 +243,19 @@ class Reconciler:
             log.info("app %s: %s deferred: %s", app.name, app.digest[:19], why)
         slot.set(AppReason.DEFERRED, f"{app.digest}: {why}; {_keeps(slot)}")
 
-    async def _fetch(self, slot: AppSlot, app: DesiredApp) -> Path:
+    async def _fetch(self, slot: AppSlot, app: DesiredApp, *, metered: bool = False) -> Path:
         """The app's model folder from the cache (verified; fetched and unpacked again where
         missing or changed), with the slot saying Downloading and a log line every interval
-        while bytes are missing."""
+        while bytes are missing. ``metered``: a new version, whose download waits
+        (:class:`LinkDeferred`) while it does not fit in the link budget; a repair never waits."""
 
         def begun(p: DownloadProgress) -> None:
             if p.total is not None and p.total > p.cached:
+                need = p.total - p.cached
+                if metered and self.link is not None:
+                    why = self.link.download_deferral(f"app {app.name}", need, app.urgent)
+                    if why is not None:
+                        raise LinkDeferred(why)
                 slot.progress = p
                 slot.set(AppReason.DOWNLOADING, f"downloading {app.digest}")
                 log.info(

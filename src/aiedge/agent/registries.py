@@ -4,7 +4,10 @@ shares its ``limiter``, so ``--max-bandwidth`` is one limit for all downloads of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
+
+import httpx
 
 from aiedge.oci.bandwidth import TokenBucket
 from aiedge.oci.registry import RegistryClient
@@ -18,7 +21,9 @@ class RegistryPool:
         timeout: float = 30.0,
         limiter: TokenBucket | None = None,
         mirrors: dict[str, str] | None = None,
+        wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
     ) -> None:
+        self._wrap = wrap
         self._insecure = insecure
         self.mirrors = mirrors or {}  # registry named in an App -> the (site-local) one pulled from
         self._timeout = timeout
@@ -30,7 +35,11 @@ class RegistryPool:
         client = self._clients.get(registry)
         if client is None:
             client = RegistryClient(
-                registry, insecure=self._insecure, timeout=self._timeout, limiter=self.limiter
+                registry,
+                insecure=self._insecure,
+                timeout=self._timeout,
+                limiter=self.limiter,
+                wrap=self._wrap,
             )
             self._clients[registry] = client
         return client

@@ -2,8 +2,8 @@
 seconds, to a hub that takes the site's polls as its heartbeat (it announced one); every time to an
 older hub, whose only sign of life from a site is its reports.
 
-What counts as a change is everything in the report but its ``time`` and its link usage (which
-moves with every byte and rides along with the next change or refresh). A report that could not
+What counts as a change is everything in the report but its ``time`` and its link's byte counts
+(which move with every byte and ride along with the next change or refresh). A report that could not
 be sent, or a hub that was unreachable, makes the next one go whatever it says: the hub may have
 lost it, or restarted on an older database.
 """
@@ -18,9 +18,10 @@ from typing import Any
 
 from aiedge.contracts import StatusReport
 
-# fields that change without the site's state changing (free disk, among the site's facts, moves
-# a little with every report)
-_NOT_A_CHANGE: dict[str, Any] = {"time": True, "link": True, "facts": {"disk_free_bytes": True}}
+# fields that change without the site's state changing: the link's byte counts (a spent budget, or
+# what it defers, does change it) and free disk, among the site's facts, which moves a little with
+# every report
+_NOT_A_CHANGE: dict[str, Any] = {"time": True, "link": {"days": True}, "facts": {"disk_free_bytes": True}}
 
 
 def fingerprint(report: StatusReport) -> str:

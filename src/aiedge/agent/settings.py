@@ -21,7 +21,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aiedge.agent.prune import parse_size
-from aiedge.oci.bandwidth import parse_rate
+from aiedge.oci.bandwidth import parse_budget, parse_rate
 from aiedge.oci.platform import Platform, host_platform
 from aiedge.oci.registry import is_loopback
 
@@ -112,6 +112,12 @@ class AgentSettings(BaseSettings):
         gt=0,
         description="bytes per second for all blob downloads together (or a rate: 2MiB/s, 10Mbit/s)",
     )
+    link_budget: int | None = Field(
+        default=None,
+        gt=0,
+        description="bytes a day the site's link may carry (or a budget: 20MB/day); the smaller of "
+        "this and the Site's spec.link is kept to",
+    )
     progress_log_interval: float = Field(
         default=10.0, gt=0, description="seconds between log lines while a download runs"
     )
@@ -169,6 +175,11 @@ class AgentSettings(BaseSettings):
     @classmethod
     def _rate(cls, value: object) -> object:
         return parse_rate(value) if isinstance(value, str) else value
+
+    @field_validator("link_budget", mode="before")
+    @classmethod
+    def _budget(cls, value: object) -> object:
+        return parse_budget(value) if isinstance(value, str) else value
 
     @field_validator("cache_max", "min_free", mode="before")
     @classmethod

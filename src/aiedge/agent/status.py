@@ -17,7 +17,15 @@ from aiedge import __version__
 from aiedge.agent.ports import site_ports
 from aiedge.agent.reconcile import Reconciler
 from aiedge.agent.slot import AppSlot
-from aiedge.contracts import AppHealth, AppReason, AppStatus, DesiredApp, SiteFacts, StatusReport
+from aiedge.contracts import (
+    AppHealth,
+    AppReason,
+    AppStatus,
+    DesiredApp,
+    LinkUsage,
+    SiteFacts,
+    StatusReport,
+)
 
 _WORKING = frozenset({AppReason.PROGRESSING, AppReason.DOWNLOADING, AppReason.DEFERRED})
 _QUIET = _WORKING | {AppReason.READY}  # not worth a line in last_error
@@ -28,6 +36,7 @@ async def build_report(
     site: str,
     http: httpx.AsyncClient,
     hub_error: str | None,
+    link: LinkUsage | None = None,
     *,
     facts: SiteFacts | None = None,
 ) -> StatusReport:
@@ -50,6 +59,7 @@ async def build_report(
         agent_version=__version__,
         time=datetime.now(UTC),
         age_recipient=reconciler.identity.recipient if reconciler.identity else None,
+        link=link,
         facts=facts,
     )
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import httpx
 
 from aiedge.agent.hub_client import HubClient
+from aiedge.agent.link import LinkMeter, MeteredTransport
 from aiedge.agent.settings import AgentSettings
 from aiedge.agent.summaries import CONSUMER as SUMMARY_CONSUMER
 from aiedge.agent.summaries import SummaryShipper
@@ -67,6 +68,7 @@ def destinations(settings: AgentSettings, credential: str | None) -> list[Destin
         HUB_DESTINATION,
         f"{settings.hub.rstrip('/')}/api/v1/metrics/write",
         bearer_token=credential,
+        ca_file=settings.ca,  # the hub's private CA, as for its desired state
     )
     extra = [
         Destination(f"rw-{hashlib.sha256(url.encode()).hexdigest()[:12]}", url)
@@ -95,9 +97,11 @@ class Telemetry:
         http: httpx.AsyncClient,
         credential: str | None,
         hub: HubClient | None = None,
+        meter: LinkMeter | None = None,
     ) -> None:
         self.settings = settings
         self.targets = targets
+        self.meter = meter
         self.http = http
         self.hub = hub
         self.destinations = destinations(settings, credential)
@@ -119,7 +123,7 @@ class Telemetry:
             keep_consumed=True,
         )
         self.wal = wal = await asyncio.to_thread(Wal, self.settings.telemetry_dir, wal_settings)
-        clients = [make_client(d) for d in self.destinations]
+        clients = [make_client(d, self._wrap(d)) for d in self.destinations]
         self.shippers = [Shipper(wal, d, c) for d, c in zip(self.destinations, clients, strict=True)]
         # consumers no longer configured would hold their data until retention: forget them
         wanted = {d.name for d in self.destinations} | {SUMMARY_CONSUMER}
@@ -146,10 +150,21 @@ class Telemetry:
                 await c.aclose()
             await asyncio.to_thread(wal.close)
 
+    def _wrap(
+        self, destination: Destination
+    ) -> Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None:
+        """The hub's raw series cross the site's link: their bytes are counted as metrics."""
+        meter = self.meter
+        if destination.name != HUB_DESTINATION or meter is None:
+            return None
+        return lambda inner: MeteredTransport(inner, meter, lambda _: "metrics")
+
     def _active(self, destination: Destination) -> Callable[[], bool]:
         if destination.name != HUB_DESTINATION:
             return lambda: True
-        return lambda: self._summaries_to_hub() is False
+        meter = self.meter
+        # raw series are the last thing a spent budget pays for before downloads: they wait
+        return lambda: self._summaries_to_hub() is False and (meter is None or meter.raw_metrics_allowed())
 
     async def _scrape_loop(self, wal: Wal, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()

@@ -17,7 +17,6 @@ from aiedge.builder.inspect import version_dir
 from aiedge.errors import AiedgeError
 from aiedge.extras import install_hint
 from aiedge.serve import formats
-from aiedge.serve.loader import PICKLED
 from aiedge.serve.mlmodel import Resolved
 from aiedge.serve.runtimes.base import LoadOptions
 
@@ -48,7 +47,7 @@ def _pickle_of(path: Path) -> Resolved | None:
         resolved = formats.resolve(path)
     except AiedgeError:
         return None  # not a model: inspect says why
-    return resolved if resolved.format in PICKLED else None
+    return resolved if resolved.format == formats.SKLEARN else None  # pyfunc: builder/pyfunc.py
 
 
 def export_pickles(path: Path, dest: Path, *, allow_pickle: bool) -> Export | None:

@@ -11,7 +11,7 @@ from aiedge.builder.layouts import model_versions
 from aiedge.errors import AiedgeError
 from aiedge.serve.formats import detect_format
 from aiedge.serve.loader import load_model
-from aiedge.serve.runtimes.base import ModelSignature
+from aiedge.serve.runtimes.base import LoadOptions, ModelSignature
 
 
 @dataclass(frozen=True)
@@ -38,23 +38,25 @@ def version_dir(path: Path) -> Path:
     return path
 
 
-def inspect_model(path: Path) -> ModelInfo:
+def inspect_model(path: Path, *, allow_code: bool = False) -> ModelInfo:
     """Detect the format and load every version once; raises ModelInvalid with the reason. The
-    signature is the latest version's (the one clients get without asking for a version)."""
+    signature is the latest version's (the one clients get without asking for a version).
+    ``allow_code``: load models that run their own code (MLflow pyfunc, in its environment)."""
     if not path.exists():
         raise ModelInvalid(f"{path}: no such file or directory")
     versions = model_versions(path)
     infos = [
-        _load(path, target, version if len(versions) > 1 else None) for version, target in versions.items()
+        _load(path, target, version if len(versions) > 1 else None, allow_code)
+        for version, target in versions.items()
     ]
     return infos[-1]
 
 
-def _load(path: Path, target: Path, version: str | None) -> ModelInfo:
+def _load(path: Path, target: Path, version: str | None, allow_code: bool) -> ModelInfo:
     where = f"{path} (version {version})" if version is not None else str(path)
     try:
         fmt = detect_format(target)
-        model = load_model(target, precision="f32")
+        model = load_model(target, options=LoadOptions(allow_pickle=allow_code))
     except AiedgeError as e:
         raise ModelInvalid(f"{where}: not a model aiedge can serve: {e}") from e
     except Exception as e:  # runtimes raise their own types for corrupt files

@@ -32,6 +32,7 @@ from aiedge.oci.manifest import (
     layer_descriptor,
     rfc3339,
 )
+from aiedge.serve.mlmodel import PYFUNC
 
 BIG_FILE = 1 << 20
 OCI_SOURCE_LABEL = "org.opencontainers.image.source"
@@ -135,7 +136,14 @@ def pack(
     if base is None:
         config = build_config(labels=labels, diff_ids=diff_ids, created=meta.created)
     else:
-        config = runnable_config(base, name=meta.name, labels=labels, diff_ids=diff_ids, created=meta.created)
+        config = runnable_config(
+            base,
+            name=meta.name,
+            labels=labels,
+            diff_ids=diff_ids,
+            created=meta.created,
+            allow_code=meta.format == PYFUNC,
+        )
     config_path = workdir / "config.json"
     config_path.write_bytes(config)
     annotations = {

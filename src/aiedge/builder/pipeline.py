@@ -27,6 +27,7 @@ from aiedge.builder.pack import ImageMeta, PackedImage, model_files, pack
 from aiedge.builder.platforms import PackedIndex, pack_platforms, push_platforms
 from aiedge.builder.provenance import PREDICATE_TYPE, ProvenanceInput, model_digest, provenance_statement
 from aiedge.builder.push import PushReport, push_image
+from aiedge.builder.pyfunc import pyfunc_environments
 from aiedge.builder.reference import profile_for_image
 from aiedge.builder.sources import FetchedSource, fetch_source
 from aiedge.builder.sources.mlflow import IMAGE_TAG, MlflowAccess, tag_version
@@ -96,6 +97,7 @@ class BuildRequest:
     extra_images: tuple[ImageReference, ...] = ()  # more names for the image (--image given again)
     exact: bool = False  # the smoke test's answer must equal the expected one (no tolerance)
     mlflow: MlflowAccess | None = None  # the MLflow registry of models:/ sources
+    wheel_cache: Path | None = None  # pyfunc models' wheels (default: in the workdir, so per build)
     reference_data: Path | None = None  # rows to build the image's drift profile from
 
 
@@ -226,6 +228,18 @@ async def _build(
     if chosen != fetched.path:
         rep.step(f"model repository {fetched.path}: packing {chosen.name}")
         fetched = dataclasses.replace(fetched, path=chosen)
+    pyfunc = await asyncio.to_thread(
+        pyfunc_environments,
+        fetched.path,
+        workdir / "pyfunc",
+        allow_code=req.allow_pickle,
+        runnable=req.base is not None,
+        wheel_cache=req.wheel_cache or workdir / "wheels",
+    )
+    if pyfunc is not None:
+        fetched = dataclasses.replace(fetched, path=pyfunc[0])
+        for env in pyfunc[1]:
+            rep.step(env.summary())
     export = await asyncio.to_thread(
         export_pickles, fetched.path, workdir / "export", allow_pickle=req.allow_pickle
     )
@@ -233,7 +247,7 @@ async def _build(
         rep.step(export.summary())
         fetched = dataclasses.replace(fetched, path=export.path)
     rep.step(f"checking {fetched.path}")
-    info = await asyncio.to_thread(inspect_model, fetched.path)
+    info = await asyncio.to_thread(inspect_model, fetched.path, allow_code=pyfunc is not None)
     rep.step(
         f"{info.format} model: {len(info.signature.inputs)} input(s), {len(info.signature.outputs)} output(s)"
     )
@@ -281,7 +295,9 @@ async def _build(
         rep.step(f"packed {len(image.layers)} model layer(s) for {names}, image index {multi.digest}")
     else:
         rep.step(f"packed {len(image.layers)} model layer(s), image {image.digest}")
-    result = await _smoke(image, req.name, smoke, workdir, rep, exact=req.exact) if smoke else None
+    result = None
+    if smoke is not None:
+        result = await _smoke(image, req.name, smoke, workdir, rep, exact=req.exact, code=pyfunc is not None)
     report = await _push(req, multi or image, rep, client, base_client)
     pinned_ref = req.image.with_digest(report.digest)
     container, container_seconds = None, 0.0
@@ -380,13 +396,22 @@ async def _provenance(
 
 
 async def _smoke(
-    image: PackedImage, name: str, smoke: SmokeTest, workdir: Path, rep: Reporter, *, exact: bool = False
+    image: PackedImage,
+    name: str,
+    smoke: SmokeTest,
+    workdir: Path,
+    rep: Reporter,
+    *,
+    exact: bool = False,
+    code: bool = False,
 ) -> SmokeResult:
     rootfs = workdir / "rootfs"
     await asyncio.to_thread(shutil.rmtree, rootfs, True)
     await asyncio.to_thread(unpack_layers, [x.path for x in image.layers], rootfs)
     rep.step(f"smoke test: serving the packed model, POST {smoke.path}")
-    result = await smoke_test_model(rootfs / image.model_path, name, smoke, workdir / "logs", exact=exact)
+    result = await smoke_test_model(
+        rootfs / image.model_path, name, smoke, workdir / "logs", exact=exact, allow_code=code
+    )
     if not result.ok:
         raise SmokeTestFailed(f"smoke test of {name} failed: {result.summary()}")
     how = "exact" if exact else f"rtol {smoke.rtol:g}, atol {smoke.atol:g}"

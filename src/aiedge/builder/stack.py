@@ -128,18 +128,26 @@ async def _fetch_image(
     return BaseImage(ref.with_digest(sha256_bytes(body)), config, layers, platform)
 
 
-def serve_command(name: str) -> list[str]:
-    return ["aiedge", "serve", f"/models/{name}", "--name", name, "--host", "0.0.0.0"]
+def serve_command(name: str, *, allow_code: bool = False) -> list[str]:
+    """``allow_code``: the model runs its own code (an MLflow pyfunc), as its build allowed."""
+    command = ["aiedge", "serve", f"/models/{name}", "--name", name, "--host", "0.0.0.0"]
+    return [*command, "--allow-pickle"] if allow_code else command
 
 
 def runnable_config(
-    base: BaseImage, *, name: str, labels: dict[str, str], diff_ids: list[str], created: int
+    base: BaseImage,
+    *,
+    name: str,
+    labels: dict[str, str],
+    diff_ids: list[str],
+    created: int,
+    allow_code: bool = False,
 ) -> bytes:
     """The base's config with the model's layers, labels, command, ports, user and health check."""
     doc = json.loads(json.dumps(base.config))  # a deep copy
     inner: dict[str, Any] = dict(doc.get("config") or {})
     inner.pop("Cmd", None)  # the base's CMD would become arguments of our entrypoint
-    inner["Entrypoint"] = serve_command(name)
+    inner["Entrypoint"] = serve_command(name, allow_code=allow_code)
     inner["ExposedPorts"] = {
         **(inner.get("ExposedPorts") or {}),
         f"{HTTP_PORT}/tcp": {},

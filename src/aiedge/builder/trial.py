@@ -42,13 +42,16 @@ async def smoke_test_model(
     *,
     ready_timeout: float = 120.0,
     exact: bool = False,
+    allow_code: bool = False,
 ) -> SmokeResult:
     """Serve ``model_dir`` as ``name`` (``aiedge serve``, no gRPC), wait until the model is ready,
-    replay ``smoke`` (``exact``: no tolerance); the server's log goes to ``logs/NAME.log``."""
+    replay ``smoke`` (``exact``: no tolerance); the server's log goes to ``logs/NAME.log``.
+    ``allow_code``: the model runs its own code (an MLflow pyfunc), as the user allowed."""
     runtime = ProcessRuntime(serve_command(), logs)
+    env = {"AIEDGE_SERVE_ALLOW_PICKLE": "true"} if allow_code else {}
 
     async def start() -> ProcessInstance[LocalApp]:
-        return await runtime.start(Launch(LocalApp(name, name), model_dir, free_port()))
+        return await runtime.start(Launch(LocalApp(name, name), model_dir, free_port(), env=env))
 
     async with httpx.AsyncClient(trust_env=False, timeout=30.0) as http:
         try:

@@ -64,6 +64,14 @@ _OPTIONS = (
         "(KB/MB = 1000, KiB/MiB = 1024; bits as kbit/Mbit). Default: no limit.",
     ),
     Opt(
+        "link_budget",
+        metavar="BUDGET",
+        type=str,
+        help="Bytes a day the site's link may carry, both ways, e.g. 20MB/day: control, status and "
+        "summaries always go, raw metrics stop when it is spent, model downloads wait until they fit "
+        "(or are urgent). The smaller of this and the Site's spec.link is kept. Default: none.",
+    ),
+    Opt(
         "cache_max",
         metavar="SIZE",
         type=str,

@@ -11,6 +11,7 @@ from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
+from aiedge.cli.link_view import link_text
 from aiedge.cli.progress import iec
 from aiedge.contracts import AppStatus, SiteFacts, SiteSummary
 
@@ -124,6 +125,8 @@ def site_view(detail: dict[str, Any], wide: bool = False) -> RenderableType:
         head.add_row("age recipient", recipient)
     if s.last_error:
         head.add_row("last error", f"[red]{escape(s.last_error)}[/red]")
+    if s.link is not None:
+        head.add_row("link", escape(link_text(s.link)))
     apps = Table(title="apps")
     for col in ("app", "digest", "health", "url", "condition"):
         apps.add_column(col)

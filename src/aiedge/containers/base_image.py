@@ -227,7 +227,7 @@ def _build_platform(
     download_wheels(requirements, pinned_constraints(), wheelhouse, say=say, rootfs=rootfs, target=t)
     rf.install_venv(rootfs, wheel, requirements, wheelhouse=wheelhouse, say=say)
     rf.add_user(rootfs)
-    rf.normalise(rootfs)
+    rf.normalise(rootfs, spec.created)
     unpacked = _tree_size(rootfs)
     say(f"writing the {t} layer ({unpacked / (1 << 20):.0f} MiB unpacked)")
     layer = write_rootfs_layer(rootfs, work / "layer.tar.gz", mtime=spec.created)

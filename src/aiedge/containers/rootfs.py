@@ -162,9 +162,30 @@ def add_user(rootfs: Path) -> None:
     home.chmod(0o755)
 
 
-def normalise(rootfs: Path) -> None:
+def _shadow_days(rootfs: Path, created: int) -> None:
+    """The "last password change" field of ``/etc/shadow`` is the day of the build (Debian's
+    ``passwd`` runs ``pwconv`` at install time): set it to the day of ``SOURCE_DATE_EPOCH``, as the
+    reproducible-builds project does, so builds on two dates agree."""
+    shadow = rootfs / "etc" / "shadow"
+    if not shadow.is_file() or shadow.is_symlink():
+        return
+    day = str(created // 86400)
+    rows = []
+    for row in shadow.read_text().splitlines():
+        fields = row.split(":")
+        if len(fields) == 9 and fields[2] not in ("", "0"):  # 0 means "change at next login": kept
+            fields[2] = day
+        rows.append(":".join(fields))
+    mode = shadow.stat().st_mode
+    shadow.write_text("".join(f"{row}\n" for row in rows))
+    shadow.chmod(mode)
+
+
+def normalise(rootfs: Path, created: int) -> None:
     """Remove what differs between two builds of the same inputs (timestamps come later, in the
-    tar writer): logs, caches, package indexes, docs, ``__pycache__``, the machine id."""
+    tar writer): logs, caches, package indexes, docs, ``__pycache__``, the machine id; dates in
+    files set to ``created`` (``SOURCE_DATE_EPOCH``)."""
+    _shadow_days(rootfs, created)
     for rel in _REMOVE:
         path = rootfs / rel
         if path.is_dir() and not path.is_symlink():

@@ -169,7 +169,7 @@ def _build(service: Service, spec: ServiceSpec, debs: Path, say: Callable[[str],
         script.parent.mkdir(parents=True, exist_ok=True)
         script.write_bytes(resources.files("aiedge.containers.scripts").joinpath(service.script).read_bytes())
         script.chmod(0o755)
-        rf.normalise(rootfs)
+        rf.normalise(rootfs, spec.created)
         for rel in service.dirs:
             folder = rootfs / rel
             folder.mkdir(parents=True, exist_ok=True)

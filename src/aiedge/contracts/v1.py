@@ -40,7 +40,7 @@ reads as :attr:`AppReason.UNKNOWN`. Decisions on either side read the typed ``re
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -104,6 +104,7 @@ _OMITTED_AT_DEFAULT: tuple[tuple[str, Any], ...] = (
     ("windows", []),
     ("time_zone", None),
     ("prefetch", False),
+    ("urgent", False),
     ("drift", None),
     ("capture", None),
     ("shadow", None),
@@ -138,6 +139,9 @@ class DesiredApp(_Model):
     time_zone: str | None = Field(default=None, description="IANA time zone the windows are read in")
     prefetch: bool = Field(
         default=False, description="with windows: download at once, switch in the next window"
+    )
+    urgent: bool = Field(
+        default=False, description="downloaded at once even when the site's link budget is spent (since 1.2)"
     )
     drift: DriftConfig | None = Field(default=None, description="the App's spec.drift, for the server")
     capture: CaptureConfig | None = Field(default=None, description="the App's spec.capture")
@@ -176,17 +180,40 @@ class DesiredApp(_Model):
         return self.image.split("@", 1)[1]
 
 
+Bytes = Annotated[int, Field(ge=0, le=2**62)]
+
+
+class LinkBudget(_Model):
+    """What a site's link may carry (the Site's ``spec.link``, since 1.2)."""
+
+    budget: int = Field(gt=0, le=2**50, description="bytes a day (UTC), both directions together")
+    metered: bool = Field(
+        default=True, description="paid per byte: downloads wait when they do not fit (else only counted)"
+    )
+
+
 class DesiredState(_Model):
     """Everything one site should run, as computed by the hub from one GitOps revision."""
 
     site: str
     revision: str = Field(description="GitOps revision, e.g. main@sha1:0123abcd...")
     apps: list[DesiredApp] = Field(default_factory=list)
+    link: LinkBudget | None = Field(default=None, description="the site's link budget (since 1.2)")
+
+    @model_serializer(mode="wrap")
+    def _omit_no_link(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("link", 0) is None:
+            data.pop("link")
+        return data
 
     @property
     def digest(self) -> str:
-        """Content digest of what the site runs; unchanged when a commit doesn't touch this site."""
-        body = orjson.dumps([a.model_dump(mode="json") for a in self.apps], option=orjson.OPT_SORT_KEYS)
+        """Content digest of what the site runs; unchanged when a commit doesn't touch this site.
+        A link budget counts (a new one must reach the site); none leaves the digest as it was."""
+        apps = [a.model_dump(mode="json") for a in self.apps]
+        what: Any = apps if self.link is None else {"apps": apps, "link": self.link.model_dump(mode="json")}
+        body = orjson.dumps(what, option=orjson.OPT_SORT_KEYS)
         return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
@@ -306,6 +333,40 @@ class SiteFacts(_Model):
     aiedge_version: str = Field(default="", max_length=64)
 
 
+class KindUsage(_Model):
+    """Bytes one kind of traffic moved in a day, each way as the site sees it."""
+
+    sent: Bytes = 0
+    received: Bytes = 0
+
+
+class DayUsage(_Model):
+    """What a site's link carried in one UTC day, by kind: control (polls, enrolment, operators'
+    requests), status, summaries, metrics (raw series to the hub), downloads (registries)."""
+
+    day: date
+    kinds: dict[Annotated[str, Field(max_length=32)], KindUsage] = Field(default_factory=dict, max_length=16)
+
+    @property
+    def total(self) -> int:
+        return sum(k.sent + k.received for k in self.kinds.values())
+
+
+class LinkUsage(_Model):
+    """The site's own account of its link (in status reports since 1.2): recent days' bytes by
+    kind, the budget it keeps to, and what it put off because of it."""
+
+    budget: Bytes | None = Field(default=None, description="bytes a day it keeps to; None: no budget")
+    metered: bool = False
+    spent: bool = Field(default=False, description="today's budget is used up")
+    deferred: list[Annotated[str, Field(max_length=300)]] = Field(
+        default_factory=list, max_length=100, description="what waits for the budget, for people"
+    )
+    days: list[DayUsage] = Field(
+        default_factory=list, max_length=8, description="oldest first; last is today"
+    )
+
+
 class StatusReport(_Model):
     """What an agent tells the hub after each reconcile (and as a heartbeat)."""
 
@@ -319,6 +380,7 @@ class StatusReport(_Model):
     age_recipient: str | None = Field(
         default=None, description="the agent's age X25519 public key (age1...) for site secrets"
     )
+    link: LinkUsage | None = Field(default=None, description="the site's link usage (since 1.2)")
     facts: SiteFacts | None = Field(default=None, description="what the site has (agents since facts)")
 
 
@@ -393,4 +455,5 @@ class SiteSummary(_Model):
     declared_age_recipient: str | None = Field(
         default=None, description="the Site's spec.ageRecipient in the GitOps repo, its secrets' recipient"
     )
+    link: LinkUsage | None = Field(default=None, description="the link usage the site last reported")
     facts: SiteFacts | None = Field(default=None, description="what the site last reported it has")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiedge.contracts import DesiredApp, DesiredState, MaintenanceWindow, SiteFacts, SmokeTest
+from aiedge.contracts import DesiredApp, DesiredState, LinkBudget, MaintenanceWindow, SiteFacts, SmokeTest
 from aiedge.gitops.errors import UnknownSite
 from aiedge.gitops.loader import GitopsRepo
 from aiedge.gitops.schema import DEFAULT_TEST_PATHS, App
@@ -75,7 +75,8 @@ def _serving(s: Serving) -> dict[str, Any]:
 
 def _schedule(repo: GitopsRepo, site: str, app: str, facts: SiteFacts | None) -> dict[str, Any]:
     """The app's maintenance windows at ``site``: those of the Placements placing it there (all
-    of them together), else the Site's; ``prefetch`` when any of those Placements asks for it."""
+    of them together), else the Site's; ``prefetch`` when any of those Placements asks for it,
+    ``urgent`` when the App or any of them does."""
     found = repo.sites[site]
     placing = [
         p
@@ -83,12 +84,14 @@ def _schedule(repo: GitopsRepo, site: str, app: str, facts: SiteFacts | None) ->
         if app in p.spec.apps and matches(p.spec.site_selector, found.metadata.labels, facts)
     ]
     windows = [w for p in placing for w in p.spec.windows] or list(found.spec.windows)
+    urgent = {"urgent": True} if repo.apps[app].spec.urgent or any(p.spec.urgent for p in placing) else {}
     if not windows:
-        return {}
+        return urgent
     return {
         "windows": [MaintenanceWindow(start=w.start, duration=w.duration) for w in windows],
         "time_zone": found.spec.time_zone,
         "prefetch": any(p.spec.prefetch for p in placing),
+        **urgent,
     }
 
 
@@ -102,7 +105,13 @@ def desired_for_site(repo: GitopsRepo, site: str, facts: SiteFacts | None = None
         if d is not None:
             schedule = _schedule(repo, site, a.metadata.name, facts)
             apps.append(d.model_copy(update=schedule) if schedule else d)
-    return DesiredState(site=site, revision=repo.revision, apps=apps)
+    return DesiredState(site=site, revision=repo.revision, apps=apps, link=site_link(repo, site))
+
+
+def site_link(repo: GitopsRepo, site: str) -> LinkBudget | None:
+    """The wire form of the Site's ``spec.link``; None when it has none."""
+    link = repo.sites[site].spec.link
+    return LinkBudget(budget=link.budget, metered=link.metered) if link is not None else None
 
 
 def awaiting_build(repo: GitopsRepo) -> list[str]:

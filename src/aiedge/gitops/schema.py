@@ -26,6 +26,7 @@ from aiedge.gitops.age import check_armored, check_recipient
 from aiedge.gitops.quantity import parse_bytes
 from aiedge.gitops.schema_health import AppRolloutSpec, CaptureSpec, DriftSpec
 from aiedge.gitops.schema_kubernetes import KubernetesSpec
+from aiedge.gitops.schema_link import SiteLink
 from aiedge.gitops.schema_rollout import RolloutSpec
 from aiedge.gitops.schema_serving import ENV_NAME_RE as ENV_NAME_RE
 from aiedge.gitops.schema_serving import AppOverride, Serving
@@ -97,6 +98,9 @@ class AppSpec(Serving):
     grpc_port: int | None = Field(default=None, alias="grpcPort", ge=1, le=65535)
     test: TestSpec | None = None
     kubernetes: KubernetesSpec | None = Field(default=None, description="layout for `aiedge render`")
+    urgent: bool = Field(
+        default=False, description="download at once even when a site's link budget is spent"
+    )
     drift: DriftSpec | None = Field(default=None, description="drift alerts and the sites' drift window")
     capture: CaptureSpec | None = Field(default=None, description="sampled request/response capture")
     rollout: AppRolloutSpec | None = Field(default=None, description="a shadow phase before each switch")
@@ -180,6 +184,9 @@ class PlacementSpec(_Spec):
     prefetch: bool = Field(
         default=False, description="download new versions at once, switch in the next window"
     )
+    urgent: bool = Field(
+        default=False, description="download at once even when the site's link budget is spent"
+    )
 
 
 class _Object(_Spec):
@@ -206,6 +213,7 @@ class SiteSpec(_Spec):
         default_factory=list,
         description="maintenance windows of the site's apps (a Placement's own windows replace them)",
     )
+    link: SiteLink | None = Field(default=None, description="the site's link budget: {budget: 20MB/day}")
     overrides: dict[Annotated[str, Field(pattern=NAME_RE, max_length=63)], AppOverride] = Field(
         default_factory=dict,
         max_length=256,

@@ -27,6 +27,7 @@ from aiedge.gitops import (
     awaiting_build,
     load_repo,
 )
+from aiedge.gitops.desired import site_link
 from aiedge.gitops.source import (
     head_sha,
     is_ancestor,
@@ -42,7 +43,7 @@ from aiedge.hub.clock import Clock
 from aiedge.hub.errors import NoRevision, NoSuchRollout, ShuttingDown
 from aiedge.hub.facts import FactWatch, facts_of, uses_facts
 from aiedge.hub.removals import Guard, HeldRemoval, held_removals
-from aiedge.hub.revision import Revision, apps_digest, apps_json, pack_files, parse_apps, unpack_files
+from aiedge.hub.revision import Revision, apps_json, pack_files, parse_apps, state_digest, unpack_files
 from aiedge.hub.rollouts import RolloutCommandRefused
 from aiedge.hub.rollouts.model import PROGRESSING, SHAPING, SUPERSEDED
 from aiedge.hub.store import Store, Transaction
@@ -207,7 +208,7 @@ class Fleet:
             if site not in repo.sites:
                 continue
             apps = holdbacks.apps_for(repo, site, facts.get(site))
-            digest = apps_digest(apps)
+            digest = state_digest(apps, site_link(repo, site))
             if known.get(site) != digest:
                 changed[site] = (digest, apps_json(apps))
         removed = [n for n in known if n not in repo.sites] if only is None else []

@@ -8,8 +8,9 @@ from datetime import datetime
 
 import orjson
 
-from aiedge.contracts import DesiredApp, DesiredState
+from aiedge.contracts import DesiredApp, DesiredState, LinkBudget
 from aiedge.gitops import GitopsRepo, Snapshot, UnknownSite, desired_for_site, load_repo
+from aiedge.gitops.desired import site_link
 from aiedge.hub.store import Store
 
 
@@ -21,8 +22,9 @@ def parse_apps(apps: str) -> list[DesiredApp]:
     return [DesiredApp.model_validate(a) for a in orjson.loads(apps)]
 
 
-def apps_digest(apps: list[DesiredApp]) -> str:
-    return DesiredState(site="-", revision="-", apps=apps).digest
+def state_digest(apps: list[DesiredApp], link: LinkBudget | None) -> str:
+    """The digest of a site's desired state as the site computes it: its apps and its link."""
+    return DesiredState(site="-", revision="-", apps=apps, link=link).digest
 
 
 def pack_files(files: dict[str, bytes]) -> bytes:
@@ -62,7 +64,8 @@ class Revision:
                 state = desired_for_site(self.repo, site)
                 hit = (state, state.digest)
             else:
-                state = DesiredState(site=site, revision=self.repo.revision, apps=found[0])
+                link = site_link(self.repo, site)  # the Site's at this revision, as the stored digest
+                state = DesiredState(site=site, revision=self.repo.revision, apps=found[0], link=link)
                 hit = (state, found[1])
             self._desired[site] = hit
         return hit

@@ -52,5 +52,6 @@ def site_summary(
         last_error=report.last_error if report else None,
         age_recipient=report.age_recipient if report else None,
         declared_age_recipient=declared_age_recipient,
+        link=report.link if report else None,
         facts=report.facts if report else None,
     )

@@ -61,6 +61,23 @@ def parse_rate(text: str) -> float:
     return rate
 
 
+_BUDGET = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*(/\s*d(?:ay)?)?\s*$")
+_BYTE_UNITS = ("", "b", "kb", "mb", "gb", "kib", "mib", "gib")
+
+
+def parse_budget(text: str) -> int:
+    """Bytes a day from ``NUMBER[UNIT][/day]`` (a link budget: ``20MB/day``), bytes units only
+    (B, KB, MB, GB, KiB, MiB, GiB; any case). Raises ValueError."""
+    m = _BUDGET.match(text)
+    unit = m.group(2).lower() if m else ""
+    if m is None or unit not in _BYTE_UNITS:
+        raise ValueError(f"{text!r} is not a budget (e.g. 20MB/day, 500KiB/day)")
+    budget = int(float(m.group(1)) * _UNITS[unit])
+    if not 1 <= budget <= 2**50:
+        raise ValueError(f"{text!r}: must be 1 byte to 1 PiB a day")
+    return budget
+
+
 def format_rate(rate: float) -> str:
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if rate >= size:

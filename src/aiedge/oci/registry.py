@@ -74,6 +74,7 @@ class RegistryClient:
         chunk_size: int = 16 << 20,
         retries: int = 3,
         limiter: TokenBucket | None = None,
+        wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
     ) -> None:
         self.registry = registry
         plain = insecure if insecure is not None else is_loopback(registry)
@@ -85,6 +86,8 @@ class RegistryClient:
             verify=verify,
             timeout=httpx.Timeout(timeout),
             follow_redirects=True,
+            # ``wrap``: a transport that sees every byte (the agent's link meter)
+            transport=wrap(httpx.AsyncHTTPTransport(verify=verify)) if wrap is not None else None,
         )
         self._auth = RegistryAuth(registry, credentials)
         self.chunk_size = chunk_size

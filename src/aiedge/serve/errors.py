@@ -35,6 +35,19 @@ class PickleRefused(ModelLoadError):
         )
 
 
+class CodeRefused(PickleRefused):
+    """An MLflow pyfunc model without the opt-in: its ``python_model`` is a cloudpickle and its
+    ``loader_module`` is code, so it is refused before its environment is started."""
+
+    def __init__(self, path: object) -> None:
+        ModelLoadError.__init__(
+            self,
+            f"{path}: an MLflow pyfunc model is code (a cloudpickled python_model or a loader_module), "
+            "so it is refused. Trust it? Serve it with --allow-pickle (AIEDGE_SERVE_ALLOW_PICKLE=true); "
+            "build it with `aiedge build --base IMAGE --allow-pickle`",
+        )
+
+
 class BadSettings(ServeError):
     """A setting (an ``AIEDGE_SERVE_*`` variable) has a value the server cannot run with."""
 

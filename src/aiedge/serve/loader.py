@@ -13,8 +13,8 @@ from pathlib import Path
 
 from aiedge.extras import extra_for, install_hint
 from aiedge.serve import formats
-from aiedge.serve.errors import MissingRuntime, ModelLoadError, PickleRefused
-from aiedge.serve.mlmodel import SKLEARN_ONNX
+from aiedge.serve.errors import CodeRefused, MissingRuntime, ModelLoadError, PickleRefused
+from aiedge.serve.mlmodel import PYFUNC, SKLEARN_ONNX
 from aiedge.serve.runtimes.base import Array, LoadedModel, LoadOptions, ModelSignature, Runtime
 
 # format -> runtime module under aiedge.serve.runtimes; ONNX follows LoadOptions.onnx_runtime
@@ -25,6 +25,7 @@ _RUNTIME_MODULES = {
     formats.LIGHTGBM: "lightgbm",
     formats.SKLEARN: "sklearn",
     SKLEARN_ONNX: "sklearn",
+    PYFUNC: "pyfunc",
 }
 _FORMAT_NAMES = {
     formats.ONNX: "ONNX",
@@ -33,8 +34,9 @@ _FORMAT_NAMES = {
     formats.LIGHTGBM: "a LightGBM model",
     formats.SKLEARN: "a scikit-learn model",
     SKLEARN_ONNX: "a scikit-learn model exported to ONNX",
+    PYFUNC: "an MLflow pyfunc model",
 }
-PICKLED = frozenset({formats.SKLEARN})  # formats whose loading unpickles (runs the file's code)
+PICKLED = frozenset({formats.SKLEARN, PYFUNC})  # formats whose loading runs the model's own code
 ONNX_RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino"}
 
 
@@ -63,7 +65,11 @@ def refuse_pickles(paths: list[Path], options: LoadOptions) -> None:
     for path in paths:
         resolved = formats.resolve(path)
         if resolved.format in PICKLED:
-            raise PickleRefused(resolved.path)
+            raise _refusal(resolved.format, resolved.path)
+
+
+def _refusal(fmt: str, path: Path) -> PickleRefused:
+    return CodeRefused(path) if fmt == PYFUNC else PickleRefused(path)
 
 
 def load_model(path: Path, *, precision: str = "f32", options: LoadOptions | None = None) -> LoadedModel:
@@ -78,7 +84,7 @@ def load_model(path: Path, *, precision: str = "f32", options: LoadOptions | Non
     options = options or LoadOptions(precision=precision)
     resolved = formats.resolve(path)
     if resolved.format in PICKLED and not options.allow_pickle:
-        raise PickleRefused(resolved.path)
+        raise _refusal(resolved.format, resolved.path)
     try:
         model = runtime_for(resolved.format, options).load(resolved.path, options)
     except ModuleNotFoundError as e:

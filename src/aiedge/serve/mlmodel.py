@@ -1,5 +1,6 @@
 """Reading model descriptors that point at the real model file: MLflow's ``MLmodel`` (flavours
-sklearn, lightgbm, onnx, tensorflow; its signature) and MLServer's ``model-settings.json``; and
+sklearn, lightgbm, onnx, tensorflow, and python_function alone: the folder itself; its
+signature) and MLServer's ``model-settings.json``; and
 writing the MLmodel of a scikit-learn model exported to ONNX (``aiedge build``), which reads back
 as format ``sklearn-onnx``. Paths a descriptor names must stay inside its folder."""
 
@@ -16,12 +17,13 @@ from ruamel.yaml.error import YAMLError
 from aiedge.serve.errors import UnknownModelFormat
 
 SKLEARN_ONNX = "sklearn-onnx"  # a scikit-learn estimator exported to ONNX: served without unpickling
+PYFUNC = "mlflow-pyfunc"  # MLflow's python_function flavour alone: code, run in its own environment
 MLMODEL_MAX_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
 class Resolved:
-    format: str  # onnx, tf-savedmodel, lightgbm, sklearn, sklearn-onnx
+    format: str  # onnx, tf-savedmodel, lightgbm, sklearn, sklearn-onnx, mlflow-pyfunc
     path: Path
     columns: tuple[str, ...] = ()
 
@@ -65,6 +67,8 @@ def read_mlmodel(model_dir: Path) -> Resolved:
         return Resolved("sklearn", flavour("sklearn", "pickled_model", "model.pkl"), columns)
     if "tensorflow" in flavors:
         return Resolved("tf-savedmodel", flavour("tensorflow", "saved_model_dir", "tfmodel"), columns)
+    if "python_function" in flavors:
+        return Resolved(PYFUNC, model_dir, columns)
     raise UnknownModelFormat(
         f"{file}: no flavour aiedge serves (has {', '.join(map(str, flavors)) or 'none'}; "
         "serves sklearn, lightgbm, onnx, tensorflow)"

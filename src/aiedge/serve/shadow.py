@@ -7,7 +7,8 @@ to the candidate (``POST {url}/v2/models/{model}/infer``), one at a time, and co
 back with what was served: every served output must come back with the same shape and agree,
 either element-wise within ``|candidate - served| <= atol + rtol * |served|`` or, with
 ``argmax``, on the argmax of the last axis (classifiers). The queue is bounded (what does not fit
-is dropped and counted); a candidate that is slow only makes the task fall behind.
+is dropped and counted), and so is the rate (``max_per_second``, 50 by default): the mirror's HTTP
+client costs the serving process CPU, so what it may take is capped whatever the traffic.
 
 Nothing is mirrored until the site's agent sets a target through the control endpoint
 (:mod:`aiedge.serve.rest.control`); the agent reads the counts there and decides.
@@ -48,6 +49,7 @@ class ShadowTarget:
     rtol: float = 1e-5
     atol: float = 1e-6
     argmax: bool = False
+    max_per_second: float = 50.0  # mirrored requests a second at most: bounds what mirroring costs
 
 
 @dataclass
@@ -69,6 +71,7 @@ class ShadowStats:
         return {
             "url": self.target.url,
             "share": self.target.share,
+            "max_per_second": self.target.max_per_second,
             "mirrored": self.mirrored,
             "compared": self.compared,
             "agreed": self.agreed,
@@ -138,10 +141,14 @@ class ShadowMirror:
         self._sampler = Sampler(0.0)
         self._queue: BoundedQueue[Sample] = BoundedQueue(QUEUE_ITEMS, QUEUE_BYTES)
         self._wake = asyncio.Event()
+        self._spacing = 0.0  # seconds between two mirrored requests, at least
+        self._next = 0.0  # monotonic time the next one may be taken
 
     def set(self, target: ShadowTarget) -> None:
         self.stats = ShadowStats(target)
         self._sampler = Sampler(target.share)
+        self._spacing = 1.0 / target.max_per_second if target.max_per_second > 0 else 0.0
+        self._next = 0.0
         self._queue.take(len(self._queue))  # what was queued for an earlier target is not compared
 
     def clear(self) -> None:
@@ -153,6 +160,11 @@ class ShadowMirror:
         stats = self.stats
         if stats is None or not self._sampler.take():
             return
+        if self._spacing:
+            now = time.monotonic()
+            if now < self._next:
+                return  # over the rate: not a sample (the share is of what the rate lets through)
+            self._next = now + self._spacing
         if self._queue.put((model, version, inputs, outputs), nbytes(inputs, outputs)):
             self._wake.set()
         else:

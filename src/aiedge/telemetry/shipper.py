@@ -85,13 +85,18 @@ class ShipperStats:
     last_error: str | None = None
 
 
-def make_client(destination: Destination) -> httpx.AsyncClient:
-    """An HTTP client for ``destination``: its CA file, auth and timeout (the caller closes it)."""
+def make_client(
+    destination: Destination,
+    wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
+) -> httpx.AsyncClient:
+    """An HTTP client for ``destination``: its CA file, auth and timeout (the caller closes it);
+    ``wrap`` puts a transport around the client's own (one that counts the bytes)."""
     verify: ssl.SSLContext | bool = True
     if destination.ca_file is not None:
         verify = ssl.create_default_context(cafile=str(destination.ca_file))
     auth = httpx.BasicAuth(*destination.basic_auth) if destination.basic_auth else None
-    return httpx.AsyncClient(verify=verify, auth=auth, timeout=destination.timeout_s)
+    transport = wrap(httpx.AsyncHTTPTransport(verify=verify)) if wrap is not None else None
+    return httpx.AsyncClient(verify=verify, auth=auth, timeout=destination.timeout_s, transport=transport)
 
 
 def request_headers(destination: Destination) -> dict[str, str]:

@@ -379,7 +379,9 @@ const siteView = {
         fact("Observed revision", h("code", {}, shortRev(site.observed_revision))),
         fact("Desired revision", h("code", {}, shortRev(site.desired_revision))),
         fact("Firing alerts", alerts.length ? h("a", { href: "#/alerts" }, String(alerts.length)) : "none"),
-        site.last_error ? fact("Last error", h("span", { class: "err" }, site.last_error)) : null)),
+        site.last_error ? fact("Last error", h("span", { class: "err" }, site.last_error)) : null,
+        site.link ? fact("Link today", linkText(site.link)) : null)),
+      site.link && site.link.deferred.length ? h("div", { class: "card" }, site.link.deferred.map((d) => h("div", { class: "err" }, d))) : null,
       siteFacts(site.facts),
       trafficCharts(metrics.apps, (g) => g.app, deployMarkers((state.rollouts || []).filter((r) => r.sites && r.sites[name]))),
       h("h2", { style: "margin-top:22px" }, "Apps"),
@@ -394,6 +396,15 @@ const siteView = {
           : h("tr", {}, h("td", { colspan: 5, class: "empty" }, "no apps reported"))))));
   },
 };
+// The site's own account of its link (LinkUsage): today's bytes against its budget, by day on hover.
+function dayTotal(d) { return Object.values(d.kinds).reduce((n, k) => n + k.sent + k.received, 0); }
+function linkText(link) {
+  const today = link.days.length ? link.days[link.days.length - 1] : null;
+  const used = today ? dayTotal(today) : 0;
+  const budget = link.budget ? ` of ${bytes(link.budget)}${link.metered ? "" : " (counted)"}` : "";
+  const title = link.days.map((d) => `${d.day}: ${bytes(dayTotal(d))}`).join("\n");
+  return h("span", { title, class: link.spent ? "err" : "" }, `${bytes(used)}${budget}${link.spent ? ", spent" : ""}`);
+}
 function fact(k, v) { return h("div", { class: "fact" }, h("div", { class: "k" }, k), h("div", { class: "v" }, v)); }
 function siteFacts(f) {
   if (!f) return h("div", { class: "card muted", id: "site-facts" }, "No facts reported yet (agents report them since aiedge's facts)");

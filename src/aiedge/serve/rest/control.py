@@ -58,6 +58,7 @@ def parse_target(doc: object) -> ShadowTarget:
         rtol=_number(doc, "rtol", 1e-5, 1e6),
         atol=_number(doc, "atol", 1e-6, 1e6),
         argmax=argmax,
+        max_per_second=_number(doc, "max_per_second", 50.0, 10_000.0),
     )
 
 
