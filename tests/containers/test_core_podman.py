@@ -54,7 +54,7 @@ def _images(shared: Path) -> dict[str, Path]:
 
     def hub(out: Path) -> None:
         spec = base_spec(out, wheel, runtimes=False)
-        build_base(replace(spec, packages=("git",), cache=cache))
+        build_base(replace(spec, packages=("git",), extras=("postgres",), cache=cache))
 
     def service(name: str) -> Any:
         return lambda out: build_service(ServiceSpec(name, out, created=CREATED, cache=cache))

@@ -51,7 +51,14 @@ def base_build_command(
         None,
         "--package",
         metavar="DEB",
-        help="Also install this Debian package (repeatable); the hub's image: --no-runtimes --package git.",
+        help="Also install this Debian package (repeatable); the hub's image: --no-runtimes --package git "
+        "--extra postgres.",
+    ),
+    extra: list[str] | None = typer.Option(
+        None,
+        "--extra",
+        metavar="NAME",
+        help="Also install this aiedge extra (repeatable), e.g. postgres for a hub on PostgreSQL.",
     ),
     insecure: bool = typer.Option(
         False, "--insecure", help="Plain HTTP to the registry (loopback registries: always)."
@@ -74,6 +81,7 @@ def base_build_command(
         tag=(ref.tag if ref and ref.tag else "latest"),
         platforms=tuple(platforms),
         packages=tuple(check_packages(package or [])),
+        extras=tuple(extra or []),
         **({"cache": cache} if cache else {}),
     )
     built = build_base(spec, _say)

@@ -33,6 +33,7 @@ from aiedge.containers.layout import LayoutImage, add_image, write_layout
 from aiedge.containers.rootfs_layer import write_rootfs_layer
 from aiedge.containers.wheels import (
     build_wheel,
+    check_extras,
     download_wheels,
     pinned_constraints,
     runtime_requirements,
@@ -69,6 +70,7 @@ class BaseSpec:
     tag: str = "latest"
     platforms: tuple[Platform, ...] = field(default_factory=lambda: (host_platform(),))
     packages: tuple[str, ...] = ()  # more Debian packages, e.g. git for the hub's image
+    extras: tuple[str, ...] = ()  # aiedge extras installed whatever with_runtimes says, e.g. postgres
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,7 @@ def build_base(spec: BaseSpec, say: Callable[[str], None] = lambda _: None) -> B
     try:
         wheel = spec.wheel or build_wheel(spec.source or find_source(), work / "wheel")
         say(f"aiedge wheel {wheel.name}")
+        check_extras(list(spec.extras), wheel)  # before minutes of debootstrap
         built: list[tuple[PlatformImage, bytes]] = []
         for t in targets:
             with _cache_lock(spec.cache, t, say):
@@ -222,7 +225,7 @@ def _build_platform(
         arch=arch,
         packages=(*rf.DEBIAN_PACKAGES, *spec.packages),
     )
-    requirements = runtime_requirements(spec.with_runtimes, wheel_requirements(wheel))
+    requirements = runtime_requirements(spec.with_runtimes, wheel_requirements(wheel), frozenset(spec.extras))
     wheelhouse = spec.cache / f"wheels{suffix}"
     download_wheels(requirements, pinned_constraints(), wheelhouse, say=say, rootfs=rootfs, target=t)
     rf.install_venv(rootfs, wheel, requirements, wheelhouse=wheelhouse, say=say)

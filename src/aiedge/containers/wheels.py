@@ -86,20 +86,38 @@ def wheel_requirements(wheel: Path) -> list[str]:
     return list(meta.get_all("Requires-Dist") or [])
 
 
-def runtime_requirements(with_runtimes: bool, declared: list[str] | None = None) -> list[str]:
+def runtime_requirements(
+    with_runtimes: bool, declared: list[str] | None = None, extras: frozenset[str] = frozenset()
+) -> list[str]:
     """aiedge's runtime dependencies: the default set and, with the runtimes, the extras of
-    :data:`IMAGE_EXTRAS`; without them, no ML runtime at all. ``declared`` (a wheel's) or else the
-    installed aiedge's."""
+    :data:`IMAGE_EXTRAS`; without them, no ML runtime at all; ``extras`` in either case (the hub's
+    slim image takes ``postgres``). ``declared`` (a wheel's) or else the installed aiedge's."""
     declared = declared if declared is not None else metadata.requires("aiedge") or []
     found = set()
     for line in declared:
         requirement, _, marker = line.partition(";")
         extra = re.search(r"extra\s*==\s*[\"']([^\"']+)", marker)
-        if extra is not None and not (with_runtimes and extra.group(1) in IMAGE_EXTRAS):
+        wanted = (
+            extra is None or extra.group(1) in extras or (with_runtimes and extra.group(1) in IMAGE_EXTRAS)
+        )
+        if not wanted:
             continue
         if with_runtimes or _name(requirement) not in ML_RUNTIMES:
             found.add(requirement.strip())
     return sorted(found)
+
+
+def check_extras(names: list[str], wheel: Path) -> list[str]:
+    """``names`` if each is an extra ``wheel`` declares (``pip install 'aiedge[NAME]'``)."""
+    with zipfile.ZipFile(wheel) as zf:
+        meta = next((n for n in zf.namelist() if n.endswith(".dist-info/METADATA")), None)
+        headers = email.parser.BytesHeaderParser().parsebytes(zf.read(meta)) if meta else None
+    declared = set(headers.get_all("Provides-Extra") or []) if headers else set()
+    unknown = [n for n in names if n not in declared]
+    if unknown:
+        have = ", ".join(sorted(declared)) or "none"
+        raise ContainerError(f"--extra {unknown[0]}: aiedge has no such extra (it has: {have})")
+    return names
 
 
 def pinned_constraints() -> str:
