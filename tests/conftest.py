@@ -15,26 +15,6 @@ from tests.gitops.helpers import make_repo
 from tests.hub.helpers import Hub, StartHub, launch_hub
 from tests.support import Proc, shared_dir, start_registry
 
-# The files whose fixtures build images for minutes (debootstrap, arm64 under qemu): scheduled
-# first, so those builds overlap with the rest of the suite instead of starting near its end.
-_FIRST = (
-    "tests/containers/test_multiarch.py",
-    "tests/containers/test_core_podman.py",
-    "tests/containers/test_build_container.py",
-    "tests/containers/test_base_image.py",
-    "tests/containers/",
-    "tests/e2e/",
-)
-
-
-def _rank(item: pytest.Item) -> int:
-    path = item.path.relative_to(item.config.rootpath).as_posix()
-    return next((i for i, prefix in enumerate(_FIRST) if path.startswith(prefix)), len(_FIRST))
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=_rank)  # stable: the order inside each rank stays the collection order
-
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
