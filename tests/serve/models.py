@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 ONNX_TYPES = {
     "BOOL": TensorProto.BOOL,
@@ -79,3 +80,24 @@ def openvino_ir(onnx_path: Path, ir_path: Path) -> None:
 
     ir_path.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(ov.convert_model(str(onnx_path)), str(ir_path))
+
+
+def slow_model(dest: Path, depth: int = 8, rows: int = 64) -> Path:
+    """An ONNX model that takes tens of milliseconds (``rows`` 64): ``depth`` chained 1024x1024
+    matrix products on a [rows, 1024] input."""
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array((rng.random((1024, 1024), dtype=np.float32) - 0.5) / 32, "w")
+    nodes = [
+        helper.make_node("MatMul", ["x" if i == 0 else f"h{i}", "w"], [f"h{i + 1}"]) for i in range(depth)
+    ]
+    nodes.append(helper.make_node("Identity", [f"h{depth}"], ["y"]))
+    graph = helper.make_graph(
+        nodes,
+        "slow",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, 1024])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, 1024])],
+        initializer=[w],
+    )
+    dest.mkdir(parents=True)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(dest / "model.onnx"))
+    return dest

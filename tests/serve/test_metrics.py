@@ -8,14 +8,12 @@ import asyncio
 from pathlib import Path
 
 import httpx
-import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from prometheus_client.parser import text_string_to_metric_families
 
 from aiedge.demo.model import write_demo_model
 from tests.serve.helpers import Server
+from tests.serve.models import slow_model
 
 
 def _samples(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -62,33 +60,13 @@ def test_requests_are_counted_by_model_protocol_and_outcome(serve: Server, tmp_p
     assert s[("aiedge_serve_model_load_seconds", frozenset({"model": "demo", "version": "1"}.items()))] > 0
 
 
-def _slow_model(dest: Path, depth: int = 8) -> Path:
-    """An ONNX model that takes tens of milliseconds: ``depth`` chained 1024x1024 matrix products."""
-    rng = np.random.default_rng(0)
-    w = numpy_helper.from_array((rng.random((1024, 1024), dtype=np.float32) - 0.5) / 32, "w")
-    nodes = [
-        helper.make_node("MatMul", ["x" if i == 0 else f"h{i}", "w"], [f"h{i + 1}"]) for i in range(depth)
-    ]
-    nodes.append(helper.make_node("Identity", [f"h{depth}"], ["y"]))
-    graph = helper.make_graph(
-        nodes,
-        "slow",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 1024])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 1024])],
-        initializer=[w],
-    )
-    dest.mkdir(parents=True)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(dest / "model.onnx"))
-    return dest
-
-
 def test_a_full_queue_answers_503_with_retry_after(
     serve: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # one slot, no queue: of many concurrent requests on a slow model, some must be refused at once
     monkeypatch.setenv("AIEDGE_SERVE_SLOTS", "1")
     monkeypatch.setenv("AIEDGE_SERVE_QUEUE", "0")
-    url = serve(_slow_model(tmp_path / "slow"), "slow")
+    url = serve(slow_model(tmp_path / "slow"), "slow")
     body = {"inputs": [{"name": "x", "shape": [64, 1024], "datatype": "FP32", "data": [0.5] * (64 * 1024)}]}
 
     async def burst() -> list[httpx.Response]:
@@ -119,7 +97,7 @@ def test_sigterm_finishes_in_flight_requests(tmp_path: Path) -> None:
         aiedge_cmd(
             "serve",
             # slow enough (tenths of a second) that the request is surely seen in flight
-            str(_slow_model(tmp_path / "slow", depth=128)),
+            str(slow_model(tmp_path / "slow", depth=128)),
             "--name",
             "slow",
             "--http-port",

@@ -11,19 +11,37 @@ send) get a 431 and the connection is closed.
 
 Deadlines are two attribute writes per request; one sweep every half second (while any connection
 is open) enforces them, so a request pays no timer of its own.
+
+With ``eager``, a request with a small, complete body is answered by ``serve/eager.py`` (the
+application stepped at once, the answer in one write) instead of by an ASGI task; any other
+request (chunked or large bodies, ``Expect: 100-continue``, HEAD, upgrades, one pipelined behind a
+request still being answered, the concurrency limit reached) goes uvicorn's way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from typing import Any
 
+import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from aiedge.serve.eager import EagerCycle, run_eagerly
 from aiedge.serve.limits import setting
 
 SWEEP_S = 0.5
+EAGER_BODY_MAX = 65536  # below uvicorn's read buffer's high-water mark: the body is read whole
+
+
+class _Busy:
+    """Stands for an eager answer still being made, so uvicorn queues a request behind it."""
+
+    response_complete = False
+
+
+_BUSY = _Busy()
 
 
 def _timed_out(message: str) -> bytes:
@@ -43,7 +61,10 @@ def with_header_timeout(seconds: float) -> type[HttpToolsProtocol]:
 
 
 def with_timeouts(
-    header_timeout: float, body_timeout: float | None, max_header_bytes: int | None = None
+    header_timeout: float,
+    body_timeout: float | None,
+    max_header_bytes: int | None = None,
+    eager: bool = False,
 ) -> type[HttpToolsProtocol]:
     """The protocol class to give uvicorn as ``http=``; None turns a limit off."""
     header_reply = _timed_out(
@@ -64,6 +85,9 @@ def with_timeouts(
         in_body = False
         in_headers = False  # between a request's first byte and the end of its headers
         header_bytes = 0
+        eager_body: bytearray | None = None  # the body of a request to be answered eagerly
+        eager_cycle: EagerCycle | None = None  # an eager answer that went on as a task
+        eager_keep_alive = True
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
@@ -88,18 +112,107 @@ def with_timeouts(
 
         def on_headers_complete(self) -> None:
             self.in_headers = False
-            super().on_headers_complete()
+            if eager and self._eager_fits():
+                self._begin_eager()
+            else:
+                if self.eager_cycle is not None:  # pipelined behind an eager answer still being made
+                    self.cycle = _BUSY  # type: ignore[assignment]
+                super().on_headers_complete()
             if body_timeout is None:
                 self.deadline = None
             else:
                 self.deadline, self.in_body = self.loop.time() + body_timeout, True
 
+        def on_body(self, body: bytes) -> None:
+            if self.eager_body is None:
+                super().on_body(body)
+            else:
+                self.eager_body += body
+
         def on_message_complete(self) -> None:
-            super().on_message_complete()
+            body = self.eager_body
+            if body is None:
+                super().on_message_complete()
             self.deadline, self.in_body = None, False
+            if body is not None:
+                self.eager_body = None
+                self._answer_eagerly(bytes(body))
+
+        # -- eager answers (serve/eager.py) ----------------------------------------------------
+        def _eager_fits(self) -> bool:
+            if self.eager_cycle is not None or self.expect_100_continue or self.parser.should_upgrade():
+                return False
+            if self.cycle is not None and not self.cycle.response_complete:
+                return False
+            limit = self.limit_concurrency
+            if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+                return False
+            if self.parser.get_method() == b"HEAD":
+                return False
+            length = None
+            for name, value in self.headers:
+                if name == b"content-length":
+                    if length is not None:
+                        return False
+                    length = value
+                elif name == b"transfer-encoding":
+                    return False
+            return length is None or (length.isdigit() and int(length) <= EAGER_BODY_MAX)
+
+        def _begin_eager(self) -> None:
+            """The request's scope, as uvicorn completes it; its body is gathered here."""
+            http_version = self.parser.get_http_version()
+            scope = self.scope
+            scope["method"] = self.parser.get_method().decode("ascii")
+            if http_version != "1.1":
+                scope["http_version"] = http_version
+            parsed = httptools.parse_url(self.url)
+            path = parsed.path.decode("ascii")
+            if "%" in path:
+                path = urllib.parse.unquote(path)
+            scope["path"] = self.root_path + path
+            scope["raw_path"] = self.root_path.encode("ascii") + parsed.path
+            scope["query_string"] = parsed.query or b""
+            self.eager_keep_alive = http_version != "1.0" and self.parser.should_keep_alive()
+            self.eager_body = bytearray()
+
+        def _answer_eagerly(self, body: bytes) -> None:
+            cycle = EagerCycle(
+                self.transport,
+                self.flow,
+                body,
+                self.eager_keep_alive,
+                self.server_state.default_headers,
+                self._eager_answered,
+            )
+            task = run_eagerly(self.app, self.scope, cycle, self.loop)
+            if task is not None and not cycle.response_complete:
+                self.eager_cycle = cycle
+                self.tasks.add(task)
+                task.add_done_callback(self._eager_done)
+
+        def _eager_answered(self) -> None:
+            self.eager_cycle = None
+            self.on_response_complete()
+
+        def _eager_done(self, task: asyncio.Task[None]) -> None:
+            self.tasks.discard(task)
+            if self.eager_cycle is not None and self.eager_cycle.response_complete:
+                self.eager_cycle = None
+
+        def shutdown(self) -> None:
+            if self.eager_cycle is not None:
+                self.eager_cycle.keep_alive = False
+            elif self.eager_body is not None:
+                self.eager_keep_alive = False
+            else:
+                super().shutdown()
 
         def connection_lost(self, exc: Exception | None) -> None:
             open_connections.discard(self)
+            self.eager_body = None
+            if self.eager_cycle is not None:
+                self.eager_cycle.lost()
             super().connection_lost(exc)
 
         def time_out(self) -> None:
@@ -107,7 +220,8 @@ def with_timeouts(
             if self.transport.is_closing():
                 return
             cycle = self.cycle
-            if cycle is None or not cycle.response_started:  # else the client has its answer already
+            if self.eager_body is not None or cycle is None or not cycle.response_started:
+                # else the client has its answer already
                 self.transport.write(body_reply if self.in_body else header_reply)
             self.transport.close()
 

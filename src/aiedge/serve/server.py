@@ -223,7 +223,9 @@ def _serve(
         log_level="warning",
         access_log=False,
         loop="uvloop",
-        http=with_timeouts(settings.header_timeout, settings.body_timeout, settings.max_header_bytes),
+        http=with_timeouts(
+            settings.header_timeout, settings.body_timeout, settings.max_header_bytes, eager=True
+        ),
         proxy_headers=False,  # nothing here reads client addresses; the middleware costs every request
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=settings.keep_alive_timeout,
