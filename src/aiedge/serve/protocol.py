@@ -115,8 +115,8 @@ def with_timeouts(
             if eager and self._eager_fits():
                 self._begin_eager()
             else:
-                if self.eager_cycle is not None:  # pipelined behind an eager answer still being made
-                    self.cycle = _BUSY  # type: ignore[assignment]
+                if self.eager_cycle is not None and not self.parser.should_upgrade():
+                    self.cycle = _BUSY  # type: ignore[assignment]  # pipelined behind an eager answer
                 super().on_headers_complete()
             if body_timeout is None:
                 self.deadline = None

@@ -227,6 +227,7 @@ def _serve(
             settings.header_timeout, settings.body_timeout, settings.max_header_bytes, eager=True
         ),
         proxy_headers=False,  # nothing here reads client addresses; the middleware costs every request
+        ws="none",  # no WebSocket routes: an upgrade request is an ordinary request
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=settings.keep_alive_timeout,
         timeout_graceful_shutdown=30,
