@@ -172,6 +172,7 @@ def as_dtype(value: Any, datatype: str, field: str) -> Array:
 
 def _bounds(value: Any, arr: Array) -> tuple[Any, Any]:
     """(smallest, largest) of ``arr``, read from ``value`` (its JSON list) when that is quicker."""
-    if arr.ndim == 1 and arr.size <= 64 and type(value) is list:
-        return min(value), max(value)  # a numpy reduction costs more than this on a few values
+    if arr.size <= 64:  # two numpy reductions cost more than this on a few values (2.8 vs 0.8 us)
+        flat = value if arr.ndim == 1 and type(value) is list else arr.ravel().tolist()
+        return min(flat), max(flat)
     return arr.min(), arr.max()
