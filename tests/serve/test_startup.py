@@ -1,6 +1,6 @@
 """What `aiedge serve` costs to start: a real process serving one ONNX model imports no runtime
 it does not use (OpenVINO, LightGBM, scikit-learn) and none of the CLI's other parts (the hub's
-database layer, the agent, builds, S3), and stays under 150 MB resident. Imports are read from
+database layer, the agent, builds, S3, an HTTP client), and stays under 150 MB resident. Imports are read from
 the process's own ``-X importtime`` log, which names every module as it is first imported."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ NOT_FOR_ONNX = (
     "botocore",
     "sqlalchemy",
     "psycopg",
+    "httpx",  # only the shadow mirror sends requests, and only once the agent sets a target
     "aiedge.hub",
     "aiedge.agent",
     "aiedge.builder",

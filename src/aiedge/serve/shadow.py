@@ -21,14 +21,16 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import numpy as np
 import orjson
 
 from aiedge.serve.runtimes.base import NUMPY_TO_V2, Array
 from aiedge.serve.taps import BoundedQueue, Sampler, nbytes
+
+if TYPE_CHECKING:  # imported when mirroring starts: a server that never mirrors never loads httpx
+    import httpx
 
 log = logging.getLogger("aiedge.serve")
 
@@ -172,6 +174,8 @@ class ShadowMirror:
 
     # -- the background task --------------------------------------------------------------------
     async def run(self) -> None:
+        import httpx
+
         client = self._client or httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False)
         try:
             while True:
@@ -197,6 +201,8 @@ class ShadowMirror:
         if body is None:
             stats.errors += 1
             return
+        import httpx
+
         content = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
         t0 = time.perf_counter()
         try:
