@@ -10,9 +10,11 @@ batch being gathered, a slow client's write buffer), the same coroutine is conti
 its semantics are the ones ASGI gives: one context per request, errors answered with 500, a
 disconnect reported to ``receive``.
 
-It serves any ASGI application; the protocol (``serve/protocol.py``) decides which requests come
-here (a complete, small, non-chunked body; no ``Expect: 100-continue``, upgrade or HEAD; nothing
-pipelined ahead of it).
+It serves any ASGI application that, until it first waits, does not need to run inside a task:
+there ``asyncio.current_task()`` is None (so no ``asyncio.timeout`` or task groups before the
+first ``await`` that suspends; the serve routes use none). The protocol (``serve/protocol.py``)
+decides which requests come here (a complete, small, non-chunked body; no
+``Expect: 100-continue``, upgrade or HEAD; nothing pipelined ahead of it).
 """
 
 from __future__ import annotations
