@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,8 +22,31 @@ from pathlib import Path
 LOOPBACK = "127.0.0.1"
 
 
+def ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range of ports for outgoing connections (``ip_local_port_range``)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port nothing listens on now (the kernel's pick); free until someone binds it."""
+    """A TCP port nothing listens on now; free until someone binds it. Picked outside the
+    kernel's ephemeral range: a port the kernel picks (bind to port 0) may be handed out again as
+    the source port of any outgoing connection before the server meant for it binds it, and on a
+    busy machine (a parallel test run) that happens."""
+    low, high = ephemeral_ports()
+    spans = [(r0, r1) for r0, r1 in ((20000, low - 1), (high + 1, 65535)) if r1 - r0 > 1000]
+    for _ in range(64) if spans else ():
+        r0, r1 = random.choice(spans)
+        port = random.randint(r0, r1)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
