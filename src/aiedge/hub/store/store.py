@@ -73,7 +73,7 @@ class Store:
     def transaction(self) -> Iterator[Transaction]:
         """A unit of work: committed when the block ends, rolled back when it raises."""
         with Session(self.engine) as s, s.begin():
-            yield Transaction(s)
+            yield Transaction(s, self._parse)
 
     # -- status reports ------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ as plain data in and out. Committed when the block ends, rolled back when it rai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -127,12 +128,19 @@ def read_rollouts(
     return [_rollout(r) for r in s.scalars(q).all()]
 
 
+def _parse_report(_site: str, body: str) -> StatusReport:
+    return StatusReport.model_validate_json(body)
+
+
 class Transaction:
     """The reads and writes of one transaction; get one from :meth:`Store.transaction`."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, parse: Callable[[str, str], StatusReport] | None = None) -> None:
+        """``parse(site, report JSON)``: how reports are read (the store's, which parses a report
+        once and keeps it while its text is unchanged)."""
         self._s = session
         self._fleet: FleetStateRow | None = None
+        self._parse = parse or _parse_report
 
     # -- the published fleet state --------------------------------------------------------------
 
@@ -196,11 +204,12 @@ class Transaction:
 
     def reports_of(self, sites: set[str] | None = None) -> dict[str, tuple[datetime, StatusReport]]:
         """The last report (and when it came) of each of ``sites`` (default all) that has reported."""
-        q = select(SiteReportRow)
+        # columns, not row objects, and each report parsed only when its text changed: a publish
+        # reads every site's report while it holds the fleet lock
+        q = select(SiteReportRow.site, SiteReportRow.last_seen, SiteReportRow.report)
         if sites is not None:
             q = q.where(SiteReportRow.site.in_(sites))
-        rows = self._s.scalars(q).all()
-        return {r.site: (utc(r.last_seen), StatusReport.model_validate_json(r.report)) for r in rows}
+        return {site: (utc(seen), self._parse(site, body)) for site, seen, body in self._s.execute(q).all()}
 
     # -- rollouts ------------------------------------------------------------------------------
 
