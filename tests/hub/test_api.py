@@ -167,6 +167,27 @@ def test_webhook_and_sigterm_with_a_pending_long_poll(repo: Path, start_hub: Sta
     print(f"SIGTERM to exit with 2 held long polls: {stopped_after:.2f} s")
 
 
+def test_polls_held_together_do_not_end_together(repo: Path, start_hub: StartHub) -> None:
+    """Polls that one commit woke come back at once; held for exactly their ``wait`` they would
+    end, and come back, together for good. Each is held up to an eighth less, at random."""
+    hub = start_hub(repo, "--insecure-no-auth")
+    digest = _desired(hub.url, "site-a").headers["X-Aiedge-Digest"]
+
+    def timed_poll(_: int) -> tuple[int, float]:
+        t0 = time.monotonic()
+        r = _desired(hub.url, "site-a", after=digest, wait=8)
+        return r.status_code, time.monotonic() - t0
+
+    with ThreadPoolExecutor(16) as pool:
+        polls = list(pool.map(timed_poll, range(16)))
+    assert {code for code, _ in polls} == {304}
+    held = sorted(seconds for _, seconds in polls)
+    assert held[0] >= 7 - 0.05, held  # never more than an eighth early
+    # held for the whole 8 s, every poll would take 8 s and more. Of 16 holds drawn from [7, 8] s,
+    # all are over 7.6 s about once in 10^6 runs; 0.25 s is left for the client's own overhead
+    assert held[0] < 7.85, held
+
+
 def _health(url: str) -> dict[str, Any]:
     body: dict[str, Any] = httpx.get(f"{url}/api/v1/health", timeout=30).json()
     return body
