@@ -186,10 +186,11 @@ def with_timeouts(
                 self._eager_answered,
             )
             task = run_eagerly(self.app, self.scope, cycle, self.loop)
-            if task is not None and not cycle.response_complete:
-                self.eager_cycle = cycle
+            if task is not None:  # held here too: the loop keeps only weak references to tasks
                 self.tasks.add(task)
                 task.add_done_callback(self._eager_done)
+                if not cycle.response_complete:
+                    self.eager_cycle = cycle
 
         def _eager_answered(self) -> None:
             self.eager_cycle = None
