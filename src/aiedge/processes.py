@@ -38,7 +38,7 @@ def free_port(host: str = LOOPBACK) -> int:
     busy machine (a parallel test run) that happens."""
     low, high = ephemeral_ports()
     spans = [(r0, r1) for r0, r1 in ((20000, low - 1), (high + 1, 65535)) if r1 - r0 > 1000]
-    for _ in range(64) if spans else ():
+    for _ in range(64 if spans else 0):
         r0, r1 = random.choice(spans)
         port = random.randint(r0, r1)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

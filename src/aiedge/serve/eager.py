@@ -78,6 +78,9 @@ class EagerCycle:
     def lost(self) -> None:
         """The connection is gone: a waiting ``receive`` returns ``http.disconnect``."""
         self.disconnected = True
+        self._wake()
+
+    def _wake(self) -> None:
         if self._gone is not None and not self._gone.done():
             self._gone.set_result(None)
 
@@ -124,8 +127,7 @@ class EagerCycle:
             if self.remaining:
                 raise RuntimeError("Response content shorter than Content-Length")
             self.response_complete = True
-            if self._gone is not None and not self._gone.done():
-                self._gone.set_result(None)
+            self._wake()
             if not self.keep_alive:
                 self.transport.close()
             self.on_response()

@@ -107,11 +107,8 @@ class Store:
         return report
 
     def reports(self) -> dict[str, tuple[datetime, StatusReport]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(SiteReportRow.site, SiteReportRow.last_seen, SiteReportRow.report)
-            ).all()
-        found = {site: (utc(seen), self._parse(site, body)) for site, seen, body in rows}
+        with self.transaction() as tx:
+            found = tx.reports_of()
         with self._parsed_lock:
             for gone in self._parsed.keys() - found.keys():
                 del self._parsed[gone]
