@@ -5,9 +5,13 @@ next request; a model without an environment says how to make one."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import struct
 import subprocess
+import termios
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -90,13 +94,25 @@ def _host_pids(model: Path) -> list[int]:
     return pids
 
 
+def _unread(host: int) -> int:
+    """Bytes the server has written to ``host``'s input that the host has not read yet."""
+    with open(f"/proc/{host}/fd/0", "rb", buffering=0) as pipe:
+        return struct.unpack("i", fcntl.ioctl(pipe, termios.FIONREAD, b"\0" * 4))[0]
+
+
 def test_a_killed_host_is_started_again(pyfunc_model: Path, serve: Server) -> None:
     url = serve(pyfunc_model, "bikes", "--allow-pickle")
     body = {"dataframe_split": {"columns": list(COLUMNS), "data": [[1.0, 2.0]]}}
     assert httpx.post(f"{url}/invocations", json=body, timeout=30).status_code == 200
     (host,) = _host_pids(pyfunc_model)
-    os.kill(host, signal.SIGKILL)
-    wait_until(lambda: host not in _host_pids(pyfunc_model), timeout=30, what="the host to die")
+    os.kill(host, signal.SIGSTOP)  # the request below reaches the host's pipe, not the host
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(httpx.post, f"{url}/invocations", json=body, timeout=60)
+        wait_until(lambda: _unread(host) > 0, timeout=30, what="the request in the host's pipe")
+        os.kill(host, signal.SIGKILL)  # dies in the middle of the request
+        cut = pending.result()
+    assert cut.status_code == 503, cut.text  # not the model's fault, and worth a retry
+    assert "pyfunc host exited" in cut.json()["error"] and "starts again" in cut.json()["error"]
     again = httpx.post(f"{url}/invocations", json=body, timeout=300)  # loads the model again
     assert again.status_code == 200, again.text
     assert again.json() == {"predictions": [EXTRA_ANSWER]}

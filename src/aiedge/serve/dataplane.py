@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from aiedge import __version__
 from aiedge.serve.batching import Batcher, batchable
-from aiedge.serve.errors import InferenceError, ModelNotReady, Overloaded
+from aiedge.serve.errors import InferenceError, ModelNotReady, Overloaded, ServeError
 from aiedge.serve.limits import Limits
 from aiedge.serve.metrics import ServeMetrics
 from aiedge.serve.registry import FAILED, LOADING, READY, UNLOADED, ModelRegistry, ModelVersion
@@ -235,6 +235,8 @@ def _predict(mv: ModelVersion, inputs: dict[str, Array]) -> dict[str, Array]:
     assert mv.model is not None
     try:
         return mv.model.predict(inputs)
+    except ServeError as e:  # the runtime said what it is (its host died: not ready, not the input)
+        raise type(e)(f"model {mv.name!r}: {e}") from e
     except Exception as e:  # the runtime's own error: the input passed our checks but not its own
         reason = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
         raise InferenceError(f"model {mv.name!r} rejected the input: {reason}") from e
