@@ -1,7 +1,7 @@
 """The hub's store over a real database (SQLite and PostgreSQL): a unit of work commits as a
 whole or not at all, the published fleet state and its generation, desired states written and
 read back since a generation, rollouts kept and read back as plain data, status reports, and a
-revocation that moves the generation."""
+revocation that moves the generation; checked credentials kept until a revocation."""
 
 from __future__ import annotations
 
@@ -110,3 +110,37 @@ def test_revoking_a_site_moves_the_generation(store: Store) -> None:
     assert store.fleet_state()[1] == before + 1
     assert store.cached_site_of_credential("c" * 64) is None  # forgotten with the generation
     assert store.site_of_credential("c" * 64) is None
+
+
+def test_checked_credentials_outlive_generations_that_revoke_nothing(store: Store) -> None:
+    """A commit (or a fact, or a rollout step) moves the generation and every site polls again at
+    once: its credential is still known, no query each. A revocation, of any site's credential or
+    of an operator's token, makes every checked credential and token be read again."""
+    store.fleet_state()  # as a hub does first
+    for site, token, cred in (("site-a", "t", "c"), ("site-b", "u", "d")):
+        store.add_join_token(token * 64, site, T0, T0 + timedelta(hours=1))
+        assert store.use_join_token(token * 64, T0, cred * 64, site) == site
+        assert store.site_of_credential(cred * 64) == site
+    store.operators.add("o" * 64, "alice", "admin", T0)
+    assert store.operators.of("o" * 64) is not None
+    with store.transaction() as tx:  # a commit: new desired states, a new generation
+        tx.lock_fleet()
+        tx.write_desired({"site-a": ("sha256:a", "[]")}, [])
+        tx.publish("main@sha1:1", b"{}", T0)
+    assert store.fleet_state()[1] == 1
+    assert store.cached_site_of_credential("c" * 64) == "site-a"
+    assert store.cached_site_of_credential("d" * 64) == "site-b"
+    assert store.operators.cached("o" * 64) is not None
+    assert store.revoke_site("site-b", T0) == 1
+    store.fleet_state()
+    assert store.cached_site_of_credential("c" * 64) is None  # read again, once
+    assert store.operators.cached("o" * 64) is None
+    assert store.site_of_credential("c" * 64) == "site-a"
+    assert store.site_of_credential("d" * 64) is None
+    store.fleet_state()  # the same generation: nothing forgotten
+    assert store.cached_site_of_credential("c" * 64) == "site-a"
+    assert store.operators.of("o" * 64) is not None
+    assert store.operators.revoke("alice", T0) == 1
+    store.fleet_state()
+    assert store.cached_site_of_credential("c" * 64) is None
+    assert store.operators.of("o" * 64) is None

@@ -1,13 +1,14 @@
 """The ``operator_tokens`` table: operators' API tokens (hashed), their role, revocation. Checked
-tokens are remembered in memory until the fleet generation moves, which a revocation makes it do,
-so every hub forgets a revoked token within a second (as site credentials)."""
+tokens are remembered in memory until a revocation is seen: a revocation moves the fleet
+generation, and at a new generation the store counts the revoked tokens and credentials, so every
+hub forgets a revoked token within a second (as site credentials)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from aiedge.hub.store.rows import OperatorTokenRow, utc
@@ -34,21 +35,27 @@ class Operators:
             s.add(OperatorTokenRow(token_hash=token_hash, name=name, role=role, created_at=now))
 
     def cached(self, token_hash: str) -> OperatorToken | None:
-        """A token this process has checked since the generation last moved; no query."""
+        """A token this process has checked since the last revocation it saw; no query."""
         return self._checked.get(token_hash)
 
     def of(self, token_hash: str) -> OperatorToken | None:
         """The live (not revoked) token with this hash, or None."""
+        checked = self._checked  # a revocation seen meanwhile replaces it: this read is not kept
         with Session(self.engine) as s:
             row = s.get(OperatorTokenRow, token_hash)
             if row is None or row.revoked_at is not None:
                 return None
             found = OperatorToken(row.name, row.role, utc(row.created_at))
-        self._checked[token_hash] = found
+        checked[token_hash] = found
         return found
 
     def forget(self) -> None:
         self._checked = {}
+
+    @staticmethod
+    def revoked(s: Session) -> int:
+        """How many tokens were ever revoked (never fewer than before: none is deleted)."""
+        return s.scalar(select(func.count()).where(OperatorTokenRow.revoked_at.is_not(None))) or 0
 
     def all(self) -> list[OperatorToken]:
         with Session(self.engine) as s:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -46,9 +46,11 @@ class Store:
         # the ones whose text changed (thousands of sites, most unchanged between two reads)
         self._parsed: dict[str, tuple[str, StatusReport]] = {}
         self._parsed_lock = threading.Lock()
-        # credential hash -> site, of credentials checked since the last generation change
+        # credential hash -> site, of credentials checked since the last revocation (of a site's
+        # credential or an operator's token) this process has seen
         self._credentials: dict[str, str] = {}
         self._credentials_generation = -1
+        self._revocations = -1
         # built once: a statement built per write leaves its columns and aliases as garbage cycles
         insert_ = pg_insert if is_postgres(engine) else sqlite_insert
         upsert = insert_(SiteReportRow)
@@ -148,16 +150,17 @@ class Store:
 
     def cached_site_of_credential(self, credential_hash: str) -> str | None:
         """The site of a credential this process has already checked, without a query; None
-        when not known here (ask :meth:`site_of_credential`). Forgotten whenever the fleet
-        generation moves, which every revocation does."""
+        when not known here (ask :meth:`site_of_credential`). Forgotten whenever a revocation is
+        seen (see :meth:`fleet_state`)."""
         return self._credentials.get(credential_hash)
 
     def site_of_credential(self, credential_hash: str) -> str | None:
+        checked = self._credentials  # a revocation seen meanwhile replaces it: this read is not kept
         with Session(self.engine) as s:
             row = s.get(CredentialRow, credential_hash)
             site = None if row is None or row.revoked_at is not None else row.site
         if site is not None:
-            self._credentials[credential_hash] = site
+            checked[credential_hash] = site
         return site
 
     def enrolled(self, site: str) -> bool:
@@ -190,15 +193,25 @@ class Store:
     # -- the published fleet state (see aiedge.hub.fleet) -------------------------------------
 
     def fleet_state(self) -> tuple[str | None, int]:
-        """The published revision and generation (a new generation also empties the cache of
-        checked credentials: it may be a revocation)."""
+        """The published revision and generation.
+
+        Every revocation moves the generation, and only a revocation adds to the count of revoked
+        credentials and operator tokens (none is ever deleted or revoked twice). So when the
+        generation moved, that count says whether the checked credentials must be forgotten: a
+        commit, a fact or a rollout step that moves it leaves them, and 10,000 sites polling
+        again after a commit don't each cost a query. The generation is read first: a count read
+        after it is at least as new (PostgreSQL reads each statement's own snapshot)."""
         with Session(self.engine) as s:
             row = s.get_one(FleetStateRow, 1)
             revision, generation = row.revision, row.generation
-        if generation != self._credentials_generation:
-            self._credentials = {}
-            self.operators.forget()
-            self._credentials_generation = generation
+            if generation != self._credentials_generation:
+                revoked = select(func.count()).where(CredentialRow.revoked_at.is_not(None))
+                revocations = (s.scalar(revoked) or 0) + self.operators.revoked(s)
+                if revocations != self._revocations:
+                    self._credentials = {}
+                    self.operators.forget()
+                    self._revocations = revocations
+                self._credentials_generation = generation
         return revision, generation
 
     def fleet_files(self) -> tuple[str | None, bytes | None, int]:
