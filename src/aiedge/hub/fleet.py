@@ -73,10 +73,12 @@ class Fleet:
         self._parse_cache = ParseCache()  # a commit re-parses only the files it changed
         self._generation = -1
         self._apps: dict[str, tuple[list[DesiredApp], str]] = {}
-        # long polls waiting for the next change: futures resolved on a change or by their own
-        # timer (no task, no cancellation, no exception per poll: thousands of sites renew a poll
-        # every 30 s, and exceptions' tracebacks are cycles the collector must chase)
-        self._waiters: set[asyncio.Future[bool]] = set()
+        # long polls waiting for the next change, by site: futures resolved on a change of their
+        # site or by their own timer (no task, no cancellation, no exception per poll: thousands
+        # of sites renew a poll every 30 s, and exceptions' tracebacks are cycles the collector
+        # must chase). Only the sites a sync changed are woken: a rollout step or one site's
+        # facts must not wake 10,000 polls to find their own state unchanged.
+        self._waiters: dict[str, set[asyncio.Future[bool]]] = {}
         self._sync_wanted = asyncio.Event()
         self._poll_wanted = False
         self._sync_lock = asyncio.Lock()
@@ -335,16 +337,22 @@ class Fleet:
             elif self.current is not None:
                 self.current = Revision(self.current.repo, self.current.loaded_at, self._apps)
             self._generation = generation
-            waiters, self._waiters = self._waiters, set()
-            for w in waiters:
-                if not w.done():
-                    w.set_result(True)
+            if fresh is not None:  # a new revision: any site may have come or gone
+                self._wake(list(self._waiters), True)
+            else:
+                self._wake([site for site, _, _ in rows], True)
             return True
+
+    def _wake(self, sites: list[str], value: bool) -> None:
+        for site in sites:
+            for w in self._waiters.pop(site, ()):
+                if not w.done():
+                    w.set_result(value)
 
     @property
     def held_polls(self) -> int:
         """Long polls waiting for a change now."""
-        return len(self._waiters)
+        return sum(len(held) for held in self._waiters.values())
 
     @property
     def closing(self) -> bool:
@@ -354,10 +362,7 @@ class Fleet:
     def close(self) -> None:
         """The hub is stopping: every held long poll (and any new one) ends with :class:`ShuttingDown`."""
         self._closing = True
-        waiters, self._waiters = self._waiters, set()
-        for w in waiters:
-            if not w.done():
-                w.set_result(False)
+        self._wake(list(self._waiters), False)
 
     def want_sync(self) -> None:
         """Ask the run loop to sync now (a NOTIFY from another hub)."""
@@ -428,7 +433,8 @@ class Fleet:
                 return None
             waiter: asyncio.Future[bool] = loop.create_future()
             timer = loop.call_later(remaining, _resolve, waiter, False)
-            self._waiters.add(waiter)
+            held = self._waiters.setdefault(site, set())
+            held.add(waiter)
             try:
                 if not await waiter:
                     if self._closing:
@@ -436,4 +442,6 @@ class Fleet:
                     return None
             finally:
                 timer.cancel()
-                self._waiters.discard(waiter)
+                held.discard(waiter)
+                if not held and self._waiters.get(site) is held:
+                    del self._waiters[site]
