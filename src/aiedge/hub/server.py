@@ -122,7 +122,7 @@ async def _run(settings: HubSettings, clock: Clock, store: Store, sock: socket.s
         lifespan="off",
         access_log=False,
         timeout_graceful_shutdown=2,
-        http=http_protocol(settings.header_timeout, settings.max_header_bytes),
+        http=http_protocol(settings),
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=settings.keep_alive_timeout,
         # agents on metered links pay for every header of every answer: no Server or Date on them

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import httptools
@@ -55,22 +56,17 @@ _HEADERS_TOO_LARGE = (
 )
 
 
-def with_header_timeout(seconds: float) -> type[HttpToolsProtocol]:
-    """Only the header timeout (the hub times bodies itself)."""
-    return with_timeouts(seconds, None)
-
-
 def with_timeouts(
     header_timeout: float,
     body_timeout: float | None,
     max_header_bytes: int | None = None,
     eager: bool = False,
+    name: Callable[[str], str] = setting,
 ) -> type[HttpToolsProtocol]:
-    """The protocol class to give uvicorn as ``http=``; None turns a limit off."""
-    header_reply = _timed_out(
-        f"headers: not received within {header_timeout:g} s ({setting('header_timeout')})"
-    )
-    body_reply = _timed_out(f"body: not received within {body_timeout or 0:g} s ({setting('body_timeout')})")
+    """The protocol class to give uvicorn as ``http=``; None turns a limit off. ``name``: the
+    environment variable of a settings field (each server names its own in a 408)."""
+    header_reply = _timed_out(f"headers: not received within {header_timeout:g} s ({name('header_timeout')})")
+    body_reply = _timed_out(f"body: not received within {body_timeout or 0:g} s ({name('body_timeout')})")
     open_connections: set[TimedProtocol] = set()
     sweeper: list[asyncio.TimerHandle] = []
 
