@@ -11,9 +11,10 @@ its semantics are the ones ASGI gives: one context per request, errors answered 
 disconnect reported to ``receive``.
 
 It serves any ASGI application that, until it first waits, does not need to run inside a task:
-there ``asyncio.current_task()`` is None (so no ``asyncio.timeout`` or task groups before the
-first ``await`` that suspends; the serve routes use none). The protocol (``serve/protocol.py``)
-decides which requests come here (a complete, small, non-chunked body; no
+there ``asyncio.current_task()`` is None (so no ``asyncio.timeout``, no ``asyncio.wait_for``
+from Python 3.12 on, and no task groups before the first ``await`` that suspends; the serve
+routes use none). The protocol (``serve/protocol.py``) decides which requests come here (a
+complete, small, non-chunked body; no
 ``Expect: 100-continue``, upgrade or HEAD; nothing pipelined ahead of it).
 """
 
