@@ -67,17 +67,19 @@ def with_timeouts(
     environment variable of a settings field (each server names its own in a 408)."""
     header_reply = _timed_out(f"headers: not received within {header_timeout:g} s ({name('header_timeout')})")
     body_reply = _timed_out(f"body: not received within {body_timeout or 0:g} s ({name('body_timeout')})")
-    open_connections: set[TimedProtocol] = set()
+    # only the connections in a timed phase: a hub's thousands of held long polls (answer
+    # pending, no deadline) cost the sweep nothing
+    timed: set[TimedProtocol] = set()
     sweeper: list[asyncio.TimerHandle] = []
 
     def sweep(loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
-        for conn in [c for c in open_connections if c.deadline is not None and c.deadline < now]:
+        for conn in [c for c in timed if c.deadline is not None and c.deadline < now]:
             conn.time_out()
-        sweeper[:] = [loop.call_later(SWEEP_S, sweep, loop)] if open_connections else []
+        sweeper[:] = [loop.call_later(SWEEP_S, sweep, loop)] if timed else []
 
     class TimedProtocol(HttpToolsProtocol):
-        deadline: float | None = None  # loop time by which the current phase must be complete
+        _deadline: float | None = None
         in_body = False
         in_headers = False  # between a request's first byte and the end of its headers
         header_bytes = 0
@@ -93,12 +95,24 @@ def with_timeouts(
                     self.transport.write(_HEADERS_TOO_LARGE)
                     self.transport.close()
 
+        @property
+        def deadline(self) -> float | None:
+            """Loop time by which the current phase must be complete (None: not timed now)."""
+            return self._deadline
+
+        @deadline.setter
+        def deadline(self, value: float | None) -> None:
+            self._deadline = value
+            if value is None:
+                timed.discard(self)
+                return
+            timed.add(self)
+            if not sweeper:
+                sweeper.append(self.loop.call_later(SWEEP_S, sweep, self.loop))
+
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             self.deadline = self.loop.time() + header_timeout
-            open_connections.add(self)
-            if not sweeper:
-                sweeper.append(self.loop.call_later(SWEEP_S, sweep, self.loop))
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -206,7 +220,7 @@ def with_timeouts(
                 super().shutdown()
 
         def connection_lost(self, exc: Exception | None) -> None:
-            open_connections.discard(self)
+            timed.discard(self)
             self.eager_body = None
             if self.eager_cycle is not None:
                 self.eager_cycle.lost()
