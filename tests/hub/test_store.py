@@ -5,6 +5,8 @@ revocation that moves the generation; checked credentials kept until a revocatio
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 
 from aiedge.contracts import AppHealth, AppStatus, StatusReport
 from aiedge.gitops import Snapshot, load_repo
-from aiedge.hub.rollouts import start_rollouts
+from aiedge.hub.rollouts import apply, start_rollouts
 from aiedge.hub.rollouts.model import FAILED, PROGRESSING, SITE_FAILED
 from aiedge.hub.store import Store, open_engine
 from tests.hub.helpers import fleet_files
@@ -144,3 +146,43 @@ def test_checked_credentials_outlive_generations_that_revoke_nothing(store: Stor
     store.fleet_state()
     assert store.cached_site_of_credential("c" * 64) is None
     assert store.operators.of("o" * 64) is None
+
+
+def test_transactions_that_lock_the_fleet_run_one_after_the_other(store: Store, tmp_path: Path) -> None:
+    """A rollout step and an operator's command both lock the fleet, read a rollout and write it
+    back. The second must read what the first wrote: an operator's `resume` that lands while a
+    step is reading must not be undone by the step writing back the paused rollout it read."""
+    old = load_repo(Snapshot("main@sha1:1", fleet_files(D1, rollout=WAVES)))
+    new = load_repo(Snapshot("main@sha1:2", fleet_files(D2, rollout=WAVES)))
+    (r,) = start_rollouts(old, new, [], {}, {}, T0)
+    r.paused = True
+    with store.transaction() as tx:
+        tx.add_rollout(r)
+    resumed = threading.Event()
+
+    def operator_resumes() -> None:
+        with store.transaction() as tx:
+            tx.lock_fleet()
+            (mine,) = tx.rollouts((PROGRESSING,))
+            apply("resume", mine, T0)
+            tx.save_rollout(mine)
+        resumed.set()
+
+    with store.transaction() as step:
+        step.lock_fleet()
+        (seen,) = step.rollouts((PROGRESSING,))
+        assert seen.paused
+        if not store.postgres:  # the write lock is held from lock_fleet on, not from the first write
+            probe = sqlite3.connect(tmp_path / "hub.db", timeout=0)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                probe.execute("BEGIN IMMEDIATE")
+            probe.close()
+        operator = threading.Thread(target=operator_resumes)
+        operator.start()
+        assert not resumed.wait(2.0), "the operator's transaction ran inside the step's"
+        seen.wave = 1  # the step's own change, written back with the rest of what it read
+        step.save_rollout(seen)
+    operator.join(timeout=60)
+    assert resumed.is_set()
+    (after,) = store.recent_rollouts()
+    assert after.wave == 1 and not after.paused

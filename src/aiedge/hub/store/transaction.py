@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -39,7 +39,18 @@ class PublishedFleet:
 
 
 def lock_fleet_row(s: Session) -> FleetStateRow:
-    """The fleet row, locked for the transaction (PostgreSQL: every publisher queues here)."""
+    """The fleet row, locked for the transaction: every publisher, rollout step and operator
+    command queues here, so each reads what the one before it wrote. PostgreSQL locks the row
+    (``FOR UPDATE``). SQLite has no row locks, and Python's driver starts a transaction only at
+    its first write, so until then every read sees whatever another connection just committed: a
+    step that read a paused rollout could write it back over an operator's ``resume``. A write to
+    the row first takes SQLite's one write lock (waiting on the busy timeout) and starts the
+    transaction, so the reads after it are the transaction's."""
+    if s.get_bind().dialect.name == "sqlite":
+        s.execute(
+            update(FleetStateRow).where(FleetStateRow.id == 1).values(generation=FleetStateRow.generation),
+            execution_options={"synchronize_session": False},
+        )
     return s.scalars(select(FleetStateRow).where(FleetStateRow.id == 1).with_for_update()).one()
 
 
