@@ -31,7 +31,7 @@ from aiedge.hub.rollouts.model import FAILED, SITE_FAILED
 from aiedge.hub.series import NOT_DESIRED, SeriesTable
 from aiedge.hub.settings import HubSettings
 from aiedge.hub.store import Minute, Store
-from aiedge.hub.summary import site_summary
+from aiedge.hub.summary import Summaries
 from aiedge.telemetry.samples import Sample, Series, label_value
 from aiedge.telemetry.shipper import Destination, Shipper, make_client
 from aiedge.telemetry.summary import buckets_of
@@ -64,6 +64,7 @@ class Observability:
             for u in settings.forward_remote_write
         ]
         self._pending: list[al.Alert] = []
+        self.summaries = Summaries()  # kept between reads: the alerts read every site every 10 s
 
     async def run(self) -> None:
         """Alerts every ``alert_interval``, retention hourly, forwarding shippers; until cancelled
@@ -150,20 +151,7 @@ class Observability:
             return []
 
         def build() -> list[SiteSummary]:  # off the event loop: thousands of sites
-            reports = self.store.reports()
-            now = self.clock()
-            return [
-                site_summary(
-                    n,
-                    s.metadata.labels,
-                    cur.desired(n)[0],
-                    reports.get(n),
-                    now,
-                    self.settings.stale_after,
-                    s.spec.age_recipient,
-                )
-                for n, s in cur.repo.sites.items()
-            ]
+            return self.summaries.build(cur, self.store.reports(), self.clock(), self.settings.stale_after)
 
         return await asyncio.to_thread(build)
 

@@ -119,9 +119,10 @@ def routes(hub: Services) -> list[BaseRoute]:
         ]
 
     async def sites(_request: Request) -> Response:
-        reports = await asyncio.to_thread(store.reports)
-        names = list(fleet.current.repo.sites) if fleet.current else []
-        return json(summaries(reports, names))
+        if fleet.current is None:
+            raise NoRevision(f"no valid GitOps revision loaded yet: {fleet.error or 'not read yet'}")
+        found = await hub.observability.site_summaries()  # the summaries the alerts keep
+        return json(await asyncio.to_thread(lambda: [s.model_dump(mode="json") for s in found]))
 
     async def one_site(request: Request) -> Response:
         site = request.path_params["site"]
