@@ -49,6 +49,7 @@ from aiedge.hub.rollouts.model import PROGRESSING, SHAPING, SUPERSEDED
 from aiedge.hub.store import Store, Transaction
 
 log = logging.getLogger("aiedge.hub")
+WAKE_CHUNK = 256  # held polls woken per turn of the event loop (see Fleet._wake_paced)
 
 
 def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
@@ -338,10 +339,21 @@ class Fleet:
                 self.current = Revision(self.current.repo, self.current.loaded_at, self._apps)
             self._generation = generation
             if fresh is not None:  # a new revision: any site may have come or gone
-                self._wake(list(self._waiters), True)
+                await self._wake_paced(list(self._waiters))
             else:
-                self._wake([site for site, _, _ in rows], True)
+                await self._wake_paced([site for site, _, _ in rows])
             return True
+
+    async def _wake_paced(self, sites: list[str]) -> None:
+        """Wake the held polls of ``sites``, :data:`WAKE_CHUNK` sites per turn of the event loop.
+        A commit wakes every held poll of the fleet: woken at once, 10,000 answers ran in one turn
+        and the 10,000 polls that came back in the next ones, and a status post waited behind
+        all of them (the loop stalled 0.8 s, then 0.6 s; posts took up to 2.4 s). A turn per
+        chunk lets every other request, and the answers of the polls already woken, in between."""
+        for i in range(0, len(sites), WAKE_CHUNK):
+            self._wake(sites[i : i + WAKE_CHUNK], True)
+            if i + WAKE_CHUNK < len(sites):
+                await asyncio.sleep(0)
 
     def _wake(self, sites: list[str], value: bool) -> None:
         for site in sites:

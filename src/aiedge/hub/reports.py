@@ -4,8 +4,9 @@ is committed, so nothing acknowledged lives only in this process's memory; thous
 reporting every 30 s cost a few transactions a second instead of one each.
 
 Agents post a report only when it changed; their desired-state polls are their heartbeat, and
-each poll *touches* the site (its ``last_seen`` moves, the report stays): touches ride in the same
-group commits, and nobody waits on them (a lost touch is made good by the next poll)."""
+each poll *touches* the site (its ``last_seen`` moves, the report stays): touches are written by
+the same writer, in chunks, after the reports pending and between them, and nobody waits on them
+(a lost touch is made good by the next poll)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from aiedge.contracts import StatusReport
 from aiedge.hub.store import Store
 
 log = logging.getLogger("aiedge.hub")
+TOUCH_CHUNK = 1000  # touches per write: a status post posted meanwhile waits for one such write
 
 
 class ReportWriter:
@@ -49,23 +51,37 @@ class ReportWriter:
 
     async def _write(self) -> None:
         while self._pending or self._touched:
-            batch, waiters = self._take()
+            if self._pending:
+                await self._write_reports()
+                continue
+            # a post waits on its report's commit, a poll on nobody's touch: touches are written
+            # in chunks, and reports posted meanwhile go first. A commit wakes every held poll,
+            # thousands poll again within a second, and the posts queued behind their 0.4 s of
+            # touches. Taken only when no report is pending, so every report posted after this
+            # is newer than each of them (a report's write sets last_seen; a touch only moves it
+            # forward).
             touches, self._touched = list(self._touched.items()), {}
-            try:
-                await asyncio.to_thread(self._save, batch, touches)
-            except Exception as e:  # every waiter of this batch gets the error
-                log.warning("saving %d status reports failed: %s", len(batch), e)
-                for w in waiters:
-                    if not w.done():
-                        w.set_exception(e)
-            else:
-                for w in waiters:
-                    if not w.done():
-                        w.set_result(None)
+            for i in range(0, len(touches), TOUCH_CHUNK):
+                if self._pending:
+                    await self._write_reports()
+                try:
+                    await asyncio.to_thread(self.store.touch_reports, touches[i : i + TOUCH_CHUNK])
+                except Exception as e:  # made good by the site's next poll
+                    log.warning("recording %d polls as signs of life failed: %s", len(touches), e)
 
-    def _save(self, batch: list[tuple[str, datetime, str]], touches: list[tuple[str, datetime]]) -> None:
-        self.store.save_reports(batch)  # first: a touch only ever moves last_seen forward
-        self.store.touch_reports(touches)
+    async def _write_reports(self) -> None:
+        batch, waiters = self._take()
+        try:
+            await asyncio.to_thread(self.store.save_reports, batch)
+        except Exception as e:  # every waiter of this batch gets the error
+            log.warning("saving %d status reports failed: %s", len(batch), e)
+            for w in waiters:
+                if not w.done():
+                    w.set_exception(e)
+        else:
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
 
     def _take(self) -> tuple[list[tuple[str, datetime, str]], list[asyncio.Future[None]]]:
         batch, self._pending = self._pending, {}
