@@ -207,13 +207,21 @@ class Fleet:
         # the reports are read only for a repo that places on facts: most fleets never pay for it
         facts = facts_of(tx.reports_of(only)) if uses_facts(repo) else {}
         changed: dict[str, tuple[str, str]] = {}
+        # sites mostly share their apps: a digest is computed once per apps and link (the JSON
+        # is the apps' stored form, so equal JSON is equal apps); 0.17 s of 10,000 sites' publish
+        digests: dict[tuple[str, int | None, bool | None], str] = {}
         for site in repo.sites if only is None else only:
             if site not in repo.sites:
                 continue
             apps = holdbacks.apps_for(repo, site, facts.get(site))
-            digest = state_digest(apps, site_link(repo, site))
+            link = site_link(repo, site)
+            body = apps_json(apps)
+            key = (body, link.budget, link.metered) if link is not None else (body, None, None)
+            digest = digests.get(key)
+            if digest is None:
+                digest = digests[key] = state_digest(apps, link)
             if known.get(site) != digest:
-                changed[site] = (digest, apps_json(apps))
+                changed[site] = (digest, body)
         removed = [n for n in known if n not in repo.sites] if only is None else []
         tx.write_desired(changed, removed)
 
