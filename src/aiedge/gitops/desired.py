@@ -6,6 +6,7 @@ with no digest yet (awaiting their first build) are left out."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 from aiedge.contracts import DesiredApp, DesiredState, LinkBudget, MaintenanceWindow, SiteFacts, SmokeTest
@@ -106,6 +107,25 @@ def desired_for_site(repo: GitopsRepo, site: str, facts: SiteFacts | None = None
             schedule = _schedule(repo, site, a.metadata.name, facts)
             apps.append(d.model_copy(update=schedule) if schedule else d)
     return DesiredState(site=site, revision=repo.revision, apps=apps, link=site_link(repo, site))
+
+
+def sharing_key(repo: GitopsRepo, site: str, facts: SiteFacts | None = None) -> Hashable | None:
+    """What :func:`desired_for_site` reads of ``site`` besides its name and link: sites with equal
+    keys get equal apps (a 10,000-site fleet has a handful of keys, and a publish renders each
+    once). None for a site with anything of its own (an override, a SiteSecret): render it alone.
+    Whatever :func:`desired_for_site` comes to read of a site must be in this key, or be a reason
+    to answer None."""
+    found = repo.sites.get(site)
+    if found is None:
+        raise UnknownSite(site, repo.revision)
+    if found.spec.overrides or site in repo.secret_sites:
+        return None
+    return (
+        tuple(sorted(found.metadata.labels.items())),
+        facts.model_dump_json() if facts is not None else None,
+        tuple(found.spec.windows),
+        found.spec.time_zone,
+    )
 
 
 def site_link(repo: GitopsRepo, site: str) -> LinkBudget | None:

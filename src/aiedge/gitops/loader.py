@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -75,6 +76,11 @@ class GitopsRepo:
             f"{n(len(self.placements), 'placement')}"
         )
         return text + (f", {n(len(self.secrets), 'site secret')}" if self.secrets else "")
+
+    @cached_property
+    def secret_sites(self) -> frozenset[str]:
+        """The sites that have a SiteSecret of any app."""
+        return frozenset(site for site, _ in self.secrets)
 
     def secret_data(self, site: str, app: str) -> dict[str, str]:
         """The ciphertexts (env name -> armored age file) of ``app`` at ``site``; empty when none."""
