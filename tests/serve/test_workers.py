@@ -1,7 +1,7 @@
-"""`aiedge serve --workers 2`: two worker processes under one supervisor share the ports
-(SO_REUSEPORT); whichever worker a scrape reaches, /metrics counts every worker's requests; a
-worker killed with SIGKILL is started again while the other keeps serving; SIGTERM to the
-supervisor stops them all and exits 0."""
+"""`aiedge serve --workers 2`: two worker processes under one supervisor share one HTTP socket;
+whichever worker a scrape reaches, /metrics counts every worker's requests; a worker stopped and
+then killed with SIGKILL leaves every connection to the other, and is started again; SIGTERM to
+the supervisor stops them all and exits 0."""
 
 from __future__ import annotations
 
@@ -48,6 +48,15 @@ def test_two_workers_share_the_port_count_together_and_restart(tmp_path: Path) -
         # every worker writes its counts once a second; any scrape sums them all
         wait_until(lambda: _requests_total(url) == 40, timeout=30, what="40 requests counted")
         victim = sorted(workers)[0]
+        # a worker that stops accepting (stopped, then killed) leaves the port's connections to
+        # the other: none is queued to it alone (with a SO_REUSEPORT socket per worker, about half
+        # of these waited on the stopped worker's own queue, and were reset when it was killed)
+        os.kill(victim, signal.SIGSTOP)
+        for _ in range(20):
+            r = httpx.post(
+                f"{url}/v1/models/demo:predict", json=ROW, headers={"Connection": "close"}, timeout=60
+            )
+            assert r.status_code == 200
         os.kill(victim, signal.SIGKILL)
         for _ in range(20):  # the other worker answers meanwhile
             r = httpx.post(f"{url}/v1/models/demo:predict", json=ROW, headers={"Connection": "close"})

@@ -19,9 +19,9 @@ _REASONS = {
 }
 
 
-def bind(host: str, port: int, what: str, backlog: int = 2048, reuse_port: bool = False) -> socket.socket:
+def bind(host: str, port: int, what: str, backlog: int = 2048) -> socket.socket:
     """A listening TCP socket on ``host:port``; ``what`` names it in errors (``HTTP``, ``gRPC``).
-    ``reuse_port``: other sockets with it may listen on the port too (``--workers``)."""
+    ``--workers`` share one: forked, each worker inherits it."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as e:
@@ -30,8 +30,6 @@ def bind(host: str, port: int, what: str, backlog: int = 2048, reuse_port: bool 
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
         sock.listen(backlog)
     except OSError as e:

@@ -99,19 +99,25 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
     )
     many = settings.workers > 1
     # ports first: a taken port is one line now, not a traceback after every model has loaded
-    http_socket = bind(settings.host, settings.http_port, "HTTP", reuse_port=many)
+    http_socket = bind(settings.host, settings.http_port, "HTTP")
     if settings.grpc_port:
         check_free(settings.host, settings.grpc_port, "gRPC")
     if not many:
         _serve(sources, settings, http_socket)
         return
-    http_socket.close()  # each worker binds its own (SO_REUSEPORT: the kernel spreads connections)
-    with tempfile.TemporaryDirectory(prefix="aiedge-serve-metrics-") as folder:
+    # one listening socket for every worker (forked, they inherit it), held here for the workers
+    # started again: a worker that dies leaves the connections queued on the port to the others.
+    # With a SO_REUSEPORT socket each, the kernel had queued some to the killed worker's own
+    # socket, and reset them when it closed.
+    try:
+        with tempfile.TemporaryDirectory(prefix="aiedge-serve-metrics-") as folder:
 
-        def worker(index: int) -> None:
-            _serve(sources, settings, None, (Path(folder), index))
+            def worker(index: int) -> None:
+                _serve(sources, settings, http_socket, (Path(folder), index))
 
-        code = supervise(settings.workers, worker)
+            code = supervise(settings.workers, worker)
+    finally:
+        http_socket.close()
     if code:
         raise SystemExit(code)
 
@@ -119,12 +125,13 @@ def run(sources: list[ModelSource], settings: ServeSettings) -> None:
 def _serve(
     sources: list[ModelSource],
     settings: ServeSettings,
-    http_socket: socket.socket | None,
+    http_socket: socket.socket,
     workers: tuple[Path, int] | None = None,
 ) -> None:
     """One server process: load the models, serve HTTP on ``http_socket`` and gRPC, until stopped.
-    A lone server listens at once (live while it loads); a worker (``http_socket`` None) loads
-    first and then joins the port, so connections never reach a worker that cannot answer yet."""
+    A lone server answers at once (live while it loads); a worker (``workers`` given) loads first
+    and only then accepts on the shared socket, so connections never reach a worker that cannot
+    answer yet."""
     registry = build_registry(sources)
     registry.roots = sorted({src.path.parent for src in sources if src.from_repository})
     metrics = ServeMetrics(CollectorRegistry(), workers)
@@ -159,9 +166,8 @@ def _serve(
 
     state: dict[str, Any] = {}  # what start-up makes and shutdown stops
 
-    if http_socket is None:
+    if workers is not None:  # accepts only once loaded; meanwhile the others take the port's connections
         registry.load_all(settings.load_options())
-        http_socket = bind(settings.host, settings.http_port, "HTTP", reuse_port=True)
 
     async def load() -> None:
         async def task() -> None:

@@ -58,9 +58,7 @@ class ServeSettings(BaseSettings):
     batch_delay: float = Field(
         default=0.002, gt=0, le=1, description="dynamic batching: longest a request waits for others (s)"
     )
-    workers: int = Field(
-        default=1, ge=1, le=256, description="server processes sharing the ports (SO_REUSEPORT)"
-    )
+    workers: int = Field(default=1, ge=1, le=256, description="server processes sharing the ports")
     drift: bool = Field(
         default=True,
         description="keep per-feature drift scores of a sample of requests (off the request path)",

@@ -3,8 +3,9 @@
 The parent checks the ports, then forks the workers (before any runtime or gRPC is imported, so
 forking is safe) and supervises them: a worker that dies is started again after a second (more
 than five deaths in a minute stops the server: exit 1), and SIGTERM/SIGINT stop them all
-gracefully. Each worker binds its own sockets with SO_REUSEPORT, so the kernel spreads
-connections over them, and loads its own copy of the models. Metrics: ``metrics_workers.py``.
+gracefully. The workers share the parent's listening HTTP socket (whichever is free accepts; a
+dead worker's share of the queue goes to the others) and bind gRPC with SO_REUSEPORT, each its
+own; each loads its own copy of the models. Metrics: ``metrics_workers.py``.
 """
 
 from __future__ import annotations
