@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from aiedge.hub.store import Store, open_engine
 from tests.hub.helpers import FakeAgent
 from tests.support import free_port
 
@@ -89,6 +90,15 @@ def hub_db(request: pytest.FixtureRequest) -> str:
         return "sqlite"
     url: str = request.getfixturevalue("pg_url")
     return url
+
+
+@pytest.fixture
+def store(tmp_path: Path, hub_db: str) -> Iterator[Store]:
+    """The hub's store over ``hub_db``: SQLite at ``tmp_path/hub.db``, or a fresh PostgreSQL database."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}" if hub_db == "sqlite" else hub_db
+    s = Store(open_engine(url))
+    yield s
+    s.close()
 
 
 @pytest.fixture

@@ -5,26 +5,14 @@ it; the touches are written after, every one of them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from aiedge.contracts import StatusReport
 from aiedge.hub.reports import TOUCH_CHUNK, ReportWriter
-from aiedge.hub.store import Store, open_engine
+from aiedge.hub.store import Store
 
 T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=20)
-
-
-@pytest.fixture
-def store(tmp_path: Path, hub_db: str) -> Iterator[Store]:
-    url = f"sqlite:///{tmp_path / 'hub.db'}" if hub_db == "sqlite" else hub_db
-    s = Store(open_engine(url))
-    yield s
-    s.close()
 
 
 def _report(site: str, revision: str) -> StatusReport:

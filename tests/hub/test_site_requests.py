@@ -5,25 +5,13 @@ a held poll for requests wakes when one is queued, and an operator's wait when i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
 
 from aiedge.contracts import RequestKind, RequestSpec, RequestState, SiteAnswer
 from aiedge.hub.site_requests import SiteRequests
-from aiedge.hub.store import Store, open_engine
+from aiedge.hub.store import Store
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path, hub_db: str) -> Iterator[Store]:
-    url = f"sqlite:///{tmp_path / 'hub.db'}" if hub_db == "sqlite" else hub_db
-    s = Store(open_engine(url))
-    yield s
-    s.close()
 
 
 def test_requests_are_handed_out_once_answered_once_and_bounded(store: Store) -> None:

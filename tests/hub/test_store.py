@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,20 +16,12 @@ from aiedge.contracts import AppHealth, AppStatus, StatusReport
 from aiedge.gitops import Snapshot, load_repo
 from aiedge.hub.rollouts import apply, start_rollouts
 from aiedge.hub.rollouts.model import FAILED, PROGRESSING, SITE_FAILED
-from aiedge.hub.store import Store, open_engine
+from aiedge.hub.store import Store
 from tests.hub.helpers import fleet_files
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
 WAVES = "  rollout:\n    waves: [{sites: 1}, {percent: 100}]\n"
-
-
-@pytest.fixture
-def store(tmp_path: Path, hub_db: str) -> Iterator[Store]:
-    url = f"sqlite:///{tmp_path / 'hub.db'}" if hub_db == "sqlite" else hub_db
-    s = Store(open_engine(url))
-    yield s
-    s.close()
 
 
 def test_a_transaction_commits_as_a_whole(store: Store) -> None:

@@ -227,10 +227,10 @@ class Fleet:
                     rendered[key] = hit
             apps, body = hit
             link = site_link(repo, site)
-            key = (body, link.budget, link.metered) if link is not None else (body, None, None)
-            digest = digests.get(key)
+            same = (body, link.budget, link.metered) if link is not None else (body, None, None)
+            digest = digests.get(same)
             if digest is None:
-                digest = digests[key] = state_digest(apps, link)
+                digest = digests[same] = state_digest(apps, link)
             if known.get(site) != digest:
                 changed[site] = (digest, body)
         removed = [n for n in known if n not in repo.sites] if only is None else []

@@ -64,10 +64,11 @@ class ReportWriter:
             for i in range(0, len(touches), TOUCH_CHUNK):
                 if self._pending:
                     await self._write_reports()
+                chunk = touches[i : i + TOUCH_CHUNK]
                 try:
-                    await asyncio.to_thread(self.store.touch_reports, touches[i : i + TOUCH_CHUNK])
+                    await asyncio.to_thread(self.store.touch_reports, chunk)
                 except Exception as e:  # made good by the site's next poll
-                    log.warning("recording %d polls as signs of life failed: %s", len(touches), e)
+                    log.warning("recording %d polls as signs of life failed: %s", len(chunk), e)
 
     async def _write_reports(self) -> None:
         batch, waiters = self._take()
