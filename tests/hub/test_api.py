@@ -188,6 +188,30 @@ def test_polls_held_together_do_not_end_together(repo: Path, start_hub: StartHub
     assert held[0] < 7.85, held
 
 
+def test_a_commit_wakes_the_fleet_at_the_wake_rate(repo: Path, start_hub: StartHub) -> None:
+    """A commit wakes every held poll, and every woken site comes straight back: woken at once,
+    a fleet's herd takes the hub's whole core for seconds and status posts wait behind it. The
+    hub wakes at most ``AIEDGE_HUB_WAKE_RATE`` sites a second; here 1, so of the three sites the
+    last is told at least 2 s after the first."""
+    hub = start_hub(repo, "--insecure-no-auth", env={"AIEDGE_HUB_WAKE_RATE": "1"})
+    digest = _desired(hub.url, "site-a").headers["X-Aiedge-Digest"]
+
+    def timed_poll(site: str) -> tuple[str, int, float]:
+        r = _desired(hub.url, site, after=digest, wait=60)
+        return site, r.status_code, time.monotonic()
+
+    sites = ["site-a", "site-b", "site-c"] * 2
+    with ThreadPoolExecutor(len(sites)) as pool:
+        pending = [pool.submit(timed_poll, s) for s in sites]
+        wait_until(lambda: _health(hub.url)["held_polls"] == len(sites), timeout=30, what="the polls held")
+        set_app_image(repo, "housing", REPOSITORY, DIGEST, "build: housing")
+        answers = [p.result(timeout=60) for p in pending]
+    assert {code for _, code, _ in answers} == {200}
+    told = {site: sorted(t for s, _, t in answers if s == site) for site in set(sites)}
+    firsts = sorted(times[0] for times in told.values())
+    assert firsts[-1] - firsts[0] >= 2 - 0.05, told  # three sites at one a second (timers may round)
+
+
 def _health(url: str) -> dict[str, Any]:
     body: dict[str, Any] = httpx.get(f"{url}/api/v1/health", timeout=30).json()
     return body

@@ -42,6 +42,12 @@ class HubSettings(BaseSettings):
         default=None, description="file holding the secret Git webhook calls are signed with"
     )
     rollout_interval: float = Field(default=1.0, gt=0, description="seconds between rollout steps")
+    wake_rate: float = Field(
+        default=3000.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="sites whose held long polls a change wakes per second, at most",
+    )
     removal_guard_sites: int = Field(
         default=1, ge=0, description="a revision removing an app from more sites than this (and..."
     )
