@@ -48,11 +48,11 @@ from aiedge.hub.removals import Guard, HeldRemoval, held_removals
 from aiedge.hub.revision import Revision, apps_json, pack_files, parse_apps, state_digest, unpack_files
 from aiedge.hub.rollouts import RolloutCommandRefused
 from aiedge.hub.rollouts.model import PROGRESSING, SHAPING, SUPERSEDED
+from aiedge.hub.settings import WAKE_RATE
 from aiedge.hub.store import Store, Transaction
 
 log = logging.getLogger("aiedge.hub")
 WAKE_CHUNK = 256  # sites whose held polls are woken in one turn of the event loop, at most
-WAKE_RATE = 3000.0  # sites woken per second after a change, by default (HubSettings.wake_rate)
 
 
 def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+WAKE_RATE = 3000.0  # sites whose held polls a change wakes per second, by default (Fleet._wake_paced)
+
 
 class HubSettings(BaseSettings):
     """Everything the hub process is configured with."""
@@ -43,7 +45,7 @@ class HubSettings(BaseSettings):
     )
     rollout_interval: float = Field(default=1.0, gt=0, description="seconds between rollout steps")
     wake_rate: float = Field(
-        default=3000.0,
+        default=WAKE_RATE,
         gt=0,
         allow_inf_nan=False,
         description="sites whose held long polls a change wakes per second, at most",
