@@ -105,10 +105,38 @@ def test_revoking_a_site_moves_the_generation(store: Store) -> None:
     assert store.site_of_credential("c" * 64) is None
 
 
+def test_live_credentials_are_known_from_the_first_read_and_at_enrolment(store: Store) -> None:
+    """A hub started (or restarted) beside thousands of enrolled sites knows every live credential
+    from its first read of the fleet state, in one query: the fleet's first polls cost no query
+    (nor thread) each. A site enrolled at this hub is known at once; one enrolled at another hub
+    on the same database is read once, at its first request."""
+    for site, token, cred in (("site-a", "t", "c"), ("site-b", "u", "d")):
+        store.add_join_token(token * 64, site, T0, T0 + timedelta(hours=1))
+        assert store.use_join_token(token * 64, T0, cred * 64, site) == site
+    assert store.revoke_site("site-b", T0) == 1
+    other = Store(store.engine)  # a second hub process on the same database, just started
+    assert other.cached_site_of_credential("c" * 64) is None  # nothing read yet
+    other.fleet_state()  # as a hub does first
+    assert other.cached_site_of_credential("c" * 64) == "site-a"
+    assert other.cached_site_of_credential("d" * 64) is None  # revoked
+    other.add_join_token("v" * 64, "site-c", T0, T0 + timedelta(hours=1))
+    assert other.use_join_token("v" * 64, T0, "e" * 64) == "site-c"
+    assert other.cached_site_of_credential("e" * 64) == "site-c"  # enrolled here: known at once
+    store.add_join_token("w" * 64, "site-d", T0, T0 + timedelta(hours=1))
+    assert store.use_join_token("w" * 64, T0, "f" * 64) == "site-d"  # enrolled at the other hub
+    assert other.cached_site_of_credential("f" * 64) is None
+    assert other.site_of_credential("f" * 64) == "site-d"
+    assert other.cached_site_of_credential("f" * 64) == "site-d"
+    other.add_join_token("x" * 64, "site-e", T0, T0 - timedelta(hours=1))
+    assert other.use_join_token("x" * 64, T0, "g" * 64) is None  # an expired token: no credential
+    assert other.cached_site_of_credential("g" * 64) is None
+
+
 def test_checked_credentials_outlive_generations_that_revoke_nothing(store: Store) -> None:
     """A commit (or a fact, or a rollout step) moves the generation and every site polls again at
     once: its credential is still known, no query each. A revocation, of any site's credential or
-    of an operator's token, makes every checked credential and token be read again."""
+    of an operator's token, makes every live credential be read again (in one query) and every
+    checked operator token be checked again."""
     store.fleet_state()  # as a hub does first
     for site, token, cred in (("site-a", "t", "c"), ("site-b", "u", "d")):
         store.add_join_token(token * 64, site, T0, T0 + timedelta(hours=1))
@@ -126,17 +154,18 @@ def test_checked_credentials_outlive_generations_that_revoke_nothing(store: Stor
     assert store.operators.cached("o" * 64) is not None
     assert store.revoke_site("site-b", T0) == 1
     store.fleet_state()
-    assert store.cached_site_of_credential("c" * 64) is None  # read again, once
+    assert store.cached_site_of_credential("c" * 64) == "site-a"  # the live ones read again, at once
+    assert store.cached_site_of_credential("d" * 64) is None
     assert store.operators.cached("o" * 64) is None
-    assert store.site_of_credential("c" * 64) == "site-a"
     assert store.site_of_credential("d" * 64) is None
     store.fleet_state()  # the same generation: nothing forgotten
     assert store.cached_site_of_credential("c" * 64) == "site-a"
     assert store.operators.of("o" * 64) is not None
     assert store.operators.revoke("alice", T0) == 1
     store.fleet_state()
-    assert store.cached_site_of_credential("c" * 64) is None
+    assert store.operators.cached("o" * 64) is None
     assert store.operators.of("o" * 64) is None
+    assert store.cached_site_of_credential("c" * 64) == "site-a"
 
 
 def test_transactions_that_lock_the_fleet_run_one_after_the_other(store: Store, tmp_path: Path) -> None:

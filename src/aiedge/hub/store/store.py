@@ -46,8 +46,9 @@ class Store:
         # the ones whose text changed (thousands of sites, most unchanged between two reads)
         self._parsed: dict[str, tuple[str, StatusReport]] = {}
         self._parsed_lock = threading.Lock()
-        # credential hash -> site, of credentials checked since the last revocation (of a site's
-        # credential or an operator's token) this process has seen
+        # credential hash -> site: every live credential, read in one query at the first read of
+        # the fleet state and again after each revocation (of a site's credential or an operator's
+        # token) this process sees, plus those enrolled or checked here since
         self._credentials: dict[str, str] = {}
         self._credentials_generation = -1
         self._revocations = -1
@@ -146,12 +147,13 @@ class Store:
                 return None
             site = s.scalars(select(JoinTokenRow.site).where(JoinTokenRow.token_hash == token_hash)).one()
             s.add(CredentialRow(credential_hash=credential_hash, site=site, created_at=now))
-            return site
+        self._credentials[credential_hash] = site  # committed: the site's first poll needs no query
+        return site
 
     def cached_site_of_credential(self, credential_hash: str) -> str | None:
-        """The site of a credential this process has already checked, without a query; None
-        when not known here (ask :meth:`site_of_credential`). Forgotten whenever a revocation is
-        seen (see :meth:`fleet_state`)."""
+        """The site of a live credential, without a query; None when not known here (enrolled at
+        another hub since this one last read them all, or unknown: ask :meth:`site_of_credential`).
+        All are read again whenever a revocation is seen (see :meth:`fleet_state`)."""
         return self._credentials.get(credential_hash)
 
     def site_of_credential(self, credential_hash: str) -> str | None:
@@ -197,10 +199,13 @@ class Store:
 
         Every revocation moves the generation, and only a revocation adds to the count of revoked
         credentials and operator tokens (none is ever deleted or revoked twice). So when the
-        generation moved, that count says whether the checked credentials must be forgotten: a
+        generation moved, that count says whether the known credentials must be read again: a
         commit, a fact or a rollout step that moves it leaves them, and 10,000 sites polling
-        again after a commit don't each cost a query. The generation is read first: a count read
-        after it is at least as new (PostgreSQL reads each statement's own snapshot)."""
+        again after a commit don't each cost a query. At the first call, and after a revocation,
+        every live credential is read in one query (a 10,000-site fleet's first polls after a
+        hub starts would otherwise be 10,000 queries, each on a thread). The generation is read
+        first: a count and credentials read after it are at least as new (PostgreSQL reads each
+        statement's own snapshot)."""
         with Session(self.engine) as s:
             row = s.get_one(FleetStateRow, 1)
             revision, generation = row.revision, row.generation
@@ -208,7 +213,10 @@ class Store:
                 revoked = select(func.count()).where(CredentialRow.revoked_at.is_not(None))
                 revocations = (s.scalar(revoked) or 0) + self.operators.revoked(s)
                 if revocations != self._revocations:
-                    self._credentials = {}
+                    live = select(CredentialRow.credential_hash, CredentialRow.site).where(
+                        CredentialRow.revoked_at.is_(None)
+                    )
+                    self._credentials = {h: site for h, site in s.execute(live)}
                     self.operators.forget()
                     self._revocations = revocations
                 self._credentials_generation = generation
