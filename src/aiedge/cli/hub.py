@@ -4,7 +4,6 @@ enrolment against the same database while it runs: ``aiedge hub token create --s
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -90,9 +89,9 @@ def hub_command(ctx: typer.Context, given: dict[str, Any]) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    from aiedge.hub.server import serve
+    from aiedge.hub.server import run
 
-    asyncio.run(serve(settings))
+    run(settings)
 
 
 def _store(ctx: typer.Context, data: Path | None) -> Store:

@@ -12,7 +12,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import uvicorn
 
@@ -84,6 +84,22 @@ def listen(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def run(settings: HubSettings) -> None:
+    """Run the hub in this process until a stop signal, on uvloop where it is installed (it is
+    with uvicorn[standard], except on Windows): the stock event loop's own Python code (selector,
+    callbacks, transports) took a third of the hub's loop time at 10,000 sites."""
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(serve(settings))
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it wherever it builds
+        return None
+    return uvloop.new_event_loop
 
 
 async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
