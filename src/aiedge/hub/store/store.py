@@ -134,6 +134,9 @@ class Store:
         """Mark the token used and record a credential for its site, in one transaction; the
         site's name, or None when the token is unknown, used, expired or (given ``site``) for
         another site."""
+        # taken before the transaction: a revocation seen after it (even of this very site, just
+        # enrolled) replaces the dict, and this credential then goes only into the old one
+        checked = self._credentials
         with Session(self.engine) as s, s.begin():
             match = [
                 JoinTokenRow.token_hash == token_hash,
@@ -147,7 +150,7 @@ class Store:
                 return None
             site = s.scalars(select(JoinTokenRow.site).where(JoinTokenRow.token_hash == token_hash)).one()
             s.add(CredentialRow(credential_hash=credential_hash, site=site, created_at=now))
-        self._credentials[credential_hash] = site  # committed: the site's first poll needs no query
+        checked[credential_hash] = site  # committed: the site's first poll needs no query
         return site
 
     def cached_site_of_credential(self, credential_hash: str) -> str | None:
