@@ -35,18 +35,20 @@ def launch_hub(
     db: str | None = None,
     scheme: str = "http",
     env: dict[str, str] | None = None,
+    prefix: tuple[str, ...] = (),
 ) -> Hub:
-    """Start `aiedge hub --gitops REPO --data DIR --port P --poll-interval 0.2 [ARGS]`; returns once
-    it logged that it is ready. The caller stops ``hub.proc``."""
+    """Start `aiedge hub --gitops REPO --data DIR --port P --poll-interval 0.2 [ARGS]` (after the
+    command words in ``prefix``, e.g. ``prlimit``); returns once it logged that it is ready. The
+    caller stops ``hub.proc``."""
     port = free_port()
     if db is not None and db != "sqlite":
         args = (*args, "--db", db)
     data = tmp_path / f"hub-{port}"
     proc = Proc(
-        aiedge_cmd(
+        [*prefix, *aiedge_cmd(
             "hub", "--gitops", str(gitops), "--data", str(data), "--port", str(port),
             "--poll-interval", "0.2", *args,
-        ),
+        )],
         tmp_path / f"logs/hub-{port}.log",
         env=env,
     )  # fmt: skip

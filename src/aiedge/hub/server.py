@@ -9,10 +9,12 @@ import contextlib
 import errno
 import gc
 import logging
+import resource
 import signal
 import socket
 import sys
 from collections.abc import Callable, Generator
+from pathlib import Path
 
 import uvicorn
 
@@ -103,9 +105,42 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+def raise_open_files_limit(wanted: int) -> int:
+    """Raise this process's soft limit of open files to its hard limit, as Go programs and nginx
+    do, and return the limit now. Shells and systemd start a service with a soft limit of 1,024
+    and a hard one of 500,000 or more, and every held long poll is an open socket: kept at 1,024,
+    a hub stops accepting connections at about a thousand sites. Logs what it did, and warns
+    when even the hard limit is below ``wanted`` (the connections the hub accepts)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard
+    if hard == resource.RLIM_INFINITY:  # the kernel caps a soft limit at fs.nr_open
+        try:
+            target = int(Path("/proc/sys/fs/nr_open").read_text())
+        except (OSError, ValueError):
+            target = 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (OSError, ValueError) as e:
+            log.warning("open files: could not raise the soft limit %d to %d: %s", soft, target, e)
+        else:
+            log.info("open files: soft limit raised from %d to %d", soft, target)
+            soft = target
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        log.warning(
+            "open files: this process may open %d files, fewer than the %d connections the hub "
+            "accepts (AIEDGE_HUB_MAX_CONNECTIONS, about two per site): raise the hard limit "
+            "(ulimit -Hn; LimitNOFILE= under systemd)",
+            soft,
+            wanted,
+        )
+    return int(soft)
+
+
 async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
     """Run until a stop signal (SIGTERM or SIGINT)."""
     check_settings(settings)
+    raise_open_files_limit(settings.max_connections)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     sock = listen(settings.host, settings.port)
     try:
