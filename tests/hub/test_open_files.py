@@ -25,7 +25,8 @@ def test_a_hub_started_under_a_low_soft_limit_of_open_files_holds_more_polls(
     assert prlimit, "this test needs prlimit (Debian's util-linux) to start the hub under a low limit"
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     assert hard == resource.RLIM_INFINITY or hard >= 2 * POLLS, f"hard limit of open files {hard}"
-    hub = start_hub(repo, "--insecure-no-auth", prefix=(prlimit, f"--nofile={SOFT}:{hard}", "--"))
+    limit = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
+    hub = start_hub(repo, "--insecure-no-auth", prefix=(prlimit, f"--nofile={SOFT}:{limit}", "--"))
     digest = httpx.get(f"{hub.url}/api/v1/sites/site-a/desired").headers["X-Aiedge-Digest"]
     port = int(hub.url.rsplit(":", 1)[1])
     held: list[socket.socket] = []

@@ -105,9 +105,9 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def raise_open_files_limit(wanted: int) -> int:
+def raise_open_files_limit(wanted: int) -> None:
     """Raise this process's soft limit of open files to its hard limit, as Go programs and nginx
-    do, and return the limit now. Shells and systemd start a service with a soft limit of 1,024
+    do. Shells and systemd start a service with a soft limit of 1,024
     and a hard one of 500,000 or more, and every held long poll is an open socket: kept at 1,024,
     a hub stops accepting connections at about a thousand sites. Logs what it did, and warns
     when even the hard limit is below ``wanted`` (the connections the hub accepts)."""
@@ -134,7 +134,6 @@ def raise_open_files_limit(wanted: int) -> int:
             soft,
             wanted,
         )
-    return int(soft)
 
 
 async def serve(settings: HubSettings, clock: Clock = system_clock) -> None:
