@@ -53,9 +53,6 @@ from aiedge.hub.store import Store, Transaction
 
 log = logging.getLogger("aiedge.hub")
 WAKE_CHUNK = 256  # sites whose held polls are woken in one turn of the event loop, at most
-# seconds after a wake in which a poll is taken for one of the woken sites coming back (agents
-# poll again as soon as they have the answer: one round trip, a few seconds on a slow link)
-HERD_RETURN_S = 5.0
 
 
 def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
@@ -102,7 +99,6 @@ class Fleet:
         # 10,000 sites) holds back no next commit, rollout step or operator command
         self._to_wake: dict[str, None] = {}
         self._waker: asyncio.Task[None] | None = None
-        self._herd_until = -math.inf  # event-loop time until which woken sites come back
         self._closing = False
         self._facts = FactWatch()
 
@@ -409,7 +405,6 @@ class Fleet:
             for site in sites:
                 del self._to_wake[site]
             self._wake(sites, True)
-            self._herd_until = loop.time() + HERD_RETURN_S
             woken += len(sites)
             if self._to_wake:
                 await asyncio.sleep(max(0.0, start + woken / self.wake_rate - loop.time()))
@@ -419,11 +414,6 @@ class Fleet:
             for w in self._waiters.pop(site, ()):
                 if not w.done():
                     w.set_result(value)
-
-    def herd_returning(self) -> bool:
-        """Whether a poll that comes in now is likely one of the sites a wake just answered coming
-        straight back (the hub woke sites less than :data:`HERD_RETURN_S` ago)."""
-        return asyncio.get_running_loop().time() < self._herd_until
 
     @property
     def held_polls(self) -> int:

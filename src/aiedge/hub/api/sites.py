@@ -41,17 +41,13 @@ def wait_seconds(text: str, longest: float) -> float:
     return min(wait, longest)
 
 
-def held_for(wait: float, herd: bool = False) -> float:
-    """How long to hold a poll that asked for ``wait``: up to an eighth less, at random, and up to
-    half less when it is one of a ``herd`` (it came in while the hub was waking sites, see
-    :meth:`~aiedge.hub.fleet.Fleet.herd_returning`). The polls one commit woke come back
-    together, and held for the same time they would end together, and be renewed together,
-    every hold for good (10,000 sites: a herd of 10,000 requests every 30 s that stalls the hub
-    for seconds); a random share of the hold spreads them out (Consul's blocking queries do the
-    same). An eighth of 30 s still ended the 10,000 polls a commit woke within about 6 s of each
-    other (300-800 requests over 100 ms, 30 s after each commit); spread over half the hold once,
-    they stay spread, at the cost of one shorter hold per site and commit."""
-    return wait - random.uniform(0, wait / (2 if herd else 8))
+def held_for(wait: float) -> float:
+    """How long to hold a poll that asked for ``wait``: up to an eighth less, at random. The polls
+    one commit woke come back together, and held for the same time they would end together, and
+    be renewed together, every hold for good (10,000 sites: a herd of 10,000 requests every 30 s
+    that stalls the hub for seconds); a random share of the hold spreads them out (Consul's
+    blocking queries do the same)."""
+    return wait - random.uniform(0, wait / 8)
 
 
 def etag(digest: str) -> str:
@@ -79,8 +75,7 @@ def routes(hub: Services) -> list[BaseRoute]:
         after = request.query_params.get("after")
         if tag is not None:
             after = current if tag.strip() == etag(current) else None
-        hold_for = held_for(wait, fleet.herd_returning()) if after else 0
-        found = await fleet.wait_desired(site, after, hold_for)
+        found = await fleet.wait_desired(site, after, held_for(wait) if after else 0)
         if found is None:
             return Response(status_code=304, headers={"ETag": tag.strip() if tag else f'"{after}"'})
         state, digest = found
