@@ -1,15 +1,21 @@
 """The hub's queue of requests to sites (logs, diagnose), on SQLite and PostgreSQL: each request
 is handed out once, answered once, visible only under its own site, the newest 50 per site kept;
-a held poll for requests wakes when one is queued, and an operator's wait when it is answered."""
+a held poll for requests wakes when one is queued, and an operator's wait when it is answered, at
+this hub at once and at another hub of the same database within its recheck; held polls cost the
+store one look per recheck, however many there are, and end when the hub stops."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
+from sqlalchemy import event
+
 from aiedge.contracts import RequestKind, RequestSpec, RequestState, SiteAnswer
+from aiedge.hub.errors import ShuttingDown
 from aiedge.hub.site_requests import SiteRequests
-from aiedge.hub.store import Store
+from aiedge.hub.store import Store, open_engine
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -35,7 +41,7 @@ def test_requests_are_handed_out_once_answered_once_and_bounded(store: Store) ->
 
 def test_held_polls_wake_when_a_request_is_queued_and_when_it_is_answered(store: Store) -> None:
     async def scenario() -> None:
-        queue = SiteRequests(store, lambda: T0, lambda: False)
+        queue = SiteRequests(store, lambda: T0)
         poll = asyncio.create_task(queue.take("site-a", wait=60))
         await asyncio.sleep(0.3)
         request_id = await queue.queue("site-a", RequestSpec(kind=RequestKind.DIAGNOSE))
@@ -47,5 +53,74 @@ def test_held_polls_wake_when_a_request_is_queued_and_when_it_is_answered(store:
         view = await asyncio.wait_for(waiting, 30)
         assert view is not None and view.answer is not None and view.answer.diagnosis == {"ok": True}
         assert await queue.view("site-a", 10**9, wait=0) is None
+
+    asyncio.run(scenario())
+
+
+def _another_hub(store: Store) -> Store:
+    """A second hub's store on the same database."""
+    return Store(open_engine(store.engine.url.render_as_string(hide_password=False)))
+
+
+def test_held_polls_cost_the_store_one_look_per_recheck_not_one_per_poll(store: Store) -> None:
+    """Every agent holds this poll all the time: 10,000 of them each reading the store every
+    recheck (and waking four times a second) kept the hub's cores busy doing nothing
+    (benchmarks/hub_scale.py --requests-polls 5000: 228% CPU, 4,609 errors)."""
+    reads: list[str] = []
+    event.listen(
+        store.engine,
+        "before_cursor_execute",
+        lambda _c, _cur, statement, *_a: reads.append(statement) if "site_requests" in statement else None,
+    )
+
+    async def scenario() -> None:
+        queue = SiteRequests(store, lambda: T0, recheck=0.25)
+        polls = [asyncio.create_task(queue.take(f"site-{i}", wait=2.0)) for i in range(40)]
+        assert await asyncio.gather(*polls) == [[]] * 40
+
+    asyncio.run(scenario())
+    # 40 first reads, then about 8 looks for all of them (2 s / 0.25 s); before: 40 more reads
+    # every recheck (320 in all)
+    assert 40 <= len(reads) <= 40 + 2 * 12, len(reads)
+
+
+def test_a_request_queued_or_answered_at_another_hub_is_seen_within_the_recheck(store: Store) -> None:
+    other = _another_hub(store)
+    try:
+
+        async def scenario() -> None:
+            here = SiteRequests(store, lambda: T0, recheck=0.2)
+            there = SiteRequests(other, lambda: T0, recheck=0.2)
+            poll = asyncio.create_task(here.take("site-a", wait=60))
+            await asyncio.sleep(0.3)
+            request_id = await there.queue("site-a", RequestSpec(kind=RequestKind.DIAGNOSE))
+            (got,) = await asyncio.wait_for(poll, 30)
+            assert got.id == request_id
+            waiting = asyncio.create_task(here.view("site-a", request_id, wait=60))
+            await asyncio.sleep(0.3)
+            assert await there.answer("site-a", request_id, SiteAnswer(diagnosis={"ok": True}))
+            view = await asyncio.wait_for(waiting, 30)
+            assert view is not None and view.answer is not None
+
+        asyncio.run(scenario())
+    finally:
+        other.close()
+
+
+def test_held_polls_and_waits_end_when_the_hub_stops(store: Store) -> None:
+    async def scenario() -> None:
+        queue = SiteRequests(store, lambda: T0)
+        poll = asyncio.create_task(queue.take("site-a", wait=600))
+        request_id = await queue.queue("site-b", RequestSpec(kind=RequestKind.DIAGNOSE))
+        waiting = asyncio.create_task(queue.view("site-b", request_id, wait=600))
+        while queue.held < 2:  # noqa: ASYNC110 - the count is all there is to wait on
+            await asyncio.sleep(0.01)
+        queue.close()
+        for held in (poll, waiting):
+            with pytest.raises(ShuttingDown):
+                await asyncio.wait_for(held, 30)
+        with pytest.raises(ShuttingDown):
+            await queue.take("site-a", wait=600)
+        assert queue.held == 0
 
     asyncio.run(scenario())

@@ -16,7 +16,7 @@ import contextlib
 import itertools
 import logging
 import math
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 from aiedge.contracts import DesiredApp, DesiredState, SiteFacts
@@ -100,6 +100,7 @@ class Fleet:
         self._to_wake: dict[str, None] = {}
         self._waker: asyncio.Task[None] | None = None
         self._closing = False
+        self._on_close: list[Callable[[], None]] = []
         self._facts = FactWatch()
 
     @property
@@ -425,9 +426,15 @@ class Fleet:
         """The hub is stopping: held polls of any kind end now."""
         return self._closing
 
+    def on_close(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` when the hub stops (:meth:`close`): other held polls end too."""
+        self._on_close.append(hook)
+
     def close(self) -> None:
         """The hub is stopping: every held long poll (and any new one) ends with :class:`ShuttingDown`."""
         self._closing = True
+        for hook in self._on_close:
+            hook()
         if self._waker is not None:
             self._waker.cancel()
         self._to_wake.clear()

@@ -30,7 +30,8 @@ ERRORS = ((NoSuchRequest, 404), *SITE_ERRORS)
 
 def routes(hub: Services) -> list[BaseRoute]:
     settings, store = hub.settings, hub.store
-    requests = SiteRequests(store, hub.clock, lambda: hub.fleet.closing)
+    requests = SiteRequests(store, hub.clock)
+    hub.fleet.on_close(requests.close)
 
     async def site_only(request: Request, site: str) -> None:
         if not settings.insecure_no_auth:

@@ -287,6 +287,26 @@ class Transaction:
             ).all()
         )
 
+    def sites_with_pending_requests(self) -> set[str]:
+        """The sites with a request not handed out yet (one look for every poll a hub holds)."""
+        return set(
+            self._s.scalars(
+                select(SiteRequestRow.site).where(SiteRequestRow.taken_at.is_(None)).distinct()
+            ).all()
+        )
+
+    def answered_requests(self, ids: list[int]) -> set[int]:
+        """Those of ``ids`` that are answered."""
+        if not ids:
+            return set()
+        return set(
+            self._s.scalars(
+                select(SiteRequestRow.id).where(
+                    SiteRequestRow.id.in_(ids), SiteRequestRow.answered_at.is_not(None)
+                )
+            ).all()
+        )
+
     def answer_request(self, site: str, request_id: int, answer: SiteAnswer, now: datetime) -> bool:
         """Record the site's answer; False when the site has no such request (or answered it)."""
         row = self._s.get(SiteRequestRow, request_id)
