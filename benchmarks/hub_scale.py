@@ -384,7 +384,8 @@ async def _agent(
             await asyncio.sleep(random.uniform(27, 33))  # agents jitter by a tenth (backoff.jittered)
 
     async def requests() -> None:
-        """The agent's second held poll: operators' requests (logs, diagnose), 240 s at a time."""
+        """An older agent's second held poll: operators' requests (logs, diagnose), 240 s at a
+        time (today's agents are told of them by their desired-state poll)."""
         request = client.get(f"/api/v1/sites/{site}/requests?wait=240", auth)
         while time.monotonic() < until:
             try:
@@ -528,7 +529,8 @@ def main() -> None:
         "--requests-polls",
         type=int,
         default=0,
-        help="sites that also hold the poll for operators' requests, as agents do (default: none)",
+        help="sites that also hold a 240 s poll for operators' requests, as agents before 2026-12-04 "
+        "did (default: none; today's agents learn of requests from their desired-state poll)",
     )
     ap.add_argument(
         "--auth",

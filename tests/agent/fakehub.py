@@ -1,5 +1,7 @@
 """A fake hub *server* for agent tests: serves one site's DesiredState per the v1 contract (with
-long polling) and records the StatusReports it receives. Runs uvicorn in a thread on loopback."""
+long polling) and records the StatusReports it receives. It is an older hub: its polls say
+nothing of operators' requests, and it records the ``wait`` of each poll for them (none ever
+comes). Runs uvicorn in a thread on loopback."""
 
 from __future__ import annotations
 
@@ -26,12 +28,14 @@ class FakeHub:
         self.desired: DesiredState | None = None
         self.reports: list[StatusReport] = []
         self.polls = 0
+        self.request_waits: list[float] = []  # the wait of each poll for operators' requests
         self._changed: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         app = Starlette(
             routes=[
                 Route("/api/v1/sites/{site}/desired", self._desired, methods=["GET"]),
                 Route("/api/v1/sites/{site}/status", self._status, methods=["POST"]),
+                Route("/api/v1/sites/{site}/requests", self._requests, methods=["GET"]),
             ]
         )
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
@@ -98,6 +102,12 @@ class FakeHub:
             except TimeoutError:
                 return Response(status_code=304)
         return Response(self.desired.model_dump_json(), media_type="application/json")
+
+    async def _requests(self, request: Request) -> Response:
+        wait = float(request.query_params.get("wait", "0"))
+        self.request_waits.append(wait)
+        await asyncio.sleep(min(wait, 5.0))
+        return Response(b"[]", media_type="application/json")
 
     async def _status(self, request: Request) -> Response:
         if not self._authorized(request):

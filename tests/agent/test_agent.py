@@ -73,6 +73,10 @@ def test_deliver_switch_smoke_gate_drift_and_offline(
         assert report.apps[0].url == f"http://127.0.0.1:{port}"
         assert predict(port) == pytest.approx(answer(1.0))
         assert (tmp_path / "data" / "logs" / "tiny-app.log").exists()
+        # a hub whose polls say nothing of operators' requests (older): the agent holds its own
+        # long poll for them, after a first look at once
+        wait_until(lambda: 240.0 in hub.request_waits, timeout=30, what="the poll for requests held")
+        assert hub.request_waits[0] == 0.0
 
         # a new digest: switched with no failed request on the site port
         v2 = v1.model_copy(update={"image": images["v2"], "smoke_test": smoke_test("tiny", 2.0)})

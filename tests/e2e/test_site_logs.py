@@ -1,7 +1,8 @@
 """Logs and diagnostics without inbound access, with real processes: a real hub (auth on), a real
 agent enrolled with a join token, serving the demo model from a real registry. `aiedge logs` and
 `aiedge diagnose` reach the site only through the hub: the hub queues the request, the agent's
-long poll wakes for it and posts a bounded, redacted answer. Credentials, tokens, age keys and
+desired-state poll ends and says so (the agent holds no second poll), and the agent fetches it and
+posts a bounded, redacted answer. Credentials, tokens, age keys and
 `password=` values written into the site's logs never leave it; `-f` follows new lines; the
 operator routes need an admin token (a read token and a site's own credential are refused)."""
 
@@ -63,6 +64,15 @@ def test_logs_and_diagnose_travel_over_the_sites_own_connection(tmp_path: Path, 
                 "-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24\n-----END AGE ENCRYPTED FILE-----\n"
             )
             f.write("marker: the model server's own line\n")
+
+        # the agent holds one poll at the hub (its desired state), not a second one for requests:
+        # its poll says when requests wait (every held poll is an open socket at the hub)
+        def held() -> tuple[int, int]:
+            health = httpx.get(f"{hub_url}/api/v1/health", timeout=10).json()
+            return health["held_polls"], health["held_requests"]
+
+        wait_until(lambda: held()[0] == 1, timeout=60, what="the agent's desired-state poll held")
+        assert held() == (1, 0)  # before: (1, 1)
 
         t0 = time.monotonic()
         agent_lines = _cli("logs", "site-a", *op, "--lines", "50").stdout

@@ -44,6 +44,7 @@ def test_long_poll_wakes_on_a_new_commit(repo: Path, start_hub: StartHub, hub_db
         "awaiting_build": ["housing"],
         "auth": False,
         "held_polls": 0,
+        "held_requests": 0,
         "banner": None,
     }
     first = _desired(hub.url, "site-a")
@@ -313,3 +314,47 @@ def test_a_fleet_reporting_at_once_loses_no_report(repo: Path, start_hub: StartH
     client.close()
     assert all(r.json()["apps"][0]["image"].endswith(new) for r in after.values())
     assert all(after[s].headers["x-aiedge-digest"] != before[s] for s in sites)
+
+
+def test_a_request_queued_for_a_site_ends_its_held_poll_and_says_so(repo: Path, start_hub: StartHub) -> None:
+    """An agent needs no second held poll for operators' requests (every held poll is a socket
+    at the hub): its desired-state poll ends the moment one is queued, and says so."""
+    hub = start_hub(repo, "--insecure-no-auth")
+    first = _desired(hub.url, "site-a")
+    assert first.headers["X-Aiedge-Requests"] == "0"  # the hub tells: agents hold one poll
+    tag = {"If-None-Match": first.headers["ETag"]}
+
+    def poll(timeout: float = 60) -> httpx.Response:
+        return httpx.get(f"{hub.url}/api/v1/sites/site-a/desired?wait=30", headers=tag, timeout=timeout)
+
+    def ask() -> int:
+        r = httpx.post(f"{hub.url}/api/v1/sites/site-a/requests", json={"kind": "diagnose"}, timeout=30)
+        assert r.status_code == 202, r.text
+        return int(r.json()["id"])
+
+    with ThreadPoolExecutor(2) as pool:
+        held = pool.submit(poll)
+        wait_until(lambda: _health(hub.url)["held_polls"] == 1, timeout=30, what="the poll held")
+        request_id = ask()
+        ended = held.result(timeout=20)  # before: held its 30 s, and said nothing
+        assert ended.status_code == 304 and ended.headers.get("X-Aiedge-Requests") == "1"
+        # told once: polling again before fetching them is held as usual, not answered again
+        again = pool.submit(poll)
+        wait_until(lambda: _health(hub.url)["held_polls"] == 1, timeout=30, what="the poll held again")
+        assert not again.done()
+        taken = httpx.get(f"{hub.url}/api/v1/sites/site-b/requests", timeout=30).json()
+        assert taken == []  # another site's requests are not site-a's
+        taken = httpx.get(f"{hub.url}/api/v1/sites/site-a/requests", timeout=30).json()
+        assert [r["id"] for r in taken] == [request_id]
+        second = ask()  # a new request tells again, and ends the poll held meanwhile
+        ended = again.result(timeout=20)
+        assert ended.status_code == 304 and ended.headers.get("X-Aiedge-Requests") == "1"
+        taken = httpx.get(f"{hub.url}/api/v1/sites/site-a/requests", timeout=30).json()
+        assert [r["id"] for r in taken] == [second]
+    # queued while the site was between polls: its next poll is answered at once, and says so
+    third = ask()
+    told = poll(timeout=20)  # not held its 30 s
+    assert told.status_code == 304 and told.headers.get("X-Aiedge-Requests") == "1"
+    taken = httpx.get(f"{hub.url}/api/v1/sites/site-a/requests", timeout=30).json()
+    assert [r["id"] for r in taken] == [third]
+    assert _health(hub.url)["held_requests"] == 0

@@ -4,11 +4,15 @@ desired state, post status reports. Maps transport failures to classified agent 
 Thin on the wire: requests carry only the headers the hub needs (no User-Agent or Accept), and
 once the hub has announced its heartbeat (``X-Aiedge-Heartbeat`` on a desired state) a poll is
 ``If-None-Match`` with the state's short ETag, held for that heartbeat, and report bodies go
-gzipped. An older hub announces nothing and gets what it always got.
+gzipped. A hub that says ``X-Aiedge-Requests`` on a desired state tells in its polls when
+operators' requests wait (``1``), which sets :attr:`HubClient.requests_waiting`: the agent then
+fetches its requests only when told, instead of holding a second long poll for them. An older
+hub announces nothing and gets what it always got.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import ssl
 from pathlib import Path
@@ -33,6 +37,7 @@ _REQUESTS = TypeAdapter(list[SiteRequest])
 # so a post rides an open connection instead of paying a new TCP and TLS handshake
 KEEPALIVE_S = 120.0
 HEARTBEAT = "x-aiedge-heartbeat"
+REQUESTS = "x-aiedge-requests"
 
 
 def hub_http_client(ca: Path | None = None, meter: LinkMeter | None = None) -> httpx.AsyncClient:
@@ -68,6 +73,12 @@ class HubClient:
         self.heartbeat: float | None = None
         """Seconds the hub holds a poll at most, as it announced; None for an older hub."""
         self._etag: str | None = None  # of the last desired state received
+        self.tells_requests: bool | None = None
+        """Whether the hub's polls say when operators' requests wait; None until known."""
+        self.requests_waiting = asyncio.Event()
+        """Set when a poll said that operators' requests wait for the site."""
+        self.known = asyncio.Event()
+        """Set once a desired state came: the hub's ways (heartbeat, requests) are known."""
 
     async def fetch_desired(self, after: str | None, wait: float) -> DesiredState | None:
         """The desired state, or None when it is still ``after`` (304 after the long poll). A hub
@@ -91,6 +102,8 @@ class HubClient:
             )
         except httpx.TransportError as e:
             raise FetchFailed(f"hub {self.hub} unreachable: {_why(e)}") from e
+        if r.headers.get(REQUESTS) == "1":
+            self.requests_waiting.set()
         if r.status_code == 304:
             return None
         self._check(r, "desired state")
@@ -102,6 +115,8 @@ class HubClient:
             raise Stalled(f"hub {self.hub} sent the desired state of site {state.site!r}, not {self.site!r}")
         self._etag = r.headers.get("etag") or f'"{state.digest}"'
         self.heartbeat = _seconds(r.headers.get(HEARTBEAT))
+        self.tells_requests = REQUESTS in r.headers
+        self.known.set()
         return state
 
     @property

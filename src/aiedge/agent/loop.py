@@ -50,7 +50,7 @@ from aiedge.agent.state import load_state, save_state
 from aiedge.agent.status import build_report
 from aiedge.agent.tasks import run_until
 from aiedge.agent.telemetry import Target, Telemetry
-from aiedge.contracts import DesiredState, LinkBudget
+from aiedge.contracts import TAKEN_AT_ONCE, DesiredState, LinkBudget
 from aiedge.oci.bandwidth import TokenBucket, format_rate
 from aiedge.runtimes.process import ProcessRuntime
 
@@ -291,19 +291,35 @@ class Agent:
                 await asyncio.wait_for(self._wake.wait(), jittered(self.settings.poll_interval))
 
     async def _answer_requests(self) -> None:
-        """Operators' requests (logs, diagnose) over the agent's own connection: a long poll the
-        hub wakes when one is queued; each is answered at once, bounded and redacted."""
+        """Operators' requests (logs, diagnose) over the agent's own connection, each answered at
+        once, bounded and redacted. A hub whose polls say when requests wait
+        (:attr:`HubClient.tells_requests`) is asked when told, and every ``requests_wait``
+        seconds in case a word was lost: the agent holds one poll, not two. An older hub's long
+        poll for requests, which it wakes when one is queued, is held instead."""
         assert self._reconciler is not None
         backoff = Backoff(self.settings.backoff_min, self.settings.backoff_max)
+        hub, longest = self.hub, self.settings.requests_wait
+        wait = 0.0  # the first look is at once: requests queued while the site was away
         while True:
+            if wait:
+                if hub.tells_requests is None:  # not known before the first state comes
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(hub.known.wait(), longest)
+                if hub.tells_requests:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(hub.requests_waiting.wait(), longest)
+                    wait = 0.0
+            hub.requests_waiting.clear()
             try:
-                found = await self.hub.fetch_requests(self.settings.requests_wait)
+                found = await hub.fetch_requests(wait)
             except AgentError as e:
                 # a hub without this route (older) answers 404: ask again rarely
                 await asyncio.sleep(
                     self.settings.backoff_max if isinstance(e, Waiting) else backoff.next_delay()
                 )
+                wait = 0.0
                 continue
+            wait = 0.0 if len(found) >= TAKEN_AT_ONCE else longest  # more may wait
             backoff.reset()
             for request in found:
                 view = SiteView(

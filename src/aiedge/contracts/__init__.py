@@ -13,6 +13,7 @@ from aiedge.contracts.health import (
     ShadowConfig,
 )
 from aiedge.contracts.requests import (
+    TAKEN_AT_ONCE,
     RequestKind,
     RequestSpec,
     RequestState,
@@ -50,6 +51,7 @@ __all__ = [
     "API_VERSION",
     "IN_PROGRESS_REASONS",
     "REFUSED_REASONS",
+    "TAKEN_AT_ONCE",
     "AppDrift",
     "AppHealth",
     "AppMinute",

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 MAX_LINES = 2000
 MAX_LINE_CHARS = 2000
 MAX_SINCE = 30 * 86400.0
+TAKEN_AT_ONCE = 10  # requests one fetch hands a site (more may wait: it fetches again)
 
 
 class _Model(BaseModel):

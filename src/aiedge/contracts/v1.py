@@ -25,6 +25,12 @@ unchanged), request bodies with ``Content-Encoding: gzip`` (bounded after decodi
 summaries. Agents send status reports to such a hub only when they change (and now and then), and
 summaries instead of raw series; to a hub that announces nothing they send what 1.0 sent.
 
+Operators' requests in the poll: a hub that answers a desired state with ``X-Aiedge-Requests: 0``
+or ``1`` ends a site's held poll when a request (:mod:`aiedge.contracts.requests`) is queued for
+it and answers ``X-Aiedge-Requests: 1`` (on the 304 too), once per request; the agent then
+fetches ``GET /api/v1/sites/{site}/requests`` at once, instead of holding that long poll beside
+its desired-state poll as it does with a hub that says nothing.
+
 App secrets travel as ASCII-armored age ciphertexts (:attr:`DesiredApp.secrets`), each encrypted
 to the one site's X25519 recipient, which the agent reports (``age_recipient``) at enrolment and
 in every status report; the hub never holds a key that decrypts them. Fields added since the first

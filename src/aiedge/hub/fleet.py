@@ -416,6 +416,11 @@ class Fleet:
                 if not w.done():
                     w.set_result(value)
 
+    def end_polls(self, site: str) -> None:
+        """End the site's held polls now, unchanged (304): a request for it is waiting
+        (:class:`~aiedge.hub.site_requests.SiteRequests`), which the answer says."""
+        self._wake([site], False)
+
     @property
     def held_polls(self) -> int:
         """Long polls waiting for a change now."""

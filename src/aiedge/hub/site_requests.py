@@ -1,13 +1,16 @@
-"""Requests to sites (``aiedge logs``, ``aiedge diagnose``), queued at the hub and answered over
-each site's outbound connection: the hub never connects to a site.
+"""Requests to sites (``aiedge logs``, ``aiedge diagnose``), queued at the hub and answered over each
+site's outbound connection: the hub never connects to a site.
 
-A request waits in the store (``site_requests``) until the site's agent fetches it; the agent's
-fetch is a long poll this module wakes the moment a request is queued on this hub. An operator's
-wait for the answer works the same way. Requests queued (or answered) on another hub of the same
-database are found by one look at the store every ``recheck`` seconds for all the polls held
-here, not one per poll: every agent holds this poll all the time, and 10,000 of them each reading
-the store every 3 s (and waking four times a second to see if the hub was stopping) kept a core
-busy doing nothing. Each site keeps its newest ``keep`` requests.
+A request waits in the store (``site_requests``) until the site's agent fetches it. The agent learns
+of it from its desired-state poll, which ``on_queued`` ends the moment a request is queued on this
+hub: the answer says ``X-Aiedge-Requests: 1`` (:meth:`SiteRequests.tell`), and the agent fetches at
+once, so an agent holds one poll, not two (every held poll is an open socket at the hub). Agents
+older than that hold a second long poll for their requests, which this module wakes the same way. An
+operator's wait for the answer works the same way. Requests queued (or answered) on another hub of
+the same database are found by one look at the store every ``recheck`` seconds for all the polls
+held here, not one per poll: older agents hold their poll all the time, and 10,000 of them each
+reading the store every 3 s (and waking four times a second to see if the hub was stopping) kept a
+core busy doing nothing. Each site keeps its newest ``keep`` requests.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import logging
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
-from aiedge.contracts import RequestSpec, RequestView, SiteAnswer, SiteRequest
+from aiedge.contracts import TAKEN_AT_ONCE, RequestSpec, RequestView, SiteAnswer, SiteRequest
 from aiedge.hub.clock import Clock
 from aiedge.hub.errors import ShuttingDown
 from aiedge.hub.store import Store
@@ -29,12 +32,24 @@ RECHECK = 3.0  # seconds between looks at the store for what other hubs queued o
 
 
 class SiteRequests:
-    def __init__(self, store: Store, clock: Clock, keep: int = 50, recheck: float = RECHECK) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        keep: int = 50,
+        recheck: float = RECHECK,
+        on_queued: Callable[[str], None] = lambda _site: None,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._keep = keep
         self._recheck = recheck
+        self._on_queued = on_queued
         self._closing = False
+        self._pending: set[str] = set()  # sites with requests to take, as far as this hub knows
+        self._told: set[str] = set()  # ... and of those, the ones a poll's answer told
+        self._queued_in_look: set[str] = set()  # queued while a look at the store was under way
+        self._looking = False
         self._polls: dict[str, set[asyncio.Future[bool]]] = {}  # site -> its held polls
         self._waits: dict[int, set[asyncio.Future[bool]]] = {}  # request id -> operators' waits
         self._watcher: asyncio.Task[None] | None = None
@@ -50,15 +65,42 @@ class SiteRequests:
                 return tx.queue_request(site, spec, self._clock(), self._keep)
 
         request_id = await asyncio.to_thread(write)
-        _wake(self._polls, site)
+        self._mark_pending(site)
+        if self._looking:
+            self._queued_in_look.add(site)
         return request_id
+
+    def tell(self, site: str) -> bool:
+        """Whether a poll of the site's desired state should say that requests wait for it:
+        once per request queued (until the site takes them), so an agent that polls again
+        before it has fetched them is held as usual, not answered again at once."""
+        self.watch()
+        if site in self._pending and site not in self._told:
+            self._told.add(site)
+            return True
+        return False
+
+    def watch(self) -> None:
+        """Look at the store for other hubs' requests every ``recheck`` seconds from now on."""
+        if self._watcher is None and not self._closing:
+            self._watcher = asyncio.create_task(self._watch())
+
+    def _mark_pending(self, site: str) -> None:
+        self._pending.add(site)
+        self._told.discard(site)
+        _wake(self._polls, site)
+        self._on_queued(site)
 
     async def take(self, site: str, wait: float) -> list[SiteRequest]:
         """The site's pending requests, held up to ``wait`` seconds while there are none."""
 
         def read() -> list[SiteRequest]:
             with self._store.transaction() as tx:
-                return tx.take_requests(site, self._clock())
+                found = tx.take_requests(site, self._clock(), limit=TAKEN_AT_ONCE)
+            if len(found) < TAKEN_AT_ONCE:
+                self._pending.discard(site)
+                self._told.discard(site)
+            return found
 
         return await self._held(wait, read, bool, self._polls, site)
 
@@ -116,8 +158,7 @@ class SiteRequests:
                 left = deadline - loop.time()
                 if done(found) or left <= 0:
                     return found
-                if self._watcher is None:
-                    self._watcher = asyncio.create_task(self._watch())
+                self.watch()
                 timer = loop.call_later(left, _resolve, waiter, False)
                 try:
                     if not await waiter:  # held to the end: nothing came
@@ -130,18 +171,27 @@ class SiteRequests:
                     del held[key]
 
     async def _watch(self) -> None:
-        """While polls or waits are held here: every ``recheck`` seconds, one look at the store
-        for the sites with pending requests and the requests answered, and those woken."""
+        """Every ``recheck`` seconds, one look at the store for the sites with requests to take
+        and the requests answered (at any hub of the database): the sites newly found are told
+        (their polls end), and the operators' waits for answers end."""
         try:
-            while self._polls or self._waits:
+            while not self._closing:
                 await asyncio.sleep(self._recheck)
+                self._looking, self._queued_in_look = True, set()
                 try:
                     sites, answered = await asyncio.to_thread(self._look, list(self._waits))
                 except Exception as e:  # the store is down: the polls still end at their time
                     log.warning("requests to sites: could not look for other hubs' requests: %s", e)
                     continue
-                for site in sites:
-                    _wake(self._polls, site)
+                finally:
+                    self._looking = False
+                gone = self._pending - sites - self._queued_in_look  # taken through another hub
+                self._pending -= gone
+                self._told -= gone
+                for site in sites - self._pending:
+                    self._mark_pending(site)
+                for site in sites & self._pending:
+                    _wake(self._polls, site)  # an older agent's poll that missed its wake
                 for request_id in answered:
                     _wake(self._waits, request_id)
         finally:

@@ -29,6 +29,7 @@ from aiedge.hub.api import (
 )
 from aiedge.hub.api.http import Services
 from aiedge.hub.api.limits import BodyLimits, LimitBodies
+from aiedge.hub.site_requests import SiteRequests
 
 
 class RouteConflict(Exception):
@@ -59,6 +60,8 @@ def build_app(hub: Services) -> Starlette:
     """The Starlette app over the hub's services: one route table for every area, each route
     behind the credential it needs (:mod:`.auth`), every body read within its route's limits first,
     answers over 1 KB gzipped for clients that take it."""
+    queue = SiteRequests(hub.store, hub.clock, on_queued=hub.fleet.end_polls)  # requests to sites
+    hub.fleet.on_close(queue.close)
     return Starlette(
         middleware=[
             Middleware(LimitBodies, limits=BodyLimits.of(hub.settings)),
@@ -67,10 +70,10 @@ def build_app(hub: Services) -> Starlette:
         routes=auth.guard(
             route_table(
                 [
-                    *sites.routes(hub),
-                    *site_requests.routes(hub),
+                    *sites.routes(hub, queue),
+                    *site_requests.routes(hub, queue),
                     *enrolment.routes(hub),
-                    *gitops.routes(hub),
+                    *gitops.routes(hub, queue),
                     *metrics.routes(hub),
                     *apps.routes(hub),
                     *revisions.routes(hub),

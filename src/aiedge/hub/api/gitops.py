@@ -11,12 +11,13 @@ from starlette.routing import BaseRoute
 from aiedge.gitops import awaiting_build
 from aiedge.hub.api.http import ErrorTable, Services, json, route
 from aiedge.hub.errors import BadWebhook
+from aiedge.hub.site_requests import SiteRequests
 from aiedge.hub.webhooks import read_secret, verify
 
 ERRORS: ErrorTable = ((BadWebhook, 401),)
 
 
-def routes(hub: Services) -> list[BaseRoute]:
+def routes(hub: Services, queue: SiteRequests) -> list[BaseRoute]:
     fleet, settings = hub.fleet, hub.settings
     secret = read_secret(settings.webhook_secret_file) if settings.webhook_secret_file else None
 
@@ -32,6 +33,7 @@ def routes(hub: Services) -> list[BaseRoute]:
                 "awaiting_build": awaiting_build(cur.repo) if cur else [],
                 "auth": not settings.insecure_no_auth,
                 "held_polls": fleet.held_polls,
+                "held_requests": queue.held,
                 "banner": fleet.banner.as_json() if fleet.banner else None,
             }
         )

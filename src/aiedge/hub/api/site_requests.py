@@ -1,6 +1,7 @@
 """Requests to sites through their own outbound connection (:mod:`aiedge.contracts.requests`):
 an operator queues ``logs`` or ``diagnose`` for a site and waits for the answer; the site's agent
-long-polls for its requests and posts each answer. Thin transport over
+fetches its requests when its desired-state poll says some wait (older agents long-poll for them)
+and posts each answer. Thin transport over
 :class:`~aiedge.hub.site_requests.SiteRequests`.
 
 Logs can carry data: both operator routes need an admin token (:mod:`aiedge.hub.api.auth`), and
@@ -28,10 +29,8 @@ class NoSuchRequest(BadRequest):
 ERRORS = ((NoSuchRequest, 404), *SITE_ERRORS)
 
 
-def routes(hub: Services) -> list[BaseRoute]:
+def routes(hub: Services, requests: SiteRequests) -> list[BaseRoute]:
     settings, store = hub.settings, hub.store
-    requests = SiteRequests(store, hub.clock)
-    hub.fleet.on_close(requests.close)
 
     async def site_only(request: Request, site: str) -> None:
         if not settings.insecure_no_auth:

@@ -5,7 +5,10 @@ A poll is the site's heartbeat: it touches the site (``last_seen``) when it arri
 most :attr:`~aiedge.hub.settings.HubSettings.poll_hold` seconds, announced to agents in
 ``X-Aiedge-Heartbeat``, so a site that polls again at once is seen well within ``stale_after``
 and may post its status only when it changes. ``If-None-Match`` with the short ETag of the state
-it has (``after=DIGEST`` for older agents) makes an unchanged poll a bodiless 304."""
+it has (``after=DIGEST`` for older agents) makes an unchanged poll a bodiless 304. The poll also
+carries the news of operators' requests (``X-Aiedge-Requests: 1``; every state answer says ``0``
+or ``1``): one queued for the site ends its held poll, so an agent needs no second held poll for
+them."""
 
 from __future__ import annotations
 
@@ -24,7 +27,10 @@ from aiedge.hub.api.http import SITE_ERRORS, BadRequest, Services, body, invalid
 from aiedge.hub.enrolment import check_owner, credential_owner
 from aiedge.hub.errors import NoRevision
 from aiedge.hub.reports import ReportWriter
+from aiedge.hub.site_requests import SiteRequests
 from aiedge.hub.summary import site_summary
+
+REQUESTS = "X-Aiedge-Requests"  # "1": operators' requests wait for the site (GET .../requests)
 
 
 def wait_seconds(text: str, longest: float) -> float:
@@ -56,7 +62,7 @@ def etag(digest: str) -> str:
     return f'"{digest.removeprefix("sha256:")[:16]}"'
 
 
-def routes(hub: Services) -> list[BaseRoute]:
+def routes(hub: Services, queue: SiteRequests) -> list[BaseRoute]:
     settings, fleet, store, clock = hub.settings, hub.fleet, hub.store, hub.clock
     writer = ReportWriter(store)
 
@@ -75,13 +81,23 @@ def routes(hub: Services) -> list[BaseRoute]:
         after = request.query_params.get("after")
         if tag is not None:
             after = current if tag.strip() == etag(current) else None
-        found = await fleet.wait_desired(site, after, held_for(wait) if after else 0)
+        told = queue.tell(site)  # requests wait for the site: answered at once
+        found = await fleet.wait_desired(site, after, held_for(wait) if after and not told else 0)
+        told = told or queue.tell(site)  # or the poll was ended for one queued meanwhile
         if found is None:
-            return Response(status_code=304, headers={"ETag": tag.strip() if tag else f'"{after}"'})
+            headers = {"ETag": tag.strip() if tag else f'"{after}"'}
+            if told:
+                headers[REQUESTS] = "1"
+            return Response(status_code=304, headers=headers)
         state, digest = found
         return Response(
             state.model_dump_json().encode(),
-            headers={"ETag": etag(digest), "X-Aiedge-Digest": digest, "X-Aiedge-Heartbeat": f"{hold:g}"},
+            headers={
+                "ETag": etag(digest),
+                "X-Aiedge-Digest": digest,
+                "X-Aiedge-Heartbeat": f"{hold:g}",
+                REQUESTS: "1" if told else "0",  # said on every state: agents learn the hub tells
+            },
             media_type="application/json",
         )
 

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from aiedge.contracts import (
+    TAKEN_AT_ONCE,
     DesiredApp,
     RequestSpec,
     RequestState,
@@ -266,7 +267,7 @@ class Transaction:
             self._s.execute(delete(SiteRequestRow).where(SiteRequestRow.id.in_(old)))
         return row.id
 
-    def take_requests(self, site: str, now: datetime, limit: int = 10) -> list[SiteRequest]:
+    def take_requests(self, site: str, now: datetime, limit: int = TAKEN_AT_ONCE) -> list[SiteRequest]:
         """The site's requests not handed out yet, oldest first, marked as taken."""
         rows = self._s.scalars(
             select(SiteRequestRow)
