@@ -384,9 +384,10 @@ async def _agent(
             await asyncio.sleep(random.uniform(27, 33))  # agents jitter by a tenth (backoff.jittered)
 
     async def requests() -> None:
-        """An older agent's second held poll: operators' requests (logs, diagnose), 240 s at a
-        time (today's agents are told of them by their desired-state poll)."""
-        request = client.get(f"/api/v1/sites/{site}/requests?wait=240", auth)
+        """Operators' requests (logs, diagnose): an older agent holds this poll, 240 s at a time;
+        today's agents look once at their start and then only when their desired-state poll
+        tells them (none is queued here)."""
+        request = client.get(f"/api/v1/sites/{site}/requests?wait={240 if asks else 0}", auth)
         while time.monotonic() < until:
             try:
                 status, _, _ = await client.request(request, 255)
@@ -396,8 +397,10 @@ async def _agent(
             except _FAILED as e:
                 stats.error(f"requests {_failure(e)}")
                 await asyncio.sleep(5)
+            if not asks:  # today's agents look once at their start, then when a poll tells them
+                return
 
-    await asyncio.gather(poll(), report(), *([requests()] if asks else []))
+    await asyncio.gather(poll(), report(), requests())
 
 
 async def _watch_lag(stats: Stats, until: float) -> None:

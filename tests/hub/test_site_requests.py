@@ -77,11 +77,30 @@ def test_held_polls_cost_the_store_one_look_per_recheck_not_one_per_poll(store: 
         queue = SiteRequests(store, lambda: T0, recheck=0.25)
         polls = [asyncio.create_task(queue.take(f"site-{i}", wait=2.0)) for i in range(40)]
         assert await asyncio.gather(*polls) == [[]] * 40
+        # 40 first reads, then about 8 looks for all of them (2 s / 0.25 s); before: 40 more
+        # reads every recheck (360 in all)
+        assert 40 <= len(reads) <= 40 + 2 * 12, len(reads)
+        # an agent's look at its start (not held) for a site with none: no read at all
+        before = len(reads)
+        assert [await queue.take(f"site-{i}", wait=0) for i in range(100)] == [[]] * 100
+        assert len(reads) - before <= 2 * 2, len(reads) - before  # a look may fall in between
+        # one queued at another hub meanwhile: the next look tells the site
+        other = _another_hub(store)
+        try:
+            with other.transaction() as tx:
+                request_id = tx.queue_request("site-7", RequestSpec(kind=RequestKind.DIAGNOSE), T0, 50)
+        finally:
+            other.close()
+        for _ in range(200):
+            if queue.tell("site-7"):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("site-7 was never told of the request queued at another hub")
+        assert [r.id for r in await queue.take("site-7", wait=0)] == [request_id]
+        queue.close()
 
     asyncio.run(scenario())
-    # 40 first reads, then about 8 looks for all of them (2 s / 0.25 s); before: 40 more reads
-    # every recheck (320 in all)
-    assert 40 <= len(reads) <= 40 + 2 * 12, len(reads)
 
 
 def test_a_request_queued_or_answered_at_another_hub_is_seen_within_the_recheck(store: Store) -> None:
